@@ -1,0 +1,3 @@
+//! Relational normalizer and naming convention.
+pub mod naming;
+pub mod relational;

@@ -1,0 +1,389 @@
+//! dlt's relational normalizer: nested objects become `parent__child` columns, lists become child tables.
+//!
+//! Rows and their column order follow dlt 1.31 (`dlt/common/normalizers/json/relational.py`): a dict's scalars
+//! come first in key order, nested dicts are unfolded last-in-first-out; root rows end with `_dlt_load_id`,
+//! `_dlt_id`; child rows with `_dlt_root_id` (when propagated), `_dlt_parent_id`, `_dlt_list_idx`, `_dlt_id`.
+//! Null values create no column: a column appears when its first non-null value does.
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use super::naming;
+use crate::error::{Error, Result};
+use crate::hash;
+use crate::resource::WriteDisposition;
+use crate::schema::types::DataType;
+use crate::schema::{
+    C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Schema, Table,
+};
+
+/// dlt's default nesting budget.
+pub const DEFAULT_MAX_NESTING: usize = 1000;
+
+/// One value of a row, already coerced to its column's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// `varchar`.
+    Text(String),
+    /// `bigint`.
+    Bigint(i64),
+    /// `double precision`.
+    Double(f64),
+    /// `boolean`.
+    Bool(bool),
+    /// `timestamp with time zone`.
+    Timestamp(DateTime<Utc>),
+    /// `jsonb`.
+    Json(Value),
+}
+
+/// A normalized row: column names (normalized) with their values; columns without a value are null.
+pub type Row = Vec<(String, Cell)>;
+
+/// Receives the rows the normalizer produces.
+pub trait RowSink {
+    /// Takes one row of `table`; the table's columns include every column of the row.
+    fn write_row(&mut self, table: &Table, row: Row) -> Result<()>;
+}
+
+/// How the items of one resource are normalized.
+#[derive(Debug, Clone)]
+pub struct RootConfig {
+    /// Name of the resource (for error messages).
+    pub resource: String,
+    /// Normalized name of the root table.
+    pub table: String,
+    /// Write disposition of the table chain.
+    pub write_disposition: WriteDisposition,
+    /// Normalized primary key columns.
+    pub primary_key: Vec<String>,
+    /// Normalized merge key columns.
+    pub merge_key: Vec<String>,
+    /// Nesting budget.
+    pub max_nesting: usize,
+    /// Write `_dlt_root_id` into child rows.
+    pub propagate_root_key: bool,
+}
+
+impl RootConfig {
+    /// Whether `_dlt_root_id` goes into child rows: always for merge, and when asked for.
+    pub fn root_key_required(write_disposition: WriteDisposition, asked: bool) -> bool {
+        asked || write_disposition == WriteDisposition::Merge
+    }
+}
+
+/// Normalizes items into rows, growing `schema` as new tables and columns appear.
+pub struct Normalizer<'s> {
+    schema: &'s mut Schema,
+    load_id: String,
+}
+
+struct Flattened {
+    row: IndexMap<String, Value>,
+    /// (path of normalized segments below the current table, list).
+    lists: Vec<(Vec<String>, Vec<Value>)>,
+}
+
+impl<'s> Normalizer<'s> {
+    /// A normalizer writing rows of load `load_id` into tables of `schema`.
+    pub fn new(schema: &'s mut Schema, load_id: impl Into<String>) -> Self {
+        Normalizer {
+            schema,
+            load_id: load_id.into(),
+        }
+    }
+
+    /// Declares the root table of a resource with its key columns, before any item arrives, so key columns come
+    /// first as in dlt.
+    pub fn declare_root(&mut self, config: &RootConfig) {
+        let table = self.schema.tables.entry(config.table.clone()).or_insert_with(|| {
+            Table::new(config.table.clone(), None, config.write_disposition)
+        });
+        table.write_disposition = config.write_disposition;
+        table.resource = Some(config.resource.clone());
+        for key in &config.primary_key {
+            let column = table
+                .columns
+                .entry(key.clone())
+                .or_insert_with(|| Column::new(key.clone(), None));
+            column.primary_key = true;
+            column.nullable = false;
+        }
+        for key in &config.merge_key {
+            let column = table
+                .columns
+                .entry(key.clone())
+                .or_insert_with(|| Column::new(key.clone(), None));
+            column.merge_key = true;
+        }
+        // Children follow the disposition of their root.
+        let children: Vec<String> = self
+            .schema
+            .tables
+            .values()
+            .filter(|t| t.parent.is_some() && self.schema.root_of(&t.name) == config.table)
+            .map(|t| t.name.clone())
+            .collect();
+        for child in children {
+            if let Some(t) = self.schema.tables.get_mut(&child) {
+                t.write_disposition = config.write_disposition;
+            }
+        }
+    }
+
+    /// Normalizes one item of a resource; `index` is its position in the run (for error messages).
+    pub fn normalize_item(
+        &mut self,
+        config: &RootConfig,
+        item: Value,
+        index: u64,
+        sink: &mut impl RowSink,
+    ) -> Result<()> {
+        let object = match item {
+            Value::Object(map) => map,
+            other => {
+                let mut map = Map::new();
+                map.insert("value".to_owned(), other);
+                map
+            }
+        };
+        let original_has_id = object.get(C_DLT_ID).and_then(Value::as_str).map(str::to_owned);
+        let Flattened { mut row, lists } = flatten(&self.schema_table(&config.table), object, config.max_nesting);
+        for key in &config.primary_key {
+            if row.get(key).is_none_or(Value::is_null) {
+                return Err(Error::Item {
+                    resource: config.resource.clone(),
+                    table: config.table.clone(),
+                    message: format!("item #{index} has no value for primary key column `{key}`"),
+                });
+            }
+        }
+        row.insert(C_DLT_LOAD_ID.to_owned(), Value::String(self.load_id.clone()));
+        let row_id = original_has_id.unwrap_or_else(hash::random_row_id);
+        row.insert(C_DLT_ID.to_owned(), Value::String(row_id.clone()));
+        self.write(config, &config.table, None, row, sink)?;
+        let root_id = config.propagate_root_key.then_some(row_id.as_str());
+        let parent_path = vec![config.table.clone()];
+        for (path, list) in lists {
+            self.normalize_list(config, &parent_path, path, list, &row_id, root_id, config.max_nesting.saturating_sub(1), sink)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn normalize_list(
+        &mut self,
+        config: &RootConfig,
+        parent_path: &[String],
+        ident_path: Vec<String>,
+        list: Vec<Value>,
+        parent_id: &str,
+        root_id: Option<&str>,
+        level: usize,
+        sink: &mut impl RowSink,
+    ) -> Result<()> {
+        let mut full_path: Vec<String> = parent_path.to_vec();
+        full_path.extend(ident_path);
+        let table = naming::shorten_fragments(&full_path);
+        let parent_table = naming::shorten_fragments(parent_path);
+        for (idx, element) in list.into_iter().enumerate() {
+            let (mut row, lists, child_level) = match element {
+                Value::Object(map) => {
+                    let f = flatten(&self.schema_table(&table), map, level);
+                    (f.row, f.lists, level)
+                }
+                Value::Array(inner) => {
+                    let mut map = Map::new();
+                    map.insert("list".to_owned(), Value::Array(inner));
+                    let level = level.saturating_sub(1);
+                    let f = flatten(&self.schema_table(&table), map, level);
+                    (f.row, f.lists, level)
+                }
+                scalar => {
+                    let mut row = IndexMap::new();
+                    row.insert("value".to_owned(), scalar);
+                    (row, Vec::new(), level)
+                }
+            };
+            if let Some(root_id) = root_id {
+                row.insert(C_DLT_ROOT_ID.to_owned(), Value::String(root_id.to_owned()));
+            }
+            let row_id = hash::nested_row_id(parent_id, &table, idx);
+            row.insert(C_DLT_PARENT_ID.to_owned(), Value::String(parent_id.to_owned()));
+            row.insert(C_DLT_LIST_IDX.to_owned(), Value::from(idx as u64));
+            row.insert(C_DLT_ID.to_owned(), Value::String(row_id.clone()));
+            self.write(config, &table, Some(&parent_table), row, sink)?;
+            for (path, inner) in lists {
+                self.normalize_list(config, &full_path, path, inner, &row_id, root_id, child_level.saturating_sub(1), sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A snapshot of what decides flattening for `table`: its json columns.
+    fn schema_table(&self, table: &str) -> JsonColumns {
+        JsonColumns(
+            self.schema
+                .tables
+                .get(table)
+                .map(|t| {
+                    t.columns
+                        .values()
+                        .filter(|c| c.data_type == Some(DataType::Json))
+                        .map(|c| c.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Coerces `row` into `table` (creating the table and columns as needed) and hands it to the sink.
+    fn write(
+        &mut self,
+        config: &RootConfig,
+        table_name: &str,
+        parent: Option<&str>,
+        row: IndexMap<String, Value>,
+        sink: &mut impl RowSink,
+    ) -> Result<()> {
+        let table = self.schema.tables.entry(table_name.to_owned()).or_insert_with(|| {
+            let mut t = Table::new(table_name, parent.map(str::to_owned), config.write_disposition);
+            if parent.is_none() {
+                t.resource = Some(config.resource.clone());
+            }
+            t
+        });
+        let mut out: Row = Vec::with_capacity(row.len());
+        for (name, value) in row {
+            if value.is_null() {
+                if let Some(column) = table.columns.get(&name)
+                    && column.is_complete()
+                    && !column.nullable
+                {
+                    return Err(Error::Item {
+                        resource: config.resource.clone(),
+                        table: table_name.to_owned(),
+                        message: format!("column `{name}` is NOT NULL but the item has null"),
+                    });
+                }
+                continue;
+            }
+            let (column_name, cell) = fit_value(table, &name, value).map_err(|message| Error::Item {
+                resource: config.resource.clone(),
+                table: table_name.to_owned(),
+                message,
+            })?;
+            out.push((column_name, cell));
+        }
+        sink.write_row(table, out)
+    }
+}
+
+/// Names of the json-typed columns of a table: values under those paths are not unfolded.
+struct JsonColumns(Vec<String>);
+
+impl JsonColumns {
+    fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|c| c == name)
+    }
+}
+
+/// Flattens a dict: scalars (and json values) into the row, lists out to child tables.
+fn flatten(json_columns: &JsonColumns, object: Map<String, Value>, level: usize) -> Flattened {
+    let mut row = IndexMap::new();
+    let mut lists = Vec::new();
+    let mut stack: Vec<(Map<String, Value>, usize, Vec<String>)> = vec![(object, level, Vec::new())];
+    while let Some((current, level, path)) = stack.pop() {
+        for (key, value) in current {
+            let norm_key = if key.trim().is_empty() {
+                "_empty".to_owned()
+            } else {
+                naming::normalize_path(&key)
+            };
+            let nested_name = if path.is_empty() {
+                norm_key.clone()
+            } else {
+                let mut parts = path.clone();
+                parts.push(norm_key.clone());
+                naming::shorten_fragments(&parts)
+            };
+            let keep_as_json = level == 0 || json_columns.contains(&nested_name);
+            match value {
+                Value::Object(inner) if !keep_as_json => {
+                    let mut inner_path = path.clone();
+                    inner_path.push(norm_key);
+                    stack.push((inner, level - 1, inner_path));
+                }
+                Value::Array(inner) if !keep_as_json => {
+                    let mut list_path = path.clone();
+                    list_path.push(naming::normalize_tables_path(&key));
+                    lists.push((list_path, inner));
+                }
+                other => {
+                    row.insert(nested_name, other);
+                }
+            }
+        }
+    }
+    Flattened { row, lists }
+}
+
+/// Puts `value` into column `name` of `table`: the column's type when the value has or can be coerced to it,
+/// else a variant column `<name>__v_<type>`. Returns the column written and the value.
+fn fit_value(table: &mut Table, name: &str, value: Value) -> std::result::Result<(String, Cell), String> {
+    let inferred = infer_type(&value);
+    match table.columns.get(name).and_then(|c| c.data_type) {
+        Some(column_type) => {
+            if let Some(cell) = coerce(&value, inferred, column_type) {
+                return Ok((name.to_owned(), cell));
+            }
+            let variant = naming::shorten_fragments(&[name.to_owned(), format!("v_{}", inferred.as_str())]);
+            match table.columns.get(&variant).and_then(|c| c.data_type) {
+                Some(variant_type) => coerce(&value, inferred, variant_type)
+                    .map(|cell| (variant.clone(), cell))
+                    .ok_or_else(|| {
+                        format!(
+                            "value {value} of column `{name}` cannot be coerced to `{}` nor to its variant `{variant}`",
+                            column_type.as_str()
+                        )
+                    }),
+                None => {
+                    let cell = coerce(&value, inferred, inferred)
+                        .ok_or_else(|| format!("value {value} of column `{name}` cannot be stored"))?;
+                    let mut column = Column::new(variant.clone(), Some(inferred));
+                    column.variant = true;
+                    table.columns.insert(variant.clone(), column);
+                    Ok((variant, cell))
+                }
+            }
+        }
+        None => {
+            let cell = coerce(&value, inferred, inferred)
+                .ok_or_else(|| format!("value {value} of column `{name}` cannot be stored"))?;
+            let column = table
+                .columns
+                .entry(name.to_owned())
+                .or_insert_with(|| Column::new(name.to_owned(), None));
+            column.data_type = Some(inferred);
+            if is_system_not_null(name) {
+                column.nullable = false;
+            }
+            Ok((name.to_owned(), cell))
+        }
+    }
+}
+
+fn is_system_not_null(name: &str) -> bool {
+    matches!(name, C_DLT_ID | C_DLT_LOAD_ID | C_DLT_PARENT_ID | C_DLT_ROOT_ID | C_DLT_LIST_IDX)
+}
+
+/// The type a new column gets for `value` (not null).
+fn infer_type(value: &Value) -> DataType {
+    crate::schema::types::infer(value).unwrap_or(DataType::Text)
+}
+
+/// Converts `value` (of inferred type `from`) to a cell of type `to`, or `None` when dlt would not coerce.
+fn coerce(value: &Value, from: DataType, to: DataType) -> Option<Cell> {
+    crate::schema::detect::coerce_cell(value, from, to)
+}

@@ -1,0 +1,303 @@
+//! Load packages: the normalized rows of one run, on disk in the pipeline working dir, ready for `COPY`.
+//!
+//! A package is written under `load/new/<load_id>/`, renamed to `load/normalized/<load_id>/` once complete
+//! (then it is pending: a later run loads it before extracting anything new), and moved to
+//! `load/loaded/<load_id>/` after the destination committed it. Each job file holds the rows of one table in
+//! PostgreSQL's text `COPY` format for the column list recorded in the manifest; a table gets a new job file
+//! when a column appears mid-run.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::normalize::relational::{Cell, Row, RowSink};
+use crate::resource::WriteDisposition;
+use crate::schema::{Schema, Table};
+use crate::state::{PipelineState, StateRow};
+
+const MANIFEST: &str = "package.json";
+const JOBS: &str = "jobs";
+
+/// One file of rows for one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The table the rows go to.
+    pub table: String,
+    /// File name inside the package's `jobs/` folder.
+    pub file: String,
+    /// Columns, in the order of the values in each line.
+    pub columns: Vec<String>,
+    /// Number of rows.
+    pub rows: u64,
+}
+
+/// What a root table's chain receives in this load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLoad {
+    /// The root table.
+    pub root: String,
+    /// How its rows are written.
+    pub write_disposition: WriteDisposition,
+}
+
+/// The manifest of a package: everything the destination needs besides the job files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The load id (a strictly increasing unix timestamp with fraction, as dlt writes it).
+    pub load_id: String,
+    /// Pipeline that produced it.
+    pub pipeline_name: String,
+    /// Dataset (schema in PostgreSQL) it goes to.
+    pub dataset_name: String,
+    /// The full schema after this package.
+    pub schema: Schema,
+    /// Root tables whose chains this package writes, with their dispositions.
+    pub chains: Vec<ChainLoad>,
+    /// The job files.
+    pub jobs: Vec<Job>,
+    /// The pipeline state after this package; becomes the local state once the package is committed.
+    pub pipeline_state: PipelineState,
+    /// The `_dlt_pipeline_state` row to commit with the data, when the state changed.
+    pub state_row: Option<StateRow>,
+}
+
+impl Manifest {
+    /// Rows per table in this package.
+    pub fn row_counts(&self) -> Vec<(String, u64)> {
+        let mut counts: Vec<(String, u64)> = Vec::new();
+        for job in &self.jobs {
+            match counts.iter_mut().find(|(t, _)| *t == job.table) {
+                Some((_, n)) => *n += job.rows,
+                None => counts.push((job.table.clone(), job.rows)),
+            }
+        }
+        counts
+    }
+}
+
+/// A complete package on disk.
+#[derive(Debug, Clone)]
+pub struct LoadPackage {
+    dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+impl LoadPackage {
+    /// Reads the package in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST);
+        let text = fs::read_to_string(&path).map_err(|e| Error::io("cannot read load package", &path, e))?;
+        let manifest = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+            what: "load package manifest",
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(LoadPackage {
+            dir: dir.to_owned(),
+            manifest,
+        })
+    }
+
+    /// The package directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of a job's file.
+    pub fn job_path(&self, job: &Job) -> PathBuf {
+        self.dir.join(JOBS).join(&job.file)
+    }
+}
+
+struct OpenJob {
+    job: Job,
+    positions: HashMap<String, usize>,
+    out: BufWriter<File>,
+}
+
+/// Writes the rows of a new package; implements [`RowSink`].
+pub struct PackageWriter {
+    dir: PathBuf,
+    open: HashMap<String, OpenJob>,
+    finished: Vec<Job>,
+    file_seq: u64,
+    line: Vec<u8>,
+    cells: Vec<Option<Cell>>,
+}
+
+impl PackageWriter {
+    /// Starts a package in `dir` (created, must not exist).
+    pub fn create(dir: &Path) -> Result<Self> {
+        let jobs = dir.join(JOBS);
+        fs::create_dir_all(&jobs).map_err(|e| Error::io("cannot create load package", &jobs, e))?;
+        Ok(PackageWriter {
+            dir: dir.to_owned(),
+            open: HashMap::new(),
+            finished: Vec::new(),
+            file_seq: 0,
+            line: Vec::with_capacity(1024),
+            cells: Vec::new(),
+        })
+    }
+
+    fn open_job(&mut self, table: &Table) -> Result<OpenJob> {
+        self.file_seq += 1;
+        let file = format!("{}.{}.copy", table.name, self.file_seq);
+        let path = self.dir.join(JOBS).join(&file);
+        let f = File::create(&path).map_err(|e| Error::io("cannot create job file", &path, e))?;
+        let columns: Vec<String> = table.complete_columns().map(|c| c.name.clone()).collect();
+        let positions = columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+        Ok(OpenJob {
+            job: Job {
+                table: table.name.clone(),
+                file,
+                columns,
+                rows: 0,
+            },
+            positions,
+            out: BufWriter::with_capacity(256 * 1024, f),
+        })
+    }
+
+    /// Flushes all files and writes the manifest; the package is complete but still under its writing dir.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish(
+        mut self,
+        load_id: &str,
+        pipeline_name: &str,
+        dataset_name: &str,
+        schema: Schema,
+        chains: Vec<ChainLoad>,
+        pipeline_state: PipelineState,
+        state_row: Option<StateRow>,
+    ) -> Result<Manifest> {
+        let mut open: Vec<OpenJob> = self.open.drain().map(|(_, j)| j).collect();
+        open.sort_by(|a, b| a.job.file.cmp(&b.job.file));
+        for mut job in open {
+            let path = self.dir.join(JOBS).join(&job.job.file);
+            job.out
+                .flush()
+                .and_then(|_| job.out.get_ref().sync_all())
+                .map_err(|e| Error::io("cannot write job file", &path, e))?;
+            self.finished.push(job.job);
+        }
+        self.finished.sort_by_key(|j| {
+            j.file
+                .rsplit('.')
+                .nth(1)
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        });
+        let manifest = Manifest {
+            load_id: load_id.to_owned(),
+            pipeline_name: pipeline_name.to_owned(),
+            dataset_name: dataset_name.to_owned(),
+            schema,
+            chains,
+            jobs: self.finished,
+            pipeline_state,
+            state_row,
+        };
+        let path = self.dir.join(MANIFEST);
+        write_json_atomically(&path, &manifest)?;
+        Ok(manifest)
+    }
+}
+
+impl RowSink for PackageWriter {
+    fn write_row(&mut self, table: &Table, row: Row) -> Result<()> {
+        let needs_new = match self.open.get(&table.name) {
+            Some(job) => row.iter().any(|(c, _)| !job.positions.contains_key(c)),
+            None => true,
+        };
+        if needs_new {
+            let job = self.open_job(table)?;
+            if let Some(mut old) = self.open.insert(table.name.clone(), job) {
+                let path = self.dir.join(JOBS).join(&old.job.file);
+                old.out.flush().map_err(|e| Error::io("cannot write job file", &path, e))?;
+                self.finished.push(old.job);
+            }
+        }
+        let Some(job) = self.open.get_mut(&table.name) else {
+            return Ok(());
+        };
+        self.cells.clear();
+        self.cells.resize(job.job.columns.len(), None);
+        for (column, cell) in row {
+            if let Some(&pos) = job.positions.get(&column) {
+                self.cells[pos] = Some(cell);
+            }
+        }
+        self.line.clear();
+        for (i, cell) in self.cells.iter().enumerate() {
+            if i > 0 {
+                self.line.push(b'\t');
+            }
+            match cell {
+                None => self.line.extend_from_slice(b"\\N"),
+                Some(cell) => encode_cell(&mut self.line, cell),
+            }
+        }
+        self.line.push(b'\n');
+        let path = &job.job.file;
+        job.out
+            .write_all(&self.line)
+            .map_err(|e| Error::io("cannot write job file", self.dir.join(JOBS).join(path), e))?;
+        job.job.rows += 1;
+        Ok(())
+    }
+}
+
+/// Appends `cell` in PostgreSQL's text COPY encoding.
+fn encode_cell(out: &mut Vec<u8>, cell: &Cell) {
+    match cell {
+        Cell::Text(s) => escape_copy_text(out, s),
+        Cell::Bigint(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Cell::Double(v) => {
+            if v.is_nan() {
+                out.extend_from_slice(b"NaN");
+            } else if v.is_infinite() {
+                out.extend_from_slice(if *v > 0.0 { b"Infinity" } else { b"-Infinity" });
+            } else {
+                let _ = write!(out, "{v}");
+            }
+        }
+        Cell::Bool(v) => out.push(if *v { b't' } else { b'f' }),
+        Cell::Timestamp(ts) => {
+            let _ = write!(out, "{}", ts.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+        }
+        Cell::Json(v) => escape_copy_text(out, &v.to_string()),
+    }
+}
+
+/// Escapes a string for the text COPY format: backslash, tab, newline and carriage return.
+pub fn escape_copy_text(out: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Writes `value` as JSON to a temp file next to `path`, syncs it, and renames it over `path`.
+pub fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec_pretty(value)?;
+    let mut f = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io("cannot write", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("cannot replace", path, e))?;
+    Ok(())
+}

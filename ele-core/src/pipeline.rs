@@ -1,0 +1,621 @@
+//! The pipeline: restore state, finish pending packages, extract and normalize into a new package, load it.
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::destination::{Destination, LoadOutcome};
+use crate::error::{Error, Result};
+use crate::normalize::naming;
+use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
+use crate::package::{ChainLoad, LoadPackage, Manifest, PackageWriter};
+use crate::resource::{ExtractedBatch, IntoResources, Key, Resources, WriteDisposition};
+use crate::schema::Schema;
+use crate::state::{PipelineState, StateRow};
+
+/// Environment variable overriding where pipeline working dirs live.
+pub const PIPELINES_DIR_ENV: &str = "ELE_PIPELINES_DIR";
+
+/// How many extracted batches may wait for the normalizer.
+const EXTRACT_QUEUE: usize = 16;
+
+/// Builds a [`Pipeline`]: `Pipeline::builder("github").destination(pg).dataset_name("github_data").build()?`.
+pub struct PipelineBuilder {
+    name: String,
+    dataset_name: Option<String>,
+    destination: Option<Arc<dyn Destination>>,
+    pipelines_dir: Option<PathBuf>,
+}
+
+impl PipelineBuilder {
+    /// Where the data goes.
+    pub fn destination(mut self, destination: impl Destination) -> Self {
+        self.destination = Some(Arc::new(destination));
+        self
+    }
+
+    /// The dataset (PostgreSQL schema); `<pipeline name>_dataset` by default, as in dlt.
+    pub fn dataset_name(mut self, name: impl Into<String>) -> Self {
+        self.dataset_name = Some(name.into());
+        self
+    }
+
+    /// The folder holding pipeline working dirs; `$ELE_PIPELINES_DIR`, else `.ele/pipelines`.
+    pub fn pipelines_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.pipelines_dir = Some(dir.into());
+        self
+    }
+
+    /// Checks the settings and builds the pipeline.
+    pub fn build(self) -> Result<Pipeline> {
+        if self.name.trim().is_empty() {
+            return Err(Error::config("the pipeline name is empty"));
+        }
+        let destination = self.destination.ok_or_else(|| {
+            Error::config(format!(
+                "pipeline `{}` has no destination: call `.destination(...)` on the builder",
+                self.name
+            ))
+        })?;
+        let dataset = self.dataset_name.unwrap_or_else(|| format!("{}_dataset", self.name));
+        let dataset_name = naming::normalize_identifier(&dataset);
+        let pipelines_dir = self
+            .pipelines_dir
+            .or_else(|| std::env::var_os(PIPELINES_DIR_ENV).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".ele").join("pipelines"));
+        let working_dir = pipelines_dir.join(&self.name);
+        Ok(Pipeline {
+            inner: Arc::new(Inner {
+                schema_name: naming::normalize_identifier(&self.name),
+                name: self.name,
+                dataset_name,
+                destination,
+                working_dir,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    name: String,
+    schema_name: String,
+    dataset_name: String,
+    destination: Arc<dyn Destination>,
+    working_dir: PathBuf,
+}
+
+/// Drives sources and resources through extract, normalize and load.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.inner.name)
+            .field("dataset_name", &self.inner.dataset_name)
+            .field("destination", &self.inner.destination.location())
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Starts building a pipeline named `name` (also the name of its working dir and schema).
+    pub fn builder(name: impl Into<String>) -> PipelineBuilder {
+        PipelineBuilder {
+            name: name.into(),
+            dataset_name: None,
+            destination: None,
+            pipelines_dir: None,
+        }
+    }
+
+    /// The pipeline name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The (normalized) dataset name.
+    pub fn dataset_name(&self) -> &str {
+        &self.inner.dataset_name
+    }
+
+    /// The working dir holding state, schema and load packages.
+    pub fn working_dir(&self) -> &Path {
+        &self.inner.working_dir
+    }
+
+    /// The state as last committed by this working dir, if any.
+    pub fn state(&self) -> Result<Option<PipelineState>> {
+        PipelineState::load(&self.inner.working_dir)
+    }
+
+    /// Runs resources: `pipeline.run(events(client)).await?`. Hints can be overridden for this run with the
+    /// methods of [`Run`] before awaiting it.
+    pub fn run<R: IntoResources>(&self, resources: R) -> Run<'_> {
+        Run {
+            pipeline: self,
+            resources: resources.into_resources(),
+            write_disposition: None,
+            primary_key: None,
+            merge_key: None,
+            table_name: None,
+        }
+    }
+}
+
+/// One run of a pipeline; await it to execute. Methods override the resources' hints for this run, like the
+/// arguments of dlt's `pipeline.run(data, write_disposition=..., primary_key=..., table_name=...)`.
+#[must_use = "a run does nothing until awaited"]
+pub struct Run<'p> {
+    pipeline: &'p Pipeline,
+    resources: Resources,
+    write_disposition: Option<WriteDisposition>,
+    primary_key: Option<Key>,
+    merge_key: Option<Key>,
+    table_name: Option<String>,
+}
+
+impl<'p> Run<'p> {
+    /// Write disposition of every resource in this run.
+    pub fn write_disposition(mut self, disposition: WriteDisposition) -> Self {
+        self.write_disposition = Some(disposition);
+        self
+    }
+    /// Primary key of every resource in this run.
+    pub fn primary_key(mut self, key: impl Into<Key>) -> Self {
+        self.primary_key = Some(key.into());
+        self
+    }
+    /// Merge key of every resource in this run.
+    pub fn merge_key(mut self, key: impl Into<Key>) -> Self {
+        self.merge_key = Some(key.into());
+        self
+    }
+    /// Table name of the (single) resource in this run.
+    pub fn table_name(mut self, table: impl Into<String>) -> Self {
+        self.table_name = Some(table.into());
+        self
+    }
+}
+
+impl<'p> IntoFuture for Run<'p> {
+    type Output = Result<LoadInfo>;
+    type IntoFuture = BoxFuture<'p, Result<LoadInfo>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(execute(self))
+    }
+}
+
+/// What one package did.
+#[derive(Debug, Clone)]
+pub struct PackageInfo {
+    /// Its load id.
+    pub load_id: String,
+    /// Rows per table.
+    pub row_counts: Vec<(String, u64)>,
+    /// Whether it was committed now or found committed before.
+    pub outcome: LoadOutcome,
+}
+
+/// The result of a run, printed like dlt's load info.
+#[derive(Debug, Clone)]
+pub struct LoadInfo {
+    /// Pipeline name.
+    pub pipeline_name: String,
+    /// Dataset name.
+    pub dataset_name: String,
+    /// Destination type.
+    pub destination: String,
+    /// Destination location (no password).
+    pub location: String,
+    /// Packages loaded by this run, pending ones from earlier runs first.
+    pub packages: Vec<PackageInfo>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl LoadInfo {
+    /// Rows loaded into `table` by this run.
+    pub fn rows(&self, table: &str) -> u64 {
+        self.packages
+            .iter()
+            .flat_map(|p| &p.row_counts)
+            .filter(|(t, _)| t == table)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Whether the run loaded no package (nothing new).
+    pub fn is_empty(&self) -> bool {
+        self.packages.is_empty()
+    }
+}
+
+impl fmt::Display for LoadInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Pipeline {} load step completed in {:.2} seconds",
+            self.pipeline_name,
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "{} load package(s) were loaded to destination {} and into dataset {}",
+            self.packages.len(),
+            self.destination,
+            self.dataset_name
+        )?;
+        writeln!(
+            f,
+            "The {} destination used {} location to store data",
+            self.destination, self.location
+        )?;
+        for package in &self.packages {
+            let status = match package.outcome {
+                LoadOutcome::Committed => "LOADED",
+                LoadOutcome::AlreadyLoaded => "LOADED (found committed by an earlier run)",
+            };
+            writeln!(
+                f,
+                "Load package {} is {} and contains no failed jobs",
+                package.load_id, status
+            )?;
+            for (table, rows) in &package.row_counts {
+                writeln!(f, "  {table}: {rows} row(s)")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const NEW: &str = "load/new";
+const NORMALIZED: &str = "load/normalized";
+const LOADED: &str = "load/loaded";
+
+async fn execute(run: Run<'_>) -> Result<LoadInfo> {
+    let started = Instant::now();
+    let p = &*run.pipeline.inner;
+    let dir = &p.working_dir;
+    create_dir(dir)?;
+    // A package left half-written by a crash during extract or normalize never reached the destination.
+    remove_dir_if_exists(&dir.join(NEW))?;
+
+    let mut packages = Vec::new();
+    for package_dir in pending_packages(dir)? {
+        packages.push(load_package(p, &package_dir).await?);
+    }
+
+    let (mut state, mut schema) = restore(p).await?;
+    let Some(manifest) = extract_and_normalize(p, run, &mut state, &mut schema).await? else {
+        return Ok(load_info(p, packages, started));
+    };
+    let normalized = dir.join(NORMALIZED).join(&manifest.load_id);
+    create_dir(&dir.join(NORMALIZED))?;
+    std::fs::rename(dir.join(NEW).join(&manifest.load_id), &normalized)
+        .map_err(|e| Error::io("cannot move load package to", &normalized, e))?;
+    packages.push(load_package(p, &normalized).await?);
+    Ok(load_info(p, packages, started))
+}
+
+fn load_info(p: &Inner, packages: Vec<PackageInfo>, started: Instant) -> LoadInfo {
+    LoadInfo {
+        pipeline_name: p.name.clone(),
+        dataset_name: p.dataset_name.clone(),
+        destination: p.destination.kind().to_owned(),
+        location: p.destination.location(),
+        packages,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Local state and schema, replaced by the destination's when that is newer (another machine, a lost dir).
+async fn restore(p: &Inner) -> Result<(PipelineState, Schema)> {
+    let local = PipelineState::load(&p.working_dir)?;
+    let schema_path = schema_path(&p.working_dir, &p.schema_name);
+    let local_schema = read_schema(&schema_path)?;
+    let restored = p
+        .destination
+        .restore(&p.dataset_name, &p.name, &p.schema_name)
+        .await?;
+    let mut state = local.unwrap_or_else(|| {
+        PipelineState::new(&p.name, &p.dataset_name, &p.schema_name, p.destination.kind())
+    });
+    if let Some(remote) = restored.state
+        && remote.version >= state.version
+        && remote.version_hash != state.version_hash
+    {
+        let local_part = std::mem::take(&mut state.local);
+        state = remote;
+        state.local = local_part;
+        state.local.last_extracted_hash = Some(state.version_hash.clone());
+    }
+    let schema = match (local_schema, restored.schema) {
+        (Some(local), Some(remote)) if remote.version > local.version => remote,
+        (Some(local), _) => local,
+        (None, Some(remote)) => remote,
+        (None, None) => Schema::new(&p.schema_name),
+    };
+    Ok((state, schema))
+}
+
+fn schema_path(dir: &Path, schema_name: &str) -> PathBuf {
+    dir.join("schemas").join(format!("{schema_name}.schema.json"))
+}
+
+fn read_schema(path: &Path) -> Result<Option<Schema>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::Corrupt {
+            what: "schema",
+            path: path.to_owned(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
+}
+
+/// Runs the resources and normalizes their items into a new package under `load/new/`.
+/// Returns `None` when there is nothing to load (no rows and no state change).
+async fn extract_and_normalize(
+    p: &Inner,
+    run: Run<'_>,
+    state: &mut PipelineState,
+    schema: &mut Schema,
+) -> Result<Option<Manifest>> {
+    let Run {
+        resources,
+        write_disposition,
+        primary_key,
+        merge_key,
+        table_name,
+        ..
+    } = run;
+    let Resources {
+        source_name,
+        root_key,
+        mut list,
+    } = resources;
+    if table_name.is_some() && list.len() != 1 {
+        return Err(Error::config(format!(
+            "`table_name` can only be set for a run of one resource, this run has {}",
+            list.len()
+        )));
+    }
+    let source_name = source_name.unwrap_or_else(|| p.name.clone());
+    let mut configs = Vec::with_capacity(list.len());
+    for resource in &mut list {
+        let hints = resource.hints_mut();
+        if let Some(d) = write_disposition {
+            hints.write_disposition = d;
+        }
+        if let Some(k) = &primary_key {
+            hints.primary_key = k.clone();
+        }
+        if let Some(k) = &merge_key {
+            hints.merge_key = k.clone();
+        }
+        if let Some(t) = &table_name {
+            hints.table_name = Some(t.clone());
+        }
+        if hints.write_disposition == WriteDisposition::Merge
+            && hints.primary_key.is_empty()
+            && hints.merge_key.is_empty()
+        {
+            tracing::warn!(
+                resource = %hints.name,
+                "merge without primary key or merge key: rows are appended, as in dlt"
+            );
+        }
+        if hints.write_disposition == WriteDisposition::Replace {
+            // dlt resets a replaced resource's state (its incremental cursors included) at every extract.
+            if let Some(resources) = state
+                .sources
+                .get_mut(&source_name)
+                .and_then(|s| s.get_mut("resources"))
+                .and_then(|r| r.as_object_mut())
+            {
+                resources.remove(&hints.name);
+            }
+        }
+        let table = naming::normalize_tables_path(hints.table());
+        configs.push(RootConfig {
+            resource: hints.name.clone(),
+            table,
+            write_disposition: hints.write_disposition,
+            primary_key: hints.primary_key.columns().iter().map(|c| naming::normalize_path(c)).collect(),
+            merge_key: hints.merge_key.columns().iter().map(|c| naming::normalize_path(c)).collect(),
+            max_nesting: hints.max_table_nesting.unwrap_or(DEFAULT_MAX_NESTING),
+            propagate_root_key: RootConfig::root_key_required(
+                hints.write_disposition,
+                root_key || hints.root_key,
+            ),
+        });
+    }
+
+    let load_id = new_load_id(state.local.last_load_id.as_deref());
+    let package_dir = p.working_dir.join(NEW).join(&load_id);
+    let writer = PackageWriter::create(&package_dir)?;
+    let schema_before = schema.content_hash();
+
+    let (tx, rx) = mpsc::channel::<ExtractedBatch>(EXTRACT_QUEUE);
+    let normalize_configs = configs.clone();
+    let mut working_schema = schema.clone();
+    let load_id_for_normalizer = load_id.clone();
+    let normalizer = tokio::task::spawn_blocking(move || {
+        normalize_stream(rx, &normalize_configs, &mut working_schema, &load_id_for_normalizer, writer)
+            .map(|writer| (working_schema, writer))
+    });
+
+    let mut tasks = JoinSet::new();
+    for (index, resource) in list.into_iter().enumerate() {
+        let name = resource.hints().name.clone();
+        let fut = resource.start(index, tx.clone());
+        tasks.spawn(async move { (name, fut.await) });
+    }
+    drop(tx);
+    let mut extract_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let failure = match joined {
+            Ok((_, Ok(()))) => None,
+            Ok((name, Err(e))) => Some(match e {
+                e @ (Error::Resource { .. } | Error::Item { .. }) => e,
+                other => Error::resource(name, other),
+            }),
+            Err(join_error) => Some(Error::resource(
+                "<unknown>",
+                format!("the resource task panicked or was cancelled: {join_error}"),
+            )),
+        };
+        if let Some(e) = failure {
+            extract_error.get_or_insert(e);
+            tasks.abort_all();
+        }
+    }
+    let normalized = normalizer
+        .await
+        .map_err(|e| Error::config(format!("the normalizer panicked: {e}")));
+    let (new_schema, writer) = match (normalized, extract_error) {
+        (Ok(Ok(done)), None) => done,
+        (Ok(Err(e)), _) | (Err(e), _) | (Ok(Ok(_)), Some(e)) => {
+            remove_dir_if_exists(&package_dir)?;
+            return Err(e);
+        }
+    };
+    *schema = new_schema;
+    if schema.content_hash() != schema_before {
+        schema.version += 1;
+    }
+
+    let mut new_state = state.clone();
+    new_state.bump_if_modified();
+    let state_row = if new_state.local.last_extracted_hash.as_deref() != Some(new_state.version_hash.as_str()) {
+        Some(StateRow::encode(&new_state)?)
+    } else {
+        None
+    };
+    new_state.local.last_extracted_hash = Some(new_state.version_hash.clone());
+    new_state.local.last_load_id = Some(load_id.clone());
+    let chains = configs
+        .iter()
+        .map(|c| ChainLoad {
+            root: c.table.clone(),
+            write_disposition: c.write_disposition,
+        })
+        .collect();
+    let manifest = writer.finish(
+        &load_id,
+        &p.name,
+        &p.dataset_name,
+        schema.clone(),
+        chains,
+        new_state,
+        state_row,
+    )?;
+    if manifest.jobs.is_empty() && manifest.state_row.is_none() {
+        remove_dir_if_exists(&package_dir)?;
+        return Ok(None);
+    }
+    Ok(Some(manifest))
+}
+
+/// The normalizer loop, on a blocking thread: items in, rows into the package.
+fn normalize_stream(
+    mut rx: mpsc::Receiver<ExtractedBatch>,
+    configs: &[RootConfig],
+    schema: &mut Schema,
+    load_id: &str,
+    mut writer: PackageWriter,
+) -> Result<PackageWriter> {
+    let mut normalizer = Normalizer::new(schema, load_id);
+    for config in configs {
+        normalizer.declare_root(config);
+    }
+    let mut counts = vec![0u64; configs.len()];
+    while let Some(batch) = rx.blocking_recv() {
+        let config = &configs[batch.resource];
+        for item in batch.items {
+            counts[batch.resource] += 1;
+            normalizer.normalize_item(config, item, counts[batch.resource], &mut writer)?;
+        }
+    }
+    Ok(writer)
+}
+
+/// Loads one complete package and, after the commit, advances the local state and schema.
+async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
+    let package = LoadPackage::open(package_dir)?;
+    let outcome = p.destination.load(&package).await?;
+    let manifest = &package.manifest;
+    manifest.pipeline_state.save(&p.working_dir)?;
+    let schema_file = schema_path(&p.working_dir, &p.schema_name);
+    create_dir(&p.working_dir.join("schemas"))?;
+    crate::package::write_json_atomically(&schema_file, &manifest.schema)?;
+    let loaded = p.working_dir.join(LOADED).join(&manifest.load_id);
+    create_dir(&p.working_dir.join(LOADED))?;
+    remove_dir_if_exists(&loaded)?;
+    std::fs::rename(package_dir, &loaded).map_err(|e| Error::io("cannot move load package to", &loaded, e))?;
+    // The rows are in the destination now; keep only the manifest.
+    remove_dir_if_exists(&loaded.join("jobs"))?;
+    Ok(PackageInfo {
+        load_id: manifest.load_id.clone(),
+        row_counts: manifest.row_counts(),
+        outcome,
+    })
+}
+
+/// Complete packages not yet loaded, oldest first.
+fn pending_packages(dir: &Path) -> Result<Vec<PathBuf>> {
+    let normalized = dir.join(NORMALIZED);
+    let entries = match std::fs::read_dir(&normalized) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot read", &normalized, e)),
+    };
+    let mut dirs: Vec<(f64, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("cannot read", &normalized, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let order = name.parse::<f64>().unwrap_or(f64::MAX);
+        dirs.push((order, entry.path()));
+    }
+    dirs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(dirs.into_iter().map(|(_, d)| d).collect())
+}
+
+/// A load id as dlt makes them, `str(time.time())`, strictly greater than `previous`.
+pub fn new_load_id(previous: Option<&str>) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut micros = now.as_micros();
+    if let Some(prev) = previous.and_then(|p| p.parse::<f64>().ok()) {
+        let prev_micros = (prev * 1e6).round() as u128;
+        if micros <= prev_micros {
+            micros = prev_micros + 1;
+        }
+    }
+    let secs = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    let id = format!("{secs}.{frac:06}");
+    id.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("cannot remove", dir, e)),
+    }
+}

@@ -1,0 +1,547 @@
+//! Resources: what a `#[resource]` function becomes, their hints, and the [`Emit`] handle items leave through.
+//!
+//! # Why an emitter and not `yield`
+//! Stable Rust rejects `yield` in any function body, even under an attribute macro that would rewrite it
+//! (E0658 is raised before expansion), and `gen`/`async gen` blocks are unstable. A resource body therefore
+//! sends its items through an explicit `out: Emit<T>` parameter: `out.send(page).await?`. The parameter keeps
+//! the item type visible to the macro (which checks keys and cursors against it) and to rust-analyzer, a type
+//! mistake is reported on the user's own expression, and `send` is the place where the incremental filter
+//! runs, so `last_value()` and the out-of-range flags are current when it returns.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+
+/// How rows of a resource are written to its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteDisposition {
+    /// Add the rows to what the table holds.
+    #[default]
+    Append,
+    /// The table holds exactly this run's rows afterwards.
+    Replace,
+    /// Keep one row per primary key (and one batch per merge key): matching rows are replaced.
+    Merge,
+}
+
+impl WriteDisposition {
+    /// The valid names, as accepted by [`FromStr`].
+    pub const NAMES: [&'static str; 3] = ["append", "replace", "merge"];
+
+    /// The name as dlt spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteDisposition::Append => "append",
+            WriteDisposition::Replace => "replace",
+            WriteDisposition::Merge => "merge",
+        }
+    }
+}
+
+impl fmt::Display for WriteDisposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WriteDisposition {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "append" => Ok(WriteDisposition::Append),
+            "replace" => Ok(WriteDisposition::Replace),
+            "merge" => Ok(WriteDisposition::Merge),
+            other => Err(Error::config(format!(
+                "unknown write disposition `{other}`; expected one of `append`, `replace`, `merge`"
+            ))),
+        }
+    }
+}
+
+/// A possibly compound key: `"id"`, `("id", "url")`, `["a", "b"]`, or `()` for none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Key(pub Vec<String>);
+
+impl Key {
+    /// No key.
+    pub fn none() -> Self {
+        Key(Vec::new())
+    }
+
+    /// Whether no column is named.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The column names as given.
+    pub fn columns(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Parses a comma-separated list as given on a command line: `id` or `id,url`.
+    pub fn parse_list(s: &str) -> Self {
+        Key(s
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+impl From<&str> for Key {
+    fn from(c: &str) -> Self {
+        Key(vec![c.to_owned()])
+    }
+}
+impl From<String> for Key {
+    fn from(c: String) -> Self {
+        Key(vec![c])
+    }
+}
+impl From<()> for Key {
+    fn from(_: ()) -> Self {
+        Key::none()
+    }
+}
+impl From<Vec<String>> for Key {
+    fn from(c: Vec<String>) -> Self {
+        Key(c)
+    }
+}
+impl From<Vec<&str>> for Key {
+    fn from(c: Vec<&str>) -> Self {
+        Key(c.into_iter().map(str::to_owned).collect())
+    }
+}
+impl<const N: usize> From<[&str; N]> for Key {
+    fn from(c: [&str; N]) -> Self {
+        Key(c.iter().map(|s| (*s).to_owned()).collect())
+    }
+}
+impl From<(&str, &str)> for Key {
+    fn from((a, b): (&str, &str)) -> Self {
+        Key(vec![a.to_owned(), b.to_owned()])
+    }
+}
+impl From<(&str, &str, &str)> for Key {
+    fn from((a, b, c): (&str, &str, &str)) -> Self {
+        Key(vec![a.to_owned(), b.to_owned(), c.to_owned()])
+    }
+}
+
+/// What a resource declares about the tables it writes: dlt's resource hints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceHints {
+    /// Resource name (the function name unless `name = "..."`); also the state key.
+    pub name: String,
+    /// Table name; the resource name when `None`.
+    pub table_name: Option<String>,
+    /// How rows are written.
+    pub write_disposition: WriteDisposition,
+    /// Columns identifying a row.
+    pub primary_key: Key,
+    /// Columns identifying a batch that a merge replaces as a whole.
+    pub merge_key: Key,
+    /// How many levels of nested objects and lists become columns and child tables; deeper ones stay json.
+    pub max_table_nesting: Option<usize>,
+    /// Write `_dlt_root_id` into child tables even when not merging.
+    pub root_key: bool,
+}
+
+impl ResourceHints {
+    /// Hints with dlt's defaults: append, no keys.
+    pub fn new(name: impl Into<String>) -> Self {
+        ResourceHints {
+            name: name.into(),
+            table_name: None,
+            write_disposition: WriteDisposition::Append,
+            primary_key: Key::none(),
+            merge_key: Key::none(),
+            max_table_nesting: None,
+            root_key: false,
+        }
+    }
+
+    /// The table the rows go to: the explicit table name, else the resource name.
+    pub fn table(&self) -> &str {
+        self.table_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A resource: a value that, when run, produces items of type [`Resource::Item`] through an [`Emit`].
+///
+/// `#[resource]` generates a struct implementing this trait from an async function; [`FnResource`] and
+/// [`items`] make one from a closure or a plain iterator.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an ele resource",
+    label = "expected a resource value",
+    note = "annotate an async fn with `#[ele::resource]` and call it, or wrap items with `ele::items(...)`"
+)]
+pub trait Resource: Send + 'static {
+    /// The type of one item; any `serde::Serialize` type, or `serde_json::Value`.
+    type Item: Serialize + Send + 'static;
+
+    /// The resource's hints.
+    fn hints(&self) -> &ResourceHints;
+
+    /// The resource's hints, to change them before a run.
+    fn hints_mut(&mut self) -> &mut ResourceHints;
+
+    /// Runs the resource body, sending items to `out`.
+    fn extract(self, out: Emit<Self::Item>) -> BoxFuture<'static, Result<()>>;
+}
+
+/// Builder methods to change a resource's hints; available on every [`Resource`].
+pub trait ResourceExt: Resource + Sized {
+    /// Renames the resource (and its default table).
+    fn name(mut self, name: impl Into<String>) -> Self {
+        self.hints_mut().name = name.into();
+        self
+    }
+    /// Sets the table the rows go to.
+    fn table_name(mut self, table: impl Into<String>) -> Self {
+        self.hints_mut().table_name = Some(table.into());
+        self
+    }
+    /// Sets the write disposition.
+    fn write_disposition(mut self, disposition: WriteDisposition) -> Self {
+        self.hints_mut().write_disposition = disposition;
+        self
+    }
+    /// Sets the primary key.
+    fn primary_key(mut self, key: impl Into<Key>) -> Self {
+        self.hints_mut().primary_key = key.into();
+        self
+    }
+    /// Sets the merge key.
+    fn merge_key(mut self, key: impl Into<Key>) -> Self {
+        self.hints_mut().merge_key = key.into();
+        self
+    }
+    /// Limits how deep nested data is unfolded into columns and child tables.
+    fn max_table_nesting(mut self, depth: usize) -> Self {
+        self.hints_mut().max_table_nesting = Some(depth);
+        self
+    }
+}
+
+impl<R: Resource> ResourceExt for R {}
+
+/// Items or pages accepted by [`Emit::send`]: one item, or a `Vec` of them.
+pub trait IntoPage<T> {
+    /// The items, in order.
+    fn into_page(self) -> Vec<T>;
+}
+
+impl<T: Serialize> IntoPage<T> for T {
+    fn into_page(self) -> Vec<T> {
+        vec![self]
+    }
+}
+
+impl<T: Serialize> IntoPage<T> for Vec<T> {
+    fn into_page(self) -> Vec<T> {
+        self
+    }
+}
+
+/// A batch of items on its way from a resource to the normalizer.
+#[derive(Debug)]
+pub struct ExtractedBatch {
+    /// Index of the resource in the run.
+    pub resource: usize,
+    /// The items, as JSON objects (scalars are wrapped as `{"value": x}` by the normalizer).
+    pub items: Vec<Value>,
+}
+
+/// Shared per-resource context of an [`Emit`].
+#[derive(Debug)]
+pub(crate) struct EmitContext {
+    pub(crate) resource_index: usize,
+    pub(crate) resource_name: String,
+}
+
+/// Where a resource sends its items: `out.send(item).await?` or `out.send(page).await?`.
+///
+/// Sending waits while the pipeline is busy with earlier items (bounded memory), and fails only when the
+/// run is already failing for another reason (that error is what the run reports).
+pub struct Emit<T> {
+    tx: mpsc::Sender<ExtractedBatch>,
+    ctx: Arc<EmitContext>,
+    _item: PhantomData<fn(T)>,
+}
+
+impl<T> Clone for Emit<T> {
+    fn clone(&self) -> Self {
+        Emit {
+            tx: self.tx.clone(),
+            ctx: Arc::clone(&self.ctx),
+            _item: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Emit<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emit").field("resource", &self.ctx.resource_name).finish()
+    }
+}
+
+impl<T: Serialize> Emit<T> {
+    pub(crate) fn new(tx: mpsc::Sender<ExtractedBatch>, ctx: Arc<EmitContext>) -> Self {
+        Emit {
+            tx,
+            ctx,
+            _item: PhantomData,
+        }
+    }
+
+    /// The name of the resource this emitter belongs to.
+    pub fn resource_name(&self) -> &str {
+        &self.ctx.resource_name
+    }
+
+    /// Sends one item or a page (`Vec`) of items.
+    pub async fn send<P: IntoPage<T>>(&self, page: P) -> Result<()> {
+        let page = page.into_page();
+        if page.is_empty() {
+            return Ok(());
+        }
+        let mut items = Vec::with_capacity(page.len());
+        for item in &page {
+            match serde_json::to_value(item).map_err(|e| Error::Item {
+                resource: self.ctx.resource_name.clone(),
+                table: String::new(),
+                message: format!("item cannot be serialized: {e}"),
+            })? {
+                // A JSON array sent as one item is a page, as in dlt.
+                Value::Array(inner) => items.extend(inner),
+                value => items.push(value),
+            }
+        }
+        self.tx
+            .send(ExtractedBatch {
+                resource: self.ctx.resource_index,
+                items,
+            })
+            .await
+            .map_err(|_| Error::Resource {
+                resource: self.ctx.resource_name.clone(),
+                source: "the pipeline stopped accepting items because the run failed".into(),
+            })
+    }
+
+    /// Sends every item of an iterator, in pages.
+    pub async fn send_all<I: IntoIterator<Item = T>>(&self, items: I) -> Result<()> {
+        const PAGE: usize = 1000;
+        let mut page = Vec::with_capacity(PAGE);
+        for item in items {
+            page.push(item);
+            if page.len() == PAGE {
+                self.send(std::mem::replace(&mut page, Vec::with_capacity(PAGE))).await?;
+            }
+        }
+        self.send(page).await
+    }
+}
+
+/// A resource made from a closure: `FnResource::new("events", |out: Emit<Event>| async move { ... })`.
+pub struct FnResource<T, F> {
+    hints: ResourceHints,
+    body: F,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T, F> FnResource<T, F> {
+    /// A resource named `name` (append, no keys) whose body is `body`.
+    pub fn new(name: impl Into<String>, body: F) -> Self {
+        FnResource {
+            hints: ResourceHints::new(name),
+            body,
+            _item: PhantomData,
+        }
+    }
+}
+
+impl<T, F, Fut> Resource for FnResource<T, F>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(Emit<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    type Item = T;
+
+    fn hints(&self) -> &ResourceHints {
+        &self.hints
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        &mut self.hints
+    }
+
+    fn extract(self, out: Emit<T>) -> BoxFuture<'static, Result<()>> {
+        Box::pin((self.body)(out))
+    }
+}
+
+/// A resource over a plain iterator of items, for ad-hoc runs (dlt's `p.run(items, table_name=...)`).
+///
+/// Its name is `items` until a table name or name is given.
+pub fn items<I>(items: I) -> ItemsResource<I>
+where
+    I: IntoIterator + Send + 'static,
+    I::Item: Serialize + Send + 'static,
+    I::IntoIter: Send,
+{
+    ItemsResource {
+        hints: ResourceHints::new("items"),
+        items,
+    }
+}
+
+/// See [`items`].
+pub struct ItemsResource<I> {
+    hints: ResourceHints,
+    items: I,
+}
+
+impl<I> Resource for ItemsResource<I>
+where
+    I: IntoIterator + Send + 'static,
+    I::Item: Serialize + Send + 'static,
+    I::IntoIter: Send,
+{
+    type Item = I::Item;
+
+    fn hints(&self) -> &ResourceHints {
+        &self.hints
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        &mut self.hints
+    }
+
+    fn extract(self, out: Emit<I::Item>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { out.send_all(self.items).await })
+    }
+}
+
+/// A resource with its item type erased, as the pipeline drives it.
+pub trait DynResource: Send {
+    /// The hints.
+    fn hints(&self) -> &ResourceHints;
+    /// The hints, mutable.
+    fn hints_mut(&mut self) -> &mut ResourceHints;
+    /// Starts the body, sending batches into `tx`.
+    #[doc(hidden)]
+    fn start(
+        self: Box<Self>,
+        resource_index: usize,
+        tx: mpsc::Sender<ExtractedBatch>,
+    ) -> BoxFuture<'static, Result<()>>;
+}
+
+impl<R: Resource> DynResource for R {
+    fn hints(&self) -> &ResourceHints {
+        Resource::hints(self)
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        Resource::hints_mut(self)
+    }
+
+    fn start(
+        self: Box<Self>,
+        resource_index: usize,
+        tx: mpsc::Sender<ExtractedBatch>,
+    ) -> BoxFuture<'static, Result<()>> {
+        let ctx = Arc::new(EmitContext {
+            resource_index,
+            resource_name: Resource::hints(&*self).name.clone(),
+        });
+        (*self).extract(Emit::new(tx, ctx))
+    }
+}
+
+/// The resources of one run, with what their source declares.
+pub struct Resources {
+    /// Name of the source (the state key of its resources); the pipeline name when `None`.
+    pub source_name: Option<String>,
+    /// Write `_dlt_root_id` into all child tables.
+    pub root_key: bool,
+    /// The resources, run concurrently.
+    pub list: Vec<Box<dyn DynResource>>,
+}
+
+/// What [`crate::pipeline::Pipeline::run`] accepts: a resource, a tuple of resources, or a source.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be run by a pipeline",
+    label = "expected a resource, a tuple of resources, or a source",
+    note = "call the `#[resource]` function to get a resource value, or wrap plain items with `ele::items(...)`"
+)]
+pub trait IntoResources {
+    /// The resources to run.
+    fn into_resources(self) -> Resources;
+}
+
+impl<R: Resource> IntoResources for R {
+    fn into_resources(self) -> Resources {
+        Resources {
+            source_name: None,
+            root_key: false,
+            list: vec![Box::new(self)],
+        }
+    }
+}
+
+impl IntoResources for Resources {
+    fn into_resources(self) -> Resources {
+        self
+    }
+}
+
+impl IntoResources for Vec<Box<dyn DynResource>> {
+    fn into_resources(self) -> Resources {
+        Resources {
+            source_name: None,
+            root_key: false,
+            list: self,
+        }
+    }
+}
+
+macro_rules! tuple_resources {
+    ($($name:ident),+) => {
+        impl<$($name: Resource),+> IntoResources for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn into_resources(self) -> Resources {
+                let ($($name,)+) = self;
+                Resources {
+                    source_name: None,
+                    root_key: false,
+                    list: vec![$(Box::new($name) as Box<dyn DynResource>),+],
+                }
+            }
+        }
+    };
+}
+tuple_resources!(A);
+tuple_resources!(A, B);
+tuple_resources!(A, B, C);
+tuple_resources!(A, B, C, D);
+tuple_resources!(A, B, C, D, E);
+tuple_resources!(A, B, C, D, E, F);
+tuple_resources!(A, B, C, D, E, F, G);
+tuple_resources!(A, B, C, D, E, F, G, H);

@@ -1,0 +1,1443 @@
+//! Timestamp autodetection and value coercion, as dlt 1.31 does them for JSON-like items.
+//!
+//! * Detection (`dlt/common/schema/detections.py::is_iso_timestamp`): a non-empty string is a timestamp when
+//!   `parse_iso_like_datetime` (`dlt/common/time.py`) gives a `datetime`: pendulum's `parse_iso8601`
+//!   (its Rust extension, ported below), and only when that raises, pendulum's `_parse_common` regex
+//!   (`2024/01/15 10:30`, `2024 10:30`, ...). Dates alone, times alone, week dates without a time stay text.
+//! * Coercion (`dlt/common/data_types/type_helpers.py::coerce_value`) into an existing column, including
+//!   text → timestamp (`ensure_datetime`: ISO datetimes, dates at midnight, epoch numbers in a string).
+//! * Naive timestamps are taken as UTC (the default context timezone); aware ones are converted to UTC
+//!   (`normalize_timezone` with the default `timezone: true` column hint).
+
+use chrono::{
+    DateTime, Datelike as _, Duration, NaiveDate, NaiveDateTime, TimeZone as _, Timelike as _, Utc,
+};
+use serde_json::Value;
+
+use super::types::DataType;
+use crate::normalize::naming::{decimal_digit, is_py_space, py_strip};
+use crate::normalize::relational::Cell;
+
+// ---------------------------------------------------------------------------------------------------------
+// pendulum's ISO 8601 parser (pendulum 3.x `rust/src/parsing.rs` + the checks of `python/parsing.rs`)
+// ---------------------------------------------------------------------------------------------------------
+
+/// Date and time fields as pendulum's parser fills them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fields {
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    microsecond: i64,
+    /// UTC offset in seconds; `None` for a naive value.
+    offset: Option<i64>,
+    has_date: bool,
+    has_time: bool,
+    extended: bool,
+}
+
+/// What a string parses into, after Python validated the fields.
+#[derive(Debug, Clone, Copy)]
+enum Parsed {
+    /// A `datetime`, naive or with a fixed offset in seconds (not validated to be under 24 h).
+    DateTime(NaiveDateTime, Option<i64>),
+    /// A `date`.
+    Date(NaiveDate),
+    /// A `time`, a duration or anything else that is no date.
+    Other,
+}
+
+/// Why parsing failed: `ValueError` (dlt falls back, e.g. to epoch numbers) or `TypeError` (dlt crashes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParseFail {
+    Value,
+    Type,
+}
+
+struct IsoParser {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl IsoParser {
+    fn cur(&self) -> char {
+        self.chars.get(self.pos).copied().unwrap_or('\0')
+    }
+
+    fn end(&self) -> bool {
+        self.pos >= self.chars.len()
+    }
+
+    fn inc(&mut self) {
+        if self.pos < self.chars.len() {
+            self.pos += 1;
+        }
+    }
+
+    fn integer(&mut self, length: usize) -> Result<i64, ()> {
+        let mut value = 0i64;
+        for _ in 0..length {
+            if self.end() {
+                return Err(());
+            }
+            let digit = self.cur().to_digit(10).ok_or(())?;
+            value = value * 10 + i64::from(digit);
+            self.inc();
+        }
+        Ok(value)
+    }
+
+    fn not_tz_start(&self) -> bool {
+        !self.end() && !matches!(self.cur(), 'Z' | '+' | '-')
+    }
+
+    /// `Parser::parse` for a date and/or time (a string starting with `P` is a duration: `Other`).
+    fn parse(mut self) -> Result<Option<Fields>, ()> {
+        if self.cur() == 'P' {
+            return Ok(None);
+        }
+        let mut dt = Fields {
+            month: 1,
+            day: 1,
+            ..Fields::default()
+        };
+        if self.cur() == 'T' {
+            self.time(&mut dt, false)?;
+            return if self.end() { Ok(Some(dt)) } else { Err(()) };
+        }
+        dt.year = self.integer(2)?;
+        if self.cur() == ':' {
+            // time in extended format
+            dt.hour = dt.year;
+            dt.year = 0;
+            dt.extended = true;
+            self.time(&mut dt, true)?;
+            return if self.end() { Ok(Some(dt)) } else { Err(()) };
+        }
+        dt.has_date = true;
+        dt.year = dt.year * 100 + self.integer(2)?;
+        if self.cur() == '-' {
+            self.inc();
+            dt.extended = true;
+            if self.cur() == 'W' {
+                self.inc();
+                let week = self.integer(2)?;
+                let mut day = 1;
+                if !self.end() && self.cur() != ' ' && self.cur() != 'T' {
+                    if self.cur() != '-' {
+                        return Err(());
+                    }
+                    self.inc();
+                    day = self.integer(1)?;
+                }
+                (dt.year, dt.month, dt.day) = iso_to_ymd(dt.year, week, day)?;
+            } else {
+                dt.month = self.integer(2)?;
+                if !self.end() && self.cur() != ' ' && self.cur() != 'T' {
+                    if self.cur() == '-' {
+                        self.inc();
+                        dt.day = self.integer(2)?;
+                    } else {
+                        let ordinal = dt.month * 10 + self.integer(1)?;
+                        (dt.year, dt.month, dt.day) = ordinal_to_ymd(dt.year, ordinal, false)?;
+                    }
+                } else {
+                    dt.day = 1;
+                }
+            }
+        } else if self.cur() == 'W' {
+            self.inc();
+            let week = self.integer(2)?;
+            let mut day = 1;
+            if !self.end() && self.cur() != ' ' && self.cur() != 'T' {
+                day = self.integer(1)?;
+            }
+            (dt.year, dt.month, dt.day) = iso_to_ymd(dt.year, week, day)?;
+        } else {
+            dt.month = self.integer(2)?;
+            let ordinal_day = self.integer(1)?;
+            if self.end() || self.cur() == ' ' || self.cur() == 'T' {
+                let ordinal = ordinal_day + dt.month * 10;
+                (dt.year, dt.month, dt.day) = ordinal_to_ymd(dt.year, ordinal, false)?;
+            } else {
+                dt.day = ordinal_day * 10 + self.integer(1)?;
+            }
+        }
+        if !self.end() {
+            self.time(&mut dt, false)?;
+        }
+        // anything left (an interval `/...` included) is an error for dlt
+        if self.end() { Ok(Some(dt)) } else { Err(()) }
+    }
+
+    fn fraction(&mut self, dt: &mut Fields) -> Result<(), ()> {
+        self.inc();
+        dt.microsecond = 0;
+        let mut i = 0;
+        while i < 6 {
+            if let Some(digit) = self.cur().to_digit(10) {
+                dt.microsecond = dt.microsecond * 10 + i64::from(digit);
+            } else if i == 0 {
+                return Err(());
+            } else {
+                break;
+            }
+            self.inc();
+            i += 1;
+        }
+        while self.cur().is_ascii_digit() {
+            self.inc();
+        }
+        while i < 6 {
+            dt.microsecond *= 10;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn time(&mut self, dt: &mut Fields, skip_hour: bool) -> Result<(), ()> {
+        if self.cur() != 'T' && self.cur() != ' ' && !skip_hour {
+            return Err(());
+        }
+        dt.has_time = true;
+        if !skip_hour {
+            self.inc();
+            dt.hour = self.integer(2)?;
+        }
+        if self.not_tz_start() {
+            if self.cur() == ':' {
+                self.inc();
+                dt.minute = self.integer(2)?;
+                if self.not_tz_start() {
+                    if self.cur() != ':' {
+                        return Err(());
+                    }
+                    self.inc();
+                    dt.second = self.integer(2)?;
+                    if matches!(self.cur(), '.' | ',') {
+                        self.fraction(dt)?;
+                    }
+                    if !dt.extended {
+                        return Err(());
+                    }
+                }
+            } else {
+                dt.minute = self.integer(2)?;
+                if self.not_tz_start() {
+                    dt.second = self.integer(2)?;
+                    if matches!(self.cur(), '.' | ',') {
+                        self.fraction(dt)?;
+                    }
+                }
+                if dt.extended {
+                    return Err(());
+                }
+            }
+        }
+        if self.cur() == 'Z' {
+            dt.offset = Some(0);
+            self.inc();
+        } else if matches!(self.cur(), '+' | '-') {
+            let sign = if self.cur() == '+' { 1 } else { -1 };
+            self.inc();
+            let tz_hour = self.integer(2)?;
+            if self.cur() == ':' {
+                self.inc();
+            }
+            let tz_minute = if self.end() { 0 } else { self.integer(2)? };
+            let total = (tz_minute + tz_hour * 60) * sign;
+            if total > 24 * 60 {
+                return Err(());
+            }
+            dt.offset = Some(total * 60);
+        }
+        Ok(())
+    }
+}
+
+fn p(year: i64) -> i64 {
+    year + year / 4 - year / 100 + year / 400
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn is_long_year(year: i64) -> bool {
+    p(year) % 7 == 4 || p(year - 1) % 7 == 3
+}
+
+fn days_in_year(year: i64) -> i64 {
+    if is_leap(year) { 366 } else { 365 }
+}
+
+fn week_day(year: i64, month: i64, day: i64) -> i64 {
+    const DAY_OF_WEEK_TABLE: [i64; 12] = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+    let y = year - i64::from(month < 3);
+    let w = (p(y) + DAY_OF_WEEK_TABLE[(month - 1).clamp(0, 11) as usize] + day) % 7;
+    if w == 0 { 7 } else { w.abs() }
+}
+
+const MONTHS_OFFSETS: [[i64; 14]; 2] = [
+    [
+        -1, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365,
+    ],
+    [
+        -1, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366,
+    ],
+];
+
+fn ordinal_to_ymd(
+    year: i64,
+    ordinal: i64,
+    allow_out_of_bounds: bool,
+) -> Result<(i64, i64, i64), ()> {
+    let mut ord = ordinal;
+    let mut y = year;
+    if ord < 1 {
+        if !allow_out_of_bounds {
+            return Err(());
+        }
+        ord += days_in_year(year - 1);
+        y -= 1;
+    }
+    if ord > days_in_year(y) {
+        if !allow_out_of_bounds {
+            return Err(());
+        }
+        ord -= days_in_year(y);
+        y += 1;
+    }
+    let leap = usize::from(is_leap(y));
+    for i in 1..14 {
+        if ord <= MONTHS_OFFSETS[leap][i] {
+            return Ok((y, i as i64 - 1, ord - MONTHS_OFFSETS[leap][i - 1]));
+        }
+    }
+    Err(())
+}
+
+fn iso_to_ymd(year: i64, week: i64, day: i64) -> Result<(i64, i64, i64), ()> {
+    if week > 53 || (week > 52 && !is_long_year(year)) || day > 7 {
+        return Err(());
+    }
+    let ordinal = week * 7 + day - (week_day(year, 1, 4) + 3);
+    ordinal_to_ymd(year, ordinal, true)
+}
+
+/// Python's `datetime.date(year, month, day)` validation.
+fn py_date(year: i64, month: i64, day: i64) -> Option<NaiveDate> {
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        i32::try_from(year).ok()?,
+        u32::try_from(month).ok()?,
+        u32::try_from(day).ok()?,
+    )
+}
+
+/// Python's `datetime.datetime(...)` validation.
+fn py_datetime(f: &Fields) -> Option<NaiveDateTime> {
+    if !(0..24).contains(&f.hour) || !(0..60).contains(&f.minute) || !(0..60).contains(&f.second) {
+        return None;
+    }
+    py_date(f.year, f.month, f.day)?.and_hms_micro_opt(
+        u32::try_from(f.hour).ok()?,
+        u32::try_from(f.minute).ok()?,
+        u32::try_from(f.second).ok()?,
+        u32::try_from(f.microsecond).ok()?,
+    )
+}
+
+fn py_time_valid(f: &Fields) -> bool {
+    (0..24).contains(&f.hour) && (0..60).contains(&f.minute) && (0..60).contains(&f.second)
+}
+
+/// pendulum's `parse_iso8601` as seen from Python: `Err` is a `ValueError`.
+fn parse_iso8601(s: &str) -> Result<Parsed, ()> {
+    let fields = IsoParser {
+        chars: s.chars().collect(),
+        pos: 0,
+    }
+    .parse()?;
+    let Some(f) = fields else {
+        return Ok(Parsed::Other);
+    };
+    match (f.has_date, f.has_time) {
+        (true, true) => py_datetime(&f)
+            .map(|dt| Parsed::DateTime(dt, f.offset))
+            .ok_or(()),
+        (true, false) => py_date(f.year, f.month, f.day).map(Parsed::Date).ok_or(()),
+        _ => {
+            if py_time_valid(&f) {
+                Ok(Parsed::Other)
+            } else {
+                Err(())
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// pendulum's `_parse_common` (the `COMMON` regex, Python `\d` = Unicode decimal digits)
+// ---------------------------------------------------------------------------------------------------------
+
+/// `n` Unicode decimal digits at `pos` and their value.
+fn digits_at(chars: &[char], pos: usize, n: usize) -> Option<i64> {
+    let slice = chars.get(pos..pos + n)?;
+    slice.iter().try_fold(0i64, |acc, &c| {
+        Some(acc * 10 + i64::from(decimal_digit(c)?))
+    })
+}
+
+/// Where and what the `time` group of `COMMON` matched.
+#[derive(Clone, Copy)]
+struct CommonTime {
+    hour: i64,
+    minute: Option<i64>,
+    second: Option<i64>,
+    microsecond: i64,
+}
+
+/// The first full match of the `time` group starting at `pos`, in the regex engine's order; `Some(None)` when
+/// the string ends at `pos` and the group is skipped.
+fn common_time(chars: &[char], pos: usize) -> Option<Option<CommonTime>> {
+    let len = chars.len();
+    for timesep in [true, false] {
+        let mut q = pos;
+        if timesep {
+            if chars.get(q) != Some(&' ') {
+                continue;
+            }
+            q += 1;
+        }
+        for hour_len in [2, 1] {
+            let Some(hour) = digits_at(chars, q, hour_len) else {
+                continue;
+            };
+            let mut r = q + hour_len;
+            if chars.get(r) != Some(&':') {
+                continue;
+            }
+            r += 1;
+            for minute_len in [2, 1, 0] {
+                let (minute, r1) = if minute_len == 0 {
+                    (None, r)
+                } else {
+                    match digits_at(chars, r, minute_len) {
+                        Some(m) => (Some(m), r + minute_len),
+                        None => continue,
+                    }
+                };
+                for second_len in [2, 1, 0] {
+                    let (second, r2) = if second_len == 0 {
+                        (None, r1)
+                    } else {
+                        if chars.get(r1) != Some(&':') {
+                            continue;
+                        }
+                        match digits_at(chars, r1 + 1, second_len) {
+                            Some(s) => (Some(s), r1 + 1 + second_len),
+                            None => continue,
+                        }
+                    };
+                    for sub_len in (0..=9).rev() {
+                        let (microsecond, r3) = if sub_len == 0 {
+                            (0, r2)
+                        } else {
+                            if !matches!(chars.get(r2), Some('.' | '|' | ',')) {
+                                continue;
+                            }
+                            match chars.get(r2 + 1..r2 + 1 + sub_len) {
+                                Some(sub) if sub.iter().all(|&c| decimal_digit(c).is_some()) => {
+                                    // `int(f"{subsecond[:6]:0<6}")`
+                                    let mut us = 0i64;
+                                    for i in 0..6 {
+                                        let d =
+                                            sub.get(i).and_then(|&c| decimal_digit(c)).unwrap_or(0);
+                                        us = us * 10 + i64::from(d);
+                                    }
+                                    (us, r2 + 1 + sub_len)
+                                }
+                                _ => continue,
+                            }
+                        };
+                        if r3 == len {
+                            return Some(Some(CommonTime {
+                                hour,
+                                minute,
+                                second,
+                                microsecond,
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (pos == len).then_some(None)
+}
+
+/// Year, month and day.
+type Ymd = (i64, i64, i64);
+
+/// pendulum's `_parse_common` with dlt's options (`day_first=False`).
+fn parse_common(s: &str) -> Result<Parsed, ParseFail> {
+    let chars: Vec<char> = s.chars().collect();
+    // date alternatives in the regex engine's order; the last one skips the date group
+    let mut dates: Vec<(usize, Option<Ymd>)> = Vec::new();
+    if let Some(year) = digits_at(&chars, 0, 4) {
+        for monthsep in [true, false] {
+            let mut p = 4;
+            if monthsep {
+                if !matches!(chars.get(p), Some('/' | ':')) {
+                    continue;
+                }
+                p += 1;
+            }
+            let Some(month) = digits_at(&chars, p, 2) else {
+                continue;
+            };
+            p += 2;
+            for daysep in [true, false] {
+                let mut q = p;
+                if daysep {
+                    if !matches!(chars.get(q), Some('/' | ':')) {
+                        continue;
+                    }
+                    q += 1;
+                }
+                if let Some(day) = digits_at(&chars, q, 2) {
+                    dates.push((q + 2, Some((year, month, day))));
+                }
+            }
+        }
+        dates.push((4, Some((year, 1, 1))));
+    }
+    dates.push((0, None));
+    for (end, date) in dates {
+        let Some(time) = common_time(&chars, end) else {
+            continue;
+        };
+        return match (date, time) {
+            (None, None) => Err(ParseFail::Value),
+            (Some((y, m, d)), None) => py_date(y, m, d).map(Parsed::Date).ok_or(ParseFail::Value),
+            (date, Some(t)) => {
+                // `int(m.group("minute"))` on a missing minute raises TypeError
+                let minute = t.minute.ok_or(ParseFail::Type)?;
+                let fields = Fields {
+                    hour: t.hour,
+                    minute,
+                    second: t.second.unwrap_or(0),
+                    microsecond: t.microsecond,
+                    ..Fields::default()
+                };
+                match date {
+                    Some((year, month, day)) => py_datetime(&Fields {
+                        year,
+                        month,
+                        day,
+                        ..fields
+                    })
+                    .map(|dt| Parsed::DateTime(dt, None))
+                    .ok_or(ParseFail::Value),
+                    None if py_time_valid(&fields) => Ok(Parsed::Other),
+                    None => Err(ParseFail::Value),
+                }
+            }
+        };
+    }
+    Err(ParseFail::Value)
+}
+
+/// dlt's `parse_iso_like_datetime`: ISO 8601 first, `_parse_common` only when that raises. A time or a
+/// duration from ISO parsing is `Other` without fallback.
+fn parse_iso_like(s: &str) -> Result<Parsed, ParseFail> {
+    match parse_iso8601(s) {
+        Ok(parsed) => Ok(parsed),
+        Err(()) => parse_common(s),
+    }
+}
+
+/// Puts a parsed value in UTC: naive as UTC, an offset of 24 h or more refused (Python's `utcoffset` check),
+/// and the result kept within Python's years 1..=9999.
+fn to_utc(naive: NaiveDateTime, offset: Option<i64>) -> Option<DateTime<Utc>> {
+    let offset = offset.unwrap_or(0);
+    if offset.abs() >= 86_400 {
+        return None;
+    }
+    let utc = naive.checked_sub_signed(Duration::seconds(offset))?;
+    (1..=9999)
+        .contains(&utc.year())
+        .then(|| Utc.from_utc_datetime(&utc))
+}
+
+/// dlt 1.31's default `iso_timestamp` autodetection: whether a string column value makes a new column
+/// `timestamp`.
+///
+/// True for ISO 8601 date-times pendulum accepts (`2024-01-01T00:00:00Z`, `2024-01-01 00:00:00`,
+/// `2024-01-01T10`, `20240101T102030`, `2024-W01-1T10:00`, `2024-001T10:00`, offsets `Z`/`±hh`/`±hhmm`/`±hh:mm`,
+/// any number of fraction digits) and for `_parse_common` forms with a date and a time (`2024/01/15 10:30`,
+/// `2024:01:15 10:30:15.5`, `2024 10:30`). False for dates alone, times alone, lowercase `t`/`z`,
+/// surrounding spaces, `2024-1-1`, intervals, and invalid dates or times. Offsets of ±24 h or more are
+/// detected (then dlt fails to coerce the value).
+pub fn is_iso_timestamp(s: &str) -> bool {
+    !s.is_empty() && matches!(parse_iso_like(s), Ok(Parsed::DateTime(..)))
+}
+
+/// The UTC instant of a string that [`is_iso_timestamp`] accepts; `None` otherwise, and for the accepted
+/// strings dlt cannot convert (offsets of ±24 h or more, instants outside the years 1..=9999 in UTC).
+/// A string without offset is taken as UTC.
+pub fn parse_iso_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    if s.is_empty() {
+        return None;
+    }
+    match parse_iso_like(s) {
+        Ok(Parsed::DateTime(naive, offset)) => to_utc(naive, offset),
+        _ => None,
+    }
+}
+
+/// dlt's text → timestamp coercion (`ensure_datetime`) for a value going into an existing `timestamp`
+/// column, in UTC: what [`parse_iso_timestamp`] accepts, plus dates (midnight, `2024-01-01`, `20240101`,
+/// `2024-01`, `2024-W01`, `2024`, `2024/01/15`) and, when nothing parses, a Python `float()` string taken as
+/// Unix seconds (`"1700000000"`, `" 1.5e9 "`, `"1_000"`). `None` when dlt would write a variant column (or
+/// fail).
+pub fn coerce_text_to_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(Parsed::DateTime(naive, offset)) = parse_iso8601(s) {
+        return to_utc(naive, offset);
+    }
+    match parse_iso_like(s) {
+        Ok(Parsed::DateTime(naive, offset)) => to_utc(naive, offset),
+        Ok(Parsed::Date(date)) => to_utc(date.and_time(chrono::NaiveTime::MIN), None),
+        Ok(Parsed::Other) | Err(ParseFail::Type) => None,
+        Err(ParseFail::Value) => timestamp_from_f64(parse_py_float(s)?),
+    }
+}
+
+/// `pendulum.from_timestamp` of a float: Unix seconds rounded half-even to microseconds as CPython's
+/// `datetime.fromtimestamp` does; `None` for NaN, infinities and results outside the years 1..=9999.
+pub fn timestamp_from_f64(secs: f64) -> Option<DateTime<Utc>> {
+    if !secs.is_finite() {
+        return None;
+    }
+    // CPython `_PyTime_DoubleToDenominator` with `_PyTime_ROUND_HALF_EVEN`
+    let mut int_part = secs.trunc();
+    let x = (secs - int_part) * 1e6;
+    let mut frac = x.round();
+    if (x - frac).abs() == 0.5 {
+        frac = 2.0 * (x / 2.0).round();
+    }
+    if frac >= 1e6 {
+        frac -= 1e6;
+        int_part += 1.0;
+    } else if frac < 0.0 {
+        frac += 1e6;
+        int_part -= 1.0;
+    }
+    if !(-1e15..1e15).contains(&int_part) {
+        return None;
+    }
+    timestamp_from_parts(int_part as i64, frac as u32)
+}
+
+/// `pendulum.from_timestamp` of an integer number of Unix seconds; `None` outside the years 1..=9999.
+pub fn timestamp_from_i64(secs: i64) -> Option<DateTime<Utc>> {
+    timestamp_from_parts(secs, 0)
+}
+
+fn timestamp_from_parts(secs: i64, micros: u32) -> Option<DateTime<Utc>> {
+    let ts = DateTime::<Utc>::from_timestamp(secs, micros.checked_mul(1000)?)?;
+    (1..=9999).contains(&ts.year()).then_some(ts)
+}
+
+/// A timestamp as PostgreSQL reads it unambiguously for `timestamp with time zone`, in UTC:
+/// `2024-01-01 00:00:00+00`, with `.ffffff` (trailing zeros trimmed) only when the microseconds are not 0.
+pub fn format_timestamp_for_copy(ts: &DateTime<Utc>) -> String {
+    let mut out = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        ts.year(),
+        ts.month(),
+        ts.day(),
+        ts.hour(),
+        ts.minute(),
+        ts.second()
+    );
+    let micros = ts.timestamp_subsec_micros();
+    if micros != 0 {
+        let frac = format!("{micros:06}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push_str("+00");
+    out
+}
+
+/// A UTC timestamp as Python's `datetime.isoformat()` writes it (what dlt puts in insert_values files and
+/// JSON): `2024-01-01T00:00:00+00:00`, or `2024-01-01T00:00:00.120000+00:00`.
+pub fn format_timestamp_iso(ts: &DateTime<Utc>) -> String {
+    let micros = ts.timestamp_subsec_micros();
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        ts.year(),
+        ts.month(),
+        ts.day(),
+        ts.hour(),
+        ts.minute(),
+        ts.second()
+    );
+    if micros == 0 {
+        format!("{base}+00:00")
+    } else {
+        format!("{base}.{micros:06}+00:00")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Python number parsing and rendering
+// ---------------------------------------------------------------------------------------------------------
+
+/// Python's `_PyUnicode_TransformDecimalAndSpaceToASCII` then the strip `float()`/`int()` do: non-ASCII
+/// whitespace to spaces, Unicode decimal digits to ASCII, `None` for any other character from U+007F; then
+/// ASCII whitespace (`\t`..`\r`, space) trimmed.
+fn to_py_ascii(s: &str) -> Option<String> {
+    let ascii: String = s
+        .chars()
+        .map(|c| {
+            if (c as u32) < 127 {
+                Some(c)
+            } else if is_py_space(c) {
+                Some(' ')
+            } else {
+                decimal_digit(c).and_then(|d| char::from_digit(d, 10))
+            }
+        })
+        .collect::<Option<String>>()?;
+    Some(
+        ascii
+            .trim_matches(|c: char| c == ' ' || ('\t'..='\r').contains(&c))
+            .to_owned(),
+    )
+}
+
+/// Python's `float(str)`: surrounding whitespace, Unicode digits, `_` between digits, `inf`/`infinity`/`nan`.
+/// Overflow gives an infinity, as in Python.
+pub fn parse_py_float(s: &str) -> Option<f64> {
+    let t = to_py_ascii(s)?;
+    let cleaned = remove_digit_underscores(&t)?;
+    let body = cleaned.strip_prefix(['+', '-']).unwrap_or(&cleaned);
+    let lower = body.to_ascii_lowercase();
+    if matches!(lower.as_str(), "inf" | "infinity" | "nan") {
+        return cleaned.parse::<f64>().ok();
+    }
+    // digits [. digits] [e [sign] digits], at least one mantissa digit
+    let bytes = body.as_bytes();
+    let int_digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut i = int_digits;
+    let mut frac_digits = 0;
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        frac_digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        i += frac_digits;
+    }
+    if int_digits + frac_digits == 0 {
+        return None;
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let exp_digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if exp_digits == 0 {
+            return None;
+        }
+        i += exp_digits;
+    }
+    if i != bytes.len() {
+        return None;
+    }
+    cleaned.parse::<f64>().ok()
+}
+
+/// Drops `_` that stand between two digits (Python's numeric literal rule); `None` for any other `_`.
+fn remove_digit_underscores(s: &str) -> Option<String> {
+    if !s.contains('_') {
+        return Some(s.to_owned());
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' {
+            let before = i
+                .checked_sub(1)
+                .and_then(|j| chars.get(j))
+                .is_some_and(char::is_ascii_digit);
+            let after = chars.get(i + 1).is_some_and(char::is_ascii_digit);
+            if !(before && after) {
+                return None;
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// Python's `int(s, base)` for base 10 or 16 (whitespace, sign, `0x` prefix in base 16 with one optional `_`
+/// after it, `_` between digits, Unicode decimal digits), as an `i128`; `None` when Python raises or the value
+/// needs more than 127 bits.
+fn parse_py_int(s: &str, base: u32) -> Option<i128> {
+    let t = to_py_ascii(s)?;
+    let (negative, rest) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(&t)),
+    };
+    let mut body = rest;
+    if base == 16
+        && let Some(r) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))
+    {
+        body = r.strip_prefix('_').unwrap_or(r);
+    }
+    if body.is_empty() || body.starts_with('_') {
+        return None;
+    }
+    let mut value: i128 = 0;
+    let mut prev_underscore = false;
+    for c in body.chars() {
+        if c == '_' {
+            if prev_underscore {
+                return None;
+            }
+            prev_underscore = true;
+            continue;
+        }
+        let d = c.to_digit(base)?;
+        value = value
+            .checked_mul(i128::from(base))?
+            .checked_add(i128::from(d))?;
+        prev_underscore = false;
+    }
+    if prev_underscore {
+        return None;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// dlt's `_text_to_bigint`: strip, `0x…` as hexadecimal, else Python `int()`; `None` outside `i64`.
+fn text_to_bigint(s: &str) -> Option<i64> {
+    let t = py_strip(s);
+    let v = match t.strip_prefix("0x") {
+        Some(hex) => parse_py_int(hex, 16)?,
+        None => parse_py_int(t, 10)?,
+    };
+    i64::try_from(v).ok()
+}
+
+/// dlt's `_text_to_double`: strip, `0x…` as hexadecimal integer, else Python `float()`.
+fn text_to_double(s: &str) -> Option<f64> {
+    let t = py_strip(s);
+    match t.strip_prefix("0x") {
+        Some(hex) => Some(parse_py_int(hex, 16)? as f64),
+        None => parse_py_float(t),
+    }
+}
+
+/// dlt's `str2bool`.
+fn str2bool(s: &str) -> Option<bool> {
+    match s.to_lowercase().as_str() {
+        "yes" | "true" | "t" | "y" | "1" => Some(true),
+        "no" | "false" | "f" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Python's `repr(float)`: `1.5`, `2.0`, `1e+20`, `1e+16`, `1000000000000000.0`, `0.0001`, `1e-05`, `inf`.
+pub fn python_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "inf".to_owned()
+        } else {
+            "-inf".to_owned()
+        };
+    }
+    let (negative, digits, exp) = crate::hash::shortest_digits(f);
+    let n = digits.len() as i32;
+    let decpt = exp + 1;
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if -4 < decpt && decpt <= 16 {
+        if decpt <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-decpt) as usize));
+            out.push_str(&digits);
+        } else if decpt >= n {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', (decpt - n) as usize));
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..decpt as usize]);
+            out.push('.');
+            out.push_str(&digits[decpt as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if n > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exp.abs()));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Coercion
+// ---------------------------------------------------------------------------------------------------------
+
+/// What dlt writes into a `text` column for a value (`coerce_value("text", ...)`): strings as they are,
+/// integers in decimal, floats as Python's `repr` (`1.5`, `2.0`, `1e+20`, `1e-05`), bools as `True`/`False`,
+/// objects and arrays as compact JSON in their own key order (`{"k":[1,2.0]}`); `None` for null.
+pub fn coerce_to_text(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (None, None, Some(f)) => python_float_repr(f),
+            _ => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        Value::Array(_) | Value::Object(_) => crate::hash::dumps(value),
+    })
+}
+
+/// dlt 1.31's coercion of a non-null value into a column of type `to` (`coerce_value` plus timezone
+/// normalization to UTC); `None` when dlt would put the value into a variant column `<col>__v_<type>`
+/// instead. `None` for null.
+///
+/// | to \ value | string | integer | float | bool | object/array |
+/// |---|---|---|---|---|---|
+/// | text | as is | `"5"` | `repr`: `"1.5"`, `"1e+20"` | `"True"` | compact JSON |
+/// | bigint | `int()`, `0x` hex, spaces ok | as is | whole floats (`2.0`) | variant | variant |
+/// | double | `float()`, `0x` hex | `float` | as is | variant | variant |
+/// | bool | `str2bool` (`yes`/`t`/`1`...) | `!= 0` | `!= 0` | as is | variant |
+/// | timestamp | ISO, date at midnight, epoch string | epoch seconds | epoch seconds | variant | variant |
+/// | json | parsed JSON text (any JSON value) | variant | variant | variant | as is |
+///
+/// Deliberate differences from dlt, where dlt's normalizer accepts a value its load then rejects: integers
+/// outside `i64` give `None`, and so do non-finite doubles (`"1e400"`, `"nan"`).
+pub fn coerce(value: &Value, to: DataType) -> Option<Cell> {
+    match (to, value) {
+        (_, Value::Null) => None,
+        (DataType::Text, v) => coerce_to_text(v).map(Cell::Text),
+
+        (DataType::Bigint, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Some(Cell::Bigint(i)),
+            (None, Some(_), _) => None,
+            (None, None, Some(f)) => {
+                if f.is_finite()
+                    && f.fract() == 0.0
+                    && (i64::MIN as f64..-(i64::MIN as f64)).contains(&f)
+                {
+                    Some(Cell::Bigint(f as i64))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        },
+        (DataType::Bigint, Value::String(s)) => text_to_bigint(s).map(Cell::Bigint),
+        (DataType::Bigint, _) => None,
+
+        (DataType::Double, Value::Number(n)) => {
+            n.as_f64().filter(|f| f.is_finite()).map(Cell::Double)
+        }
+        (DataType::Double, Value::String(s)) => text_to_double(s)
+            .filter(|f| f.is_finite())
+            .map(Cell::Double),
+        (DataType::Double, _) => None,
+
+        (DataType::Bool, Value::Bool(b)) => Some(Cell::Bool(*b)),
+        (DataType::Bool, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Some(Cell::Bool(i != 0)),
+            (None, Some(u), _) => Some(Cell::Bool(u != 0)),
+            (None, None, Some(f)) => Some(Cell::Bool(f != 0.0)),
+            _ => None,
+        },
+        (DataType::Bool, Value::String(s)) => str2bool(s).map(Cell::Bool),
+        (DataType::Bool, _) => None,
+
+        (DataType::Timestamp, Value::String(s)) => coerce_text_to_timestamp(s).map(Cell::Timestamp),
+        (DataType::Timestamp, Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => timestamp_from_i64(i),
+            (None, Some(f)) if !n.is_u64() => timestamp_from_f64(f),
+            _ => None,
+        }
+        .map(Cell::Timestamp),
+        (DataType::Timestamp, _) => None,
+
+        (DataType::Json, Value::Array(_) | Value::Object(_)) => Some(Cell::Json(value.clone())),
+        (DataType::Json, Value::String(s)) => serde_json::from_str::<Value>(s).ok().map(Cell::Json),
+        (DataType::Json, _) => None,
+    }
+}
+
+/// [`coerce`] with the signature the relational normalizer uses; `from` (the value's inferred type) is not
+/// needed, the value says it.
+pub fn coerce_cell(value: &Value, _from: DataType, to: DataType) -> Option<Cell> {
+    coerce(value, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// (string, is_iso_timestamp, text→timestamp coercion as UTC isoformat or "ERR"), from dlt 1.31:
+    /// ```python
+    /// from dlt.common.schema.detections import is_iso_timestamp
+    /// from dlt.common.data_types.type_helpers import coerce_value
+    /// from dlt.common.time import normalize_timezone
+    /// (bool(is_iso_timestamp(str, c)), normalize_timezone(coerce_value("timestamp", "text", c), True).isoformat())
+    /// ```
+    const CASES: &[(&str, bool, &str)] = &[
+        ("2024-01-01T00:00:00Z", true, "2024-01-01T00:00:00+00:00"),
+        ("2024-01-01T00:00:00", true, "2024-01-01T00:00:00+00:00"),
+        ("2024-01-01 00:00:00", true, "2024-01-01T00:00:00+00:00"),
+        ("2024-01-01", false, "2024-01-01T00:00:00+00:00"),
+        (
+            "2024-01-01T00:00:00.123456+02:00",
+            true,
+            "2023-12-31T22:00:00.123456+00:00",
+        ),
+        ("20240101", false, "2024-01-01T00:00:00+00:00"),
+        ("2024-01", false, "2024-01-01T00:00:00+00:00"),
+        ("2024-W01", false, "2024-01-01T00:00:00+00:00"),
+        ("12:00:00", false, "ERR"),
+        (
+            "2024-01-01T00:00:00.1234567Z",
+            true,
+            "2024-01-01T00:00:00.123456+00:00",
+        ),
+        ("2024-1-1", false, "ERR"),
+        ("  2024-01-01T00:00:00Z", false, "ERR"),
+        ("2024-01-01t00:00:00z", false, "ERR"),
+        ("2024-01-01T00:00:00z", false, "ERR"),
+        ("2024-01-01T00:00:00+05", true, "2023-12-31T19:00:00+00:00"),
+        (
+            "2024-01-01T00:00:00+0530",
+            true,
+            "2023-12-31T18:30:00+00:00",
+        ),
+        (
+            "2024-01-01T00:00:00-05:30",
+            true,
+            "2024-01-01T05:30:00+00:00",
+        ),
+        ("2024-01-01T10:20", true, "2024-01-01T10:20:00+00:00"),
+        ("2024-01-01T10", true, "2024-01-01T10:00:00+00:00"),
+        ("2024-01-01T1020", false, "ERR"),
+        ("20240101T102030", true, "2024-01-01T10:20:30+00:00"),
+        ("20240101T10:20:30", false, "ERR"),
+        ("2024-01-01T102030", false, "ERR"),
+        ("2024-01-01T24:00:00", false, "ERR"),
+        ("2024-02-30T00:00:00", false, "ERR"),
+        ("2024-01-01T23:59:60", false, "ERR"),
+        ("2024-01-01T00:00:00+24:00", true, "ERR"),
+        (
+            "2024-01-01T00:00:00+23:59",
+            true,
+            "2023-12-31T00:01:00+00:00",
+        ),
+        ("2024-01-01T00:00:00-24:00", true, "ERR"),
+        ("2024-01-01T00:00:00-25:00", true, "ERR"),
+        (
+            "2024-01-01T00:00:00+05:99",
+            true,
+            "2023-12-31T17:21:00+00:00",
+        ),
+        ("2024-W01-1T10:00:00", true, "2024-01-01T10:00:00+00:00"),
+        ("2024W011T10:00:00", false, "ERR"),
+        ("2024-W01-1 10:00", true, "2024-01-01T10:00:00+00:00"),
+        ("2024-001T10:00:00", true, "2024-01-01T10:00:00+00:00"),
+        ("2024001T1000", true, "2024-01-01T10:00:00+00:00"),
+        ("2024-366T00:00:00", true, "2024-12-31T00:00:00+00:00"),
+        ("2023-366T00:00:00", false, "ERR"),
+        ("2024/01/15 10:30", true, "2024-01-15T10:30:00+00:00"),
+        (
+            "2024/01/15 10:30:15.5",
+            true,
+            "2024-01-15T10:30:15.500000+00:00",
+        ),
+        ("2024:01:15 10:30", true, "2024-01-15T10:30:00+00:00"),
+        ("202401151030", false, "8383-11-02T21:57:10+00:00"),
+        ("2024 10:30", true, "2024-01-01T10:30:00+00:00"),
+        ("10:30", false, "ERR"),
+        ("2024/01/15", false, "2024-01-15T00:00:00+00:00"),
+        ("2024/01/1510:30", true, "2024-01-15T10:30:00+00:00"),
+        ("2024/01/15 10:", false, "ERR"),
+        ("2024/01/15 1:2:3", true, "2024-01-15T01:02:03+00:00"),
+        ("2024-01-01T00:00:00.Z", false, "ERR"),
+        (
+            "2024-01-01T00:00:00,5Z",
+            true,
+            "2024-01-01T00:00:00.500000+00:00",
+        ),
+        (
+            "2024-01-01T00:00:00.123456789123Z",
+            true,
+            "2024-01-01T00:00:00.123456+00:00",
+        ),
+        ("2024-01-01T00:00:00Zjunk", false, "ERR"),
+        ("2024-01-01T00:00:00 ", false, "ERR"),
+        ("2024-01-01 ", false, "ERR"),
+        ("2024-01-01T", false, "ERR"),
+        ("0001-01-01T00:00:00Z", true, "0001-01-01T00:00:00+00:00"),
+        ("9999-12-31T23:59:59Z", true, "9999-12-31T23:59:59+00:00"),
+        ("0000-01-01T00:00:00Z", false, "ERR"),
+        ("2024-13-01T00:00:00", false, "ERR"),
+        ("2024-00-01T00:00:00", false, "ERR"),
+        (
+            "1999-12-31T00:00:00.5",
+            true,
+            "1999-12-31T00:00:00.500000+00:00",
+        ),
+        ("2024-01-01T00:00:00+00:00/P1D", false, "ERR"),
+        ("2024-01-01T00:00:00/2024-01-02T00:00:00", false, "ERR"),
+        ("P1D", false, "ERR"),
+        ("T10:00:00", false, "ERR"),
+        ("2024-01-01 00:00:00 +02:00", false, "ERR"),
+        ("2024-01-01T00:00:00 Z", false, "ERR"),
+        ("hello", false, "ERR"),
+        ("", false, "ERR"),
+        ("1700000000", false, "2023-11-14T22:13:20+00:00"),
+        ("2024", false, "2024-01-01T00:00:00+00:00"),
+        ("12", false, "1970-01-01T00:00:12+00:00"),
+        ("2024-01-01T00:00:00+5", false, "ERR"),
+        ("2024-01-01T00:00:00+05:3", false, "ERR"),
+        ("2024-01-01T00:00:00Z ", false, "ERR"),
+        ("2024-01-01T00:00+02:00", true, "2023-12-31T22:00:00+00:00"),
+        ("2024-01-01T00+02:00", true, "2023-12-31T22:00:00+00:00"),
+        ("2024-01-01T00Z", true, "2024-01-01T00:00:00+00:00"),
+        (
+            "2024-01-01T00:00:00.000000Z",
+            true,
+            "2024-01-01T00:00:00+00:00",
+        ),
+        (
+            "2024-01-01T12:00:00-00:00",
+            true,
+            "2024-01-01T12:00:00+00:00",
+        ),
+        ("２０２４-01-01T00:00:00", false, "ERR"),
+        ("2024/01/15 ١٠:30", true, "2024-01-15T10:30:00+00:00"),
+        ("١٢٣٤/01/15 10:30", true, "1234-01-15T10:30:00+00:00"),
+        ("2024-W53-1T00:00:00", false, "ERR"),
+        ("2020-W53-7T00:00:00", true, "2021-01-03T00:00:00+00:00"),
+        ("2024-W00-1T00:00:00", true, "2023-12-25T00:00:00+00:00"),
+        ("2024-W01-0T00:00:00", true, "2023-12-31T00:00:00+00:00"),
+        ("2024-W01-8T00:00:00", false, "ERR"),
+        ("2024-01-01T00:00:00+00:00:00", false, "ERR"),
+        ("2024-01-01T00:60:00", false, "ERR"),
+        ("2024-01-01T00:00:00.-1", false, "ERR"),
+        // second batch (same one-liner)
+        ("20240101T10:20", true, "2024-01-01T10:20:00+00:00"),
+        (
+            "2024-01-01T10:20:30.5+01",
+            true,
+            "2024-01-01T09:20:30.500000+00:00",
+        ),
+        (
+            "2024/01/15 10:30|25",
+            true,
+            "2024-01-15T10:30:00.250000+00:00",
+        ),
+        (
+            "2024/01/15 10:30:15|25",
+            true,
+            "2024-01-15T10:30:15.250000+00:00",
+        ),
+        ("2024-01-01T00:00:00+05:", true, "2023-12-31T19:00:00+00:00"),
+        ("0001-01-01T00:00:00+01:00", true, "ERR"),
+        ("20241301", false, "1970-08-23T06:35:01+00:00"),
+        ("1e3", false, "1970-01-01T00:16:40+00:00"),
+        (" 1_000 ", false, "1970-01-01T00:16:40+00:00"),
+        ("1__0", false, "ERR"),
+        ("-1.5", false, "1969-12-31T23:59:58.500000+00:00"),
+        ("٣", false, "1970-01-01T00:00:03+00:00"),
+        ("nan", false, "ERR"),
+        ("inf", false, "ERR"),
+        ("253402300800", false, "ERR"),
+        ("2024-01-01T00:00:00\n", false, "ERR"),
+        ("2024/1/15 10:30", false, "ERR"),
+        ("24/01/15 10:30", false, "ERR"),
+        ("2024/01/15T10:30", false, "ERR"),
+        ("9999-12-31T23:00:00-02:00", true, "ERR"),
+        (
+            "2024-01-01T00:00:00.5",
+            true,
+            "2024-01-01T00:00:00.500000+00:00",
+        ),
+        ("00:00", false, "ERR"),
+        ("1", false, "1970-01-01T00:00:01+00:00"),
+        ("+5", false, "1970-01-01T00:00:05+00:00"),
+        ("5e-7", false, "1970-01-01T00:00:00+00:00"),
+        (
+            "2024-01-01 00:00:00.1234567891234+0100",
+            true,
+            "2023-12-31T23:00:00.123456+00:00",
+        ),
+    ];
+
+    #[test]
+    fn timestamps_match_dlt() {
+        for &(s, detected, coerced) in CASES {
+            assert_eq!(is_iso_timestamp(s), detected, "is_iso_timestamp({s:?})");
+            let got = coerce_text_to_timestamp(s).map(|t| format_timestamp_iso(&t));
+            assert_eq!(got.as_deref().unwrap_or("ERR"), coerced, "coerce({s:?})");
+            if detected && coerced != "ERR" {
+                assert_eq!(
+                    parse_iso_timestamp(s)
+                        .map(|t| format_timestamp_iso(&t))
+                        .as_deref(),
+                    Some(coerced)
+                );
+            } else if !detected {
+                assert_eq!(parse_iso_timestamp(s), None, "{s:?}");
+            }
+        }
+    }
+
+    /// `coerce_value('timestamp', 'bigint'|'double', v)`: 1700000000, 1700000000.5, 1.0000005, 1.0000015,
+    /// -1.5, 5e-07, 1.5e-06, 2.5e-06, -62135596800 ok; 253402300800, -62135596801, 1e20 raise.
+    #[test]
+    fn epoch_numbers() {
+        let f = |v: f64| timestamp_from_f64(v).map(|t| format_timestamp_iso(&t));
+        assert_eq!(
+            f(1700000000.5).as_deref(),
+            Some("2023-11-14T22:13:20.500000+00:00")
+        );
+        assert_eq!(
+            f(1.0000005).as_deref(),
+            Some("1970-01-01T00:00:01.000001+00:00")
+        );
+        assert_eq!(
+            f(1.0000015).as_deref(),
+            Some("1970-01-01T00:00:01.000001+00:00")
+        );
+        assert_eq!(f(-1.5).as_deref(), Some("1969-12-31T23:59:58.500000+00:00"));
+        assert_eq!(f(5e-7).as_deref(), Some("1970-01-01T00:00:00+00:00"));
+        assert_eq!(
+            f(1.5e-6).as_deref(),
+            Some("1970-01-01T00:00:00.000002+00:00")
+        );
+        assert_eq!(
+            f(2.5e-6).as_deref(),
+            Some("1970-01-01T00:00:00.000002+00:00")
+        );
+        assert_eq!(f(253402300800.0), None);
+        assert_eq!(f(1e20), None);
+        assert_eq!(f(f64::NAN), None);
+        let i = |v: i64| timestamp_from_i64(v).map(|t| format_timestamp_iso(&t));
+        assert_eq!(i(1700000000).as_deref(), Some("2023-11-14T22:13:20+00:00"));
+        assert_eq!(
+            i(-62135596800).as_deref(),
+            Some("0001-01-01T00:00:00+00:00")
+        );
+        assert_eq!(i(-62135596801), None);
+    }
+
+    #[test]
+    fn copy_format() {
+        let ts = |s: &str| coerce_text_to_timestamp(s).expect("parses");
+        assert_eq!(
+            format_timestamp_for_copy(&ts("2024-01-01T00:00:00Z")),
+            "2024-01-01 00:00:00+00"
+        );
+        assert_eq!(
+            format_timestamp_for_copy(&ts("2024-01-01T00:00:00.120000Z")),
+            "2024-01-01 00:00:00.12+00"
+        );
+        assert_eq!(
+            format_timestamp_for_copy(&ts("0001-01-01T00:00:00.000001Z")),
+            "0001-01-01 00:00:00.000001+00"
+        );
+    }
+
+    /// `repr(v)` in Python.
+    #[test]
+    fn float_repr() {
+        for (f, s) in [
+            (1.5, "1.5"),
+            (1e20, "1e+20"),
+            (2.0, "2.0"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e-7, "1e-07"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (1.2345678901234568e17, "1.2345678901234568e+17"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (123456789012345.6, "123456789012345.6"),
+            (12345.678, "12345.678"),
+        ] {
+            assert_eq!(python_float_repr(f), s, "{f:e}");
+        }
+    }
+
+    fn text(c: Option<Cell>) -> Option<String> {
+        match c {
+            Some(Cell::Text(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Observed in dlt 1.31 by extract + normalize into a postgres pipeline (insert_values files):
+    /// a `text` column receiving True, 5, 1.5, 1e20, 2.0, 1e-5 wrote 'True', '5', '1.5', '1e+20', '2.0', '1e-05';
+    /// a `bigint` column took 2.0 -> 2, "123" -> 123, " 0x1F " -> 31 and sent 2.5 to b__v_double, True to b__v_bool,
+    /// "abc" to b__v_text; a `double` column took 3 -> 3.0, "1.25" -> 1.25 and sent False to d__v_bool;
+    /// a `bool` column took 0 -> False, 2.5 -> True, "yes" -> True and sent "maybe" to bo__v_text;
+    /// a `timestamp` column took "2024-01-01", 1700000000, 1700000000.25, "1700000000" and sent "hello"/"12:00:00"
+    /// to ts__v_text, True to ts__v_bool; a `json` column took "[1,2]" and "\"s\"" and sent "nope" to j__v_text,
+    /// 5 to j__v_bigint, True to j__v_bool, 1.5 to j__v_double.
+    #[test]
+    fn coercions_match_dlt() {
+        use DataType::*;
+        assert_eq!(text(coerce(&json!(true), Text)).as_deref(), Some("True"));
+        assert_eq!(text(coerce(&json!(5), Text)).as_deref(), Some("5"));
+        assert_eq!(text(coerce(&json!(1.5), Text)).as_deref(), Some("1.5"));
+        assert_eq!(text(coerce(&json!(1e20), Text)).as_deref(), Some("1e+20"));
+        assert_eq!(text(coerce(&json!(2.0), Text)).as_deref(), Some("2.0"));
+        assert_eq!(text(coerce(&json!(1e-5), Text)).as_deref(), Some("1e-05"));
+        assert_eq!(
+            text(coerce(&json!({"k": [1, 2.0, "é"], "a": 1e16}), Text)).as_deref(),
+            Some("{\"k\":[1,2.0,\"é\"],\"a\":1e+16}")
+        );
+
+        assert_eq!(coerce(&json!(2.0), Bigint), Some(Cell::Bigint(2)));
+        assert_eq!(coerce(&json!(2.5), Bigint), None);
+        assert_eq!(coerce(&json!("123"), Bigint), Some(Cell::Bigint(123)));
+        assert_eq!(coerce(&json!(" 0x1F "), Bigint), Some(Cell::Bigint(31)));
+        assert_eq!(
+            coerce(&json!(" -1_000 "), Bigint),
+            Some(Cell::Bigint(-1000))
+        );
+        assert_eq!(coerce(&json!("0X1F"), Bigint), None);
+        assert_eq!(coerce(&json!("1.0"), Bigint), None);
+        assert_eq!(coerce(&json!(true), Bigint), None);
+        assert_eq!(coerce(&json!("abc"), Bigint), None);
+        assert_eq!(coerce(&json!({"x": 1}), Bigint), None);
+        assert_eq!(coerce(&json!(1e20), Bigint), None);
+
+        assert_eq!(coerce(&json!(3), Double), Some(Cell::Double(3.0)));
+        assert_eq!(coerce(&json!("1.25"), Double), Some(Cell::Double(1.25)));
+        assert_eq!(coerce(&json!("0x10"), Double), Some(Cell::Double(16.0)));
+        assert_eq!(coerce(&json!(false), Double), None);
+        assert_eq!(coerce(&json!("1e400"), Double), None);
+
+        assert_eq!(coerce(&json!(0), Bool), Some(Cell::Bool(false)));
+        assert_eq!(coerce(&json!(2.5), Bool), Some(Cell::Bool(true)));
+        assert_eq!(coerce(&json!("yes"), Bool), Some(Cell::Bool(true)));
+        assert_eq!(coerce(&json!("F"), Bool), Some(Cell::Bool(false)));
+        assert_eq!(coerce(&json!("maybe"), Bool), None);
+        assert_eq!(coerce(&json!(" true"), Bool), None);
+
+        let ts = |v: Value| match coerce(&v, Timestamp) {
+            Some(Cell::Timestamp(t)) => Some(format_timestamp_iso(&t)),
+            _ => None,
+        };
+        assert_eq!(
+            ts(json!("2024-01-01")).as_deref(),
+            Some("2024-01-01T00:00:00+00:00")
+        );
+        assert_eq!(
+            ts(json!(1700000000)).as_deref(),
+            Some("2023-11-14T22:13:20+00:00")
+        );
+        assert_eq!(
+            ts(json!(1700000000.25)).as_deref(),
+            Some("2023-11-14T22:13:20.250000+00:00")
+        );
+        assert_eq!(
+            ts(json!("1700000000")).as_deref(),
+            Some("2023-11-14T22:13:20+00:00")
+        );
+        assert_eq!(ts(json!("hello")), None);
+        assert_eq!(ts(json!("12:00:00")), None);
+        assert_eq!(ts(json!(true)), None);
+        assert_eq!(ts(json!([1])), None);
+
+        assert_eq!(
+            coerce(&json!("[1,2]"), Json),
+            Some(Cell::Json(json!([1, 2])))
+        );
+        assert_eq!(coerce(&json!("\"s\""), Json), Some(Cell::Json(json!("s"))));
+        assert_eq!(coerce(&json!("nope"), Json), None);
+        assert_eq!(coerce(&json!(5), Json), None);
+        assert_eq!(coerce(&json!(true), Json), None);
+        assert_eq!(coerce(&json!(1.5), Json), None);
+        assert_eq!(
+            coerce(&json!({"a": 1}), Json),
+            Some(Cell::Json(json!({"a": 1})))
+        );
+
+        assert_eq!(coerce(&Value::Null, Text), None);
+        assert_eq!(
+            coerce_cell(&json!("2024-01-01T00:00:00Z"), Timestamp, Timestamp),
+            coerce(&json!("2024-01-01T00:00:00Z"), Timestamp)
+        );
+    }
+
+    #[test]
+    fn python_numbers() {
+        assert_eq!(parse_py_float(" 12 "), Some(12.0));
+        assert_eq!(parse_py_float("1_000.5"), Some(1000.5));
+        assert_eq!(parse_py_float(".5"), Some(0.5));
+        assert_eq!(parse_py_float("5."), Some(5.0));
+        assert_eq!(parse_py_float("+1.5e3"), Some(1500.0));
+        assert_eq!(parse_py_float("-iNF"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_py_float("1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_py_float("١_٢"), Some(12.0));
+        assert_eq!(parse_py_float("\u{3000} 5 "), Some(5.0));
+        assert_eq!(parse_py_float("\u{85}5"), Some(5.0));
+        assert_eq!(parse_py_float("1e1_0"), Some(1e10));
+        for bad in [
+            "", " ", "_1", "1_", "1__0", "1e", "e5", ".", "0x10", "1.0.0", "1 2", "5\u{1c}", "1_e5",
+        ] {
+            assert_eq!(parse_py_float(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_py_int("0x_1f", 16), Some(31));
+        assert_eq!(parse_py_int(" -1f ", 16), Some(-31));
+        assert_eq!(parse_py_int("1_0", 10), Some(10));
+        assert_eq!(parse_py_int("٣", 10), Some(3));
+        for bad in ["", "_1", "1_", "1__0", "0x", "1f"] {
+            assert_eq!(parse_py_int(bad, 10), None, "{bad:?}");
+        }
+        assert_eq!(parse_py_int("0x", 16), None);
+        assert_eq!(parse_py_int("0x_", 16), None);
+        assert_eq!(parse_py_int("0x__1", 16), None);
+        assert_eq!(parse_py_int("0X1F", 16), Some(31));
+        assert_eq!(parse_py_int("-0x1f", 16), Some(-31));
+        assert_eq!(parse_py_int("1f", 16), Some(31));
+        // dlt's `_text_to_bigint`: only a lowercase `0x` after stripping switches to base 16
+        assert_eq!(text_to_bigint("\u{1c} 0x1f "), Some(31));
+        assert_eq!(text_to_bigint("-0x1f"), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! dlt data types of columns and how a JSON value maps to one (`dlt/common/data_types/type_helpers.py`,
+//! `dlt/normalize/items_normalizers/jsonl.py::_infer_column_type`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A column's data type, named as in dlt's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    /// `text` (PostgreSQL `varchar`).
+    Text,
+    /// `bigint`.
+    Bigint,
+    /// `double` (PostgreSQL `double precision`).
+    Double,
+    /// `bool` (PostgreSQL `boolean`).
+    Bool,
+    /// `timestamp` (PostgreSQL `timestamp with time zone`).
+    Timestamp,
+    /// `json` (PostgreSQL `jsonb`).
+    Json,
+}
+
+impl DataType {
+    /// dlt's name of the type: `text`, `bigint`, `double`, `bool`, `timestamp`, `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Text => "text",
+            DataType::Bigint => "bigint",
+            DataType::Double => "double",
+            DataType::Bool => "bool",
+            DataType::Timestamp => "timestamp",
+            DataType::Json => "json",
+        }
+    }
+
+    /// The type named `name` in dlt's schema, if it is one of these.
+    pub fn from_name(name: &str) -> Option<DataType> {
+        Some(match name {
+            "text" => DataType::Text,
+            "bigint" => DataType::Bigint,
+            "double" => DataType::Double,
+            "bool" => DataType::Bool,
+            "timestamp" => DataType::Timestamp,
+            "json" => DataType::Json,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The type of the value itself, without autodetection (dlt's `py_type_to_sc_type(type(v))`): string →
+/// text, integer → bigint, float → double, bool → bool, object/array → json; `None` for null.
+///
+/// This is the type that names a variant column: `<col>__v_<value_type>`.
+pub fn value_type(value: &Value) -> Option<DataType> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(_) => DataType::Bool,
+        Value::Number(n) if n.is_f64() => DataType::Double,
+        Value::Number(_) => DataType::Bigint,
+        Value::String(_) => DataType::Text,
+        Value::Array(_) | Value::Object(_) => DataType::Json,
+    })
+}
+
+/// The type a new column gets from its first non-null value (`_infer_column_type` with dlt's default
+/// detections, i.e. only `iso_timestamp`): a string that passes
+/// [`is_iso_timestamp`](super::detect::is_iso_timestamp) is a timestamp, any other string text; other
+/// values as [`value_type`]. `None` for null.
+///
+/// This is also the type of a new variant column (`<col>__v_text` holding an ISO string is a `timestamp`).
+pub fn infer(value: &Value) -> Option<DataType> {
+    match value {
+        Value::String(s) if super::detect::is_iso_timestamp(s) => Some(DataType::Timestamp),
+        other => value_type(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_round_trip() {
+        for t in [
+            DataType::Text,
+            DataType::Bigint,
+            DataType::Double,
+            DataType::Bool,
+            DataType::Timestamp,
+            DataType::Json,
+        ] {
+            let s = serde_json::to_string(&t).expect("serializes");
+            assert_eq!(s, format!("\"{}\"", t.as_str()));
+            assert_eq!(
+                serde_json::from_str::<DataType>(&s).expect("deserializes"),
+                t
+            );
+            assert_eq!(DataType::from_name(t.as_str()), Some(t));
+        }
+    }
+
+    #[test]
+    fn inference() {
+        assert_eq!(infer(&json!(null)), None);
+        assert_eq!(infer(&json!(1)), Some(DataType::Bigint));
+        assert_eq!(
+            infer(&json!(18446744073709551615u64)),
+            Some(DataType::Bigint)
+        );
+        assert_eq!(infer(&json!(2.0)), Some(DataType::Double));
+        assert_eq!(infer(&json!(true)), Some(DataType::Bool));
+        assert_eq!(infer(&json!("x")), Some(DataType::Text));
+        assert_eq!(infer(&json!("")), Some(DataType::Text));
+        assert_eq!(infer(&json!("2024-01-01")), Some(DataType::Text));
+        assert_eq!(
+            infer(&json!("2024-01-01T00:00:00Z")),
+            Some(DataType::Timestamp)
+        );
+        assert_eq!(
+            value_type(&json!("2024-01-01T00:00:00Z")),
+            Some(DataType::Text)
+        );
+        assert_eq!(infer(&json!({"a": 1})), Some(DataType::Json));
+        assert_eq!(infer(&json!([1])), Some(DataType::Json));
+    }
+}

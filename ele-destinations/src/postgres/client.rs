@@ -1,0 +1,71 @@
+//! Connecting and turning driver errors into messages that say what failed and what to check.
+
+use ele_core::error::Error;
+use tokio_postgres::{Client, NoTls};
+
+use super::config::Postgres;
+
+/// Opens a connection; the connection task runs in the background until the client is dropped.
+pub async fn connect(pg: &Postgres) -> Result<Client, Error> {
+    let (client, connection) = pg.config.connect(NoTls).await.map_err(|e| connect_error(pg, e))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection closed with an error");
+        }
+    });
+    Ok(client)
+}
+
+fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
+    let transient = e.as_db_error().is_none();
+    let hint = match e.code().map(|c| c.code()) {
+        Some("28P01") | Some("28000") => "check the user name and password",
+        Some("3D000") => "check that the database exists",
+        Some("42501") => "check the user's permissions",
+        _ if transient => "check that the server is running and reachable",
+        _ => "check the connection settings",
+    };
+    Error::Destination {
+        message: format!("cannot connect to {}: {}; {hint}", pg.location(), describe(&e)),
+        transient,
+        source: Some(Box::new(e)),
+    }
+}
+
+/// A driver error as one line: the server's message with detail and hint, or the client-side cause.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("; detail: {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            if let Some(place) = db.where_() {
+                text.push_str(&format!("; where: {place}"));
+            }
+            text
+        }
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// Wraps a driver error of `what` (a statement or step) into a destination error.
+pub fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> Error {
+    let transient = e.as_db_error().is_none() || e.is_closed();
+    Error::Destination {
+        message: format!("{what} failed on {}: {}", pg.location(), describe(&e)),
+        transient,
+        source: Some(Box::new(e)),
+    }
+}

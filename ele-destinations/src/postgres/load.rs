@@ -1,0 +1,511 @@
+//! Loading one package: schema changes, COPY into private staging tables, then one transaction with every row,
+//! the state row and the `_dlt_loads` row.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use ele_core::destination::{Destination, LoadOutcome, Restored};
+use ele_core::error::{Error, Result};
+use ele_core::package::{Job, LoadPackage, Manifest};
+use ele_core::resource::WriteDisposition;
+use ele_core::schema::{C_DLT_ROOT_ID, Schema};
+use ele_core::state::StateRow;
+use futures::future::BoxFuture;
+use futures::{SinkExt, pin_mut};
+use tokio::io::AsyncReadExt;
+use tokio_postgres::{CopyInSink, GenericClient};
+
+use super::client::{connect, sql_error};
+use super::config::Postgres;
+use super::sql::{self, ChainTable, ident, qualified};
+
+/// `version` of `_dlt_version` rows ele writes (dlt's schema engine version).
+const SCHEMA_ENGINE_VERSION: i64 = 11;
+
+impl Destination for Postgres {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn location(&self) -> String {
+        Postgres::location(self)
+    }
+
+    fn restore<'a>(
+        &'a self,
+        dataset: &'a str,
+        pipeline_name: &'a str,
+        schema_name: &'a str,
+    ) -> BoxFuture<'a, Result<Restored>> {
+        Box::pin(restore(self, dataset, pipeline_name, schema_name))
+    }
+
+    fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>> {
+        Box::pin(load(self, package))
+    }
+}
+
+async fn table_exists(client: &impl GenericClient, pg: &Postgres, dataset: &str, table: &str) -> Result<bool> {
+    let row = client
+        .query_one("SELECT to_regclass($1)::text", &[&qualified(dataset, table)])
+        .await
+        .map_err(|e| sql_error(pg, "looking up a system table", e))?;
+    Ok(row.get::<_, Option<String>>(0).is_some())
+}
+
+async fn restore(pg: &Postgres, dataset: &str, pipeline_name: &str, schema_name: &str) -> Result<Restored> {
+    let client = connect(pg).await?;
+    let mut restored = Restored::default();
+    if table_exists(&client, pg, dataset, "_dlt_pipeline_state").await?
+        && table_exists(&client, pg, dataset, "_dlt_loads").await?
+    {
+        let query = format!(
+            "SELECT s.state FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
+             WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s._dlt_load_id DESC LIMIT 1",
+            qualified(dataset, "_dlt_pipeline_state"),
+            qualified(dataset, "_dlt_loads")
+        );
+        let row = client
+            .query_opt(&query, &[&pipeline_name])
+            .await
+            .map_err(|e| sql_error(pg, "reading the stored pipeline state", e))?;
+        if let Some(row) = row {
+            restored.state = Some(StateRow::decode(row.get::<_, &str>(0))?);
+        }
+    }
+    if table_exists(&client, pg, dataset, "_dlt_version").await? {
+        let query = format!(
+            "SELECT schema FROM {} WHERE schema_name = $1 ORDER BY inserted_at DESC, version DESC LIMIT 1",
+            qualified(dataset, "_dlt_version")
+        );
+        let row = client
+            .query_opt(&query, &[&schema_name])
+            .await
+            .map_err(|e| sql_error(pg, "reading the stored schema", e))?;
+        if let Some(row) = row {
+            match serde_json::from_str::<Schema>(row.get::<_, &str>(0)) {
+                Ok(schema) => restored.schema = Some(schema),
+                Err(e) => tracing::warn!(error = %e, "stored schema was not written by ele; inferring anew"),
+            }
+        }
+    }
+    Ok(restored)
+}
+
+/// Columns of every table of the dataset, in order.
+type Existing = HashMap<String, Vec<String>>;
+
+async fn existing_columns(client: &impl GenericClient, pg: &Postgres, dataset: &str) -> Result<Existing> {
+    let rows = client
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 ORDER BY table_name, ordinal_position",
+            &[&dataset],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading the dataset's columns", e))?;
+    let mut existing: Existing = HashMap::new();
+    for row in rows {
+        existing
+            .entry(row.get::<_, String>(0))
+            .or_default()
+            .push(row.get::<_, String>(1));
+    }
+    Ok(existing)
+}
+
+/// Creates the dataset, system tables, new tables and columns, and indexes, in one short transaction, and
+/// records a changed schema in `_dlt_version`. Returns the columns that exist afterwards.
+async fn apply_schema(client: &mut tokio_postgres::Client, pg: &Postgres, m: &Manifest) -> Result<Existing> {
+    let ds = &m.dataset_name;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| sql_error(pg, "starting the schema transaction", e))?;
+    // Serialize schema changes of concurrent loads into the same dataset.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("ele-ddl:{ds}")])
+        .await
+        .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
+    let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
+    ddl.extend(sql::system_tables(ds));
+    tx.batch_execute(&ddl.join(";\n"))
+        .await
+        .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
+    let mut existing = existing_columns(&tx, pg, ds).await?;
+    let mut statements = Vec::new();
+    for table in m.schema.tables.values() {
+        if table.complete_columns().next().is_none() {
+            continue;
+        }
+        match existing.get_mut(&table.name) {
+            None => {
+                statements.push(sql::create_table(ds, table));
+                existing.insert(
+                    table.name.clone(),
+                    table.complete_columns().map(|c| c.name.clone()).collect(),
+                );
+            }
+            Some(columns) => {
+                for column in table.complete_columns() {
+                    if !columns.contains(&column.name) {
+                        statements.extend(sql::add_column(ds, &table.name, column));
+                        columns.push(column.name.clone());
+                    }
+                }
+            }
+        }
+        let root = m.schema.root_of(&table.name);
+        let merging = m
+            .schema
+            .tables
+            .get(root)
+            .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
+        if merging {
+            if table.parent.is_none() {
+                let pk = table.primary_key();
+                if !pk.is_empty() && pk.iter().all(|c| table.columns[*c].is_complete()) {
+                    statements.push(sql::create_index(ds, &table.name, "primary_key", &pk));
+                }
+            } else if table.columns.get(C_DLT_ROOT_ID).is_some_and(|c| c.is_complete()) {
+                statements.push(sql::create_index(ds, &table.name, "root_key", &[C_DLT_ROOT_ID]));
+            }
+        }
+    }
+    for statement in &statements {
+        tx.batch_execute(statement)
+            .await
+            .map_err(|e| sql_error(pg, &format!("schema change `{statement}`"), e))?;
+    }
+    let version_hash = m.schema.content_hash();
+    let versions = qualified(ds, "_dlt_version");
+    let known = tx
+        .query_opt(
+            &format!("SELECT 1 FROM {versions} WHERE version_hash = $1 LIMIT 1"),
+            &[&version_hash],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading _dlt_version", e))?;
+    if known.is_none() {
+        let schema_json = serde_json::to_string(&m.schema)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {versions} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
+                 VALUES ($1, $2, now(), $3, $4, $5)"
+            ),
+            &[
+                &(m.schema.version as i64),
+                &SCHEMA_ENGINE_VERSION,
+                &m.schema.name,
+                &version_hash,
+                &schema_json,
+            ],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| sql_error(pg, "committing schema changes", e))?;
+    Ok(existing)
+}
+
+/// Something that can run `COPY ... FROM STDIN`: a client (autocommit) or a transaction.
+trait CopyIn {
+    fn copy_in_statement<'a>(
+        &'a self,
+        statement: &'a str,
+    ) -> impl std::future::Future<Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>> + Send + 'a;
+}
+
+impl CopyIn for tokio_postgres::Client {
+    fn copy_in_statement<'a>(
+        &'a self,
+        statement: &'a str,
+    ) -> impl std::future::Future<Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>> + Send + 'a {
+        self.copy_in(statement)
+    }
+}
+
+impl CopyIn for tokio_postgres::Transaction<'_> {
+    fn copy_in_statement<'a>(
+        &'a self,
+        statement: &'a str,
+    ) -> impl std::future::Future<Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>> + Send + 'a {
+        self.copy_in(statement)
+    }
+}
+
+/// Streams a job file into `COPY table (columns) FROM STDIN`.
+async fn copy_job(
+    client: &impl CopyIn,
+    pg: &Postgres,
+    package: &LoadPackage,
+    job: &Job,
+    schema: &str,
+    table: &str,
+) -> Result<u64> {
+    let columns: Vec<&str> = job.columns.iter().map(String::as_str).collect();
+    let statement = format!(
+        "COPY {} ({}) FROM STDIN",
+        qualified(schema, table),
+        sql::column_list(&columns)
+    );
+    let what = format!("COPY of {} into {}", job.file, qualified(schema, table));
+    let path = package.job_path(job);
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| Error::io("cannot open job file", &path, e))?;
+    let sink = client
+        .copy_in_statement(&statement)
+        .await
+        .map_err(|e| sql_error(pg, &what, e))?;
+    pin_mut!(sink);
+    let mut buf = BytesMut::with_capacity(256 * 1024);
+    loop {
+        buf.reserve(256 * 1024);
+        let n = file
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| Error::io("cannot read job file", &path, e))?;
+        if n == 0 {
+            break;
+        }
+        sink.send(buf.split().freeze())
+            .await
+            .map_err(|e| sql_error(pg, &what, e))?;
+    }
+    sink.finish().await.map_err(|e| sql_error(pg, &what, e))
+}
+
+/// Name of the staging table of `table` in load `load_id`: private to the load, at most 63 bytes.
+fn staging_name(load_id: &str, index: usize, table: &str) -> String {
+    let mut name = format!("l{}_{index}_{table}", load_id.replace('.', "_"));
+    let mut cut = name.len().min(63);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    name.truncate(cut);
+    name
+}
+
+async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
+    let m = &package.manifest;
+    let ds = m.dataset_name.as_str();
+    let mut client = connect(pg).await?;
+    let existing = apply_schema(&mut client, pg, m).await?;
+
+    let loads = qualified(ds, "_dlt_loads");
+    let done = client
+        .query_opt(&format!("SELECT 1 FROM {loads} WHERE load_id = $1"), &[&m.load_id])
+        .await
+        .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;
+    if done.is_some() {
+        tracing::info!(load_id = %m.load_id, "package was committed by an earlier run; not applying it again");
+        return Ok(LoadOutcome::AlreadyLoaded);
+    }
+
+    // Staging: merge and replace rows are COPYed into tables private to this load, outside the transaction.
+    let staging_schema = format!("{ds}_staging");
+    let mut staging: HashMap<&str, String> = HashMap::new();
+    let mut staged_jobs: Vec<(&Job, String)> = Vec::new();
+    for (index, table) in m.schema.tables.values().enumerate() {
+        let root = m.schema.root_of(&table.name);
+        let Some(chain) = m.chains.iter().find(|c| c.root == root) else {
+            continue;
+        };
+        if chain.write_disposition == WriteDisposition::Append {
+            continue;
+        }
+        let jobs: Vec<&Job> = m.jobs.iter().filter(|j| j.table == table.name).collect();
+        if jobs.is_empty() {
+            continue;
+        }
+        let name = staging_name(&m.load_id, index, &table.name);
+        for job in jobs {
+            staged_jobs.push((job, name.clone()));
+        }
+        staging.insert(table.name.as_str(), name);
+    }
+    if !staging.is_empty() {
+        let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&staging_schema))];
+        for (table, name) in &staging {
+            ddl.push(format!("DROP TABLE IF EXISTS {}", qualified(&staging_schema, name)));
+            ddl.push(format!(
+                "CREATE UNLOGGED TABLE {} (LIKE {})",
+                qualified(&staging_schema, name),
+                qualified(ds, table)
+            ));
+        }
+        client
+            .batch_execute(&ddl.join(";\n"))
+            .await
+            .map_err(|e| sql_error(pg, "creating staging tables", e))?;
+        for (job, name) in &staged_jobs {
+            copy_job(&client, pg, package, job, &staging_schema, name).await?;
+        }
+    }
+
+    let result = commit_package(&mut client, pg, package, &existing, &staging, &staging_schema).await;
+    if !staging.is_empty() {
+        let drops: Vec<String> = staging
+            .values()
+            .map(|name| format!("DROP TABLE IF EXISTS {}", qualified(&staging_schema, name)))
+            .collect();
+        if let Err(e) = client.batch_execute(&drops.join(";\n")).await {
+            tracing::warn!(error = %e, "could not drop staging tables");
+        }
+    }
+    result.map(|()| LoadOutcome::Committed)
+}
+
+/// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row.
+async fn commit_package(
+    client: &mut tokio_postgres::Client,
+    pg: &Postgres,
+    package: &LoadPackage,
+    existing: &Existing,
+    staging: &HashMap<&str, String>,
+    staging_schema: &str,
+) -> Result<()> {
+    let m = &package.manifest;
+    let ds = m.dataset_name.as_str();
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
+
+    // Appends go straight into the final tables; they take only row locks.
+    for job in &m.jobs {
+        let root = m.schema.root_of(&job.table);
+        let append = m
+            .chains
+            .iter()
+            .any(|c| c.root == root && c.write_disposition == WriteDisposition::Append);
+        if append {
+            copy_job(&tx, pg, package, job, ds, &job.table).await?;
+        }
+    }
+
+    let mut exclusive = Vec::new();
+    for (chain_index, chain) in m.chains.iter().enumerate() {
+        let tables = m.schema.chain(&chain.root);
+        let in_db = |name: &str| existing.get(name).map(|cols| cols.iter().map(String::as_str).collect::<Vec<_>>());
+        match chain.write_disposition {
+            WriteDisposition::Append => {}
+            WriteDisposition::Merge => {
+                let Some(root_table) = tables.first() else { continue };
+                let Some(root_columns) = in_db(&root_table.name) else { continue };
+                let root = ChainTable {
+                    table: root_table,
+                    staging: staging.get(root_table.name.as_str()).cloned(),
+                    columns: root_columns,
+                    root_link: None,
+                };
+                let mut children = Vec::new();
+                for child in tables.iter().skip(1) {
+                    let Some(columns) = in_db(&child.name) else { continue };
+                    let parent_is_root = child.parent.as_deref() == Some(root_table.name.as_str());
+                    let link = sql::root_link(child, parent_is_root, &columns);
+                    if link.is_none() {
+                        return Err(Error::destination(
+                            format!(
+                                "cannot merge into `{}`: its child table `{}` has no `_dlt_root_id` column, so \
+                                 replaced rows cannot be found; load the table with replace once to rebuild it",
+                                root_table.name, child.name
+                            ),
+                            None,
+                        ));
+                    }
+                    children.push(ChainTable {
+                        table: child,
+                        staging: staging.get(child.name.as_str()).cloned(),
+                        columns,
+                        root_link: link,
+                    });
+                }
+                let pk = root_table.primary_key();
+                let mk = root_table.merge_key();
+                for statement in sql::merge_chain(ds, staging_schema, &root, &children, &pk, &mk, &chain_index.to_string()) {
+                    tx.batch_execute(&statement)
+                        .await
+                        .map_err(|e| sql_error(pg, &format!("merge into `{}`", root_table.name), e))?;
+                }
+            }
+            WriteDisposition::Replace => {
+                let present: Vec<&str> = tables
+                    .iter()
+                    .filter(|t| existing.contains_key(&t.name))
+                    .map(|t| t.name.as_str())
+                    .collect();
+                if present.is_empty() {
+                    continue;
+                }
+                let list: Vec<String> = present.iter().map(|t| qualified(ds, t)).collect();
+                exclusive.push(format!("TRUNCATE TABLE {}", list.join(", ")));
+                for table in present {
+                    if let (Some(stg), Some(columns)) = (staging.get(table), in_db(table)) {
+                        let cols = sql::column_list(&columns);
+                        exclusive.push(format!(
+                            "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
+                            qualified(ds, table),
+                            qualified(staging_schema, stg)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    if let Some(state) = &m.state_row {
+        let row_id = ele_core::hash::random_row_id();
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) \
+                 VALUES ($1, $2, $3, $4, now(), $5, $6, $7)",
+                qualified(ds, "_dlt_pipeline_state")
+            ),
+            &[
+                &(state.version as i64),
+                &(state.engine_version as i64),
+                &state.pipeline_name,
+                &state.state,
+                &state.version_hash,
+                &m.load_id,
+                &row_id,
+            ],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "writing _dlt_pipeline_state", e))?;
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES ($1, $2, 0, now(), $3)",
+            qualified(ds, "_dlt_loads")
+        ),
+        &[&m.load_id, &m.schema.name, &m.schema.content_hash()],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "writing _dlt_loads", e))?;
+
+    // Statements taking exclusive locks come last, so readers wait as briefly as possible.
+    for statement in &exclusive {
+        tx.batch_execute(statement)
+            .await
+            .map_err(|e| sql_error(pg, "replacing table contents", e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| sql_error(pg, "committing the load", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::staging_name;
+
+    #[test]
+    fn staging_names_are_private_and_short() {
+        let a = staging_name("1781239416.2746887", 3, &"t".repeat(63));
+        assert!(a.len() <= 63);
+        assert!(a.starts_with("l1781239416_2746887_3_"));
+    }
+}

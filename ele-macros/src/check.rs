@@ -1,0 +1,76 @@
+//! Rules across fields: the hints against each other, and the function's qualifiers and generics.
+//!
+//! The parameters are checked where the model is built (`ast::Resource::from_syn`); everything here only
+//! records errors, in source order.
+
+use syn::{GenericParam, Signature};
+
+use crate::attr::{Attr, Attrs, Disposition, Key};
+use crate::ctxt::Ctxt;
+
+/// `write_disposition = "merge"` needs a key to merge on.
+pub(crate) fn hints(cx: &Ctxt, attrs: &Attrs) {
+    let Some(disposition) = attrs.write_disposition.get() else {
+        return;
+    };
+    // A key given in a bad form already has its error; a second one about it would only be noise.
+    let names_a_key =
+        |key: &Attr<Key>| key.is_invalid() || key.get().is_some_and(|k| !k.columns.is_empty());
+    if disposition.value == Disposition::Merge
+        && !names_a_key(&attrs.primary_key)
+        && !names_a_key(&attrs.merge_key)
+    {
+        cx.error_spanned_by(
+            &disposition.lit,
+            "`write_disposition = \"merge\"` needs a `primary_key` or a `merge_key`; name a key, or use `\"append\"`",
+        );
+    }
+}
+
+/// The function is a plain `async fn` without generics: the resource value stores its arguments, and the
+/// generated struct has no type parameters.
+pub(crate) fn signature(cx: &Ctxt, sig: &Signature) {
+    if let Some(constness) = &sig.constness {
+        cx.error_spanned_by(constness, "resource functions cannot be `const`");
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_spanned_by(unsafety, "resource functions cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(abi, "resource functions cannot have an `extern` ABI");
+    }
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            sig.fn_token,
+            format!(
+                "resource functions must be `async`: `async fn {}`",
+                sig.ident
+            ),
+        );
+    }
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Lifetime(l) => cx.error_spanned_by(
+                l,
+                "resource functions cannot have lifetime parameters: the resource value owns its arguments and must be `'static`",
+            ),
+            GenericParam::Type(_) | GenericParam::Const(_) => cx.error_spanned_by(
+                param,
+                "resource functions cannot be generic: the resource value stores the arguments, so their types must be concrete",
+            ),
+        }
+    }
+    if let Some(variadic) = &sig.variadic {
+        cx.error_spanned_by(variadic, "resource functions cannot be variadic");
+    }
+}
+
+/// No `where` clause; checked after the parameters, which come first in the source.
+pub(crate) fn where_clause(cx: &Ctxt, sig: &Signature) {
+    if let Some(where_clause) = &sig.generics.where_clause {
+        cx.error_spanned_by(
+            where_clause,
+            "resource functions cannot have a `where` clause: their argument types must be concrete",
+        );
+    }
+}

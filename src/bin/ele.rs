@@ -1,0 +1,219 @@
+//! The `ele` command-line tool: load JSON Lines files into PostgreSQL with the full runtime.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use ele::prelude::*;
+use ele::{FnResource, Key};
+use serde_json::Value;
+
+/// Declarative, incremental data loading into PostgreSQL.
+#[derive(Parser)]
+#[command(name = "ele", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load JSON Lines files (`-` for standard input, `.gz` accepted) into a table.
+    Load(LoadArgs),
+    /// The managed local PostgreSQL instance under `.ele/postgres`.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Stop the managed local instance.
+    Stop,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// JSON Lines files, read in order; `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Table to load into (also the resource name).
+    #[arg(long)]
+    table: String,
+    /// Primary key column(s), comma-separated: `id` or `id,url`.
+    #[arg(long)]
+    primary_key: Option<String>,
+    /// Merge key column(s), comma-separated.
+    #[arg(long)]
+    merge_key: Option<String>,
+    /// How rows are written.
+    #[arg(long, default_value = "append", value_parser = ["append", "replace", "merge"])]
+    write_disposition: String,
+    /// Pipeline name (working dir and state); the table name by default.
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Dataset (PostgreSQL schema); `<pipeline>_dataset` by default.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// PostgreSQL connection string, e.g. postgresql://user:password@host:5432/db.
+    #[arg(long, env = "DESTINATION__POSTGRES__CREDENTIALS", hide_env_values = true, conflicts_with = "local")]
+    destination: Option<String>,
+    /// Use the managed local PostgreSQL instance under `.ele/postgres` (started if needed).
+    #[arg(long)]
+    local: bool,
+    /// Folder of pipeline working dirs; `$ELE_PIPELINES_DIR` or `.ele/pipelines` by default.
+    #[arg(long)]
+    pipelines_dir: Option<PathBuf>,
+}
+
+const PAGE: usize = 1000;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error with its causes, `a: b: c`, skipping causes already spelled out by the message.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+async fn run(cli: Cli) -> ele::Result<()> {
+    match cli.command {
+        Command::Load(args) => load(args).await,
+        Command::Local {
+            command: LocalCommand::Stop,
+        } => {
+            let dir = ele::postgres::config::local_dir();
+            let stopped = ele::postgres::local::LocalCluster::stop_managed(&dir)
+                .map_err(|e| Error::config(format!("cannot stop the local instance: {e}")))?;
+            if stopped {
+                println!("stopped the local PostgreSQL instance in {}", dir.display());
+            } else {
+                println!("no local PostgreSQL instance runs in {}", dir.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn load(args: LoadArgs) -> ele::Result<()> {
+    let destination = match (&args.destination, args.local) {
+        (Some(url), false) => Postgres::new(url)?,
+        (None, true) => Postgres::local().await?,
+        _ => {
+            return Err(Error::config(
+                "no destination: pass --destination postgresql://user:password@host:port/db (or set \
+                 DESTINATION__POSTGRES__CREDENTIALS), or --local for the managed local instance",
+            ));
+        }
+    };
+    let disposition: WriteDisposition = args.write_disposition.parse()?;
+    let pipeline_name = args.pipeline.clone().unwrap_or_else(|| args.table.clone());
+    let mut builder = Pipeline::builder(&pipeline_name).destination(destination);
+    if let Some(dataset) = &args.dataset {
+        builder = builder.dataset_name(dataset);
+    }
+    if let Some(dir) = &args.pipelines_dir {
+        builder = builder.pipelines_dir(dir);
+    }
+    let pipeline = builder.build()?;
+
+    let files = args.files.clone();
+    let mut resource = FnResource::new(args.table.clone(), move |out: Emit<Value>| read_files(files, out))
+        .write_disposition(disposition);
+    if let Some(pk) = &args.primary_key {
+        resource = resource.primary_key(Key::parse_list(pk));
+    }
+    if let Some(mk) = &args.merge_key {
+        resource = resource.merge_key(Key::parse_list(mk));
+    }
+    let info = pipeline.run(resource).await?;
+    print!("{info}");
+    Ok(())
+}
+
+/// Reads the files on a blocking thread, one page of parsed lines at a time, and sends the pages.
+async fn read_files(files: Vec<PathBuf>, out: Emit<Value>) -> ele::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ele::Result<Vec<Value>>>(4);
+    let reader = tokio::task::spawn_blocking(move || {
+        for file in files {
+            if let Err(e) = read_file(&file, &tx) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+    while let Some(page) = rx.recv().await {
+        out.send(page?).await?;
+    }
+    reader
+        .await
+        .map_err(|e| Error::config(format!("the file reader stopped: {e}")))
+}
+
+fn read_file(path: &PathBuf, tx: &tokio::sync::mpsc::Sender<ele::Result<Vec<Value>>>) -> ele::Result<()> {
+    let raw: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?)
+    };
+    let input: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        raw
+    };
+    let mut page = Vec::with_capacity(PAGE);
+    for (number, line) in BufReader::with_capacity(1 << 20, input).lines().enumerate() {
+        let line = line.map_err(|e| Error::io("cannot read", path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line).map_err(|e| {
+            Error::config(format!("{}:{}: not valid JSON: {e}", path.display(), number + 1))
+        })?;
+        page.push(value);
+        if page.len() == PAGE {
+            if tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
+                return Ok(());
+            }
+            page.reserve(PAGE);
+        }
+    }
+    if !page.is_empty() {
+        let _ = tx.blocking_send(Ok(page));
+    }
+    Ok(())
+}

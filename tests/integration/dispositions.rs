@@ -1,0 +1,184 @@
+//! Write dispositions end to end: append, replace, merge, keys, staging dedup, system tables.
+
+use ele::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::support::TestDb;
+
+#[resource(write_disposition = "append")]
+async fn numbers(out: Emit<Value>, from: i64, to: i64) -> ele::Result<()> {
+    for i in from..to {
+        out.send(json!({"n": i, "label": format!("n{i}")})).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_twice_doubles_rows() {
+    let db = TestDb::new("append").await;
+    let p = db.pipeline("numbers", "nums");
+    let info = p.run(numbers(0, 3)).await.expect("first run");
+    assert_eq!(info.rows("numbers"), 3);
+    p.run(numbers(0, 3)).await.expect("second run");
+    assert_eq!(
+        db.lines("SELECT n, count(*) FROM nums.numbers GROUP BY n ORDER BY n").await,
+        ["0|2", "1|2", "2|2"]
+    );
+    // Two completed loads, each with status 0.
+    assert_eq!(db.lines("SELECT count(*), min(status), max(status) FROM nums._dlt_loads").await, ["2|0|0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_twice_keeps_only_the_second_run() {
+    let db = TestDb::new("replace").await;
+    let p = db.pipeline("numbers", "nums");
+    p.run(numbers(0, 5).write_disposition(WriteDisposition::Replace)).await.expect("first run");
+    p.run(numbers(10, 12)).write_disposition(Replace).await.expect("second run");
+    assert_eq!(db.lines("SELECT n FROM nums.numbers ORDER BY n").await, ["10", "11"]);
+}
+
+#[derive(Serialize)]
+struct Issue {
+    id: i64,
+    title: String,
+    state: String,
+}
+
+#[resource(name = "issues", primary_key = "id", write_disposition = "merge")]
+async fn issues(out: Emit<Issue>, batch: Vec<(i64, &'static str)>, state: String) -> ele::Result<()> {
+    let page: Vec<Issue> = batch
+        .into_iter()
+        .map(|(id, title)| Issue { id, title: title.to_owned(), state: state.clone() })
+        .collect();
+    out.send(page).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_keeps_one_row_per_key_with_the_newer_values() {
+    let db = TestDb::new("merge").await;
+    let p = db.pipeline("github", "gh");
+    p.run(issues(vec![(1, "a"), (2, "b"), (3, "c")], "open".into())).await.expect("first run");
+    p.run(issues(vec![(2, "b2"), (3, "c2"), (4, "d")], "closed".into())).await.expect("second run");
+    assert_eq!(
+        db.lines("SELECT id, title, state FROM gh.issues ORDER BY id").await,
+        ["1|a|open", "2|b2|closed", "3|c2|closed", "4|d|closed"]
+    );
+    // Primary key and system columns are NOT NULL, as dlt creates them.
+    assert_eq!(
+        db.columns("gh", "issues").await,
+        [
+            "id|bigint|NO",
+            "title|character varying|YES",
+            "state|character varying|YES",
+            "_dlt_load_id|character varying|NO",
+            "_dlt_id|character varying|NO",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_in_one_run_collapse_to_the_last_one() {
+    let db = TestDb::new("dedup").await;
+    let p = db.pipeline("github", "gh");
+    p.run(issues(vec![(1, "first"), (2, "b"), (1, "second"), (1, "third")], "open".into()))
+        .await
+        .expect("run");
+    assert_eq!(db.lines("SELECT id, title FROM gh.issues ORDER BY id").await, ["1|third", "2|b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compound_primary_key() {
+    let db = TestDb::new("compound").await;
+    let p = db.pipeline("pages", "web");
+    let first = vec![
+        json!({"id": 1, "url": "a", "v": 1}),
+        json!({"id": 1, "url": "b", "v": 1}),
+        json!({"id": 2, "url": "a", "v": 1}),
+    ];
+    let second = vec![json!({"id": 1, "url": "b", "v": 2}), json!({"id": 2, "url": "b", "v": 2})];
+    for page in [first, second] {
+        p.run(items(page))
+            .write_disposition(Merge)
+            .primary_key(("id", "url"))
+            .table_name("pages")
+            .await
+            .expect("run");
+    }
+    assert_eq!(
+        db.lines("SELECT id, url, v FROM web.pages ORDER BY id, url").await,
+        ["1|a|1", "1|b|2", "2|a|1", "2|b|2"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_without_keys_appends() {
+    let db = TestDb::new("mergenokey").await;
+    let p = db.pipeline("nokey", "nk");
+    for _ in 0..2 {
+        p.run(items(vec![json!({"a": 1})]))
+            .write_disposition(Merge)
+            .table_name("t")
+            .await
+            .expect("run");
+    }
+    assert_eq!(db.lines("SELECT count(*) FROM nk.t").await, ["2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_and_loads_rows_are_committed_with_the_data() {
+    let db = TestDb::new("state").await;
+    let p = db.pipeline("stateful", "st");
+    let info = p.run(numbers(0, 2)).await.expect("run");
+    let load_id = &info.packages[0].load_id;
+    assert_eq!(
+        db.lines("SELECT load_id, schema_name, status FROM st._dlt_loads").await,
+        [format!("{load_id}|stateful|0")]
+    );
+    assert_eq!(
+        db.lines("SELECT pipeline_name, _dlt_load_id, version, engine_version FROM st._dlt_pipeline_state").await,
+        [format!("stateful|{load_id}|1|4")]
+    );
+    assert_eq!(db.lines("SELECT DISTINCT _dlt_load_id FROM st.numbers").await, [load_id.clone()]);
+    assert_eq!(db.lines("SELECT schema_name FROM st._dlt_version").await, ["stateful"]);
+    // The local state advanced to what was committed.
+    let state = p.state().expect("state readable").expect("state saved");
+    assert_eq!(state.version, 1);
+    // Nothing new in the second run: data appended, but the unchanged state is not written again.
+    p.run(numbers(5, 6)).await.expect("second run");
+    assert_eq!(db.lines("SELECT count(*) FROM st._dlt_pipeline_state").await, ["1"]);
+    assert_eq!(db.lines("SELECT count(*) FROM st._dlt_loads").await, ["2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_committed_before_a_crash_is_not_applied_twice() {
+    let db = TestDb::new("replay").await;
+    let p = db.pipeline("replay", "rp");
+    let info = p.run(numbers(0, 3)).await.expect("run");
+    // Simulate a crash between the commit and the local bookkeeping: the package is pending again.
+    let load_id = &info.packages[0].load_id;
+    let loaded = p.working_dir().join("load/loaded").join(load_id);
+    let pending = p.working_dir().join("load/normalized").join(load_id);
+    std::fs::create_dir_all(pending.parent().expect("parent")).expect("mkdir");
+    std::fs::rename(&loaded, &pending).expect("move back");
+    let info = p.run(numbers(3, 4)).await.expect("rerun");
+    assert_eq!(info.packages.len(), 2, "{info}");
+    assert_eq!(info.packages[0].outcome, ele::destination::LoadOutcome::AlreadyLoaded);
+    assert_eq!(db.lines("SELECT n FROM rp.numbers ORDER BY n").await, ["0", "1", "2", "3"]);
+}
+
+#[resource(write_disposition = "append")]
+async fn failing(out: Emit<Value>) -> ele::Result<()> {
+    out.send(json!({"a": 1})).await?;
+    Err(ele::Error::config("the API returned 500"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_resource_commits_nothing() {
+    let db = TestDb::new("failing").await;
+    let p = db.pipeline("failing", "fl");
+    let err = p.run(failing()).await.expect_err("must fail");
+    assert!(err.to_string().contains("the API returned 500"), "{err}");
+    assert_eq!(db.lines("SELECT count(*) FROM pg_namespace WHERE nspname = 'fl'").await, ["0"]);
+    assert!(p.state().expect("readable").is_none());
+}

@@ -1,0 +1,7 @@
+//! Integration tests against a real PostgreSQL: one throwaway cluster for this binary, one database per test.
+
+mod support;
+
+mod cli;
+mod dispositions;
+mod normalize;

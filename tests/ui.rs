@@ -1,0 +1,8 @@
+//! Compile-fail and pass cases of ele's macros; regenerate snapshots with `TRYBUILD=overwrite`, then read them.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/resource/*.rs");
+    t.pass("tests/ui/pass/*.rs");
+}
