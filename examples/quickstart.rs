@@ -28,12 +28,21 @@ struct Event {
 }
 
 /// Events of a repository, one row per event id; a run that sees an event again updates it.
-#[resource(primary_key = "id", write_disposition = "merge", table_name = "github_events")]
+#[resource(
+    primary_key = "id",
+    write_disposition = "merge",
+    table_name = "github_events"
+)]
 async fn repo_events(out: Emit<Event>, first_id: u32, count: u32) -> ele::Result<()> {
     let page: Vec<Event> = (first_id..first_id + count)
         .map(|i| Event {
             id: format!("{}", 30_000_000_000u64 + u64::from(i)),
-            r#type: if i % 2 == 0 { "PushEvent" } else { "WatchEvent" }.to_owned(),
+            r#type: if i % 2 == 0 {
+                "PushEvent"
+            } else {
+                "WatchEvent"
+            }
+            .to_owned(),
             created_at: format!("2024-01-01T00:{:02}:{:02}Z", i / 60 % 60, i % 60),
             actor: Actor {
                 id: i64::from(i % 7),

@@ -65,12 +65,12 @@ pub use ele_macros::resource;
 
 /// Everything a pipeline program usually needs.
 pub mod prelude {
+    #[cfg(feature = "postgres")]
+    pub use crate::Postgres;
     pub use crate::{
         Emit, Error, Key, LoadInfo, Pipeline, Resource, ResourceExt, WriteDisposition, items,
         resource,
     };
-    #[cfg(feature = "postgres")]
-    pub use crate::Postgres;
     pub use ele_core::resource::WriteDisposition::{Append, Merge, Replace};
 }
 
@@ -82,7 +82,10 @@ pub mod __private {
     pub use futures::future::BoxFuture;
 
     /// Turns what a resource body returned into ele's result, keeping ele's own errors as they are.
-    pub fn resource_result<E: Into<BoxError>>(resource: &str, result: std::result::Result<(), E>) -> Result<()> {
+    pub fn resource_result<E: Into<BoxError>>(
+        resource: &str,
+        result: std::result::Result<(), E>,
+    ) -> Result<()> {
         match result {
             Ok(()) => Ok(()),
             Err(e) => match e.into().downcast::<Error>() {

@@ -106,6 +106,12 @@ impl Error {
 
     /// Whether retrying the same operation may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Destination { transient: true, .. })
+        matches!(
+            self,
+            Error::Destination {
+                transient: true,
+                ..
+            }
+        )
     }
 }

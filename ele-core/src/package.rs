@@ -91,7 +91,8 @@ impl LoadPackage {
     /// Reads the package in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST);
-        let text = fs::read_to_string(&path).map_err(|e| Error::io("cannot read load package", &path, e))?;
+        let text = fs::read_to_string(&path)
+            .map_err(|e| Error::io("cannot read load package", &path, e))?;
         let manifest = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
             what: "load package manifest",
             path: path.clone(),
@@ -151,7 +152,11 @@ impl PackageWriter {
         let path = self.dir.join(JOBS).join(&file);
         let f = File::create(&path).map_err(|e| Error::io("cannot create job file", &path, e))?;
         let columns: Vec<String> = table.complete_columns().map(|c| c.name.clone()).collect();
-        let positions = columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+        let positions = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i))
+            .collect();
         Ok(OpenJob {
             job: Job {
                 table: table.name.clone(),
@@ -219,7 +224,9 @@ impl RowSink for PackageWriter {
             let job = self.open_job(table)?;
             if let Some(mut old) = self.open.insert(table.name.clone(), job) {
                 let path = self.dir.join(JOBS).join(&old.job.file);
-                old.out.flush().map_err(|e| Error::io("cannot write job file", &path, e))?;
+                old.out
+                    .flush()
+                    .map_err(|e| Error::io("cannot write job file", &path, e))?;
                 self.finished.push(old.job);
             }
         }

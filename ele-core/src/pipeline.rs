@@ -63,8 +63,10 @@ impl PipelineBuilder {
                 self.name
             ))
         })?;
-        let dataset = self.dataset_name.unwrap_or_else(|| format!("{}_dataset", self.name));
-        let dataset_name = naming::normalize_identifier(&dataset);
+        let dataset = self
+            .dataset_name
+            .unwrap_or_else(|| format!("{}_dataset", self.name));
+        let dataset_name = naming::normalize_dataset_name(&dataset);
         let pipelines_dir = self
             .pipelines_dir
             .or_else(|| std::env::var_os(PIPELINES_DIR_ENV).map(PathBuf::from))
@@ -72,7 +74,7 @@ impl PipelineBuilder {
         let working_dir = pipelines_dir.join(&self.name);
         Ok(Pipeline {
             inner: Arc::new(Inner {
-                schema_name: naming::normalize_identifier(&self.name),
+                schema_name: naming::normalize_schema_name(&self.name),
                 name: self.name,
                 dataset_name,
                 destination,
@@ -328,7 +330,12 @@ async fn restore(p: &Inner) -> Result<(PipelineState, Schema)> {
         .restore(&p.dataset_name, &p.name, &p.schema_name)
         .await?;
     let mut state = local.unwrap_or_else(|| {
-        PipelineState::new(&p.name, &p.dataset_name, &p.schema_name, p.destination.kind())
+        PipelineState::new(
+            &p.name,
+            &p.dataset_name,
+            &p.schema_name,
+            p.destination.kind(),
+        )
     });
     if let Some(remote) = restored.state
         && remote.version >= state.version
@@ -349,16 +356,19 @@ async fn restore(p: &Inner) -> Result<(PipelineState, Schema)> {
 }
 
 fn schema_path(dir: &Path, schema_name: &str) -> PathBuf {
-    dir.join("schemas").join(format!("{schema_name}.schema.json"))
+    dir.join("schemas")
+        .join(format!("{schema_name}.schema.json"))
 }
 
 fn read_schema(path: &Path) -> Result<Option<Schema>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::Corrupt {
-            what: "schema",
-            path: path.to_owned(),
-            message: e.to_string(),
-        }),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                what: "schema",
+                path: path.to_owned(),
+                message: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("cannot read", path, e)),
     }
@@ -432,8 +442,18 @@ async fn extract_and_normalize(
             resource: hints.name.clone(),
             table,
             write_disposition: hints.write_disposition,
-            primary_key: hints.primary_key.columns().iter().map(|c| naming::normalize_path(c)).collect(),
-            merge_key: hints.merge_key.columns().iter().map(|c| naming::normalize_path(c)).collect(),
+            primary_key: hints
+                .primary_key
+                .columns()
+                .iter()
+                .map(|c| naming::normalize_path(c))
+                .collect(),
+            merge_key: hints
+                .merge_key
+                .columns()
+                .iter()
+                .map(|c| naming::normalize_path(c))
+                .collect(),
             max_nesting: hints.max_table_nesting.unwrap_or(DEFAULT_MAX_NESTING),
             propagate_root_key: RootConfig::root_key_required(
                 hints.write_disposition,
@@ -452,8 +472,14 @@ async fn extract_and_normalize(
     let mut working_schema = schema.clone();
     let load_id_for_normalizer = load_id.clone();
     let normalizer = tokio::task::spawn_blocking(move || {
-        normalize_stream(rx, &normalize_configs, &mut working_schema, &load_id_for_normalizer, writer)
-            .map(|writer| (working_schema, writer))
+        normalize_stream(
+            rx,
+            &normalize_configs,
+            &mut working_schema,
+            &load_id_for_normalizer,
+            writer,
+        )
+        .map(|writer| (working_schema, writer))
     });
 
     let mut tasks = JoinSet::new();
@@ -498,7 +524,9 @@ async fn extract_and_normalize(
 
     let mut new_state = state.clone();
     new_state.bump_if_modified();
-    let state_row = if new_state.local.last_extracted_hash.as_deref() != Some(new_state.version_hash.as_str()) {
+    let state_row = if new_state.local.last_extracted_hash.as_deref()
+        != Some(new_state.version_hash.as_str())
+    {
         Some(StateRow::encode(&new_state)?)
     } else {
         None
@@ -563,7 +591,8 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     let loaded = p.working_dir.join(LOADED).join(&manifest.load_id);
     create_dir(&p.working_dir.join(LOADED))?;
     remove_dir_if_exists(&loaded)?;
-    std::fs::rename(package_dir, &loaded).map_err(|e| Error::io("cannot move load package to", &loaded, e))?;
+    std::fs::rename(package_dir, &loaded)
+        .map_err(|e| Error::io("cannot move load package to", &loaded, e))?;
     // The rows are in the destination now; keep only the manifest.
     remove_dir_if_exists(&loaded.join("jobs"))?;
     Ok(PackageInfo {
@@ -594,7 +623,9 @@ fn pending_packages(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// A load id as dlt makes them, `str(time.time())`, strictly greater than `previous`.
 pub fn new_load_id(previous: Option<&str>) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let mut micros = now.as_micros();
     if let Some(prev) = previous.and_then(|p| p.parse::<f64>().ok()) {
         let prev_micros = (prev * 1e6).round() as u128;

@@ -295,7 +295,9 @@ impl<T> Clone for Emit<T> {
 
 impl<T> fmt::Debug for Emit<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Emit").field("resource", &self.ctx.resource_name).finish()
+        f.debug_struct("Emit")
+            .field("resource", &self.ctx.resource_name)
+            .finish()
     }
 }
 
@@ -350,7 +352,8 @@ impl<T: Serialize> Emit<T> {
         for item in items {
             page.push(item);
             if page.len() == PAGE {
-                self.send(std::mem::replace(&mut page, Vec::with_capacity(PAGE))).await?;
+                self.send(std::mem::replace(&mut page, Vec::with_capacity(PAGE)))
+                    .await?;
             }
         }
         self.send(page).await

@@ -21,7 +21,11 @@ pub const STATE_ENGINE_VERSION: u64 = 4;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LocalState {
     /// Hash of the state last committed to the destination.
-    #[serde(rename = "_last_extracted_hash", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "_last_extracted_hash",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_extracted_hash: Option<String>,
     /// The newest load id this working dir produced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,7 +66,12 @@ pub struct PipelineState {
 
 impl PipelineState {
     /// A fresh state.
-    pub fn new(pipeline_name: &str, dataset_name: &str, schema_name: &str, destination: &str) -> Self {
+    pub fn new(
+        pipeline_name: &str,
+        dataset_name: &str,
+        schema_name: &str,
+        destination: &str,
+    ) -> Self {
         PipelineState {
             version: 0,
             engine_version: STATE_ENGINE_VERSION,
@@ -114,11 +123,13 @@ impl PipelineState {
     pub fn load(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join("state.json");
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::Corrupt {
-                what: "pipeline state",
-                path,
-                message: e.to_string(),
-            }),
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    what: "pipeline state",
+                    path,
+                    message: e.to_string(),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("cannot read", path, e)),
         }
@@ -138,12 +149,18 @@ impl PipelineState {
 
     /// The state object of a resource, if any.
     pub fn resource_state(&self, source: &str, resource: &str) -> Option<&Map<String, Value>> {
-        self.sources.get(source)?.get("resources")?.get(resource)?.as_object()
+        self.sources
+            .get(source)?
+            .get("resources")?
+            .get(resource)?
+            .as_object()
     }
 }
 
 fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let entry = map.entry(key.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+    let entry = map
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
     if !entry.is_object() {
         *entry = Value::Object(Map::new());
     }
@@ -217,7 +234,11 @@ fn sorted_json(value: &Value) -> String {
             Value::Object(map) => {
                 let mut keys: Vec<&String> = map.keys().collect();
                 keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&map[k]))).collect())
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sort(&map[k])))
+                        .collect(),
+                )
             }
             Value::Array(items) => Value::Array(items.iter().map(sort).collect()),
             other => other.clone(),

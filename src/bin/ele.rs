@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Load JSON Lines files (`-` for standard input, `.gz` accepted) into a table.
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// The managed local PostgreSQL instance under `.ele/postgres`.
     Local {
         #[command(subcommand)]
@@ -58,7 +58,12 @@ struct LoadArgs {
     #[arg(long)]
     dataset: Option<String>,
     /// PostgreSQL connection string, e.g. postgresql://user:password@host:5432/db.
-    #[arg(long, env = "DESTINATION__POSTGRES__CREDENTIALS", hide_env_values = true, conflicts_with = "local")]
+    #[arg(
+        long,
+        env = "DESTINATION__POSTGRES__CREDENTIALS",
+        hide_env_values = true,
+        conflicts_with = "local"
+    )]
     destination: Option<String>,
     /// Use the managed local PostgreSQL instance under `.ele/postgres` (started if needed).
     #[arg(long)]
@@ -79,7 +84,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -112,7 +120,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 async fn run(cli: Cli) -> ele::Result<()> {
     match cli.command {
-        Command::Load(args) => load(args).await,
+        Command::Load(args) => load(*args).await,
         Command::Local {
             command: LocalCommand::Stop,
         } => {
@@ -152,8 +160,10 @@ async fn load(args: LoadArgs) -> ele::Result<()> {
     let pipeline = builder.build()?;
 
     let files = args.files.clone();
-    let mut resource = FnResource::new(args.table.clone(), move |out: Emit<Value>| read_files(files, out))
-        .write_disposition(disposition);
+    let mut resource = FnResource::new(args.table.clone(), move |out: Emit<Value>| {
+        read_files(files, out)
+    })
+    .write_disposition(disposition);
     if let Some(pk) = &args.primary_key {
         resource = resource.primary_key(Key::parse_list(pk));
     }
@@ -184,7 +194,10 @@ async fn read_files(files: Vec<PathBuf>, out: Emit<Value>) -> ele::Result<()> {
         .map_err(|e| Error::config(format!("the file reader stopped: {e}")))
 }
 
-fn read_file(path: &PathBuf, tx: &tokio::sync::mpsc::Sender<ele::Result<Vec<Value>>>) -> ele::Result<()> {
+fn read_file(
+    path: &PathBuf,
+    tx: &tokio::sync::mpsc::Sender<ele::Result<Vec<Value>>>,
+) -> ele::Result<()> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -202,7 +215,11 @@ fn read_file(path: &PathBuf, tx: &tokio::sync::mpsc::Sender<ele::Result<Vec<Valu
             continue;
         }
         let value: Value = serde_json::from_str(&line).map_err(|e| {
-            Error::config(format!("{}:{}: not valid JSON: {e}", path.display(), number + 1))
+            Error::config(format!(
+                "{}:{}: not valid JSON: {e}",
+                path.display(),
+                number + 1
+            ))
         })?;
         page.push(value);
         if page.len() == PAGE {

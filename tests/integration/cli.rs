@@ -18,20 +18,45 @@ async fn ele_load_merges_json_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = dir.path().join("first.jsonl");
     let second = dir.path().join("second.jsonl");
-    std::fs::write(&first, "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n\n").expect("write");
-    std::fs::write(&second, "{\"id\": 2, \"name\": \"b2\"}\n{\"id\": 3, \"name\": \"c\"}\n").expect("write");
+    std::fs::write(
+        &first,
+        "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &second,
+        "{\"id\": 2, \"name\": \"b2\"}\n{\"id\": 3, \"name\": \"c\"}\n",
+    )
+    .expect("write");
     for file in [&first, &second] {
         let out = ele(
             &db,
-            &["load", file.to_str().expect("utf-8 path"), "--table", "people", "--primary-key", "id", "--write-disposition", "merge"],
+            &[
+                "load",
+                file.to_str().expect("utf-8 path"),
+                "--table",
+                "people",
+                "--primary-key",
+                "id",
+                "--write-disposition",
+                "merge",
+            ],
         );
-        assert!(out.status.success(), "ele load failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ele load failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("Pipeline people load step completed"), "{stdout}");
+        assert!(
+            stdout.contains("Pipeline people load step completed"),
+            "{stdout}"
+        );
     }
     // Defaults as in dlt: pipeline = table, dataset = <pipeline>_dataset.
     assert_eq!(
-        db.lines("SELECT id, name FROM people_dataset.people ORDER BY id").await,
+        db.lines("SELECT id, name FROM people_dataset.people ORDER BY id")
+            .await,
         ["1|a", "2|b2", "3|c"]
     );
 }
@@ -56,9 +81,16 @@ async fn ele_load_reports_a_bad_line_with_its_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("bad.jsonl");
     std::fs::write(&file, "{\"id\": 1}\n{\"id\": \n").expect("write");
-    let out = ele(&db, &["load", file.to_str().expect("utf-8"), "--table", "t"]);
+    let out = ele(
+        &db,
+        &["load", file.to_str().expect("utf-8"), "--table", "t"],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.jsonl:2: not valid JSON"), "{stderr}");
-    assert_eq!(db.lines("SELECT count(*) FROM pg_namespace WHERE nspname = 't_dataset'").await, ["0"]);
+    assert_eq!(
+        db.lines("SELECT count(*) FROM pg_namespace WHERE nspname = 't_dataset'")
+            .await,
+        ["0"]
+    );
 }

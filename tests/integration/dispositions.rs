@@ -22,20 +22,33 @@ async fn append_twice_doubles_rows() {
     assert_eq!(info.rows("numbers"), 3);
     p.run(numbers(0, 3)).await.expect("second run");
     assert_eq!(
-        db.lines("SELECT n, count(*) FROM nums.numbers GROUP BY n ORDER BY n").await,
+        db.lines("SELECT n, count(*) FROM nums.numbers GROUP BY n ORDER BY n")
+            .await,
         ["0|2", "1|2", "2|2"]
     );
     // Two completed loads, each with status 0.
-    assert_eq!(db.lines("SELECT count(*), min(status), max(status) FROM nums._dlt_loads").await, ["2|0|0"]);
+    assert_eq!(
+        db.lines("SELECT count(*), min(status), max(status) FROM nums._dlt_loads")
+            .await,
+        ["2|0|0"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replace_twice_keeps_only_the_second_run() {
     let db = TestDb::new("replace").await;
     let p = db.pipeline("numbers", "nums");
-    p.run(numbers(0, 5).write_disposition(WriteDisposition::Replace)).await.expect("first run");
-    p.run(numbers(10, 12)).write_disposition(Replace).await.expect("second run");
-    assert_eq!(db.lines("SELECT n FROM nums.numbers ORDER BY n").await, ["10", "11"]);
+    p.run(numbers(0, 5).write_disposition(WriteDisposition::Replace))
+        .await
+        .expect("first run");
+    p.run(numbers(10, 12))
+        .write_disposition(Replace)
+        .await
+        .expect("second run");
+    assert_eq!(
+        db.lines("SELECT n FROM nums.numbers ORDER BY n").await,
+        ["10", "11"]
+    );
 }
 
 #[derive(Serialize)]
@@ -46,10 +59,18 @@ struct Issue {
 }
 
 #[resource(name = "issues", primary_key = "id", write_disposition = "merge")]
-async fn issues(out: Emit<Issue>, batch: Vec<(i64, &'static str)>, state: String) -> ele::Result<()> {
+async fn issues(
+    out: Emit<Issue>,
+    batch: Vec<(i64, &'static str)>,
+    state: String,
+) -> ele::Result<()> {
     let page: Vec<Issue> = batch
         .into_iter()
-        .map(|(id, title)| Issue { id, title: title.to_owned(), state: state.clone() })
+        .map(|(id, title)| Issue {
+            id,
+            title: title.to_owned(),
+            state: state.clone(),
+        })
         .collect();
     out.send(page).await
 }
@@ -58,10 +79,18 @@ async fn issues(out: Emit<Issue>, batch: Vec<(i64, &'static str)>, state: String
 async fn merge_keeps_one_row_per_key_with_the_newer_values() {
     let db = TestDb::new("merge").await;
     let p = db.pipeline("github", "gh");
-    p.run(issues(vec![(1, "a"), (2, "b"), (3, "c")], "open".into())).await.expect("first run");
-    p.run(issues(vec![(2, "b2"), (3, "c2"), (4, "d")], "closed".into())).await.expect("second run");
+    p.run(issues(vec![(1, "a"), (2, "b"), (3, "c")], "open".into()))
+        .await
+        .expect("first run");
+    p.run(issues(
+        vec![(2, "b2"), (3, "c2"), (4, "d")],
+        "closed".into(),
+    ))
+    .await
+    .expect("second run");
     assert_eq!(
-        db.lines("SELECT id, title, state FROM gh.issues ORDER BY id").await,
+        db.lines("SELECT id, title, state FROM gh.issues ORDER BY id")
+            .await,
         ["1|a|open", "2|b2|closed", "3|c2|closed", "4|d|closed"]
     );
     // Primary key and system columns are NOT NULL, as dlt creates them.
@@ -81,10 +110,17 @@ async fn merge_keeps_one_row_per_key_with_the_newer_values() {
 async fn duplicates_in_one_run_collapse_to_the_last_one() {
     let db = TestDb::new("dedup").await;
     let p = db.pipeline("github", "gh");
-    p.run(issues(vec![(1, "first"), (2, "b"), (1, "second"), (1, "third")], "open".into()))
-        .await
-        .expect("run");
-    assert_eq!(db.lines("SELECT id, title FROM gh.issues ORDER BY id").await, ["1|third", "2|b"]);
+    p.run(issues(
+        vec![(1, "first"), (2, "b"), (1, "second"), (1, "third")],
+        "open".into(),
+    ))
+    .await
+    .expect("run");
+    assert_eq!(
+        db.lines("SELECT id, title FROM gh.issues ORDER BY id")
+            .await,
+        ["1|third", "2|b"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +132,10 @@ async fn compound_primary_key() {
         json!({"id": 1, "url": "b", "v": 1}),
         json!({"id": 2, "url": "a", "v": 1}),
     ];
-    let second = vec![json!({"id": 1, "url": "b", "v": 2}), json!({"id": 2, "url": "b", "v": 2})];
+    let second = vec![
+        json!({"id": 1, "url": "b", "v": 2}),
+        json!({"id": 2, "url": "b", "v": 2}),
+    ];
     for page in [first, second] {
         p.run(items(page))
             .write_disposition(Merge)
@@ -106,7 +145,8 @@ async fn compound_primary_key() {
             .expect("run");
     }
     assert_eq!(
-        db.lines("SELECT id, url, v FROM web.pages ORDER BY id, url").await,
+        db.lines("SELECT id, url, v FROM web.pages ORDER BY id, url")
+            .await,
         ["1|a|1", "1|b|2", "2|a|1", "2|b|2"]
     );
 }
@@ -132,21 +172,33 @@ async fn state_and_loads_rows_are_committed_with_the_data() {
     let info = p.run(numbers(0, 2)).await.expect("run");
     let load_id = &info.packages[0].load_id;
     assert_eq!(
-        db.lines("SELECT load_id, schema_name, status FROM st._dlt_loads").await,
+        db.lines("SELECT load_id, schema_name, status FROM st._dlt_loads")
+            .await,
         [format!("{load_id}|stateful|0")]
     );
     assert_eq!(
         db.lines("SELECT pipeline_name, _dlt_load_id, version, engine_version FROM st._dlt_pipeline_state").await,
         [format!("stateful|{load_id}|1|4")]
     );
-    assert_eq!(db.lines("SELECT DISTINCT _dlt_load_id FROM st.numbers").await, [load_id.clone()]);
-    assert_eq!(db.lines("SELECT schema_name FROM st._dlt_version").await, ["stateful"]);
+    assert_eq!(
+        db.lines("SELECT DISTINCT _dlt_load_id FROM st.numbers")
+            .await,
+        vec![load_id.to_string()]
+    );
+    assert_eq!(
+        db.lines("SELECT schema_name FROM st._dlt_version").await,
+        ["stateful"]
+    );
     // The local state advanced to what was committed.
     let state = p.state().expect("state readable").expect("state saved");
     assert_eq!(state.version, 1);
     // Nothing new in the second run: data appended, but the unchanged state is not written again.
     p.run(numbers(5, 6)).await.expect("second run");
-    assert_eq!(db.lines("SELECT count(*) FROM st._dlt_pipeline_state").await, ["1"]);
+    assert_eq!(
+        db.lines("SELECT count(*) FROM st._dlt_pipeline_state")
+            .await,
+        ["1"]
+    );
     assert_eq!(db.lines("SELECT count(*) FROM st._dlt_loads").await, ["2"]);
 }
 
@@ -163,8 +215,14 @@ async fn a_package_committed_before_a_crash_is_not_applied_twice() {
     std::fs::rename(&loaded, &pending).expect("move back");
     let info = p.run(numbers(3, 4)).await.expect("rerun");
     assert_eq!(info.packages.len(), 2, "{info}");
-    assert_eq!(info.packages[0].outcome, ele::destination::LoadOutcome::AlreadyLoaded);
-    assert_eq!(db.lines("SELECT n FROM rp.numbers ORDER BY n").await, ["0", "1", "2", "3"]);
+    assert_eq!(
+        info.packages[0].outcome,
+        ele::destination::LoadOutcome::AlreadyLoaded
+    );
+    assert_eq!(
+        db.lines("SELECT n FROM rp.numbers ORDER BY n").await,
+        ["0", "1", "2", "3"]
+    );
 }
 
 #[resource(write_disposition = "append")]
@@ -179,6 +237,10 @@ async fn a_failing_resource_commits_nothing() {
     let p = db.pipeline("failing", "fl");
     let err = p.run(failing()).await.expect_err("must fail");
     assert!(err.to_string().contains("the API returned 500"), "{err}");
-    assert_eq!(db.lines("SELECT count(*) FROM pg_namespace WHERE nspname = 'fl'").await, ["0"]);
+    assert_eq!(
+        db.lines("SELECT count(*) FROM pg_namespace WHERE nspname = 'fl'")
+            .await,
+        ["0"]
+    );
     assert!(p.state().expect("readable").is_none());
 }

@@ -18,7 +18,10 @@ async fn nested_objects_become_double_underscore_columns_in_dlt_order() {
         "score": 1.5,
         "created_at": "2024-01-01T00:00:00Z"
     });
-    p.run(items(vec![event])).table_name("events").await.expect("run");
+    p.run(items(vec![event]))
+        .table_name("events")
+        .await
+        .expect("run");
     // Scalars of the item first in key order, then nested objects unfolded last-in-first-out, then
     // _dlt_load_id and _dlt_id (dlt 1.31's relational normalizer).
     assert_eq!(
@@ -38,7 +41,10 @@ async fn nested_objects_become_double_underscore_columns_in_dlt_order() {
         ]
     );
     assert_eq!(
-        db.lines("SELECT id, actor__login, payload__size, public, score, created_at FROM ev.events").await,
+        db.lines(
+            "SELECT id, actor__login, payload__size, public, score, created_at FROM ev.events"
+        )
+        .await,
         ["e1|ann|2|t|1.5|2024-01-01 00:00:00+00"]
     );
 }
@@ -47,17 +53,28 @@ async fn nested_objects_become_double_underscore_columns_in_dlt_order() {
 async fn names_follow_dlt_snake_case() {
     let db = TestDb::new("naming").await;
     let p = db.pipeline("naming", "Naming Data");
-    p.run(items(vec![json!({"Hello World!": 1, "camelCase": 2, "a-b": 3})]))
-        .table_name("My Table")
-        .await
-        .expect("run");
+    p.run(items(vec![
+        json!({"Hello World!": 1, "camelCase": 2, "a-b": 3}),
+    ]))
+    .table_name("My Table")
+    .await
+    .expect("run");
     let columns: Vec<String> = db
         .columns("naming_data", "my_table")
         .await
         .into_iter()
         .map(|c| c.split('|').next().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(columns, ["hello_worldx", "camel_case", "a_b", "_dlt_load_id", "_dlt_id"]);
+    assert_eq!(
+        columns,
+        [
+            "hello_worldx",
+            "camel_case",
+            "a_b",
+            "_dlt_load_id",
+            "_dlt_id"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,12 +119,14 @@ async fn lists_become_child_tables_linked_to_their_parent() {
         ["1|bug", "1|docs", "2|wontfix"]
     );
     // A merge that gives id 1 fewer list elements leaves no orphaned child rows.
-    p.run(items(vec![json!({"id": 1, "payload": {"commits": [{"sha": "c"}], "labels": []}})]))
-        .table_name("events")
-        .write_disposition(Merge)
-        .primary_key("id")
-        .await
-        .expect("second run");
+    p.run(items(vec![
+        json!({"id": 1, "payload": {"commits": [{"sha": "c"}], "labels": []}}),
+    ]))
+    .table_name("events")
+    .write_disposition(Merge)
+    .primary_key("id")
+    .await
+    .expect("second run");
     assert_eq!(
         db.lines(
             "SELECT e.id, c.sha FROM ev.events__payload__commits c JOIN ev.events e ON e._dlt_id = c._dlt_parent_id ORDER BY 1"
@@ -115,6 +134,14 @@ async fn lists_become_child_tables_linked_to_their_parent() {
         .await,
         ["1|c"]
     );
-    assert_eq!(db.lines("SELECT count(*) FROM ev.events__payload__commits").await, ["1"]);
-    assert_eq!(db.lines("SELECT count(*) FROM ev.events__payload__labels").await, ["1"]);
+    assert_eq!(
+        db.lines("SELECT count(*) FROM ev.events__payload__commits")
+            .await,
+        ["1"]
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM ev.events__payload__labels")
+            .await,
+        ["1"]
+    );
 }

@@ -32,7 +32,9 @@ fn connection_string(database: &str) -> String {
     match server() {
         Server::Local(cluster) => cluster.connection_string(database),
         Server::External(url) => {
-            let mut config: tokio_postgres::Config = url.parse().expect("ELE_TEST_POSTGRES_URL is not a valid URL");
+            let mut config: tokio_postgres::Config = url
+                .parse()
+                .expect("ELE_TEST_POSTGRES_URL is not a valid URL");
             config.dbname(database);
             // Rebuild as key/value text: tokio_postgres::Config has no to-string.
             let host = match config.get_hosts().first() {
@@ -44,7 +46,12 @@ fn connection_string(database: &str) -> String {
             let user = config.get_user().unwrap_or("postgres").to_owned();
             let password = config
                 .get_password()
-                .map(|p| format!(" password='{}'", String::from_utf8_lossy(p).replace('\'', "\\'")))
+                .map(|p| {
+                    format!(
+                        " password='{}'",
+                        String::from_utf8_lossy(p).replace('\'', "\\'")
+                    )
+                })
                 .unwrap_or_default();
             format!("host={host} port={port} user={user} dbname={database}{password}")
         }
@@ -68,8 +75,14 @@ impl TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("t_{}_{}_{n}", test, std::process::id());
         let admin = connect(&connection_string("postgres")).await;
-        for statement in [format!("DROP DATABASE IF EXISTS \"{name}\""), format!("CREATE DATABASE \"{name}\"")] {
-            admin.batch_execute(&statement).await.expect("cannot create the test database");
+        for statement in [
+            format!("DROP DATABASE IF EXISTS \"{name}\""),
+            format!("CREATE DATABASE \"{name}\""),
+        ] {
+            admin
+                .batch_execute(&statement)
+                .await
+                .expect("cannot create the test database");
         }
         let dir = tempfile::tempdir().expect("cannot create a temp dir");
         TestDb {
@@ -102,13 +115,18 @@ impl TestDb {
     /// Runs a query and returns every value as text (NULL as `None`), rows in the query's order.
     pub async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let client = self.client().await;
-        let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("query `{sql}` failed: {e}"));
+        let messages = client
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("query `{sql}` failed: {e}"));
         messages
             .into_iter()
             .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                }
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect()
@@ -119,7 +137,12 @@ impl TestDb {
         self.rows(sql)
             .await
             .into_iter()
-            .map(|r| r.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect::<Vec<_>>().join("|"))
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
             .collect()
     }
 
@@ -135,8 +158,14 @@ impl TestDb {
     /// Environment for a child `ele` process using this database and pipelines dir.
     pub fn cli_env(&self) -> Vec<(String, String)> {
         vec![
-            ("DESTINATION__POSTGRES__CREDENTIALS".into(), self.url.clone()),
-            ("ELE_PIPELINES_DIR".into(), self.pipelines_dir.display().to_string()),
+            (
+                "DESTINATION__POSTGRES__CREDENTIALS".into(),
+                self.url.clone(),
+            ),
+            (
+                "ELE_PIPELINES_DIR".into(),
+                self.pipelines_dir.display().to_string(),
+            ),
         ]
     }
 }

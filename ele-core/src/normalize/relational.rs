@@ -97,9 +97,11 @@ impl<'s> Normalizer<'s> {
     /// Declares the root table of a resource with its key columns, before any item arrives, so key columns come
     /// first as in dlt.
     pub fn declare_root(&mut self, config: &RootConfig) {
-        let table = self.schema.tables.entry(config.table.clone()).or_insert_with(|| {
-            Table::new(config.table.clone(), None, config.write_disposition)
-        });
+        let table = self
+            .schema
+            .tables
+            .entry(config.table.clone())
+            .or_insert_with(|| Table::new(config.table.clone(), None, config.write_disposition));
         table.write_disposition = config.write_disposition;
         table.resource = Some(config.resource.clone());
         for key in &config.primary_key {
@@ -148,8 +150,15 @@ impl<'s> Normalizer<'s> {
                 map
             }
         };
-        let original_has_id = object.get(C_DLT_ID).and_then(Value::as_str).map(str::to_owned);
-        let Flattened { mut row, lists } = flatten(&self.schema_table(&config.table), object, config.max_nesting);
+        let original_has_id = object
+            .get(C_DLT_ID)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let Flattened { mut row, lists } = flatten(
+            &self.schema_table(&config.table),
+            object,
+            config.max_nesting,
+        );
         for key in &config.primary_key {
             if row.get(key).is_none_or(Value::is_null) {
                 return Err(Error::Item {
@@ -159,14 +168,26 @@ impl<'s> Normalizer<'s> {
                 });
             }
         }
-        row.insert(C_DLT_LOAD_ID.to_owned(), Value::String(self.load_id.clone()));
+        row.insert(
+            C_DLT_LOAD_ID.to_owned(),
+            Value::String(self.load_id.clone()),
+        );
         let row_id = original_has_id.unwrap_or_else(hash::random_row_id);
         row.insert(C_DLT_ID.to_owned(), Value::String(row_id.clone()));
         self.write(config, &config.table, None, row, sink)?;
         let root_id = config.propagate_root_key.then_some(row_id.as_str());
         let parent_path = vec![config.table.clone()];
         for (path, list) in lists {
-            self.normalize_list(config, &parent_path, path, list, &row_id, root_id, config.max_nesting.saturating_sub(1), sink)?;
+            self.normalize_list(
+                config,
+                &parent_path,
+                path,
+                list,
+                &row_id,
+                root_id,
+                config.max_nesting.saturating_sub(1),
+                sink,
+            )?;
         }
         Ok(())
     }
@@ -210,12 +231,24 @@ impl<'s> Normalizer<'s> {
                 row.insert(C_DLT_ROOT_ID.to_owned(), Value::String(root_id.to_owned()));
             }
             let row_id = hash::nested_row_id(parent_id, &table, idx);
-            row.insert(C_DLT_PARENT_ID.to_owned(), Value::String(parent_id.to_owned()));
+            row.insert(
+                C_DLT_PARENT_ID.to_owned(),
+                Value::String(parent_id.to_owned()),
+            );
             row.insert(C_DLT_LIST_IDX.to_owned(), Value::from(idx as u64));
             row.insert(C_DLT_ID.to_owned(), Value::String(row_id.clone()));
             self.write(config, &table, Some(&parent_table), row, sink)?;
             for (path, inner) in lists {
-                self.normalize_list(config, &full_path, path, inner, &row_id, root_id, child_level.saturating_sub(1), sink)?;
+                self.normalize_list(
+                    config,
+                    &full_path,
+                    path,
+                    inner,
+                    &row_id,
+                    root_id,
+                    child_level.saturating_sub(1),
+                    sink,
+                )?;
             }
         }
         Ok(())
@@ -247,13 +280,21 @@ impl<'s> Normalizer<'s> {
         row: IndexMap<String, Value>,
         sink: &mut impl RowSink,
     ) -> Result<()> {
-        let table = self.schema.tables.entry(table_name.to_owned()).or_insert_with(|| {
-            let mut t = Table::new(table_name, parent.map(str::to_owned), config.write_disposition);
-            if parent.is_none() {
-                t.resource = Some(config.resource.clone());
-            }
-            t
-        });
+        let table = self
+            .schema
+            .tables
+            .entry(table_name.to_owned())
+            .or_insert_with(|| {
+                let mut t = Table::new(
+                    table_name,
+                    parent.map(str::to_owned),
+                    config.write_disposition,
+                );
+                if parent.is_none() {
+                    t.resource = Some(config.resource.clone());
+                }
+                t
+            });
         let mut out: Row = Vec::with_capacity(row.len());
         for (name, value) in row {
             if value.is_null() {
@@ -269,11 +310,12 @@ impl<'s> Normalizer<'s> {
                 }
                 continue;
             }
-            let (column_name, cell) = fit_value(table, &name, value).map_err(|message| Error::Item {
-                resource: config.resource.clone(),
-                table: table_name.to_owned(),
-                message,
-            })?;
+            let (column_name, cell) =
+                fit_value(table, &name, value).map_err(|message| Error::Item {
+                    resource: config.resource.clone(),
+                    table: table_name.to_owned(),
+                    message,
+                })?;
             out.push((column_name, cell));
         }
         sink.write_row(table, out)
@@ -293,14 +335,11 @@ impl JsonColumns {
 fn flatten(json_columns: &JsonColumns, object: Map<String, Value>, level: usize) -> Flattened {
     let mut row = IndexMap::new();
     let mut lists = Vec::new();
-    let mut stack: Vec<(Map<String, Value>, usize, Vec<String>)> = vec![(object, level, Vec::new())];
+    let mut stack: Vec<(Map<String, Value>, usize, Vec<String>)> =
+        vec![(object, level, Vec::new())];
     while let Some((current, level, path)) = stack.pop() {
         for (key, value) in current {
-            let norm_key = if key.trim().is_empty() {
-                "_empty".to_owned()
-            } else {
-                naming::normalize_path(&key)
-            };
+            let norm_key = naming::normalize_key(&key);
             let nested_name = if path.is_empty() {
                 norm_key.clone()
             } else {
@@ -331,51 +370,57 @@ fn flatten(json_columns: &JsonColumns, object: Map<String, Value>, level: usize)
 
 /// Puts `value` into column `name` of `table`: the column's type when the value has or can be coerced to it,
 /// else a variant column `<name>__v_<type>`. Returns the column written and the value.
-fn fit_value(table: &mut Table, name: &str, value: Value) -> std::result::Result<(String, Cell), String> {
+fn fit_value(
+    table: &mut Table,
+    name: &str,
+    value: Value,
+) -> std::result::Result<(String, Cell), String> {
     let inferred = infer_type(&value);
-    match table.columns.get(name).and_then(|c| c.data_type) {
-        Some(column_type) => {
-            if let Some(cell) = coerce(&value, inferred, column_type) {
-                return Ok((name.to_owned(), cell));
-            }
-            let variant = naming::shorten_fragments(&[name.to_owned(), format!("v_{}", inferred.as_str())]);
-            match table.columns.get(&variant).and_then(|c| c.data_type) {
-                Some(variant_type) => coerce(&value, inferred, variant_type)
-                    .map(|cell| (variant.clone(), cell))
-                    .ok_or_else(|| {
-                        format!(
-                            "value {value} of column `{name}` cannot be coerced to `{}` nor to its variant `{variant}`",
-                            column_type.as_str()
-                        )
-                    }),
-                None => {
-                    let cell = coerce(&value, inferred, inferred)
-                        .ok_or_else(|| format!("value {value} of column `{name}` cannot be stored"))?;
-                    let mut column = Column::new(variant.clone(), Some(inferred));
-                    column.variant = true;
-                    table.columns.insert(variant.clone(), column);
-                    Ok((variant, cell))
-                }
-            }
+    let Some(column_type) = table.columns.get(name).and_then(|c| c.data_type) else {
+        let cell = coerce(&value, inferred, inferred)
+            .ok_or_else(|| format!("value {value} of column `{name}` cannot be stored"))?;
+        let column = table
+            .columns
+            .entry(name.to_owned())
+            .or_insert_with(|| Column::new(name.to_owned(), None));
+        column.data_type = Some(inferred);
+        if is_system_not_null(name) {
+            column.nullable = false;
         }
-        None => {
-            let cell = coerce(&value, inferred, inferred)
-                .ok_or_else(|| format!("value {value} of column `{name}` cannot be stored"))?;
-            let column = table
-                .columns
-                .entry(name.to_owned())
-                .or_insert_with(|| Column::new(name.to_owned(), None));
-            column.data_type = Some(inferred);
-            if is_system_not_null(name) {
-                column.nullable = false;
-            }
-            Ok((name.to_owned(), cell))
-        }
+        return Ok((name.to_owned(), cell));
+    };
+    if let Some(cell) = coerce(&value, inferred, column_type) {
+        return Ok((name.to_owned(), cell));
     }
+    // As dlt: the variant is named after the value's own type, and typed by detection (an ISO string sent to a
+    // bigint column lands in `<col>__v_text`, typed timestamp).
+    let own_type = crate::schema::types::value_type(&value).unwrap_or(DataType::Text);
+    let variant = naming::shorten_fragments(&[name.to_owned(), format!("v_{}", own_type.as_str())]);
+    let variant_type = table
+        .columns
+        .get(&variant)
+        .and_then(|c| c.data_type)
+        .unwrap_or(inferred);
+    let cell = coerce(&value, inferred, variant_type).ok_or_else(|| {
+        format!(
+            "value {value} of column `{name}` cannot be coerced to `{}` nor to its variant column `{variant}` of type `{}`",
+            column_type.as_str(),
+            variant_type.as_str()
+        )
+    })?;
+    if !table.columns.contains_key(&variant) {
+        let mut column = Column::new(variant.clone(), Some(variant_type));
+        column.variant = true;
+        table.columns.insert(variant.clone(), column);
+    }
+    Ok((variant, cell))
 }
 
 fn is_system_not_null(name: &str) -> bool {
-    matches!(name, C_DLT_ID | C_DLT_LOAD_ID | C_DLT_PARENT_ID | C_DLT_ROOT_ID | C_DLT_LIST_IDX)
+    matches!(
+        name,
+        C_DLT_ID | C_DLT_LOAD_ID | C_DLT_PARENT_ID | C_DLT_ROOT_ID | C_DLT_LIST_IDX
+    )
 }
 
 /// The type a new column gets for `value` (not null).

@@ -1,5 +1,5 @@
 //! Tables, columns, data types and their evolution.
 pub mod detect;
-pub mod types;
 mod model;
+pub mod types;
 pub use model::*;

@@ -84,7 +84,11 @@ pub struct Table {
 
 impl Table {
     /// An empty table.
-    pub fn new(name: impl Into<String>, parent: Option<String>, write_disposition: WriteDisposition) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        parent: Option<String>,
+        write_disposition: WriteDisposition,
+    ) -> Self {
         Table {
             name: name.into(),
             parent,
@@ -101,12 +105,20 @@ impl Table {
 
     /// Names of the primary key columns, in order.
     pub fn primary_key(&self) -> Vec<&str> {
-        self.columns.values().filter(|c| c.primary_key).map(|c| c.name.as_str()).collect()
+        self.columns
+            .values()
+            .filter(|c| c.primary_key)
+            .map(|c| c.name.as_str())
+            .collect()
     }
 
     /// Names of the merge key columns, in order.
     pub fn merge_key(&self) -> Vec<&str> {
-        self.columns.values().filter(|c| c.merge_key).map(|c| c.name.as_str()).collect()
+        self.columns
+            .values()
+            .filter(|c| c.merge_key)
+            .map(|c| c.name.as_str())
+            .collect()
     }
 
     /// Whether the table has a `_dlt_root_id` column.

@@ -7,7 +7,11 @@ use super::config::Postgres;
 
 /// Opens a connection; the connection task runs in the background until the client is dropped.
 pub async fn connect(pg: &Postgres) -> Result<Client, Error> {
-    let (client, connection) = pg.config.connect(NoTls).await.map_err(|e| connect_error(pg, e))?;
+    let (client, connection) = pg
+        .config
+        .connect(NoTls)
+        .await
+        .map_err(|e| connect_error(pg, e))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "postgres connection closed with an error");
@@ -26,7 +30,11 @@ fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
         _ => "check the connection settings",
     };
     Error::Destination {
-        message: format!("cannot connect to {}: {}; {hint}", pg.location(), describe(&e)),
+        message: format!(
+            "cannot connect to {}: {}; {hint}",
+            pg.location(),
+            describe(&e)
+        ),
         transient,
         source: Some(Box::new(e)),
     }

@@ -23,7 +23,9 @@ pub struct Postgres {
 
 impl std::fmt::Debug for Postgres {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Postgres").field("location", &self.location()).finish()
+        f.debug_struct("Postgres")
+            .field("location", &self.location())
+            .finish()
     }
 }
 
@@ -55,12 +57,12 @@ impl Postgres {
 
     /// The managed local instance under `dir` (created on first use, left running), database `ele`.
     pub async fn local_at(dir: &Path) -> Result<Self> {
-        let cluster = LocalCluster::ensure_managed(dir)
-            .map_err(|e| Error::config(format!("cannot start the local PostgreSQL instance: {e}")))?;
-        cluster
-            .create_database(LOCAL_DATABASE)
-            .await
-            .map_err(|e| Error::config(format!("cannot create database `{LOCAL_DATABASE}`: {e}")))?;
+        let cluster = LocalCluster::ensure_managed(dir).map_err(|e| {
+            Error::config(format!("cannot start the local PostgreSQL instance: {e}"))
+        })?;
+        cluster.create_database(LOCAL_DATABASE).await.map_err(|e| {
+            Error::config(format!("cannot create database `{LOCAL_DATABASE}`: {e}"))
+        })?;
         Postgres::new(&cluster.connection_string(LOCAL_DATABASE))
     }
 
@@ -77,8 +79,9 @@ impl Postgres {
         }
         let dir = local_dir();
         let pg = Postgres::local_at(&dir).await?;
-        let cluster = LocalCluster::ensure_managed(&dir)
-            .map_err(|e| Error::config(format!("cannot start the local PostgreSQL instance: {e}")))?;
+        let cluster = LocalCluster::ensure_managed(&dir).map_err(|e| {
+            Error::config(format!("cannot start the local PostgreSQL instance: {e}"))
+        })?;
         eprintln!(
             "{CREDENTIALS_ENV} is not set: using the local PostgreSQL instance in {} (open it with: {}; stop it with: ele local stop)",
             dir.display(),

@@ -45,15 +45,28 @@ impl Destination for Postgres {
     }
 }
 
-async fn table_exists(client: &impl GenericClient, pg: &Postgres, dataset: &str, table: &str) -> Result<bool> {
+async fn table_exists(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    dataset: &str,
+    table: &str,
+) -> Result<bool> {
     let row = client
-        .query_one("SELECT to_regclass($1)::text", &[&qualified(dataset, table)])
+        .query_one(
+            "SELECT to_regclass($1)::text",
+            &[&qualified(dataset, table)],
+        )
         .await
         .map_err(|e| sql_error(pg, "looking up a system table", e))?;
     Ok(row.get::<_, Option<String>>(0).is_some())
 }
 
-async fn restore(pg: &Postgres, dataset: &str, pipeline_name: &str, schema_name: &str) -> Result<Restored> {
+async fn restore(
+    pg: &Postgres,
+    dataset: &str,
+    pipeline_name: &str,
+    schema_name: &str,
+) -> Result<Restored> {
     let client = connect(pg).await?;
     let mut restored = Restored::default();
     if table_exists(&client, pg, dataset, "_dlt_pipeline_state").await?
@@ -85,7 +98,9 @@ async fn restore(pg: &Postgres, dataset: &str, pipeline_name: &str, schema_name:
         if let Some(row) = row {
             match serde_json::from_str::<Schema>(row.get::<_, &str>(0)) {
                 Ok(schema) => restored.schema = Some(schema),
-                Err(e) => tracing::warn!(error = %e, "stored schema was not written by ele; inferring anew"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored schema was not written by ele; inferring anew")
+                }
             }
         }
     }
@@ -95,7 +110,11 @@ async fn restore(pg: &Postgres, dataset: &str, pipeline_name: &str, schema_name:
 /// Columns of every table of the dataset, in order.
 type Existing = HashMap<String, Vec<String>>;
 
-async fn existing_columns(client: &impl GenericClient, pg: &Postgres, dataset: &str) -> Result<Existing> {
+async fn existing_columns(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    dataset: &str,
+) -> Result<Existing> {
     let rows = client
         .query(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
@@ -116,16 +135,23 @@ async fn existing_columns(client: &impl GenericClient, pg: &Postgres, dataset: &
 
 /// Creates the dataset, system tables, new tables and columns, and indexes, in one short transaction, and
 /// records a changed schema in `_dlt_version`. Returns the columns that exist afterwards.
-async fn apply_schema(client: &mut tokio_postgres::Client, pg: &Postgres, m: &Manifest) -> Result<Existing> {
+async fn apply_schema(
+    client: &mut tokio_postgres::Client,
+    pg: &Postgres,
+    m: &Manifest,
+) -> Result<Existing> {
     let ds = &m.dataset_name;
     let tx = client
         .transaction()
         .await
         .map_err(|e| sql_error(pg, "starting the schema transaction", e))?;
     // Serialize schema changes of concurrent loads into the same dataset.
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("ele-ddl:{ds}")])
-        .await
-        .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("ele-ddl:{ds}")],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
     let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
     ddl.extend(sql::system_tables(ds));
     tx.batch_execute(&ddl.join(";\n"))
@@ -166,8 +192,17 @@ async fn apply_schema(client: &mut tokio_postgres::Client, pg: &Postgres, m: &Ma
                 if !pk.is_empty() && pk.iter().all(|c| table.columns[*c].is_complete()) {
                     statements.push(sql::create_index(ds, &table.name, "primary_key", &pk));
                 }
-            } else if table.columns.get(C_DLT_ROOT_ID).is_some_and(|c| c.is_complete()) {
-                statements.push(sql::create_index(ds, &table.name, "root_key", &[C_DLT_ROOT_ID]));
+            } else if table
+                .columns
+                .get(C_DLT_ROOT_ID)
+                .is_some_and(|c| c.is_complete())
+            {
+                statements.push(sql::create_index(
+                    ds,
+                    &table.name,
+                    "root_key",
+                    &[C_DLT_ROOT_ID],
+                ));
             }
         }
     }
@@ -214,14 +249,20 @@ trait CopyIn {
     fn copy_in_statement<'a>(
         &'a self,
         statement: &'a str,
-    ) -> impl std::future::Future<Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>> + Send + 'a;
+    ) -> impl std::future::Future<
+        Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>,
+    > + Send
+    + 'a;
 }
 
 impl CopyIn for tokio_postgres::Client {
     fn copy_in_statement<'a>(
         &'a self,
         statement: &'a str,
-    ) -> impl std::future::Future<Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>> + Send + 'a {
+    ) -> impl std::future::Future<
+        Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>,
+    > + Send
+    + 'a {
         self.copy_in(statement)
     }
 }
@@ -230,7 +271,10 @@ impl CopyIn for tokio_postgres::Transaction<'_> {
     fn copy_in_statement<'a>(
         &'a self,
         statement: &'a str,
-    ) -> impl std::future::Future<Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>> + Send + 'a {
+    ) -> impl std::future::Future<
+        Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>,
+    > + Send
+    + 'a {
         self.copy_in(statement)
     }
 }
@@ -296,7 +340,10 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
 
     let loads = qualified(ds, "_dlt_loads");
     let done = client
-        .query_opt(&format!("SELECT 1 FROM {loads} WHERE load_id = $1"), &[&m.load_id])
+        .query_opt(
+            &format!("SELECT 1 FROM {loads} WHERE load_id = $1"),
+            &[&m.load_id],
+        )
         .await
         .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;
     if done.is_some() {
@@ -305,7 +352,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     }
 
     // Staging: merge and replace rows are COPYed into tables private to this load, outside the transaction.
-    let staging_schema = format!("{ds}_staging");
+    let staging_schema = ele_core::normalize::naming::normalize_staging_dataset_name(ds);
     let mut staging: HashMap<&str, String> = HashMap::new();
     let mut staged_jobs: Vec<(&Job, String)> = Vec::new();
     for (index, table) in m.schema.tables.values().enumerate() {
@@ -327,9 +374,15 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
         staging.insert(table.name.as_str(), name);
     }
     if !staging.is_empty() {
-        let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&staging_schema))];
+        let mut ddl = vec![format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            ident(&staging_schema)
+        )];
         for (table, name) in &staging {
-            ddl.push(format!("DROP TABLE IF EXISTS {}", qualified(&staging_schema, name)));
+            ddl.push(format!(
+                "DROP TABLE IF EXISTS {}",
+                qualified(&staging_schema, name)
+            ));
             ddl.push(format!(
                 "CREATE UNLOGGED TABLE {} (LIKE {})",
                 qualified(&staging_schema, name),
@@ -345,7 +398,15 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
         }
     }
 
-    let result = commit_package(&mut client, pg, package, &existing, &staging, &staging_schema).await;
+    let result = commit_package(
+        &mut client,
+        pg,
+        package,
+        &existing,
+        &staging,
+        &staging_schema,
+    )
+    .await;
     if !staging.is_empty() {
         let drops: Vec<String> = staging
             .values()
@@ -389,12 +450,20 @@ async fn commit_package(
     let mut exclusive = Vec::new();
     for (chain_index, chain) in m.chains.iter().enumerate() {
         let tables = m.schema.chain(&chain.root);
-        let in_db = |name: &str| existing.get(name).map(|cols| cols.iter().map(String::as_str).collect::<Vec<_>>());
+        let in_db = |name: &str| {
+            existing
+                .get(name)
+                .map(|cols| cols.iter().map(String::as_str).collect::<Vec<_>>())
+        };
         match chain.write_disposition {
             WriteDisposition::Append => {}
             WriteDisposition::Merge => {
-                let Some(root_table) = tables.first() else { continue };
-                let Some(root_columns) = in_db(&root_table.name) else { continue };
+                let Some(root_table) = tables.first() else {
+                    continue;
+                };
+                let Some(root_columns) = in_db(&root_table.name) else {
+                    continue;
+                };
                 let root = ChainTable {
                     table: root_table,
                     staging: staging.get(root_table.name.as_str()).cloned(),
@@ -403,7 +472,9 @@ async fn commit_package(
                 };
                 let mut children = Vec::new();
                 for child in tables.iter().skip(1) {
-                    let Some(columns) = in_db(&child.name) else { continue };
+                    let Some(columns) = in_db(&child.name) else {
+                        continue;
+                    };
                     let parent_is_root = child.parent.as_deref() == Some(root_table.name.as_str());
                     let link = sql::root_link(child, parent_is_root, &columns);
                     if link.is_none() {
@@ -425,10 +496,18 @@ async fn commit_package(
                 }
                 let pk = root_table.primary_key();
                 let mk = root_table.merge_key();
-                for statement in sql::merge_chain(ds, staging_schema, &root, &children, &pk, &mk, &chain_index.to_string()) {
-                    tx.batch_execute(&statement)
-                        .await
-                        .map_err(|e| sql_error(pg, &format!("merge into `{}`", root_table.name), e))?;
+                for statement in sql::merge_chain(
+                    ds,
+                    staging_schema,
+                    &root,
+                    &children,
+                    &pk,
+                    &mk,
+                    &chain_index.to_string(),
+                ) {
+                    tx.batch_execute(&statement).await.map_err(|e| {
+                        sql_error(pg, &format!("merge into `{}`", root_table.name), e)
+                    })?;
                 }
             }
             WriteDisposition::Replace => {

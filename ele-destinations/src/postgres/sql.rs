@@ -38,7 +38,11 @@ pub fn create_table(schema: &str, table: &Table) -> String {
         .values()
         .filter_map(|c| c.data_type.map(|t| column_def(c, t)))
         .collect();
-    format!("CREATE TABLE {} ({})", qualified(schema, &table.name), columns.join(", "))
+    format!(
+        "CREATE TABLE {} ({})",
+        qualified(schema, &table.name),
+        columns.join(", ")
+    )
 }
 
 /// `ALTER TABLE ... ADD COLUMN` for a typed column.
@@ -98,7 +102,11 @@ pub fn system_tables(schema: &str) -> Vec<String> {
 
 /// The column list of a table as `"a", "b"`.
 pub fn column_list(columns: &[&str]) -> String {
-    columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
+    columns
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One table of a chain as the merge sees it.
@@ -173,7 +181,9 @@ pub fn merge_chain(
             ));
         }
     }
-    out.push(format!("DELETE FROM {d} WHERE {id} IN (SELECT {id} FROM {delete_temp})"));
+    out.push(format!(
+        "DELETE FROM {d} WHERE {id} IN (SELECT {id} FROM {delete_temp})"
+    ));
     // One row per primary key; the row sent last wins (staging keeps the extract order in its heap).
     let selection = if primary_key.is_empty() {
         format!("SELECT {id} FROM {s}")
@@ -183,7 +193,9 @@ pub fn merge_chain(
             column_list(primary_key)
         )
     };
-    out.push(format!("CREATE TEMP TABLE {insert_temp} ON COMMIT DROP AS {selection}"));
+    out.push(format!(
+        "CREATE TEMP TABLE {insert_temp} ON COMMIT DROP AS {selection}"
+    ));
     out.push(format!(
         "INSERT INTO {d} ({cols}) SELECT {cols} FROM {s} WHERE {id} IN (SELECT {id} FROM {insert_temp})"
     ));
@@ -229,6 +241,9 @@ mod tests {
         let name = index_name(&table, "root_key");
         assert!(name.len() <= 63, "{name}");
         assert!(name.ends_with("__root_key"));
-        assert_ne!(index_name(&table, "root_key"), index_name(&"y".repeat(63), "root_key"));
+        assert_ne!(
+            index_name(&table, "root_key"),
+            index_name(&"y".repeat(63), "root_key")
+        );
     }
 }
