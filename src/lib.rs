@@ -37,11 +37,16 @@
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
 pub use ele_core::error::{BoxError, Error, Result};
+pub use ele_core::incremental::{
+    Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
+};
 pub use ele_core::pipeline::{LoadInfo, PackageInfo, Pipeline, PipelineBuilder, Run};
 pub use ele_core::resource::{
-    DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key, Resource,
-    ResourceExt, ResourceHints, Resources, WriteDisposition, items,
+    Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key,
+    Resource, ResourceExt, ResourceHints, Resources, TableNameFn, WriteDisposition, items,
 };
+pub use ele_core::source::Source;
+pub use ele_core::state::{ResourceState, SourceState};
 pub use ele_core::{destination, schema, state};
 #[cfg(feature = "postgres")]
 pub use ele_destinations::postgres::{self, Postgres};
@@ -68,8 +73,8 @@ pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use crate::Postgres;
     pub use crate::{
-        Emit, Error, Key, LoadInfo, Pipeline, Resource, ResourceExt, WriteDisposition, items,
-        resource,
+        Emit, Error, Incremental, Key, LastValueFunc, LoadInfo, Pipeline, Resource, ResourceExt,
+        ResourceState, Source, SourceState, WriteDisposition, items, resource,
     };
     pub use ele_core::resource::WriteDisposition::{Append, Merge, Replace};
 }
@@ -78,8 +83,35 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use ele_core::error::{BoxError, Error, Result};
-    pub use ele_core::resource::{Emit, Key, Resource, ResourceHints, WriteDisposition};
+    pub use ele_core::incremental::{
+        Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
+    };
+    pub use ele_core::resource::{
+        Emit, Key, Resource, ResourceHints, TableNameFn, WriteDisposition,
+    };
+    pub use ele_core::state::{ResourceState, SourceState};
     pub use futures::future::BoxFuture;
+
+    /// Binds the incremental parameter `param` of a resource for this run.
+    pub fn bind_incremental<T: Cursor, I>(
+        out: &Emit<I>,
+        param: &str,
+        attribute: IncrementalConfig,
+        call_site: Option<Incremental<T>>,
+    ) -> Result<Incremental<T>> {
+        let _ = param;
+        out.bind_incremental(attribute, call_site)
+    }
+
+    /// The state of the resource `out` belongs to.
+    pub fn resource_state<I>(out: &Emit<I>) -> ResourceState {
+        out.resource_state()
+    }
+
+    /// The state of the source of the resource `out` belongs to.
+    pub fn source_state<I>(out: &Emit<I>) -> SourceState {
+        out.source_state()
+    }
 
     /// Turns what a resource body returned into ele's result, keeping ele's own errors as they are.
     pub fn resource_result<E: Into<BoxError>>(

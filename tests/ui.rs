@@ -4,5 +4,6 @@
 fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/resource/*.rs");
+    t.compile_fail("tests/ui/incremental/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

@@ -67,6 +67,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Returned by `Emit::send` when an incremental with a declared `row_order` knows the remaining items are
+    /// out of range; the pipeline treats it as the normal end of the resource.
+    #[error(
+        "resource `{resource}` was closed: its remaining items are out of the incremental's range"
+    )]
+    Closed {
+        /// Name of the resource.
+        resource: String,
+    },
     /// Serializing an item or a state value failed.
     #[error("serialization failed: {0}")]
     Serialize(#[from] serde_json::Error),

@@ -7,11 +7,13 @@
 pub mod destination;
 pub mod error;
 pub mod hash;
+pub mod incremental;
 pub mod normalize;
 pub mod package;
 pub mod pipeline;
 pub mod resource;
 pub mod schema;
+pub mod source;
 pub mod state;
 
 pub use error::{BoxError, Error, Result};

@@ -169,6 +169,12 @@ impl PackageWriter {
         })
     }
 
+    /// Whether any row was written for `table`.
+    pub fn has_rows(&self, table: &str) -> bool {
+        self.open.get(table).is_some_and(|j| j.job.rows > 0)
+            || self.finished.iter().any(|j| j.table == table && j.rows > 0)
+    }
+
     /// Flushes all files and writes the manifest; the package is complete but still under its writing dir.
     #[allow(clippy::too_many_arguments)]
     pub fn finish(

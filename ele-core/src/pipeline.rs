@@ -1,5 +1,6 @@
 //! The pipeline: restore state, finish pending packages, extract and normalize into a new package, load it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
@@ -7,17 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::destination::{Destination, LoadOutcome};
 use crate::error::{Error, Result};
+use crate::incremental::interval_from_env;
 use crate::normalize::naming;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
 use crate::package::{ChainLoad, LoadPackage, Manifest, PackageWriter};
-use crate::resource::{ExtractedBatch, IntoResources, Key, Resources, WriteDisposition};
+use crate::resource::{
+    EmitContext, ExtractedBatch, IntoResources, Key, Resources, WriteDisposition,
+};
 use crate::schema::Schema;
-use crate::state::{PipelineState, StateRow};
+use crate::state::{PipelineState, ResourceState, SourceState, StateRow};
 
 /// Environment variable overriding where pipeline working dirs live.
 pub const PIPELINES_DIR_ENV: &str = "ELE_PIPELINES_DIR";
@@ -289,16 +294,26 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     let p = &*run.pipeline.inner;
     let dir = &p.working_dir;
     create_dir(dir)?;
-    // A package left half-written by a crash during extract or normalize never reached the destination.
-    remove_dir_if_exists(&dir.join(NEW))?;
+    // A package left half-written by a crash during extract or normalize never reached the destination;
+    // one still locked belongs to a run in progress.
+    for stale in package_dirs(&dir.join(NEW))? {
+        if let Some(_lock) = try_lock_package(&stale)? {
+            remove_dir_if_exists(&stale)?;
+        }
+    }
 
     let mut packages = Vec::new();
-    for package_dir in pending_packages(dir)? {
-        packages.push(load_package(p, &package_dir).await?);
+    for package_dir in package_dirs(&dir.join(NORMALIZED))? {
+        // A package another process is loading right now is its to finish.
+        if let Some(lock) = try_lock_package(&package_dir)? {
+            packages.push(load_package(p, &package_dir).await?);
+            drop(lock);
+        }
     }
 
     let (mut state, mut schema) = restore(p).await?;
-    let Some(manifest) = extract_and_normalize(p, run, &mut state, &mut schema).await? else {
+    let Some((manifest, _lock)) = extract_and_normalize(p, run, &mut state, &mut schema).await?
+    else {
         return Ok(load_info(p, packages, started));
     };
     let normalized = dir.join(NORMALIZED).join(&manifest.load_id);
@@ -381,7 +396,7 @@ async fn extract_and_normalize(
     run: Run<'_>,
     state: &mut PipelineState,
     schema: &mut Schema,
-) -> Result<Option<Manifest>> {
+) -> Result<Option<(Manifest, std::fs::File)>> {
     let Run {
         resources,
         write_disposition,
@@ -465,6 +480,12 @@ async fn extract_and_normalize(
     let load_id = new_load_id(state.local.last_load_id.as_deref());
     let package_dir = p.working_dir.join(NEW).join(&load_id);
     let writer = PackageWriter::create(&package_dir)?;
+    let lock = try_lock_package(&package_dir)?.ok_or_else(|| {
+        Error::config(format!(
+            "load package {} is locked by another process",
+            package_dir.display()
+        ))
+    })?;
     let schema_before = schema.content_hash();
 
     let (tx, rx) = mpsc::channel::<ExtractedBatch>(EXTRACT_QUEUE);
@@ -479,20 +500,55 @@ async fn extract_and_normalize(
             &load_id_for_normalizer,
             writer,
         )
-        .map(|writer| (working_schema, writer))
+        .map(|(writer, roots)| (working_schema, writer, roots))
     });
 
+    let interval = interval_from_env()?;
+    let source_entry = state
+        .sources
+        .get(&source_name)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let source_state = SourceState::new({
+        let mut m = source_entry.clone();
+        m.remove("resources");
+        m
+    });
+    let mut contexts = Vec::with_capacity(list.len());
     let mut tasks = JoinSet::new();
     for (index, resource) in list.into_iter().enumerate() {
-        let name = resource.hints().name.clone();
-        let fut = resource.start(index, tx.clone());
+        let hints = resource.hints();
+        let name = hints.name.clone();
+        let stored = source_entry
+            .get("resources")
+            .and_then(|r| r.get(&name))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let ctx = Arc::new(EmitContext {
+            resource_index: index,
+            resource_name: name.clone(),
+            primary_key: hints.primary_key.clone(),
+            stored_incremental: stored
+                .get("incremental")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            resource_state: ResourceState::new(stored),
+            source_state: source_state.clone(),
+            interval,
+            trackers: Default::default(),
+        });
+        contexts.push(Arc::clone(&ctx));
+        let fut = resource.start(ctx, tx.clone());
         tasks.spawn(async move { (name, fut.await) });
     }
     drop(tx);
     let mut extract_error = None;
     while let Some(joined) = tasks.join_next().await {
         let failure = match joined {
-            Ok((_, Ok(()))) => None,
+            Ok((_, Ok(()))) | Ok((_, Err(Error::Closed { .. }))) => None,
             Ok((name, Err(e))) => Some(match e {
                 e @ (Error::Resource { .. } | Error::Item { .. }) => e,
                 other => Error::resource(name, other),
@@ -510,7 +566,7 @@ async fn extract_and_normalize(
     let normalized = normalizer
         .await
         .map_err(|e| Error::config(format!("the normalizer panicked: {e}")));
-    let (new_schema, writer) = match (normalized, extract_error) {
+    let (new_schema, writer, roots) = match (normalized, extract_error) {
         (Ok(Ok(done)), None) => done,
         (Ok(Err(e)), _) | (Err(e), _) | (Ok(Ok(_)), Some(e)) => {
             remove_dir_if_exists(&package_dir)?;
@@ -522,7 +578,62 @@ async fn extract_and_normalize(
         schema.version += 1;
     }
 
+    // The state after this run: resource and source state as the bodies left it, incrementals advanced.
     let mut new_state = state.clone();
+    {
+        let source = new_state
+            .sources
+            .entry(source_name.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !source.is_object() {
+            *source = Value::Object(Map::new());
+        }
+        if let Value::Object(source) = source {
+            let resources = source.remove("resources");
+            *source = source_state.snapshot();
+            let mut resources = match resources {
+                Some(Value::Object(r)) => r,
+                _ => Map::new(),
+            };
+            for ctx in &contexts {
+                let mut entry = ctx.resource_state.snapshot();
+                let trackers = ctx
+                    .trackers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                for tracker in trackers {
+                    let tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                    if tracker.is_stateless() {
+                        continue;
+                    }
+                    let incremental = entry
+                        .entry("incremental")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(incremental) = incremental {
+                        let previous = incremental
+                            .get(tracker.cursor_path())
+                            .and_then(Value::as_object);
+                        let value = tracker.state_entry(previous);
+                        incremental.insert(tracker.cursor_path().to_owned(), value);
+                    }
+                }
+                if !entry.is_empty() {
+                    resources.insert(ctx.resource_name.clone(), Value::Object(entry));
+                }
+            }
+            if !resources.is_empty() {
+                source.insert("resources".to_owned(), Value::Object(resources));
+            }
+        }
+        if new_state
+            .sources
+            .get(&source_name)
+            .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
+        {
+            new_state.sources.remove(&source_name);
+        }
+    }
     new_state.bump_if_modified();
     let state_row = if new_state.local.last_extracted_hash.as_deref()
         != Some(new_state.version_hash.as_str())
@@ -533,10 +644,10 @@ async fn extract_and_normalize(
     };
     new_state.local.last_extracted_hash = Some(new_state.version_hash.clone());
     new_state.local.last_load_id = Some(load_id.clone());
-    let chains = configs
-        .iter()
+    let chains = roots
+        .into_iter()
         .map(|c| ChainLoad {
-            root: c.table.clone(),
+            root: c.table,
             write_disposition: c.write_disposition,
         })
         .collect();
@@ -553,30 +664,61 @@ async fn extract_and_normalize(
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
     }
-    Ok(Some(manifest))
+    Ok(Some((manifest, lock)))
 }
 
-/// The normalizer loop, on a blocking thread: items in, rows into the package.
+/// The normalizer loop, on a blocking thread: items in, rows into the package. Returns the writer and the root
+/// tables written, with their configs (a resource that picks tables per item has several).
 fn normalize_stream(
     mut rx: mpsc::Receiver<ExtractedBatch>,
     configs: &[RootConfig],
     schema: &mut Schema,
     load_id: &str,
     mut writer: PackageWriter,
-) -> Result<PackageWriter> {
+) -> Result<(PackageWriter, Vec<RootConfig>)> {
     let mut normalizer = Normalizer::new(schema, load_id);
+    let mut roots: Vec<RootConfig> = Vec::new();
     for config in configs {
         normalizer.declare_root(config);
+        if !roots.iter().any(|r| r.table == config.table) {
+            roots.push(config.clone());
+        }
     }
+    let mut dispatched: HashMap<(usize, String), RootConfig> = HashMap::new();
     let mut counts = vec![0u64; configs.len()];
     while let Some(batch) = rx.blocking_recv() {
-        let config = &configs[batch.resource];
-        for item in batch.items {
+        let base = &configs[batch.resource];
+        let tables = batch.tables.unwrap_or_default();
+        for (i, item) in batch.items.into_iter().enumerate() {
             counts[batch.resource] += 1;
+            let config = match tables.get(i) {
+                None => base,
+                Some(table) => {
+                    let key = (batch.resource, table.clone());
+                    if !dispatched.contains_key(&key) {
+                        let config = RootConfig {
+                            table: naming::normalize_tables_path(table),
+                            ..base.clone()
+                        };
+                        normalizer.declare_root(&config);
+                        if !roots.iter().any(|r| r.table == config.table) {
+                            roots.push(config.clone());
+                        }
+                        dispatched.insert(key.clone(), config);
+                    }
+                    &dispatched[&key]
+                }
+            };
             normalizer.normalize_item(config, item, counts[batch.resource], &mut writer)?;
         }
     }
-    Ok(writer)
+    // A resource that chose every table per item has no rows in its default table.
+    roots.retain(|r| {
+        configs.iter().all(|c| c.table != r.table)
+            || dispatched.is_empty()
+            || writer.has_rows(&r.table)
+    });
+    Ok((writer, roots))
 }
 
 /// Loads one complete package and, after the commit, advances the local state and schema.
@@ -584,7 +726,9 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     let package = LoadPackage::open(package_dir)?;
     let outcome = p.destination.load(&package).await?;
     let manifest = &package.manifest;
-    manifest.pipeline_state.save(&p.working_dir)?;
+    if manifest.state_row.is_some() {
+        manifest.pipeline_state.save(&p.working_dir)?;
+    }
     let schema_file = schema_path(&p.working_dir, &p.schema_name);
     create_dir(&p.working_dir.join("schemas"))?;
     crate::package::write_json_atomically(&schema_file, &manifest.schema)?;
@@ -602,23 +746,43 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     })
 }
 
-/// Complete packages not yet loaded, oldest first.
-fn pending_packages(dir: &Path) -> Result<Vec<PathBuf>> {
-    let normalized = dir.join(NORMALIZED);
-    let entries = match std::fs::read_dir(&normalized) {
+/// Package directories under `dir`, oldest load id first.
+fn package_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("cannot read", &normalized, e)),
+        Err(e) => return Err(Error::io("cannot read", dir, e)),
     };
     let mut dirs: Vec<(f64, PathBuf)> = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("cannot read", &normalized, e))?;
+        let entry = entry.map_err(|e| Error::io("cannot read", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let order = name.parse::<f64>().unwrap_or(f64::MAX);
         dirs.push((order, entry.path()));
     }
     dirs.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(dirs.into_iter().map(|(_, d)| d).collect())
+}
+
+/// Locks a package directory for this process (`<dir>/.lock`); `None` when another process holds it or the
+/// package is gone.
+fn try_lock_package(dir: &Path) -> Result<Option<std::fs::File>> {
+    let path = dir.join(".lock");
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("cannot open lock file", &path, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
+    }
 }
 
 /// A load id as dlt makes them, `str(time.time())`, strictly greater than `previous`.

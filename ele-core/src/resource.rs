@@ -11,14 +11,17 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::incremental::{Cursor, Incremental, IncrementalConfig, Interval, Tracker, Verdict};
+use crate::state::{ResourceState, SourceState};
 
 /// How rows of a resource are written to its tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -201,6 +204,40 @@ pub trait Resource: Send + 'static {
 
     /// Runs the resource body, sending items to `out`.
     fn extract(self, out: Emit<Self::Item>) -> BoxFuture<'static, Result<()>>;
+
+    /// The table of each item when it depends on the item (dlt's `table_name=lambda i: i["type"]`).
+    fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
+        None
+    }
+}
+
+/// A function choosing the table of an item.
+pub type TableNameFn<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
+
+/// A resource whose table is chosen per item; see [`ResourceExt::table_name_fn`].
+pub struct Dispatched<R: Resource> {
+    inner: R,
+    table_name: TableNameFn<R::Item>,
+}
+
+impl<R: Resource> Resource for Dispatched<R> {
+    type Item = R::Item;
+
+    fn hints(&self) -> &ResourceHints {
+        self.inner.hints()
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        self.inner.hints_mut()
+    }
+
+    fn extract(self, out: Emit<Self::Item>) -> BoxFuture<'static, Result<()>> {
+        self.inner.extract(out)
+    }
+
+    fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
+        Some(Arc::clone(&self.table_name))
+    }
 }
 
 /// Builder methods to change a resource's hints; available on every [`Resource`].
@@ -235,6 +272,21 @@ pub trait ResourceExt: Resource + Sized {
         self.hints_mut().max_table_nesting = Some(depth);
         self
     }
+    /// Sends each item to the table `f` names for it.
+    fn table_name_fn(
+        self,
+        f: impl Fn(&Self::Item) -> String + Send + Sync + 'static,
+    ) -> Dispatched<Self> {
+        Dispatched {
+            inner: self,
+            table_name: Arc::new(f),
+        }
+    }
+    /// Writes `_dlt_root_id` into the child tables even without merge (dlt's `root_key`).
+    fn root_key(mut self, enabled: bool) -> Self {
+        self.hints_mut().root_key = enabled;
+        self
+    }
 }
 
 impl<R: Resource> ResourceExt for R {}
@@ -264,13 +316,31 @@ pub struct ExtractedBatch {
     pub resource: usize,
     /// The items, as JSON objects (scalars are wrapped as `{"value": x}` by the normalizer).
     pub items: Vec<Value>,
+    /// The table of each item, when the resource chooses tables per item.
+    pub tables: Option<Vec<String>>,
 }
 
-/// Shared per-resource context of an [`Emit`].
+/// Shared per-resource context of an [`Emit`]: state and incrementals of one resource in one run.
 #[derive(Debug)]
-pub(crate) struct EmitContext {
+pub struct EmitContext {
     pub(crate) resource_index: usize,
     pub(crate) resource_name: String,
+    pub(crate) primary_key: Key,
+    pub(crate) resource_state: ResourceState,
+    pub(crate) source_state: SourceState,
+    /// `incremental` entries of the resource state at the start of the run.
+    pub(crate) stored_incremental: Map<String, Value>,
+    pub(crate) interval: Option<Interval>,
+    pub(crate) trackers: Mutex<Vec<Arc<Mutex<Tracker>>>>,
+}
+
+impl EmitContext {
+    fn trackers(&self) -> Vec<Arc<Mutex<Tracker>>> {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// Where a resource sends its items: `out.send(item).await?` or `out.send(page).await?`.
@@ -280,7 +350,7 @@ pub(crate) struct EmitContext {
 pub struct Emit<T> {
     tx: mpsc::Sender<ExtractedBatch>,
     ctx: Arc<EmitContext>,
-    _item: PhantomData<fn(T)>,
+    table_name: Option<TableNameFn<T>>,
 }
 
 impl<T> Clone for Emit<T> {
@@ -288,8 +358,50 @@ impl<T> Clone for Emit<T> {
         Emit {
             tx: self.tx.clone(),
             ctx: Arc::clone(&self.ctx),
-            _item: PhantomData,
+            table_name: self.table_name.clone(),
         }
+    }
+}
+
+impl<T> Emit<T> {
+    /// Binds an incremental parameter of this resource: the call site's settings merged over the attribute's,
+    /// then the run's state (or the scheduler interval). Used by `#[resource]`.
+    pub fn bind_incremental<C: Cursor>(
+        &self,
+        attribute: IncrementalConfig,
+        call_site: Option<Incremental<C>>,
+    ) -> Result<Incremental<C>> {
+        let config = match call_site {
+            Some(c) => c.config().clone().merged_over(&attribute),
+            None => attribute,
+        };
+        let stored = config
+            .cursor_path_str()
+            .and_then(|p| self.ctx.stored_incremental.get(p))
+            .and_then(Value::as_object);
+        let (incremental, tracker) = Incremental::<C>::bind(
+            config,
+            &self.ctx.resource_name,
+            &self.ctx.primary_key,
+            stored,
+            self.ctx.interval,
+        )?;
+        self.ctx
+            .trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tracker);
+        Ok(incremental)
+    }
+
+    /// The state of this resource.
+    pub fn resource_state(&self) -> ResourceState {
+        self.ctx.resource_state.clone()
+    }
+
+    /// The state of this resource's source.
+    pub fn source_state(&self) -> SourceState {
+        self.ctx.source_state.clone()
     }
 }
 
@@ -302,11 +414,15 @@ impl<T> fmt::Debug for Emit<T> {
 }
 
 impl<T: Serialize> Emit<T> {
-    pub(crate) fn new(tx: mpsc::Sender<ExtractedBatch>, ctx: Arc<EmitContext>) -> Self {
+    pub(crate) fn new(
+        tx: mpsc::Sender<ExtractedBatch>,
+        ctx: Arc<EmitContext>,
+        table_name: Option<TableNameFn<T>>,
+    ) -> Self {
         Emit {
             tx,
             ctx,
-            _item: PhantomData,
+            table_name,
         }
     }
 
@@ -315,34 +431,69 @@ impl<T: Serialize> Emit<T> {
         &self.ctx.resource_name
     }
 
-    /// Sends one item or a page (`Vec`) of items.
+    /// Sends one item or a page (`Vec`) of items. Items pass the resource's incrementals here, so
+    /// `last_value()` and the out-of-range flags are current when this returns.
+    ///
+    /// Returns [`Error::Closed`] when an incremental with a declared `row_order` knows the remaining items are
+    /// out of range; propagate it with `?` and the run ends the resource normally.
     pub async fn send<P: IntoPage<T>>(&self, page: P) -> Result<()> {
         let page = page.into_page();
         if page.is_empty() {
             return Ok(());
         }
+        let trackers = self.ctx.trackers();
         let mut items = Vec::with_capacity(page.len());
+        let mut tables = self
+            .table_name
+            .as_ref()
+            .map(|_| Vec::with_capacity(page.len()));
+        let mut close = false;
         for item in &page {
-            match serde_json::to_value(item).map_err(|e| Error::Item {
+            let table = self.table_name.as_ref().map(|f| f(item));
+            let value = serde_json::to_value(item).map_err(|e| Error::Item {
                 resource: self.ctx.resource_name.clone(),
-                table: String::new(),
+                table: table.clone().unwrap_or_default(),
                 message: format!("item cannot be serialized: {e}"),
-            })? {
-                // A JSON array sent as one item is a page, as in dlt.
-                Value::Array(inner) => items.extend(inner),
-                value => items.push(value),
+            })?;
+            // A JSON array sent as one item is a page, as in dlt.
+            let values = match value {
+                Value::Array(inner) => inner,
+                value => vec![value],
+            };
+            'items: for value in values {
+                for tracker in &trackers {
+                    let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                    let verdict = tracker.filter(&value)?;
+                    close |= tracker.can_close();
+                    if verdict == Verdict::Drop {
+                        continue 'items;
+                    }
+                }
+                if let (Some(tables), Some(table)) = (&mut tables, &table) {
+                    tables.push(table.clone());
+                }
+                items.push(value);
             }
         }
-        self.tx
-            .send(ExtractedBatch {
-                resource: self.ctx.resource_index,
-                items,
-            })
-            .await
-            .map_err(|_| Error::Resource {
+        if !items.is_empty() {
+            self.tx
+                .send(ExtractedBatch {
+                    resource: self.ctx.resource_index,
+                    items,
+                    tables,
+                })
+                .await
+                .map_err(|_| Error::Resource {
+                    resource: self.ctx.resource_name.clone(),
+                    source: "the pipeline stopped accepting items because the run failed".into(),
+                })?;
+        }
+        if close {
+            return Err(Error::Closed {
                 resource: self.ctx.resource_name.clone(),
-                source: "the pipeline stopped accepting items because the run failed".into(),
-            })
+            });
+        }
+        Ok(())
     }
 
     /// Sends every item of an iterator, in pages.
@@ -451,7 +602,7 @@ pub trait DynResource: Send {
     #[doc(hidden)]
     fn start(
         self: Box<Self>,
-        resource_index: usize,
+        ctx: Arc<EmitContext>,
         tx: mpsc::Sender<ExtractedBatch>,
     ) -> BoxFuture<'static, Result<()>>;
 }
@@ -467,14 +618,11 @@ impl<R: Resource> DynResource for R {
 
     fn start(
         self: Box<Self>,
-        resource_index: usize,
+        ctx: Arc<EmitContext>,
         tx: mpsc::Sender<ExtractedBatch>,
     ) -> BoxFuture<'static, Result<()>> {
-        let ctx = Arc::new(EmitContext {
-            resource_index,
-            resource_name: Resource::hints(&*self).name.clone(),
-        });
-        (*self).extract(Emit::new(tx, ctx))
+        let table_name = Resource::table_name_fn(&*self);
+        (*self).extract(Emit::new(tx, ctx, table_name))
     }
 }
 

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use base64::Engine as _;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha3::{Digest, Sha3_256};
@@ -246,3 +247,82 @@ fn sorted_json(value: &Value) -> String {
     }
     sort(value).to_string()
 }
+
+macro_rules! state_handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Default)]
+        pub struct $name {
+            map: std::sync::Arc<std::sync::Mutex<Map<String, Value>>>,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("state", &*self.lock()).finish()
+            }
+        }
+
+        impl $name {
+            pub(crate) fn new(map: Map<String, Value>) -> Self {
+                $name { map: std::sync::Arc::new(std::sync::Mutex::new(map)) }
+            }
+
+            fn lock(&self) -> std::sync::MutexGuard<'_, Map<String, Value>> {
+                self.map.lock().unwrap_or_else(|p| p.into_inner())
+            }
+
+            /// A copy of the whole state object.
+            pub fn snapshot(&self) -> Map<String, Value> {
+                self.lock().clone()
+            }
+
+            /// The value under `key`, `None` when absent.
+            pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+                match self.lock().get(key) {
+                    None => Ok(None),
+                    Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+                        Error::config(format!("state value `{key}` has an unexpected type: {e}"))
+                    }),
+                }
+            }
+
+            /// The value under `key`, or `T::default()` when absent (dlt's `setdefault`).
+            pub fn get_or_default<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T> {
+                Ok(self.get(key)?.unwrap_or_default())
+            }
+
+            /// Stores `value` under `key`; it is committed with the data of this run.
+            pub fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+                let value = serde_json::to_value(value)?;
+                self.lock().insert(key.to_owned(), value);
+                Ok(())
+            }
+
+            /// Changes the value under `key` in place (starting from the default when absent).
+            pub fn update<T, R>(&self, key: &str, f: impl FnOnce(&mut T) -> R) -> Result<R>
+            where
+                T: Serialize + DeserializeOwned + Default,
+            {
+                let mut value: T = self.get_or_default(key)?;
+                let result = f(&mut value);
+                self.set(key, &value)?;
+                Ok(result)
+            }
+
+            /// Removes `key`.
+            pub fn remove(&self, key: &str) {
+                self.lock().remove(key);
+            }
+        }
+    };
+}
+
+state_handle!(
+    /// The state of one resource (`sources.<source>.resources.<resource>`): read and changed by the resource
+    /// body, committed with the data. A parameter `state: ResourceState` of a `#[resource]` is bound to it.
+    ResourceState
+);
+state_handle!(
+    /// The state shared by the resources of a source (`sources.<source>`), dlt's `dlt.current.state()`.
+    SourceState
+);

@@ -10,7 +10,7 @@ use syn::{
     PatIdent, PatType, PathArguments, Signature, Type, Visibility,
 };
 
-use crate::attr::{Attrs, Disposition, Key, Nesting};
+use crate::attr::{self, Attrs, Disposition, IncrementalAttrs, Key, Nesting, TableName};
 use crate::ctxt::Ctxt;
 
 /// The annotated function, with its body kept as raw tokens.
@@ -66,12 +66,41 @@ pub(crate) enum Param<'a> {
     Emitter,
     /// An ordinary argument, stored in the resource value.
     Arg(Arg<'a>),
+    /// An `Incremental<T>` parameter, bound by the runtime from state before the body runs.
+    Incremental(IncrementalParam<'a>),
+    /// A `ResourceState` or `SourceState` parameter, handed over by the runtime.
+    State(StateParam<'a>),
 }
 
 /// An ordinary argument: `mut page_size: usize` gives `page_size` and `usize`.
 pub(crate) struct Arg<'a> {
     pub(crate) ident: &'a Ident,
     pub(crate) ty: &'a Type,
+}
+
+/// `#[incremental(cursor = "created_at")] created_at: Incremental<String>`.
+pub(crate) struct IncrementalParam<'a> {
+    pub(crate) ident: &'a Ident,
+    /// `T` of `Incremental<T>`; `None` for a bare `Incremental`, whose cursor type is the runtime's default
+    /// (`serde_json::Value`).
+    pub(crate) cursor_ty: Option<&'a Type>,
+    /// The settings of the `#[incremental(...)]` attribute, merged at run time under the call site's.
+    pub(crate) config: IncrementalAttrs,
+}
+
+/// `state: ResourceState` or `state: SourceState`.
+pub(crate) struct StateParam<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) scope: StateScope,
+}
+
+/// Whose state a state parameter holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateScope {
+    /// `ResourceState`: private to the resource.
+    Resource,
+    /// `SourceState`: shared by the resources of the source.
+    Source,
 }
 
 /// The user's attributes on the function, sorted by the generated item they belong to.
@@ -90,7 +119,7 @@ pub(crate) struct FnAttrs<'a> {
 pub(crate) struct Hints {
     /// The resource name: `name = "..."`, else the function name.
     pub(crate) name: LitStr,
-    pub(crate) table_name: Option<LitStr>,
+    pub(crate) table_name: Option<TableName>,
     pub(crate) write_disposition: Option<(Disposition, Span)>,
     pub(crate) primary_key: Option<Key>,
     pub(crate) merge_key: Option<Key>,
@@ -140,12 +169,21 @@ impl<'a> Resource<'a> {
     pub(crate) fn args(&self) -> impl Iterator<Item = &Arg<'a>> {
         self.params.iter().filter_map(|p| match p {
             Param::Arg(arg) => Some(arg),
-            Param::Emitter => None,
+            Param::Emitter | Param::Incremental(_) | Param::State(_) => None,
+        })
+    }
+
+    /// The incremental parameters, in order.
+    pub(crate) fn incrementals(&self) -> impl Iterator<Item = &IncrementalParam<'a>> {
+        self.params.iter().filter_map(|p| match p {
+            Param::Incremental(incremental) => Some(incremental),
+            _ => None,
         })
     }
 }
 
-/// Sorts the parameters into the emitter and the ordinary arguments, recording every misfit.
+/// Sorts the parameters into the emitter, the incrementals, the states and the ordinary arguments,
+/// recording every misfit.
 fn params<'a>(cx: &Ctxt, sig: &'a Signature) -> (Vec<Param<'a>>, Option<&'a Type>) {
     let mut params = Vec::with_capacity(sig.inputs.len());
     let mut emitter: Option<&Type> = None;
@@ -162,8 +200,23 @@ fn params<'a>(cx: &Ctxt, sig: &'a Signature) -> (Vec<Param<'a>>, Option<&'a Type
             }
             FnArg::Typed(pat_type) => pat_type,
         };
-        match emitter_shape(&pat_type.ty) {
-            Some(shape) => {
+        let recognised = recognise(&pat_type.ty);
+        if recognised.as_ref().map(|r| r.kind) != Some(Kind::Incremental) {
+            for attr in pat_type.attrs.iter().filter(|a| attr::is_incremental(a)) {
+                cx.error_spanned_by(
+                    attr,
+                    "`#[incremental]` goes on an `Incremental` parameter only, e.g. `created_at: Incremental<String>`",
+                );
+            }
+        }
+        let Some(recognised) = recognised else {
+            if let Some(arg) = arg(cx, pat_type) {
+                params.push(Param::Arg(arg));
+            }
+            continue;
+        };
+        match recognised.kind {
+            Kind::Emit => {
                 if emitter_seen {
                     cx.error_spanned_by(
                         pat_type,
@@ -172,25 +225,31 @@ fn params<'a>(cx: &Ctxt, sig: &'a Signature) -> (Vec<Param<'a>>, Option<&'a Type
                     continue;
                 }
                 emitter_seen = true;
-                match shape {
-                    EmitterShape::Item(item_ty) => {
-                        owned_type(cx, &pat_type.ty);
-                        emitter = Some(item_ty);
-                        params.push(Param::Emitter);
+                match recognised.shape {
+                    Shape::Owned(args) if args.len() == 1 => {
+                        if let Some(GenericArgument::Type(item_ty)) = args.first() {
+                            owned_type(cx, &pat_type.ty);
+                            emitter = Some(item_ty);
+                            params.push(Param::Emitter);
+                        } else {
+                            malformed_emitter(cx, &pat_type.ty);
+                        }
                     }
-                    EmitterShape::Malformed(ty) => cx.error_spanned_by(
-                        ty,
-                        "`Emit` takes the item type as its one argument, e.g. `out: Emit<Item>`",
-                    ),
-                    EmitterShape::Borrowed(ty) => cx.error_spanned_by(
-                        ty,
+                    Shape::Owned(_) | Shape::Malformed => malformed_emitter(cx, &pat_type.ty),
+                    Shape::Borrowed => cx.error_spanned_by(
+                        &pat_type.ty,
                         "the emitter is taken by value, e.g. `out: Emit<Item>`",
                     ),
                 }
             }
-            None => {
-                if let Some(arg) = arg(cx, pat_type) {
-                    params.push(Param::Arg(arg));
+            Kind::Incremental => {
+                if let Some(incremental) = incremental(cx, pat_type, &recognised.shape) {
+                    params.push(Param::Incremental(incremental));
+                }
+            }
+            Kind::ResourceState | Kind::SourceState => {
+                if let Some(state) = state(cx, pat_type, recognised.kind, &recognised.shape) {
+                    params.push(Param::State(state));
                 }
             }
         }
@@ -204,62 +263,233 @@ fn params<'a>(cx: &Ctxt, sig: &'a Signature) -> (Vec<Param<'a>>, Option<&'a Type
     (params, emitter)
 }
 
+fn malformed_emitter(cx: &Ctxt, ty: &Type) {
+    cx.error_spanned_by(
+        ty,
+        "`Emit` takes the item type as its one argument, e.g. `out: Emit<Item>`",
+    );
+}
+
 /// An ordinary argument: a plain name (optionally `mut`) with an owned type.
 fn arg<'a>(cx: &Ctxt, pat_type: &'a PatType) -> Option<Arg<'a>> {
     let mut valid = true;
-    if let Some(attr) = pat_type.attrs.first() {
+    // `#[incremental]` here has its own error already.
+    if let Some(attr) = pat_type.attrs.iter().find(|a| !attr::is_incremental(a)) {
         cx.error_spanned_by(attr, "attributes on resource arguments are not supported");
         valid = false;
     }
     owned_type(cx, &pat_type.ty);
+    let ident = plain_name(
+        cx,
+        pat_type,
+        "resource arguments must be plain names, e.g. `page_size: usize`; destructure inside the body",
+    )?;
+    valid.then_some(Arg {
+        ident,
+        ty: &pat_type.ty,
+    })
+}
+
+/// Names of the methods of `Resource` and `ResourceExt` (ele-core) that a setter named after an incremental
+/// parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
+/// would call the setter. Keep in step with those traits.
+const RESOURCE_METHODS: [&str; 11] = [
+    "name",
+    "table_name",
+    "write_disposition",
+    "primary_key",
+    "merge_key",
+    "max_table_nesting",
+    "table_name_fn",
+    "root_key",
+    "hints",
+    "hints_mut",
+    "extract",
+];
+
+/// `#[incremental(...)] created_at: Incremental<T>`: the attribute, the cursor type, a plain name.
+fn incremental<'a>(
+    cx: &Ctxt,
+    pat_type: &'a PatType,
+    shape: &Shape<'a>,
+) -> Option<IncrementalParam<'a>> {
+    let mut config = IncrementalAttrs::new();
+    let mut valid = true;
+    for attr in &pat_type.attrs {
+        if attr::is_incremental(attr) {
+            config.read(cx, attr);
+        } else {
+            cx.error_spanned_by(
+                attr,
+                "an incremental parameter takes no attribute but `#[incremental(...)]`",
+            );
+            valid = false;
+        }
+    }
+    const MALFORMED: &str = "`Incremental` takes the cursor type as its one argument, e.g. `created_at: Incremental<String>`";
+    let cursor_ty = match shape {
+        Shape::Owned(args) => match args.as_slice() {
+            [] => Ok(None),
+            [GenericArgument::Type(cursor_ty)] => Ok(Some(cursor_ty)),
+            _ => Err(MALFORMED),
+        },
+        Shape::Malformed => Err(MALFORMED),
+        Shape::Borrowed => Err(
+            "an incremental is taken by value, e.g. `created_at: Incremental<String>`; it is a handle that `out.send` keeps current",
+        ),
+    };
+    let cursor_ty = cursor_ty.unwrap_or_else(|message| {
+        cx.error_spanned_by(&pat_type.ty, message);
+        valid = false;
+        None
+    });
+    owned_type(cx, &pat_type.ty);
+    let ident = plain_name(
+        cx,
+        pat_type,
+        "incremental parameters must be plain names, e.g. `created_at: Incremental<String>`",
+    )?;
+    let name = ident.unraw().to_string();
+    if RESOURCE_METHODS.contains(&name.as_str()) {
+        cx.error_spanned_by(
+            ident,
+            format!(
+                "an incremental parameter cannot be named `{name}`: its setter `.{name}(...)` would hide the resource method of that name; rename the parameter"
+            ),
+        );
+        valid = false;
+    }
+    valid.then_some(IncrementalParam {
+        ident,
+        cursor_ty,
+        config,
+    })
+}
+
+/// `state: ResourceState` or `state: SourceState`, taken by value under a plain name.
+fn state<'a>(
+    cx: &Ctxt,
+    pat_type: &'a PatType,
+    kind: Kind,
+    shape: &Shape<'a>,
+) -> Option<StateParam<'a>> {
+    let (scope, type_name) = match kind {
+        Kind::SourceState => (StateScope::Source, "SourceState"),
+        _ => (StateScope::Resource, "ResourceState"),
+    };
+    let mut valid = true;
+    if let Some(attr) = pat_type.attrs.iter().find(|a| !attr::is_incremental(a)) {
+        cx.error_spanned_by(attr, "attributes on resource arguments are not supported");
+        valid = false;
+    }
+    match shape {
+        Shape::Owned(args) if args.is_empty() => {}
+        Shape::Owned(_) | Shape::Malformed => {
+            cx.error_spanned_by(
+                &pat_type.ty,
+                format!("`{type_name}` takes no type arguments, e.g. `state: {type_name}`"),
+            );
+            valid = false;
+        }
+        Shape::Borrowed => {
+            cx.error_spanned_by(
+                &pat_type.ty,
+                format!("the state is taken by value, e.g. `state: {type_name}`"),
+            );
+            valid = false;
+        }
+    }
+    let ident = plain_name(
+        cx,
+        pat_type,
+        &format!("state parameters must be plain names, e.g. `state: {type_name}`"),
+    )?;
+    valid.then_some(StateParam { ident, scope })
+}
+
+/// The name of a parameter written as a plain name (optionally `mut`); otherwise `message` is recorded.
+fn plain_name<'a>(cx: &Ctxt, pat_type: &'a PatType, message: &str) -> Option<&'a Ident> {
     match &*pat_type.pat {
         Pat::Ident(PatIdent {
             by_ref: None,
             subpat: None,
             ident,
             ..
-        }) => valid.then_some(Arg {
-            ident,
-            ty: &pat_type.ty,
-        }),
+        }) => Some(ident),
         other => {
-            cx.error_spanned_by(
-                other,
-                "resource arguments must be plain names, e.g. `page_size: usize`; destructure inside the body",
-            );
+            cx.error_spanned_by(other, message);
             None
         }
     }
 }
 
-enum EmitterShape<'a> {
-    /// `Emit<T>`, with `T`.
-    Item(&'a Type),
-    /// `Emit` or `Emit<A, B>`.
-    Malformed(&'a Type),
-    /// `&Emit<T>`, `&mut Emit<T>`.
-    Borrowed(&'a Type),
+/// The parameter types the macro recognises, by the last segment of their path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `Emit<T>`.
+    Emit,
+    /// `Incremental<T>` or `Incremental`.
+    Incremental,
+    /// `ResourceState`.
+    ResourceState,
+    /// `SourceState`.
+    SourceState,
 }
 
-/// Whether a parameter type is the emitter: its last path segment is `Emit`. Type aliases are not seen
-/// through; the macro has no type information.
-fn emitter_shape(ty: &Type) -> Option<EmitterShape<'_>> {
+/// How a recognised type is written.
+enum Shape<'a> {
+    /// By value, with the type arguments of its last segment (empty for none).
+    Owned(Vec<&'a GenericArgument>),
+    /// `Name(..)`: parenthesized arguments.
+    Malformed,
+    /// `&T` or `&mut T`.
+    Borrowed,
+}
+
+struct Recognised<'a> {
+    kind: Kind,
+    shape: Shape<'a>,
+}
+
+/// Whether a parameter type is one the macro recognises, by the last segment of its path. Type aliases are
+/// not seen through; the macro has no type information.
+fn recognise(ty: &Type) -> Option<Recognised<'_>> {
     match ungroup(ty) {
         Type::Path(p) if p.qself.is_none() => {
             let last = p.path.segments.last()?;
-            if last.ident != "Emit" {
+            let kind = if last.ident == "Emit" {
+                Kind::Emit
+            } else if last.ident == "Incremental" {
+                Kind::Incremental
+            } else if last.ident == "ResourceState" {
+                Kind::ResourceState
+            } else if last.ident == "SourceState" {
+                Kind::SourceState
+            } else {
                 return None;
-            }
-            if let PathArguments::AngleBracketed(AngleBracketedGenericArguments { args, .. }) =
-                &last.arguments
-                && args.len() == 1
-                && let Some(GenericArgument::Type(item)) = args.first()
-            {
-                return Some(EmitterShape::Item(item));
-            }
-            Some(EmitterShape::Malformed(ty))
+            };
+            let args = match &last.arguments {
+                PathArguments::None => Vec::new(),
+                PathArguments::AngleBracketed(AngleBracketedGenericArguments { args, .. }) => {
+                    args.iter().collect()
+                }
+                // `Emit(..)`: the name is recognised, the form is wrong.
+                PathArguments::Parenthesized(_) => {
+                    return Some(Recognised {
+                        kind,
+                        shape: Shape::Malformed,
+                    });
+                }
+            };
+            Some(Recognised {
+                kind,
+                shape: Shape::Owned(args),
+            })
         }
-        Type::Reference(r) => emitter_shape(&r.elem).map(|_| EmitterShape::Borrowed(ty)),
+        Type::Reference(r) => recognise(&r.elem).map(|r| Recognised {
+            kind: r.kind,
+            shape: Shape::Borrowed,
+        }),
         _ => None,
     }
 }

@@ -1,4 +1,5 @@
-//! Parsing of `#[resource(...)]` into typed slots that remember the tokens that set them.
+//! Parsing of `#[resource(...)]` and of the parameter attribute `#[incremental(...)]` into typed slots that
+//! remember the tokens that set them.
 //!
 //! The arguments are split at top-level commas first, and each `key = value` entry is parsed on its own: a
 //! mistake in one entry is recorded and the next entry is still read, so every bad key of one attribute is
@@ -7,17 +8,17 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token};
+use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Meta, Token};
 
 use crate::ctxt::Ctxt;
 
 /// `name = "issues"`
 pub(crate) const NAME: &str = "name";
-/// `table_name = "issues"`
+/// `table_name = "issues"` or `table_name = event_table`
 pub(crate) const TABLE_NAME: &str = "table_name";
 /// `write_disposition = "merge"`
 pub(crate) const WRITE_DISPOSITION: &str = "write_disposition";
-/// `primary_key = "id"`
+/// `primary_key = "id"`, in `#[resource]` and in `#[incremental]`
 pub(crate) const PRIMARY_KEY: &str = "primary_key";
 /// `merge_key = ("day", "region")`
 pub(crate) const MERGE_KEY: &str = "merge_key";
@@ -26,7 +27,7 @@ pub(crate) const MAX_TABLE_NESTING: &str = "max_table_nesting";
 /// `crate = "my_reexport::ele"`
 pub(crate) const CRATE: &str = "crate";
 
-/// Every key, in the order error messages list them.
+/// Every key of `#[resource]`, in the order error messages list them.
 pub(crate) const KEYS: [&str; 7] = [
     NAME,
     TABLE_NAME,
@@ -37,7 +38,39 @@ pub(crate) const KEYS: [&str; 7] = [
     CRATE,
 ];
 
-/// A well-formed setting of each key, for messages.
+/// The parameter attribute.
+pub(crate) const INCREMENTAL: &str = "incremental";
+/// `cursor = "created_at"`
+pub(crate) const CURSOR: &str = "cursor";
+/// `initial_value = "1970-01-01T00:00:00Z"`
+pub(crate) const INITIAL_VALUE: &str = "initial_value";
+/// `end_value = "2022-08-01T00:00:00Z"`
+pub(crate) const END_VALUE: &str = "end_value";
+/// `last_value_func = "max"`
+pub(crate) const LAST_VALUE_FUNC: &str = "last_value_func";
+/// `allow_external_schedulers = true`
+pub(crate) const ALLOW_EXTERNAL_SCHEDULERS: &str = "allow_external_schedulers";
+/// `on_cursor_value_missing = "include"`
+pub(crate) const ON_CURSOR_VALUE_MISSING: &str = "on_cursor_value_missing";
+/// `row_order = "desc"`
+pub(crate) const ROW_ORDER: &str = "row_order";
+/// `lag = 3600`
+pub(crate) const LAG: &str = "lag";
+
+/// Every key of `#[incremental]`, in the order error messages list them and the builder calls are generated.
+pub(crate) const INCREMENTAL_KEYS: [&str; 9] = [
+    CURSOR,
+    INITIAL_VALUE,
+    END_VALUE,
+    LAST_VALUE_FUNC,
+    PRIMARY_KEY,
+    ALLOW_EXTERNAL_SCHEDULERS,
+    ON_CURSOR_VALUE_MISSING,
+    ROW_ORDER,
+    LAG,
+];
+
+/// A well-formed setting of each key of `#[resource]`, for messages.
 fn example(key: &str) -> &'static str {
     match key {
         NAME => "name = \"issues\"",
@@ -50,20 +83,71 @@ fn example(key: &str) -> &'static str {
     }
 }
 
+/// A well-formed setting of each key of `#[incremental]`, for messages.
+fn incremental_example(key: &str) -> &'static str {
+    match key {
+        CURSOR => "cursor = \"created_at\"",
+        INITIAL_VALUE => "initial_value = \"1970-01-01T00:00:00Z\"",
+        END_VALUE => "end_value = \"2022-08-01T00:00:00Z\"",
+        LAST_VALUE_FUNC => "last_value_func = \"max\"",
+        PRIMARY_KEY => "primary_key = \"id\"",
+        ALLOW_EXTERNAL_SCHEDULERS => "allow_external_schedulers = true",
+        ON_CURSOR_VALUE_MISSING => "on_cursor_value_missing = \"exclude\"",
+        ROW_ORDER => "row_order = \"asc\"",
+        _ => "lag = 3600",
+    }
+}
+
 const KEY_FORM: &str =
     "expected a column name `\"id\"` or a tuple of column names `(\"id\", \"url\")`";
-const DISPOSITIONS: &str = "`\"append\"`, `\"replace\"`, `\"merge\"`";
+const TABLE_NAME_FORM: &str = "expected a table name `\"issues\"`, the path of a function `event_table` taking `&Item` and returning `String`, or a closure `|e: &Event| e.kind.clone()`";
+const LAST_VALUE_FUNC_FORM: &str = "expected `\"max\"`, `\"min\"`, or the path of a function `fn(&[serde_json::Value]) -> serde_json::Value`";
+
+const DISPOSITIONS: [(&str, Disposition); 3] = [
+    ("append", Disposition::Append),
+    ("replace", Disposition::Replace),
+    ("merge", Disposition::Merge),
+];
+const CURSOR_VALUE_MISSING: [(&str, &str); 3] = [
+    ("raise", "Raise"),
+    ("include", "Include"),
+    ("exclude", "Exclude"),
+];
+const ROW_ORDERS: [(&str, &str); 2] = [("asc", "Asc"), ("desc", "Desc")];
+
+/// One attribute's keys, for reading its entries and wording its messages.
+struct Keys {
+    /// `resource` or `incremental`, as in "unknown resource attribute".
+    kind: &'static str,
+    keys: &'static [&'static str],
+    example: fn(&str) -> &'static str,
+}
+
+const RESOURCE_KEYS: Keys = Keys {
+    kind: "resource",
+    keys: &KEYS,
+    example,
+};
+
+const INCREMENTAL_ATTR_KEYS: Keys = Keys {
+    kind: INCREMENTAL,
+    keys: &INCREMENTAL_KEYS,
+    example: incremental_example,
+};
 
 /// One attribute slot: unset, or set by a key (kept for spans), possibly to an invalid value.
 pub(crate) struct Attr<T> {
+    /// `resource` or `incremental`, for the duplicate message.
+    kind: &'static str,
     name: &'static str,
     key: Option<Ident>,
     value: Option<T>,
 }
 
 impl<T> Attr<T> {
-    fn new(name: &'static str) -> Self {
+    fn new(kind: &'static str, name: &'static str) -> Self {
         Attr {
+            kind,
             name,
             key: None,
             value: None,
@@ -74,7 +158,10 @@ impl<T> Attr<T> {
     /// setting is reported at its key and ignored.
     fn set(&mut self, cx: &Ctxt, key: &Ident, value: Option<T>) {
         if self.key.is_some() {
-            cx.error_spanned_by(key, format!("duplicate resource attribute `{}`", self.name));
+            cx.error_spanned_by(
+                key,
+                format!("duplicate {} attribute `{}`", self.kind, self.name),
+            );
             return;
         }
         self.key = Some(key.clone());
@@ -122,6 +209,14 @@ pub(crate) struct WriteDisposition {
     pub(crate) lit: LitStr,
 }
 
+/// `table_name`: a fixed name, or a function of the item that names the table of each item.
+pub(crate) enum TableName {
+    /// `table_name = "issues"`.
+    Fixed(LitStr),
+    /// `table_name = event_table` or `table_name = |e: &Event| e.kind.clone()`.
+    Dynamic(Expr),
+}
+
 /// `primary_key` or `merge_key`: the column literals, in order; empty for `()`.
 pub(crate) struct Key {
     pub(crate) columns: Vec<LitStr>,
@@ -136,7 +231,7 @@ pub(crate) struct Nesting {
 /// The parsed `#[resource(...)]` attribute.
 pub(crate) struct Attrs {
     pub(crate) name: Attr<LitStr>,
-    pub(crate) table_name: Attr<LitStr>,
+    pub(crate) table_name: Attr<TableName>,
     pub(crate) write_disposition: Attr<WriteDisposition>,
     pub(crate) primary_key: Attr<Key>,
     pub(crate) merge_key: Attr<Key>,
@@ -147,99 +242,277 @@ pub(crate) struct Attrs {
 impl Attrs {
     /// Parses the tokens inside `#[resource(...)]`, recording every error in `cx`.
     pub(crate) fn from_args(cx: &Ctxt, args: TokenStream) -> Self {
+        let kind = RESOURCE_KEYS.kind;
         let mut attrs = Attrs {
-            name: Attr::new(NAME),
-            table_name: Attr::new(TABLE_NAME),
-            write_disposition: Attr::new(WRITE_DISPOSITION),
-            primary_key: Attr::new(PRIMARY_KEY),
-            merge_key: Attr::new(MERGE_KEY),
-            max_table_nesting: Attr::new(MAX_TABLE_NESTING),
-            krate: Attr::new(CRATE),
+            name: Attr::new(kind, NAME),
+            table_name: Attr::new(kind, TABLE_NAME),
+            write_disposition: Attr::new(kind, WRITE_DISPOSITION),
+            primary_key: Attr::new(kind, PRIMARY_KEY),
+            merge_key: Attr::new(kind, MERGE_KEY),
+            max_table_nesting: Attr::new(kind, MAX_TABLE_NESTING),
+            krate: Attr::new(kind, CRATE),
         };
-        for entry in split_entries(cx, args) {
-            let parser = |input: ParseStream| attrs.parse_entry(cx, input);
-            if let Err(error) = parser.parse2(entry) {
-                cx.syn_error(error);
-            }
-        }
+        read_entries(cx, args, &RESOURCE_KEYS, |known, key, value| {
+            attrs.set_entry(cx, known, key, value);
+        });
         attrs
     }
 
-    /// One `key = value` entry. Syntax errors are returned; errors in a well-formed value are recorded.
-    fn parse_entry(&mut self, cx: &Ctxt, input: ParseStream) -> syn::Result<()> {
-        // `Ident::parse_any` so that the keyword `crate` is a key like the others.
-        let key = input
-            .call(Ident::parse_any)
-            .map_err(|_| input.error("expected `key = value`, e.g. `name = \"issues\"`"))?;
-        let key_name = key.unraw().to_string();
-        let Some(&known) = KEYS.iter().find(|k| **k == key_name) else {
-            cx.error_spanned_by(
-                &key,
-                format!(
-                    "unknown resource attribute `{key_name}`; expected one of {}",
-                    list(&KEYS)
-                ),
-            );
-            // The rest of the entry belongs to the unknown key; the next entry is read normally.
-            input.parse::<TokenStream>()?;
-            return Ok(());
-        };
-        if !input.peek(Token![=]) {
-            return Err(syn::Error::new_spanned(
-                &key,
-                format!("`{known}` needs a value, e.g. `{}`", example(known)),
-            ));
-        }
-        let eq: Token![=] = input.parse()?;
-        if input.is_empty() {
-            return Err(syn::Error::new(
-                eq.span,
-                format!("expected a value after `=`, e.g. `{}`", example(known)),
-            ));
-        }
-        let value: Expr = input.parse()?;
-        if !input.is_empty() {
-            return Err(input.error(format!("expected `,` after the value of `{known}`")));
-        }
+    /// Records one well-formed `key = value` entry; errors in the value are recorded.
+    fn set_entry(&mut self, cx: &Ctxt, known: &'static str, key: &Ident, value: &Expr) {
         match known {
             // name = "issues"
             NAME => {
-                let lit = non_empty_str(cx, NAME, &value, "a resource name cannot be empty");
-                self.name.set(cx, &key, lit);
+                let lit = non_empty_str(cx, value, "a resource name cannot be empty", || {
+                    format!("expected a string literal, e.g. `{}`", example(NAME))
+                });
+                self.name.set(cx, key, lit);
             }
-            // table_name = "issues"
+            // table_name = "issues" | event_table | |e: &Event| e.kind.clone()
             TABLE_NAME => {
-                let lit = non_empty_str(cx, TABLE_NAME, &value, "a table name cannot be empty");
-                self.table_name.set(cx, &key, lit);
+                let table = table_name(cx, value);
+                self.table_name.set(cx, key, table);
             }
             // write_disposition = "append" | "replace" | "merge"
             WRITE_DISPOSITION => {
-                let disposition = write_disposition(cx, &value);
-                self.write_disposition.set(cx, &key, disposition);
+                let disposition =
+                    choice(cx, value, "write disposition", &DISPOSITIONS).map(|(value, lit)| {
+                        WriteDisposition {
+                            value,
+                            lit: lit.clone(),
+                        }
+                    });
+                self.write_disposition.set(cx, key, disposition);
             }
             // primary_key = "id" | ("id", "url") | ["id", "url"] | ()
             PRIMARY_KEY => {
-                let columns = key_columns(cx, PRIMARY_KEY, &value);
-                self.primary_key.set(cx, &key, columns);
+                let columns = key_columns(cx, PRIMARY_KEY, value);
+                self.primary_key.set(cx, key, columns);
             }
             // merge_key = "day" | ("day", "region") | ["day", "region"] | ()
             MERGE_KEY => {
-                let columns = key_columns(cx, MERGE_KEY, &value);
-                self.merge_key.set(cx, &key, columns);
+                let columns = key_columns(cx, MERGE_KEY, value);
+                self.merge_key.set(cx, key, columns);
             }
             // max_table_nesting = 2
             MAX_TABLE_NESTING => {
-                let nesting = nesting(cx, &value);
-                self.max_table_nesting.set(cx, &key, nesting);
+                let nesting = nesting(cx, value);
+                self.max_table_nesting.set(cx, key, nesting);
             }
             // crate = "my_reexport::ele"
             _ => {
-                let path = crate_path(cx, &value);
-                self.krate.set(cx, &key, path);
+                let path = crate_path(cx, value);
+                self.krate.set(cx, key, path);
             }
         }
-        Ok(())
     }
+}
+
+/// `last_value_func`: dlt's `max` and `min`, or a function of the user's.
+pub(crate) enum LastValueFunc {
+    /// `"max"` or `"min"`: the variant of `LastValueFunc` in ele-core, spanned at the literal.
+    Builtin(&'static str, Span),
+    /// `last_value_func = by_event_type`: a path (or a closure that captures nothing).
+    Custom(Expr),
+}
+
+/// A variant of an ele-core enum chosen by a string literal: `"include"` gives `Include`.
+pub(crate) struct Variant {
+    pub(crate) name: &'static str,
+    pub(crate) span: Span,
+}
+
+/// `lag = 3600`: the number, and the span of its literal.
+pub(crate) struct Lag {
+    pub(crate) value: f64,
+    pub(crate) span: Span,
+}
+
+/// The parsed `#[incremental(...)]` attributes of one parameter (several are merged, as serde does).
+pub(crate) struct IncrementalAttrs {
+    pub(crate) cursor: Attr<LitStr>,
+    pub(crate) initial_value: Attr<Expr>,
+    pub(crate) end_value: Attr<Expr>,
+    pub(crate) last_value_func: Attr<LastValueFunc>,
+    pub(crate) primary_key: Attr<Key>,
+    pub(crate) allow_external_schedulers: Attr<LitBool>,
+    pub(crate) on_cursor_value_missing: Attr<Variant>,
+    pub(crate) row_order: Attr<Variant>,
+    pub(crate) lag: Attr<Lag>,
+}
+
+impl IncrementalAttrs {
+    /// Nothing set: the call site may give every setting.
+    pub(crate) fn new() -> Self {
+        let kind = INCREMENTAL_ATTR_KEYS.kind;
+        IncrementalAttrs {
+            cursor: Attr::new(kind, CURSOR),
+            initial_value: Attr::new(kind, INITIAL_VALUE),
+            end_value: Attr::new(kind, END_VALUE),
+            last_value_func: Attr::new(kind, LAST_VALUE_FUNC),
+            primary_key: Attr::new(kind, PRIMARY_KEY),
+            allow_external_schedulers: Attr::new(kind, ALLOW_EXTERNAL_SCHEDULERS),
+            on_cursor_value_missing: Attr::new(kind, ON_CURSOR_VALUE_MISSING),
+            row_order: Attr::new(kind, ROW_ORDER),
+            lag: Attr::new(kind, LAG),
+        }
+    }
+
+    /// Reads one `#[incremental]`, `#[incremental()]` or `#[incremental(key = value, ...)]`, recording every
+    /// error in `cx`.
+    pub(crate) fn read(&mut self, cx: &Ctxt, attr: &Attribute) {
+        let args = match &attr.meta {
+            Meta::Path(_) => return,
+            Meta::List(list) => list.tokens.clone(),
+            Meta::NameValue(_) => {
+                cx.error_spanned_by(
+                    attr,
+                    "expected `#[incremental(key = value, ...)]`, e.g. `#[incremental(cursor = \"created_at\")]`",
+                );
+                return;
+            }
+        };
+        read_entries(cx, args, &INCREMENTAL_ATTR_KEYS, |known, key, value| {
+            self.set_entry(cx, known, key, value);
+        });
+    }
+
+    /// Records one well-formed `key = value` entry; errors in the value are recorded.
+    fn set_entry(&mut self, cx: &Ctxt, known: &'static str, key: &Ident, value: &Expr) {
+        match known {
+            // cursor = "created_at" | "item.ts" | "$.items[*].ts" | "$"
+            CURSOR => {
+                let lit = non_empty_str(cx, value, "a cursor path cannot be empty", || {
+                    format!(
+                        "expected a string literal holding a field name or a JSONPath, e.g. `{}`",
+                        incremental_example(CURSOR)
+                    )
+                });
+                self.cursor.set(cx, key, lit);
+            }
+            // initial_value = "1970-01-01T00:00:00Z" | 0 | any serializable expression
+            INITIAL_VALUE => self.initial_value.set(cx, key, Some(value.clone())),
+            // end_value = "2022-08-01T00:00:00Z" | any serializable expression
+            END_VALUE => self.end_value.set(cx, key, Some(value.clone())),
+            // last_value_func = "max" | "min" | by_event_type
+            LAST_VALUE_FUNC => {
+                let func = last_value_func(cx, value);
+                self.last_value_func.set(cx, key, func);
+            }
+            // primary_key = "id" | ("id", "url") | ["id", "url"] | ()
+            PRIMARY_KEY => {
+                let columns = key_columns(cx, PRIMARY_KEY, value);
+                self.primary_key.set(cx, key, columns);
+            }
+            // allow_external_schedulers = true | false
+            ALLOW_EXTERNAL_SCHEDULERS => {
+                let flag = bool_lit(cx, ALLOW_EXTERNAL_SCHEDULERS, value);
+                self.allow_external_schedulers.set(cx, key, flag);
+            }
+            // on_cursor_value_missing = "raise" | "include" | "exclude"
+            ON_CURSOR_VALUE_MISSING => {
+                let variant = choice(
+                    cx,
+                    value,
+                    "`on_cursor_value_missing` option",
+                    &CURSOR_VALUE_MISSING,
+                )
+                .map(|(name, lit)| Variant {
+                    name,
+                    span: lit.span(),
+                });
+                self.on_cursor_value_missing.set(cx, key, variant);
+            }
+            // row_order = "asc" | "desc"
+            ROW_ORDER => {
+                let variant =
+                    choice(cx, value, "row order", &ROW_ORDERS).map(|(name, lit)| Variant {
+                        name,
+                        span: lit.span(),
+                    });
+                self.row_order.set(cx, key, variant);
+            }
+            // lag = 3600 | 0.5
+            _ => {
+                let lag = lag(cx, value);
+                self.lag.set(cx, key, lag);
+            }
+        }
+    }
+}
+
+/// Whether an attribute is `#[incremental ...]`.
+pub(crate) fn is_incremental(attr: &Attribute) -> bool {
+    attr.path().is_ident(INCREMENTAL)
+}
+
+/// Reads every `key = value` entry of one attribute, handing each well-formed one with a known key to `set`.
+fn read_entries(
+    cx: &Ctxt,
+    args: TokenStream,
+    keys: &Keys,
+    mut set: impl FnMut(&'static str, &Ident, &Expr),
+) {
+    for entry in split_entries(cx, args) {
+        let parser = |input: ParseStream| {
+            if let Some((known, key, value)) = parse_entry(cx, keys, input)? {
+                set(known, &key, &value);
+            }
+            Ok(())
+        };
+        if let Err(error) = parser.parse2(entry) {
+            cx.syn_error(error);
+        }
+    }
+}
+
+/// One `key = value` entry: its known key and value, or `None` when the key is unknown (the error is
+/// recorded). Syntax errors are returned.
+fn parse_entry(
+    cx: &Ctxt,
+    keys: &Keys,
+    input: ParseStream,
+) -> syn::Result<Option<(&'static str, Ident, Expr)>> {
+    let example = keys.example;
+    // `Ident::parse_any` so that the keyword `crate` is a key like the others.
+    let key = input.call(Ident::parse_any).map_err(|_| {
+        input.error(format!(
+            "expected `key = value`, e.g. `{}`",
+            example(keys.keys[0])
+        ))
+    })?;
+    let key_name = key.unraw().to_string();
+    let Some(&known) = keys.keys.iter().find(|k| **k == key_name) else {
+        cx.error_spanned_by(
+            &key,
+            format!(
+                "unknown {} attribute `{key_name}`; expected one of {}",
+                keys.kind,
+                list(keys.keys)
+            ),
+        );
+        // The rest of the entry belongs to the unknown key; the next entry is read normally.
+        input.parse::<TokenStream>()?;
+        return Ok(None);
+    };
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new_spanned(
+            &key,
+            format!("`{known}` needs a value, e.g. `{}`", example(known)),
+        ));
+    }
+    let eq: Token![=] = input.parse()?;
+    if input.is_empty() {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("expected a value after `=`, e.g. `{}`", example(known)),
+        ));
+    }
+    let value: Expr = input.parse()?;
+    if !input.is_empty() {
+        return Err(input.error(format!("expected `,` after the value of `{known}`")));
+    }
+    Ok(Some((known, key, value)))
 }
 
 /// `"a", "b"` -> "`a`, `b`".
@@ -291,12 +564,14 @@ fn string_lit(value: &Expr) -> Option<&LitStr> {
     }
 }
 
-fn non_empty_str(cx: &Ctxt, key: &str, value: &Expr, empty: &str) -> Option<LitStr> {
+fn non_empty_str(
+    cx: &Ctxt,
+    value: &Expr,
+    empty: &str,
+    not_a_string: impl FnOnce() -> String,
+) -> Option<LitStr> {
     let Some(lit) = string_lit(value) else {
-        cx.error_spanned_by(
-            value,
-            format!("expected a string literal, e.g. `{}`", example(key)),
-        );
+        cx.error_spanned_by(value, not_a_string());
         return None;
     };
     if lit.value().is_empty() {
@@ -306,30 +581,122 @@ fn non_empty_str(cx: &Ctxt, key: &str, value: &Expr, empty: &str) -> Option<LitS
     Some(lit.clone())
 }
 
-fn write_disposition(cx: &Ctxt, value: &Expr) -> Option<WriteDisposition> {
+/// A string literal naming one of `options`: the option's value and the literal. `what` names the setting in
+/// messages ("unknown write disposition `upsert`; expected one of ...").
+fn choice<'v, V: Copy>(
+    cx: &Ctxt,
+    value: &'v Expr,
+    what: &str,
+    options: &[(&str, V)],
+) -> Option<(V, &'v LitStr)> {
+    let names = options
+        .iter()
+        .map(|(name, _)| format!("`\"{name}\"`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let Some(lit) = string_lit(value) else {
-        cx.error_spanned_by(
-            value,
-            format!("expected a string literal, one of {DISPOSITIONS}"),
-        );
+        cx.error_spanned_by(value, format!("expected a string literal, one of {names}"));
         return None;
     };
-    let disposition = match lit.value().as_str() {
-        "append" => Disposition::Append,
-        "replace" => Disposition::Replace,
-        "merge" => Disposition::Merge,
-        other => {
+    let given = lit.value();
+    match options.iter().find(|(name, _)| *name == given) {
+        Some((_, chosen)) => Some((*chosen, lit)),
+        None => {
             cx.error_spanned_by(
                 lit,
-                format!("unknown write disposition `{other}`; expected one of {DISPOSITIONS}"),
+                format!("unknown {what} `{given}`; expected one of {names}"),
+            );
+            None
+        }
+    }
+}
+
+fn table_name(cx: &Ctxt, value: &Expr) -> Option<TableName> {
+    match ungroup(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            if lit.value().is_empty() {
+                cx.error_spanned_by(lit, "a table name cannot be empty");
+                return None;
+            }
+            Some(TableName::Fixed(lit.clone()))
+        }
+        Expr::Path(p) if p.qself.is_none() => Some(TableName::Dynamic(value.clone())),
+        Expr::Closure(_) => Some(TableName::Dynamic(value.clone())),
+        other => {
+            cx.error_spanned_by(other, TABLE_NAME_FORM);
+            None
+        }
+    }
+}
+
+fn last_value_func(cx: &Ctxt, value: &Expr) -> Option<LastValueFunc> {
+    match ungroup(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => match lit.value().as_str() {
+            "max" => Some(LastValueFunc::Builtin("Max", lit.span())),
+            "min" => Some(LastValueFunc::Builtin("Min", lit.span())),
+            other => {
+                cx.error_spanned_by(
+                    lit,
+                    format!("unknown `last_value_func` `{other}`; {LAST_VALUE_FUNC_FORM}"),
+                );
+                None
+            }
+        },
+        // A closure that captures nothing coerces to the function pointer the runtime takes.
+        Expr::Path(p) if p.qself.is_none() => Some(LastValueFunc::Custom(value.clone())),
+        Expr::Closure(_) => Some(LastValueFunc::Custom(value.clone())),
+        other => {
+            cx.error_spanned_by(other, LAST_VALUE_FUNC_FORM);
+            None
+        }
+    }
+}
+
+fn bool_lit(cx: &Ctxt, key: &str, value: &Expr) -> Option<LitBool> {
+    match ungroup(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Some(b.clone()),
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!("expected `true` or `false`, e.g. `{key} = true`"),
+            );
+            None
+        }
+    }
+}
+
+fn lag(cx: &Ctxt, value: &Expr) -> Option<Lag> {
+    let (parsed, span) = match ungroup(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => (i.base10_parse::<f64>(), i.span()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(f), ..
+        }) => (f.base10_parse::<f64>(), f.span()),
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!(
+                    "expected a non-negative number literal (seconds for timestamps, days for dates, units for numbers), e.g. `{}`",
+                    incremental_example(LAG)
+                ),
             );
             return None;
         }
     };
-    Some(WriteDisposition {
-        value: disposition,
-        lit: lit.clone(),
-    })
+    match parsed {
+        Ok(value) if value.is_finite() => Some(Lag { value, span }),
+        _ => {
+            cx.error_at(span, "`lag` must be a finite number");
+            None
+        }
+    }
 }
 
 fn key_columns(cx: &Ctxt, key: &str, value: &Expr) -> Option<Key> {

@@ -26,12 +26,12 @@
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::ReturnType;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
+use syn::{FnArg, ReturnType};
 
-use crate::ast::{self, Param, Resource};
-use crate::attr::{self, Key};
+use crate::ast::{self, IncrementalParam, Param, Resource, StateParam, StateScope};
+use crate::attr::{self, IncrementalAttrs, Key, Lag, LastValueFunc, TableName, Variant};
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::fallback;
@@ -50,10 +50,11 @@ pub(crate) fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
     check::where_clause(&cx, &original.sig);
     match (cx.check(), model) {
         (Ok(()), Some(model)) => expand(&model),
-        (Err(error), _) => fallback::original(item, error),
+        (Err(error), _) => fallback::function(item, &original, error),
         // `from_syn` returns `None` only after recording an error; kept total rather than `unreachable!`.
-        (Ok(()), None) => fallback::original(
+        (Ok(()), None) => fallback::function(
             item,
+            &original,
             syn::Error::new(
                 Span::call_site(),
                 "`#[resource]` could not read this function",
@@ -100,15 +101,43 @@ fn expand(m: &Resource) -> TokenStream {
     // Local variables of the generated code are hygienic, so they cannot clash with the user's arguments.
     let out = syn::Ident::new("__ele_out", Span::mixed_site());
     let name = syn::Ident::new("__ele_name", Span::mixed_site());
+    let IncrementalParts {
+        fields: incremental_fields,
+        values: incremental_values,
+        setters,
+        takes: incremental_takes,
+    } = incrementals(m, &private);
+    // The runtime's values for the incremental and state parameters, bound before the body runs, in order.
+    let binds = m.params.iter().filter_map(|p| match p {
+        Param::Incremental(p) => Some(bind_incremental(m, p, &private, &out)),
+        Param::State(StateParam { ident, scope }) => {
+            let getter = match scope {
+                StateScope::Resource => quote!(resource_state),
+                StateScope::Source => quote!(source_state),
+            };
+            Some(quote!(let #ident = #private::#getter(&#out);))
+        }
+        Param::Emitter | Param::Arg(_) => None,
+    });
     let call_args = m.params.iter().map(|p| match p {
         Param::Emitter => out.to_token_stream(),
         Param::Arg(arg) => arg.ident.to_token_stream(),
+        Param::Incremental(p) => p.ident.to_token_stream(),
+        Param::State(p) => p.ident.to_token_stream(),
     });
 
     let sig = &m.original.sig;
     let asyncness = &sig.asyncness;
     let fn_token = &sig.fn_token;
-    let inputs = &sig.inputs;
+    // The parameter attributes `#[incremental(...)]` are the macro's; the body does not see them.
+    let inputs = sig.inputs.iter().map(|input| match input {
+        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_incremental) => {
+            let mut pat_type = pat_type.clone();
+            pat_type.attrs.retain(|a| !attr::is_incremental(a));
+            pat_type.into_token_stream()
+        }
+        other => other.into_token_stream(),
+    });
     let output = &sig.output;
     let body = &m.original.body;
     let body_fn = format_ident!("__ele_body");
@@ -125,19 +154,34 @@ fn expand(m: &Resource) -> TokenStream {
     };
     // A body future that is not `Send` is reported on the function name.
     let boxed = quote_spanned! {ident.span()=>
-        ::std::boxed::Box::pin(async move { #result })
+        ::std::boxed::Box::pin(async move {
+            #(#binds)*
+            #result
+        })
     };
 
     // Spanned at the item type, so that errors about it (not `Serialize`, a private type behind a public
     // function: E0446) point at `Emit<Item>` in the signature.
     let item_assoc = quote_spanned!(item_ty.span()=> type Item = #item_ty;);
+    let table_name_fn = table_name_fn(m, &private);
+
+    let setters = if setters.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            #(#cfg)*
+            impl #ty {
+                #(#setters)*
+            }
+        }
+    };
 
     quote! {
         #(#cfg)*
         #(#constructor_attrs)*
         #must_use
         #vis fn #ident(#(#arg_idents: #arg_tys),*) -> #ty {
-            #ty { #args_value __ele_hints: #hints }
+            #ty { #args_value #(#incremental_values)* __ele_hints: #hints }
         }
 
         #(#cfg)*
@@ -145,13 +189,16 @@ fn expand(m: &Resource) -> TokenStream {
         #[allow(non_camel_case_types)]
         #vis struct #ty {
             #args_field
+            #(#incremental_fields)*
             __ele_hints: #private::ResourceHints,
         }
+
+        #setters
 
         #(#cfg)*
         const _: () = {
             #(#body_attrs)*
-            #asyncness #fn_token #body_fn(#inputs) #output #body
+            #asyncness #fn_token #body_fn(#(#inputs),*) #output #body
 
             #[automatically_derived]
             impl #private::Resource for #ty {
@@ -165,16 +212,185 @@ fn expand(m: &Resource) -> TokenStream {
                     &mut self.__ele_hints
                 }
 
+                #table_name_fn
+
                 fn extract(
                     self,
                     #out: #private::Emit<Self::Item>,
                 ) -> #private::BoxFuture<'static, #private::Result<()>> {
                     #args_let
+                    #(#incremental_takes)*
                     let #name = self.__ele_hints.name;
                     #boxed
                 }
             }
         };
+    }
+}
+
+/// What each incremental parameter adds to the struct, the constructor, the inherent impl and `extract`.
+struct IncrementalParts {
+    /// `__ele_incremental_created_at: Option<Incremental<String>>,`
+    fields: Vec<TokenStream>,
+    /// `__ele_incremental_created_at: None,`
+    values: Vec<TokenStream>,
+    /// `pub fn created_at(mut self, incremental: Incremental<String>) -> Self`
+    setters: Vec<TokenStream>,
+    /// `let __ele_incremental_created_at = self.__ele_incremental_created_at;`, before the future takes over.
+    takes: Vec<TokenStream>,
+}
+
+/// `__ele_incremental_created_at`: the struct field of an incremental parameter.
+fn incremental_field(p: &IncrementalParam) -> syn::Ident {
+    format_ident!("__ele_incremental_{}", p.ident.unraw())
+}
+
+/// The same name, hygienic: the local that holds the call site's override in `extract`.
+fn incremental_local(p: &IncrementalParam) -> syn::Ident {
+    syn::Ident::new(
+        &format!("__ele_incremental_{}", p.ident.unraw()),
+        Span::mixed_site(),
+    )
+}
+
+/// `Incremental<T>`, or the bare `Incremental` (the runtime's default cursor type) when the user wrote that.
+fn incremental_ty(p: &IncrementalParam, private: &TokenStream) -> TokenStream {
+    match p.cursor_ty {
+        Some(cursor_ty) => quote!(#private::Incremental<#cursor_ty>),
+        None => quote!(#private::Incremental),
+    }
+}
+
+fn incrementals(m: &Resource, private: &TokenStream) -> IncrementalParts {
+    let mut parts = IncrementalParts {
+        fields: Vec::new(),
+        values: Vec::new(),
+        setters: Vec::new(),
+        takes: Vec::new(),
+    };
+    for p in m.incrementals() {
+        let field = incremental_field(p);
+        let local = incremental_local(p);
+        let incremental_ty = incremental_ty(p, private);
+        let setter = p.ident;
+        let doc = format!(
+            "Overrides the `{}` incremental for this call, merged field by field with the attribute's settings (e.g. a backfill chunk with only `initial_value` and `end_value`).",
+            p.ident.unraw()
+        );
+        parts
+            .fields
+            .push(quote!(#field: ::std::option::Option<#incremental_ty>,));
+        parts
+            .values
+            .push(quote!(#field: ::std::option::Option::None,));
+        // `dead_code`: a private resource whose override is never used must not warn.
+        parts.setters.push(quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            pub fn #setter(mut self, incremental: #incremental_ty) -> Self {
+                self.#field = ::std::option::Option::Some(incremental);
+                self
+            }
+        });
+        parts.takes.push(quote!(let #local = self.#field;));
+    }
+    parts
+}
+
+/// `let created_at = bind_incremental::<T, Item>(&out, "created_at", <attribute>, <call site>)?;`
+fn bind_incremental(
+    m: &Resource,
+    p: &IncrementalParam,
+    private: &TokenStream,
+    out: &syn::Ident,
+) -> TokenStream {
+    let ident = p.ident;
+    let local = incremental_local(p);
+    let param = p.ident.unraw().to_string();
+    let item_ty = m.item_ty;
+    // `_` for a bare `Incremental`: the cursor type is the default of the field's type.
+    let cursor_ty = match p.cursor_ty {
+        Some(cursor_ty) => cursor_ty.to_token_stream(),
+        None => quote!(_),
+    };
+    let config = incremental_config(&p.config, private);
+    quote! {
+        let #ident = #private::bind_incremental::<#cursor_ty, #item_ty>(&#out, #param, #config, #local)?;
+    }
+}
+
+/// `IncrementalConfig::new()` with one builder call per key the attribute gives, in the order of
+/// [`attr::INCREMENTAL_KEYS`].
+fn incremental_config(c: &IncrementalAttrs, private: &TokenStream) -> TokenStream {
+    let mut calls = Vec::new();
+    if let Some(cursor) = c.cursor.get() {
+        calls.push(quote!(.cursor_path(#cursor)));
+    }
+    if let Some(initial) = c.initial_value.get() {
+        calls.push(quote!(.initial_value(#initial)));
+    }
+    if let Some(end) = c.end_value.get() {
+        calls.push(quote!(.end_value(#end)));
+    }
+    match c.last_value_func.get() {
+        Some(LastValueFunc::Builtin(variant, span)) => {
+            let variant = syn::Ident::new(variant, *span);
+            calls.push(quote!(.last_value_func(#private::LastValueFunc::#variant)));
+        }
+        Some(LastValueFunc::Custom(func)) => {
+            calls.push(quote!(.last_value_func(#private::LastValueFunc::custom(#func))));
+        }
+        None => {}
+    }
+    if let Some(Key { columns }) = c.primary_key.get() {
+        // `()` is kept: it disables deduplication, unlike no key (the resource's primary key).
+        if columns.is_empty() {
+            calls.push(quote!(.primary_key(#private::Key::none())));
+        } else {
+            calls.push(quote!(.primary_key(#private::Key::from([#(#columns),*]))));
+        }
+    }
+    if let Some(allow) = c.allow_external_schedulers.get() {
+        calls.push(quote!(.allow_external_schedulers(#allow)));
+    }
+    if let Some(Variant { name, span }) = c.on_cursor_value_missing.get() {
+        let variant = syn::Ident::new(name, *span);
+        calls.push(quote!(.on_cursor_value_missing(#private::OnCursorValueMissing::#variant)));
+    }
+    if let Some(Variant { name, span }) = c.row_order.get() {
+        let variant = syn::Ident::new(name, *span);
+        calls.push(quote!(.row_order(#private::RowOrder::#variant)));
+    }
+    if let Some(Lag { value, span }) = c.lag.get() {
+        // An `f64` literal rather than `3600 as f64`, which clippy's `unnecessary_cast` flags for floats.
+        let mut lag = proc_macro2::Literal::f64_suffixed(*value);
+        lag.set_span(*span);
+        calls.push(quote!(.lag(#lag)));
+    }
+    quote!(#private::IncrementalConfig::new() #(#calls)*)
+}
+
+/// `fn table_name_fn` when `table_name` is a function of the item; nothing otherwise (the trait's default).
+fn table_name_fn(m: &Resource, private: &TokenStream) -> TokenStream {
+    let Some(TableName::Dynamic(func)) = &m.hints.table_name else {
+        return quote!();
+    };
+    let item_ty = m.item_ty;
+    // The bound gives an unannotated closure (`|e| e.kind.clone()`) its signature, which `Arc::new` alone
+    // would not, and puts an error about a wrong signature on the user's expression.
+    quote! {
+        fn table_name_fn(&self) -> ::std::option::Option<#private::TableNameFn<Self::Item>> {
+            fn table_name_fn<F>(f: F) -> F
+            where
+                F: ::std::ops::Fn(&#item_ty) -> ::std::string::String
+                    + ::std::marker::Send
+                    + ::std::marker::Sync
+                    + 'static,
+            {
+                f
+            }
+            ::std::option::Option::Some(::std::sync::Arc::new(table_name_fn(#func)))
+        }
     }
 }
 
@@ -200,7 +416,7 @@ fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
     let h = syn::Ident::new("__ele_hints", Span::mixed_site());
     let hints = &m.hints;
     let mut sets = Vec::new();
-    if let Some(table) = &hints.table_name {
+    if let Some(TableName::Fixed(table)) = &hints.table_name {
         sets.push(quote! {
             #h.table_name = ::core::option::Option::Some(::std::string::String::from(#table));
         });

@@ -5,12 +5,43 @@
 //! type-checks as a plain `async fn`, and every other use of it keeps resolving.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens, quote};
+use syn::FnArg;
+
+use crate::ast::ItemFn;
+use crate::attr;
 
 /// The function as the user wrote it, and the errors.
 pub(crate) fn original(item: TokenStream, error: syn::Error) -> TokenStream {
     let errors = error.into_compile_error();
     quote!(#item #errors)
+}
+
+/// The function as the user wrote it without the parameter attributes `#[incremental(...)]`, which only the
+/// macro understands (left in, each would add "cannot find attribute `incremental`"), and the errors.
+pub(crate) fn function(item: TokenStream, function: &ItemFn, error: syn::Error) -> TokenStream {
+    let has_incremental =
+        function.sig.inputs.iter().any(
+            |input| matches!(input, FnArg::Typed(p) if p.attrs.iter().any(attr::is_incremental)),
+        );
+    if !has_incremental {
+        // The tokens exactly as written.
+        return original(item, error);
+    }
+    let mut sig = function.sig.clone();
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(p) = input {
+            p.attrs.retain(|a| !attr::is_incremental(a));
+        }
+    }
+    let mut stripped = TokenStream::new();
+    for a in &function.attrs {
+        a.to_tokens(&mut stripped);
+    }
+    function.vis.to_tokens(&mut stripped);
+    sig.to_tokens(&mut stripped);
+    function.body.to_tokens(&mut stripped);
+    original(stripped, error)
 }
 
 /// The input could not be read as a function: the item unchanged, with a clearer error when it is another

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use ele::prelude::*;
-use ele::{FnResource, Key};
+use ele::{FnResource, IncrementalConfig, Key};
 use serde_json::Value;
 
 /// Declarative, incremental data loading into PostgreSQL.
@@ -51,6 +51,15 @@ struct LoadArgs {
     /// How rows are written.
     #[arg(long, default_value = "append", value_parser = ["append", "replace", "merge"])]
     write_disposition: String,
+    /// Cursor of an incremental load: a field, a nested path `a.b`, or a JSONPath `$.a.b`.
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Initial value of the cursor (inclusive); a JSON number is a number, anything else text.
+    #[arg(long, requires = "cursor")]
+    initial_value: Option<String>,
+    /// End value of the cursor (exclusive); makes the run a stateless backfill.
+    #[arg(long, requires = "cursor")]
+    end_value: Option<String>,
     /// Pipeline name (working dir and state); the table name by default.
     #[arg(long)]
     pipeline: Option<String>,
@@ -160,8 +169,21 @@ async fn load(args: LoadArgs) -> ele::Result<()> {
     let pipeline = builder.build()?;
 
     let files = args.files.clone();
-    let mut resource = FnResource::new(args.table.clone(), move |out: Emit<Value>| {
-        read_files(files, out)
+    let incremental = args.cursor.as_ref().map(|cursor| {
+        let mut config = IncrementalConfig::new().cursor_path(cursor);
+        if let Some(v) = &args.initial_value {
+            config = config.initial_value(cli_value(v));
+        }
+        if let Some(v) = &args.end_value {
+            config = config.end_value(cli_value(v));
+        }
+        config
+    });
+    let mut resource = FnResource::new(args.table.clone(), move |out: Emit<Value>| async move {
+        if let Some(config) = incremental {
+            out.bind_incremental::<Value>(config, None)?;
+        }
+        read_files(files, out).await
     })
     .write_disposition(disposition);
     if let Some(pk) = &args.primary_key {
@@ -173,6 +195,14 @@ async fn load(args: LoadArgs) -> ele::Result<()> {
     let info = pipeline.run(resource).await?;
     print!("{info}");
     Ok(())
+}
+
+/// A value given on the command line: a JSON number is a number, anything else is text.
+fn cli_value(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Number(_)) => v,
+        _ => Value::String(text.to_owned()),
+    }
 }
 
 /// Reads the files on a blocking thread, one page of parsed lines at a time, and sends the pages.

@@ -94,3 +94,44 @@ async fn ele_load_reports_a_bad_line_with_its_position() {
         ["0"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_twice_on_a_growing_file_loads_only_new_records() {
+    let db = TestDb::new("cligrow").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("events.jsonl");
+    let mut lines = String::from(
+        "{\"id\": 1, \"created_at\": \"2024-01-01T00:00:00Z\"}\n{\"id\": 2, \"created_at\": \"2024-01-02T00:00:00Z\"}\n",
+    );
+    std::fs::write(&file, &lines).expect("write");
+    let args = [
+        "load",
+        file.to_str().expect("utf-8"),
+        "--table",
+        "events",
+        "--cursor",
+        "created_at",
+        "--initial-value",
+        "2024-01-01T12:00:00Z",
+    ];
+    let out = ele(&db, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines.push_str("{\"id\": 3, \"created_at\": \"2024-01-03T00:00:00Z\"}\n");
+    std::fs::write(&file, &lines).expect("append");
+    let out = ele(&db, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Append disposition: a re-loaded row would show up twice.
+    assert_eq!(
+        db.lines("SELECT id FROM events_dataset.events ORDER BY id")
+            .await,
+        ["2", "3"]
+    );
+}

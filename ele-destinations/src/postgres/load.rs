@@ -416,7 +416,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             tracing::warn!(error = %e, "could not drop staging tables");
         }
     }
-    result.map(|()| LoadOutcome::Committed)
+    result
 }
 
 /// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row.
@@ -427,13 +427,34 @@ async fn commit_package(
     existing: &Existing,
     staging: &HashMap<&str, String>,
     staging_schema: &str,
-) -> Result<()> {
+) -> Result<LoadOutcome> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
     let tx = client
         .transaction()
         .await
         .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
+    // Two processes finishing the same pending package: the second waits here, then sees the first's
+    // `_dlt_loads` row and applies nothing.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("ele-load:{ds}:{}", m.load_id)],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "locking the load", e))?;
+    let done = tx
+        .query_opt(
+            &format!(
+                "SELECT 1 FROM {} WHERE load_id = $1",
+                qualified(ds, "_dlt_loads")
+            ),
+            &[&m.load_id],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;
+    if done.is_some() {
+        return Ok(LoadOutcome::AlreadyLoaded);
+    }
 
     // Appends go straight into the final tables; they take only row locks.
     for job in &m.jobs {
@@ -574,7 +595,8 @@ async fn commit_package(
     }
     tx.commit()
         .await
-        .map_err(|e| sql_error(pg, "committing the load", e))
+        .map_err(|e| sql_error(pg, "committing the load", e))?;
+    Ok(LoadOutcome::Committed)
 }
 
 #[cfg(test)]
