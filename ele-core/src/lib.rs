@@ -6,6 +6,7 @@
 //! (committed with the data) and [`destination`] (the trait a destination implements).
 pub mod destination;
 pub mod error;
+pub mod fault;
 pub mod hash;
 pub mod incremental;
 pub mod normalize;

@@ -316,6 +316,13 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     else {
         return Ok(load_info(p, packages, started));
     };
+    tracing::info!(
+        load_id = %manifest.load_id,
+        rows = manifest.jobs.iter().map(|j| j.rows).sum::<u64>(),
+        seconds = started.elapsed().as_secs_f64(),
+        "extracted and normalized"
+    );
+    crate::fault::point("after_extract");
     let normalized = dir.join(NORMALIZED).join(&manifest.load_id);
     create_dir(&dir.join(NORMALIZED))?;
     std::fs::rename(dir.join(NEW).join(&manifest.load_id), &normalized)
@@ -711,6 +718,7 @@ fn normalize_stream(
             };
             normalizer.normalize_item(config, item, counts[batch.resource], &mut writer)?;
         }
+        crate::fault::point("during_normalize");
     }
     // A resource that chose every table per item has no rows in its default table.
     roots.retain(|r| {
@@ -723,8 +731,10 @@ fn normalize_stream(
 
 /// Loads one complete package and, after the commit, advances the local state and schema.
 async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
+    let started = Instant::now();
     let package = LoadPackage::open(package_dir)?;
     let outcome = p.destination.load(&package).await?;
+    tracing::info!(load_id = %package.manifest.load_id, seconds = started.elapsed().as_secs_f64(), ?outcome, "loaded");
     let manifest = &package.manifest;
     if manifest.state_row.is_some() {
         manifest.pipeline_state.save(&p.working_dir)?;

@@ -8,11 +8,11 @@
 //! mistake is reported on the user's own expression, and `send` is the place where the incremental filter
 //! runs, so `last_value()` and the out-of-range flags are current when it returns.
 
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -413,7 +413,7 @@ impl<T> fmt::Debug for Emit<T> {
     }
 }
 
-impl<T: Serialize> Emit<T> {
+impl<T: Serialize + 'static> Emit<T> {
     pub(crate) fn new(
         tx: mpsc::Sender<ExtractedBatch>,
         ctx: Arc<EmitContext>,
@@ -448,15 +448,13 @@ impl<T: Serialize> Emit<T> {
             .as_ref()
             .map(|_| Vec::with_capacity(page.len()));
         let mut close = false;
-        for item in &page {
-            let table = self.table_name.as_ref().map(|f| f(item));
-            let value = serde_json::to_value(item).map_err(|e| Error::Item {
-                resource: self.ctx.resource_name.clone(),
-                table: table.clone().unwrap_or_default(),
-                message: format!("item cannot be serialized: {e}"),
-            })?;
+        let item_tables: Vec<Option<String>> = page
+            .iter()
+            .map(|item| self.table_name.as_ref().map(|f| f(item)))
+            .collect();
+        for (item, table) in self.to_values(page)?.into_iter().zip(item_tables) {
             // A JSON array sent as one item is a page, as in dlt.
-            let values = match value {
+            let values = match item {
                 Value::Array(inner) => inner,
                 value => vec![value],
             };
@@ -488,12 +486,35 @@ impl<T: Serialize> Emit<T> {
                     source: "the pipeline stopped accepting items because the run failed".into(),
                 })?;
         }
+        crate::fault::point("during_extract");
         if close {
             return Err(Error::Closed {
                 resource: self.ctx.resource_name.clone(),
             });
         }
         Ok(())
+    }
+
+    /// The items as JSON: moved when they are JSON already, serialized otherwise.
+    fn to_values(&self, page: Vec<T>) -> Result<Vec<Value>> {
+        let page: Box<dyn Any> = Box::new(page);
+        match page.downcast::<Vec<Value>>() {
+            Ok(values) => Ok(*values),
+            Err(page) => {
+                let Ok(page) = page.downcast::<Vec<T>>() else {
+                    return Ok(Vec::new());
+                };
+                page.iter()
+                    .map(|item| {
+                        serde_json::to_value(item).map_err(|e| Error::Item {
+                            resource: self.ctx.resource_name.clone(),
+                            table: String::new(),
+                            message: format!("item cannot be serialized: {e}"),
+                        })
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Sends every item of an iterator, in pages.

@@ -108,11 +108,7 @@ impl Source {
                 let known: Vec<String> = self
                     .resource_names()
                     .into_iter()
-                    .chain(
-                        selected
-                            .iter()
-                            .map(|r| r.hints().name.as_str()),
-                    )
+                    .chain(selected.iter().map(|r| r.hints().name.as_str()))
                     .map(|n| format!("`{n}`"))
                     .collect();
                 return Err(Error::config(format!(

@@ -343,7 +343,9 @@ fn incremental<'a>(
         valid = false;
         None
     });
-    owned_type(cx, &pat_type.ty);
+    if let Some(cursor_ty) = cursor_ty {
+        owned_type(cx, cursor_ty);
+    }
     let ident = plain_name(
         cx,
         pat_type,

@@ -3,8 +3,15 @@
 //! For
 //!
 //! ```text
-//! #[resource(name = "issues", write_disposition = "merge", primary_key = "id")]
-//! pub async fn repo_issues(out: Emit<Issue>, token: String, mut page_size: usize) -> ele::Result<()> { .. }
+//! #[resource(name = "issues", write_disposition = "merge", primary_key = "id", table_name = issue_table)]
+//! pub async fn repo_issues(
+//!     out: Emit<Issue>,
+//!     token: String,
+//!     #[incremental(cursor = "created_at", initial_value = "1970-01-01T00:00:00Z")]
+//!     created_at: Incremental<String>,
+//!     state: ResourceState,
+//!     mut page_size: usize,
+//! ) -> ele::Result<()> { .. }
 //! ```
 //!
 //! the output is
@@ -12,12 +19,39 @@
 //! ```text
 //! #[must_use = "a resource does nothing until a pipeline runs it"]
 //! pub fn repo_issues(token: String, page_size: usize) -> RepoIssuesResource {
-//!     RepoIssuesResource { __ele_args: (token, page_size,), __ele_hints: { /* ResourceHints */ } }
+//!     RepoIssuesResource {
+//!         __ele_args: (token, page_size,),
+//!         __ele_incremental_created_at: None,
+//!         __ele_hints: { /* ResourceHints */ },
+//!     }
 //! }
-//! pub struct RepoIssuesResource { __ele_args: (String, usize,), __ele_hints: ResourceHints }
+//! pub struct RepoIssuesResource {
+//!     __ele_args: (String, usize,),
+//!     __ele_incremental_created_at: Option<Incremental<String>>,
+//!     __ele_hints: ResourceHints,
+//! }
+//! impl RepoIssuesResource {
+//!     /// Overrides the `created_at` incremental for this call, ...
+//!     pub fn created_at(mut self, incremental: Incremental<String>) -> Self { .. }
+//! }
 //! const _: () = {
-//!     async fn __ele_body(out: Emit<Issue>, token: String, mut page_size: usize) -> ele::Result<()> { .. }
-//!     impl Resource for RepoIssuesResource { /* `extract` calls `__ele_body` */ }
+//!     async fn __ele_body(out: Emit<Issue>, token: String, created_at: Incremental<String>,
+//!         state: ResourceState, mut page_size: usize) -> ele::Result<()> { .. }
+//!     impl Resource for RepoIssuesResource {
+//!         fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> { Some(Arc::new(issue_table)) }
+//!         fn extract(self, out: Emit<Self::Item>) -> BoxFuture<'static, Result<()>> {
+//!             let (token, page_size,) = self.__ele_args;
+//!             let call_site = self.__ele_incremental_created_at;
+//!             Box::pin(async move {
+//!                 let created_at = bind_incremental::<String, Issue>(&out, "created_at",
+//!                     IncrementalConfig::new().cursor_path("created_at").initial_value("1970-..."),
+//!                     call_site)?;
+//!                 let state = resource_state(&out);
+//!                 resource_result(&name, __ele_body(out, token, created_at, state, page_size).await)
+//!             })
+//!         }
+//!         /* hints, hints_mut */
+//!     }
 //! };
 //! ```
 //!
@@ -234,7 +268,7 @@ struct IncrementalParts {
     fields: Vec<TokenStream>,
     /// `__ele_incremental_created_at: None,`
     values: Vec<TokenStream>,
-    /// `pub fn created_at(mut self, incremental: Incremental<String>) -> Self`
+    /// `pub fn created_at(mut self, incremental: Incremental<String>) -> Self`, with the function's visibility
     setters: Vec<TokenStream>,
     /// `let __ele_incremental_created_at = self.__ele_incremental_created_at;`, before the future takes over.
     takes: Vec<TokenStream>,
@@ -262,6 +296,7 @@ fn incremental_ty(p: &IncrementalParam, private: &TokenStream) -> TokenStream {
 }
 
 fn incrementals(m: &Resource, private: &TokenStream) -> IncrementalParts {
+    let vis = &m.original.vis;
     let mut parts = IncrementalParts {
         fields: Vec::new(),
         values: Vec::new(),
@@ -283,11 +318,12 @@ fn incrementals(m: &Resource, private: &TokenStream) -> IncrementalParts {
         parts
             .values
             .push(quote!(#field: ::std::option::Option::None,));
-        // `dead_code`: a private resource whose override is never used must not warn.
+        // The struct's visibility, which reaches as far as a bare `pub` on its method would, without
+        // `unreachable_pub`; `dead_code` allowed: a private resource whose override is never used must not warn.
         parts.setters.push(quote! {
             #[doc = #doc]
             #[allow(dead_code)]
-            pub fn #setter(mut self, incremental: #incremental_ty) -> Self {
+            #vis fn #setter(mut self, incremental: #incremental_ty) -> Self {
                 self.#field = ::std::option::Option::Some(incremental);
                 self
             }
@@ -376,20 +412,21 @@ fn table_name_fn(m: &Resource, private: &TokenStream) -> TokenStream {
         return quote!();
     };
     let item_ty = m.item_ty;
-    // The bound gives an unannotated closure (`|e| e.kind.clone()`) its signature, which `Arc::new` alone
-    // would not, and puts an error about a wrong signature on the user's expression.
+    // `Arc::new` inside a function with the bound: the bound gives an unannotated closure (`|e| e.kind.clone()`)
+    // its signature, which `Arc::new` alone would not, and a wrong signature is one error on the user's
+    // expression rather than a second one about the unsizing cast.
     quote! {
         fn table_name_fn(&self) -> ::std::option::Option<#private::TableNameFn<Self::Item>> {
-            fn table_name_fn<F>(f: F) -> F
+            fn table_name_fn<F>(f: F) -> #private::TableNameFn<#item_ty>
             where
                 F: ::std::ops::Fn(&#item_ty) -> ::std::string::String
                     + ::std::marker::Send
                     + ::std::marker::Sync
                     + 'static,
             {
-                f
+                ::std::sync::Arc::new(f)
             }
-            ::std::option::Option::Some(::std::sync::Arc::new(table_name_fn(#func)))
+            ::std::option::Option::Some(table_name_fn(#func))
         }
     }
 }

@@ -20,23 +20,48 @@ use proc_macro::TokenStream;
 ///
 /// ```text
 /// #[resource(name = "issues", write_disposition = "merge", primary_key = ("id", "url"))]
-/// pub async fn repo_issues(out: Emit<Issue>, token: String, page_size: usize) -> ele::Result<()> { .. }
+/// pub async fn repo_issues(
+///     out: Emit<Issue>,
+///     token: String,
+///     #[incremental(cursor = "created_at", initial_value = "1970-01-01T00:00:00Z")]
+///     created_at: Incremental<String>,
+///     state: ResourceState,
+/// ) -> ele::Result<()> { .. }
+///
+/// let july = repo_issues(token).created_at(Incremental::range("2022-07-01", "2022-08-01"));
 /// ```
 ///
 /// Attributes, all optional:
 /// - `name = "issues"`: the resource name (and state key); the function name by default.
-/// - `table_name = "issues"`: the table the rows go to; the resource name by default.
+/// - `table_name = "issues"`: the table the rows go to; the resource name by default. Or a function of the
+///   item naming the table of each item: a path `table_name = event_table` (`fn(&Item) -> String`) or a
+///   closure `table_name = |e: &Event| e.kind.clone()`.
 /// - `write_disposition = "append" | "replace" | "merge"`: `"append"` by default; `"merge"` needs a key.
 /// - `primary_key`, `merge_key`: a column `"id"`, or columns `("id", "url")` / `["id", "url"]`; `()` for none.
 /// - `max_table_nesting = 2`: how deep nested data becomes child tables.
 /// - `crate = "my_reexport::ele"`: the path of the ele facade, for crates that re-export it.
 ///
 /// The function must be `async`, non-generic, and take exactly one parameter whose type is `Emit<T>` (the
-/// item type `T`, matched by the name `Emit`, not through type aliases). Its other parameters are plain
-/// names (`mut` allowed) with owned types; they become the arguments of the generated function, in order.
-/// The return type is any `Result<(), E>` where `E` converts into a boxed error, such as `ele::Result<()>`.
+/// item type `T`). Parameters are recognised by the last segment of their type's path, not through type
+/// aliases:
+/// - `Emit<T>`: the emitter.
+/// - `Incremental<T>` (`Incremental` alone: `serde_json::Value` cursors): bound by the runtime from state
+///   before the body runs, and kept current by `out.send`. `#[incremental(...)]` on it gives the settings
+///   `cursor`, `initial_value`, `end_value` (any expression), `last_value_func` (`"max"`, `"min"`, or a
+///   path to a `fn(&[serde_json::Value]) -> serde_json::Value`), `primary_key` (`()` disables dedup),
+///   `allow_external_schedulers` (`true`/`false`), `on_cursor_value_missing` (`"raise"`, `"include"`,
+///   `"exclude"`), `row_order` (`"asc"`, `"desc"`) and `lag` (a number). It is not an argument of the
+///   generated function: the resource value gets a setter of the same name that overrides it for one call,
+///   merged field by field with the attribute's settings.
+/// - `ResourceState`, `SourceState`: the state of the resource or of its source, committed with the data;
+///   not arguments of the generated function either.
 ///
-/// On a mistake the function is emitted unchanged next to the errors, all of them reported at once.
+/// The other parameters are plain names (`mut` allowed) with owned types; they become the arguments of the
+/// generated function, in order. The return type is any `Result<(), E>` where `E` converts into a boxed
+/// error, such as `ele::Result<()>`.
+///
+/// On a mistake the function is emitted unchanged (without its `#[incremental]` attributes) next to the
+/// errors, all of them reported at once.
 #[proc_macro_attribute]
 pub fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::resource(args.into(), item.into()).into()

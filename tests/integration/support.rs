@@ -183,3 +183,342 @@ async fn connect(url: &str) -> Client {
         .expect("cannot set the time zone");
     client
 }
+
+/// One data table of a [`DatasetDump`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDump {
+    /// Table name.
+    pub name: String,
+    /// `name|type|nullable` of each column, in order (system columns included: their presence and types count).
+    pub columns: Vec<String>,
+    /// The rows as text, sorted: data columns only, `|`-separated, NULL as `NULL`; child rows start with their
+    /// identity `<root identity>[list idx]...` instead of the random parent link.
+    pub rows: Vec<String>,
+}
+
+/// Everything that must be identical between two loads of the same data (a crashed-and-resumed run and a clean
+/// one): what `shared/bench/dump_results.py` compares, for any dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetDump {
+    /// Data tables by name (system tables `_dlt_loads`, `_dlt_pipeline_state`, `_dlt_version` not included).
+    pub tables: Vec<TableDump>,
+    /// Rows of `_dlt_loads` with status 0 (completed loads).
+    pub completed_loads: u64,
+    /// `sources` of the newest committed `_dlt_pipeline_state` row, per pipeline name.
+    pub state_sources: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl DatasetDump {
+    /// A short human-readable account of how `self` differs from `other` (empty when equal): per table, the
+    /// column lists and up to 10 rows found only on either side.
+    pub fn differences(&self, other: &DatasetDump) -> String {
+        use std::collections::BTreeMap;
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        if self.completed_loads != other.completed_loads {
+            let _ = writeln!(
+                out,
+                "completed loads: {} vs {}",
+                self.completed_loads, other.completed_loads
+            );
+        }
+        if self.state_sources != other.state_sources {
+            let _ = writeln!(
+                out,
+                "stored state sources:\n  {:?}\nvs\n  {:?}",
+                self.state_sources, other.state_sources
+            );
+        }
+        let left: BTreeMap<&str, &TableDump> =
+            self.tables.iter().map(|t| (t.name.as_str(), t)).collect();
+        let right: BTreeMap<&str, &TableDump> =
+            other.tables.iter().map(|t| (t.name.as_str(), t)).collect();
+        for name in left
+            .keys()
+            .chain(right.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let (Some(l), Some(r)) = (left.get(name), right.get(name)) else {
+                let side = if left.contains_key(name) {
+                    "left"
+                } else {
+                    "right"
+                };
+                let _ = writeln!(out, "table {name}: only on the {side} side");
+                continue;
+            };
+            if l.columns != r.columns {
+                let _ = writeln!(
+                    out,
+                    "table {name}: columns {:?} vs {:?}",
+                    l.columns, r.columns
+                );
+            }
+            if l.rows != r.rows {
+                let _ = writeln!(
+                    out,
+                    "table {name}: {} vs {} rows",
+                    l.rows.len(),
+                    r.rows.len()
+                );
+                for (side, a, b) in [("left", l, r), ("right", r, l)] {
+                    let only = multiset_difference(&a.rows, &b.rows);
+                    if !only.is_empty() {
+                        let _ = writeln!(out, "  {} row(s) only on the {side} side:", only.len());
+                        for row in only.iter().take(10) {
+                            let _ = writeln!(out, "    {row}");
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The lines of sorted `a` not matched by a line of sorted `b` (duplicates count).
+fn multiset_difference<'a>(a: &'a [String], b: &[String]) -> Vec<&'a str> {
+    let mut only = Vec::new();
+    let mut j = 0;
+    for line in a {
+        while j < b.len() && b[j] < *line {
+            j += 1;
+        }
+        if j < b.len() && b[j] == *line {
+            j += 1;
+        } else {
+            only.push(line.as_str());
+        }
+    }
+    only
+}
+
+/// Double-quotes an SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Single-quotes an SQL string literal.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// System columns left out of row dumps: random ids, load ids, and the random parent/root links.
+const DUMP_HIDDEN: [&str; 4] = ["_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_root_id"];
+
+impl TestDb {
+    /// Dumps a dataset for comparison: every table of the schema (ordered by name) with its columns and its rows
+    /// as sorted text lines without `_dlt_id`, `_dlt_load_id`, `_dlt_parent_id`, `_dlt_root_id`. A child row
+    /// (a table with `_dlt_parent_id`) is keyed by its parent's identity plus its `_dlt_list_idx`, recursively up to
+    /// the root, whose identity is its primary key (from the newest schema in `_dlt_version`) or, without one, all
+    /// its data columns. `_dlt_loads` counts completed loads, `_dlt_pipeline_state` gives the newest committed
+    /// state's `sources`, `_dlt_version` is left out.
+    pub async fn dump_dataset(&self, dataset: &str) -> DatasetDump {
+        use std::collections::{BTreeMap, HashMap};
+        let ds = quote_ident(dataset);
+        let tables: Vec<String> = self
+            .lines(&format!(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = {} \
+                 AND table_type = 'BASE TABLE' ORDER BY table_name COLLATE \"C\"",
+                quote_literal(dataset)
+            ))
+            .await;
+
+        // Primary keys as the schema hints declare them, newest schema version first.
+        let mut primary_keys: HashMap<String, Vec<String>> = HashMap::new();
+        if tables.iter().any(|t| t == "_dlt_version") {
+            let schemas = self
+                .rows(&format!(
+                    "SELECT schema FROM {ds}._dlt_version ORDER BY inserted_at DESC, version DESC"
+                ))
+                .await;
+            for schema in schemas
+                .into_iter()
+                .filter_map(|r| r.into_iter().next().flatten())
+            {
+                let Ok(schema) = serde_json::from_str::<serde_json::Value>(&schema) else {
+                    continue;
+                };
+                let Some(schema_tables) = schema.get("tables").and_then(|t| t.as_object()) else {
+                    continue;
+                };
+                for (table, def) in schema_tables {
+                    if primary_keys.contains_key(table) {
+                        continue;
+                    }
+                    let key: Vec<String> = def
+                        .get("columns")
+                        .and_then(|c| c.as_object())
+                        .map(|columns| {
+                            columns
+                                .iter()
+                                .filter(|(_, c)| {
+                                    c.get("primary_key").and_then(|p| p.as_bool()) == Some(true)
+                                })
+                                .map(|(name, _)| name.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    primary_keys.insert(table.clone(), key);
+                }
+            }
+        }
+
+        let mut completed_loads = 0;
+        let mut state_sources = BTreeMap::new();
+        // (table, columns, column names) of data tables; children after their parents.
+        let mut data_tables = Vec::new();
+        for table in &tables {
+            match table.as_str() {
+                "_dlt_version" => {}
+                "_dlt_loads" => {
+                    let n = self
+                        .lines(&format!(
+                            "SELECT count(*) FROM {ds}._dlt_loads WHERE status = 0"
+                        ))
+                        .await;
+                    completed_loads = n[0].parse().expect("a count");
+                }
+                "_dlt_pipeline_state" => {
+                    let newest = self
+                        .rows(&format!(
+                            "SELECT DISTINCT ON (s.pipeline_name) s.pipeline_name, s.state \
+                             FROM {ds}._dlt_pipeline_state s \
+                             JOIN {ds}._dlt_loads l ON l.load_id = s._dlt_load_id AND l.status = 0 \
+                             ORDER BY s.pipeline_name, s.version DESC, s.created_at DESC"
+                        ))
+                        .await;
+                    for row in newest {
+                        let name = row[0].clone().expect("pipeline_name is NOT NULL");
+                        let encoded = row[1].clone().expect("state is NOT NULL");
+                        let state = ele::state::StateRow::decode(&encoded)
+                            .unwrap_or_else(|e| panic!("cannot decode the stored state: {e}"));
+                        state_sources.insert(name, serde_json::Value::Object(state.sources));
+                    }
+                }
+                _ => {
+                    let described = self
+                        .rows(&format!(
+                            "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+                             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+                            quote_literal(dataset),
+                            quote_literal(table)
+                        ))
+                        .await;
+                    let names: Vec<String> = described
+                        .iter()
+                        .map(|c| c[0].clone().expect("column_name is NOT NULL"))
+                        .collect();
+                    let columns: Vec<String> = described
+                        .into_iter()
+                        .map(|c| {
+                            c.into_iter()
+                                .map(Option::unwrap_or_default)
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                        .collect();
+                    data_tables.push((table.clone(), columns, names));
+                }
+            }
+        }
+        let is_child = |names: &[String]| names.iter().any(|c| c == "_dlt_parent_id");
+        // Roots first, then children by nesting depth, so a parent's identities are known before its children's.
+        data_tables.sort_by_key(|(name, _, names)| {
+            (
+                is_child(names),
+                if is_child(names) {
+                    name.matches("__").count()
+                } else {
+                    0
+                },
+                name.clone(),
+            )
+        });
+
+        // `_dlt_id` -> identity of every row seen so far.
+        let mut identities: HashMap<String, String> = HashMap::new();
+        let mut dumps = Vec::new();
+        for (table, columns, names) in data_tables {
+            let child = is_child(&names);
+            let data: Vec<&String> = names
+                .iter()
+                .filter(|c| !DUMP_HIDDEN.contains(&c.as_str()) && !(child && *c == "_dlt_list_idx"))
+                .collect();
+            let has_id = names.iter().any(|c| c == "_dlt_id");
+            let mut select: Vec<String> = Vec::new();
+            select.push(if has_id {
+                "_dlt_id".into()
+            } else {
+                "NULL".into()
+            });
+            if child {
+                select.push("_dlt_parent_id".into());
+                select.push(if names.iter().any(|c| c == "_dlt_list_idx") {
+                    "_dlt_list_idx".into()
+                } else {
+                    "NULL".into()
+                });
+            }
+            select.extend(data.iter().map(|c| quote_ident(c)));
+            let rows = self
+                .rows(&format!(
+                    "SELECT {} FROM {ds}.{}",
+                    select.join(", "),
+                    quote_ident(&table)
+                ))
+                .await;
+            let key: Option<Vec<usize>> = primary_keys
+                .get(&table)
+                .filter(|k| !k.is_empty())
+                .and_then(|k| {
+                    k.iter()
+                        .map(|c| data.iter().position(|d| *d == c))
+                        .collect()
+                });
+            let fixed = if child { 3 } else { 1 };
+            let mut lines = Vec::with_capacity(rows.len());
+            for row in rows {
+                let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
+                let values: Vec<String> = row[fixed..].iter().map(text).collect();
+                let identity = if child {
+                    let parent = row[1]
+                        .as_ref()
+                        .and_then(|p| identities.get(p))
+                        .cloned()
+                        .unwrap_or_else(|| "<orphan>".into());
+                    format!("{parent}[{}]", text(&row[2]))
+                } else {
+                    match &key {
+                        Some(key) => key
+                            .iter()
+                            .map(|&i| format!("{}={}", data[i], values[i]))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        None => format!("({})", values.join("|")),
+                    }
+                };
+                if let Some(id) = &row[0] {
+                    identities.insert(id.clone(), identity.clone());
+                }
+                lines.push(if child {
+                    format!("{identity} | {}", values.join("|"))
+                } else {
+                    values.join("|")
+                });
+            }
+            lines.sort();
+            dumps.push(TableDump {
+                name: table,
+                columns,
+                rows: lines,
+            });
+        }
+        dumps.sort_by(|a, b| a.name.cmp(&b.name));
+        DatasetDump {
+            tables: dumps,
+            completed_loads,
+            state_sources,
+        }
+    }
+}

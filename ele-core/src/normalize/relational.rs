@@ -5,6 +5,8 @@
 //! `_dlt_id`; child rows with `_dlt_root_id` (when propagated), `_dlt_parent_id`, `_dlt_list_idx`, `_dlt_id`.
 //! Null values create no column: a column appears when its first non-null value does.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -77,6 +79,7 @@ impl RootConfig {
 pub struct Normalizer<'s> {
     schema: &'s mut Schema,
     load_id: String,
+    names: NameCache,
 }
 
 struct Flattened {
@@ -91,6 +94,7 @@ impl<'s> Normalizer<'s> {
         Normalizer {
             schema,
             load_id: load_id.into(),
+            names: NameCache::default(),
         }
     }
 
@@ -155,7 +159,8 @@ impl<'s> Normalizer<'s> {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let Flattened { mut row, lists } = flatten(
-            &self.schema_table(&config.table),
+            self.schema.tables.get(&config.table),
+            &mut self.names,
             object,
             config.max_nesting,
         );
@@ -211,14 +216,14 @@ impl<'s> Normalizer<'s> {
         for (idx, element) in list.into_iter().enumerate() {
             let (mut row, lists, child_level) = match element {
                 Value::Object(map) => {
-                    let f = flatten(&self.schema_table(&table), map, level);
+                    let f = flatten(self.schema.tables.get(&table), &mut self.names, map, level);
                     (f.row, f.lists, level)
                 }
                 Value::Array(inner) => {
                     let mut map = Map::new();
                     map.insert("list".to_owned(), Value::Array(inner));
                     let level = level.saturating_sub(1);
-                    let f = flatten(&self.schema_table(&table), map, level);
+                    let f = flatten(self.schema.tables.get(&table), &mut self.names, map, level);
                     (f.row, f.lists, level)
                 }
                 scalar => {
@@ -254,23 +259,6 @@ impl<'s> Normalizer<'s> {
         Ok(())
     }
 
-    /// A snapshot of what decides flattening for `table`: its json columns.
-    fn schema_table(&self, table: &str) -> JsonColumns {
-        JsonColumns(
-            self.schema
-                .tables
-                .get(table)
-                .map(|t| {
-                    t.columns
-                        .values()
-                        .filter(|c| c.data_type == Some(DataType::Json))
-                        .map(|c| c.name.clone())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        )
-    }
-
     /// Coerces `row` into `table` (creating the table and columns as needed) and hands it to the sink.
     fn write(
         &mut self,
@@ -280,11 +268,8 @@ impl<'s> Normalizer<'s> {
         row: IndexMap<String, Value>,
         sink: &mut impl RowSink,
     ) -> Result<()> {
-        let table = self
-            .schema
-            .tables
-            .entry(table_name.to_owned())
-            .or_insert_with(|| {
+        if !self.schema.tables.contains_key(table_name) {
+            self.schema.tables.insert(table_name.to_owned(), {
                 let mut t = Table::new(
                     table_name,
                     parent.map(str::to_owned),
@@ -295,6 +280,10 @@ impl<'s> Normalizer<'s> {
                 }
                 t
             });
+        }
+        let Some(table) = self.schema.tables.get_mut(table_name) else {
+            return Ok(());
+        };
         let mut out: Row = Vec::with_capacity(row.len());
         for (name, value) in row {
             if value.is_null() {
@@ -322,41 +311,85 @@ impl<'s> Normalizer<'s> {
     }
 }
 
-/// Names of the json-typed columns of a table: values under those paths are not unfolded.
-struct JsonColumns(Vec<String>);
+/// Memoized name normalization (dlt caches it the same way): keys repeat in every item.
+#[derive(Default)]
+struct NameCache {
+    keys: HashMap<String, String>,
+    tables: HashMap<String, String>,
+    paths: HashMap<(String, String), String>,
+}
 
-impl JsonColumns {
-    fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|c| c == name)
+impl NameCache {
+    fn key(&mut self, key: &str) -> String {
+        if let Some(n) = self.keys.get(key) {
+            return n.clone();
+        }
+        let n = naming::normalize_key(key);
+        self.keys.insert(key.to_owned(), n.clone());
+        n
+    }
+
+    fn table(&mut self, key: &str) -> String {
+        if let Some(n) = self.tables.get(key) {
+            return n.clone();
+        }
+        let n = naming::normalize_tables_path(key);
+        self.tables.insert(key.to_owned(), n.clone());
+        n
+    }
+
+    fn path(&mut self, path: &str, name: &str) -> String {
+        if path.is_empty() {
+            return name.to_owned();
+        }
+        let key = (path.to_owned(), name.to_owned());
+        if let Some(n) = self.paths.get(&key) {
+            return n.clone();
+        }
+        let n = naming::shorten_fragments(&[path, name]);
+        self.paths.insert(key, n.clone());
+        n
     }
 }
 
-/// Flattens a dict: scalars (and json values) into the row, lists out to child tables.
-fn flatten(json_columns: &JsonColumns, object: Map<String, Value>, level: usize) -> Flattened {
-    let mut row = IndexMap::new();
+/// Flattens a dict: scalars (and json values) into the row, lists out to child tables. `table` is the schema
+/// table the row goes to: a column already typed json keeps its value whole.
+fn flatten(
+    table: Option<&Table>,
+    names: &mut NameCache,
+    object: Map<String, Value>,
+    level: usize,
+) -> Flattened {
+    let is_json = |name: &str| {
+        table
+            .and_then(|t| t.columns.get(name))
+            .is_some_and(|c| c.data_type == Some(DataType::Json))
+    };
+    let mut row = IndexMap::with_capacity(object.len() + 2);
     let mut lists = Vec::new();
-    let mut stack: Vec<(Map<String, Value>, usize, Vec<String>)> =
-        vec![(object, level, Vec::new())];
+    // (dict, nesting budget left, normalized path joined with `__`)
+    let mut stack: Vec<(Map<String, Value>, usize, String)> = vec![(object, level, String::new())];
     while let Some((current, level, path)) = stack.pop() {
         for (key, value) in current {
-            let norm_key = naming::normalize_key(&key);
-            let nested_name = if path.is_empty() {
-                norm_key.clone()
-            } else {
-                let mut parts = path.clone();
-                parts.push(norm_key.clone());
-                naming::shorten_fragments(&parts)
-            };
-            let keep_as_json = level == 0 || json_columns.contains(&nested_name);
+            let norm_key = names.key(&key);
+            let nested_name = names.path(&path, &norm_key);
+            let keep_as_json = level == 0 || is_json(&nested_name);
             match value {
                 Value::Object(inner) if !keep_as_json => {
-                    let mut inner_path = path.clone();
-                    inner_path.push(norm_key);
+                    let inner_path = if path.is_empty() {
+                        norm_key
+                    } else {
+                        format!("{path}__{norm_key}")
+                    };
                     stack.push((inner, level - 1, inner_path));
                 }
                 Value::Array(inner) if !keep_as_json => {
-                    let mut list_path = path.clone();
-                    list_path.push(naming::normalize_tables_path(&key));
+                    let mut list_path: Vec<String> = if path.is_empty() {
+                        Vec::new()
+                    } else {
+                        path.split("__").map(str::to_owned).collect()
+                    };
+                    list_path.push(names.table(&key));
                     lists.push((list_path, inner));
                 }
                 other => {
@@ -371,6 +404,23 @@ fn flatten(json_columns: &JsonColumns, object: Map<String, Value>, level: usize)
 /// Puts `value` into column `name` of `table`: the column's type when the value has or can be coerced to it,
 /// else a variant column `<name>__v_<type>`. Returns the column written and the value.
 fn fit_value(
+    table: &mut Table,
+    name: &str,
+    value: Value,
+) -> std::result::Result<(String, Cell), String> {
+    // Fast path: the column exists and the value already has its type (no detection needed).
+    if let Some(column_type) = table.columns.get(name).and_then(|c| c.data_type)
+        && crate::schema::types::value_type(&value) == Some(column_type)
+    {
+        match into_cell(value, column_type) {
+            Ok(cell) => return Ok((name.to_owned(), cell)),
+            Err(value) => return fit_slow(table, name, value),
+        }
+    }
+    fit_slow(table, name, value)
+}
+
+fn fit_slow(
     table: &mut Table,
     name: &str,
     value: Value,
@@ -414,6 +464,22 @@ fn fit_value(
         table.columns.insert(variant.clone(), column);
     }
     Ok((variant, cell))
+}
+
+/// A value whose own type is `t`, as a cell of that type (no coercion); the value back when it does not fit.
+fn into_cell(value: Value, t: DataType) -> std::result::Result<Cell, Value> {
+    match (t, value) {
+        (DataType::Text, Value::String(s)) => Ok(Cell::Text(s)),
+        (DataType::Bigint, Value::Number(n)) => {
+            n.as_i64().map(Cell::Bigint).ok_or(Value::Number(n))
+        }
+        (DataType::Double, Value::Number(n)) => {
+            n.as_f64().map(Cell::Double).ok_or(Value::Number(n))
+        }
+        (DataType::Bool, Value::Bool(b)) => Ok(Cell::Bool(b)),
+        (DataType::Json, v @ (Value::Array(_) | Value::Object(_))) => Ok(Cell::Json(v)),
+        (_, v) => Err(v),
+    }
 }
 
 fn is_system_not_null(name: &str) -> bool {

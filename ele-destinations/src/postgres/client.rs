@@ -17,6 +17,10 @@ pub async fn connect(pg: &Postgres) -> Result<Client, Error> {
             tracing::debug!(error = %e, "postgres connection closed with an error");
         }
     });
+    client
+        .batch_execute("SET client_min_messages TO warning")
+        .await
+        .map_err(|e| connect_error(pg, e))?;
     Ok(client)
 }
 

@@ -318,7 +318,9 @@ async fn copy_job(
             .await
             .map_err(|e| sql_error(pg, &what, e))?;
     }
-    sink.finish().await.map_err(|e| sql_error(pg, &what, e))
+    let rows = sink.finish().await.map_err(|e| sql_error(pg, &what, e))?;
+    ele_core::fault::point("after_copy");
+    Ok(rows)
 }
 
 /// Name of the staging table of `table` in load `load_id`: private to the load, at most 63 bytes.
@@ -593,9 +595,11 @@ async fn commit_package(
             .await
             .map_err(|e| sql_error(pg, "replacing table contents", e))?;
     }
+    ele_core::fault::point("before_commit");
     tx.commit()
         .await
         .map_err(|e| sql_error(pg, "committing the load", e))?;
+    ele_core::fault::point("after_commit");
     Ok(LoadOutcome::Committed)
 }
 

@@ -90,8 +90,7 @@ pub(crate) async fn daily(
         lag = 3600,
     )]
     id: Incremental<i64>,
-    #[incremental]
-    updated_at: ele::Incremental<String>,
+    #[incremental] updated_at: ele::Incremental<String>,
 ) -> ele::Result<()> {
     let _ = (id.start_value(), updated_at.end_out_of_range());
     out.send(Vec::<Event>::new()).await
@@ -115,7 +114,10 @@ fn main() {
     };
     assert_eq!(table(&event), "push");
 
-    let r = everything().r#type(Incremental::range(json!({}), json!({ "push": "2022-09-01" })));
+    let r = everything().r#type(Incremental::range(
+        json!({}),
+        json!({ "push": "2022-09-01" }),
+    ));
     let table = Resource::table_name_fn(&r).expect("a table name function");
     assert_eq!(table(&json!({ "kind": "watch" })), "watch");
     assert_eq!(table(&json!({})), "other");
