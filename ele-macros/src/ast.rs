@@ -66,8 +66,9 @@ pub(crate) enum Param<'a> {
     Emitter,
     /// An ordinary argument, stored in the resource value.
     Arg(Arg<'a>),
-    /// An `Incremental<T>` parameter, bound by the runtime from state before the body runs.
-    Incremental(IncrementalParam<'a>),
+    /// An `Incremental<T>` parameter, bound by the runtime from state before the body runs. Boxed: its
+    /// attribute slots make it much larger than the other variants.
+    Incremental(Box<IncrementalParam<'a>>),
     /// A `ResourceState` or `SourceState` parameter, handed over by the runtime.
     State(StateParam<'a>),
 }
@@ -176,7 +177,7 @@ impl<'a> Resource<'a> {
     /// The incremental parameters, in order.
     pub(crate) fn incrementals(&self) -> impl Iterator<Item = &IncrementalParam<'a>> {
         self.params.iter().filter_map(|p| match p {
-            Param::Incremental(incremental) => Some(incremental),
+            Param::Incremental(incremental) => Some(&**incremental),
             _ => None,
         })
     }
@@ -244,7 +245,7 @@ fn params<'a>(cx: &Ctxt, sig: &'a Signature) -> (Vec<Param<'a>>, Option<&'a Type
             }
             Kind::Incremental => {
                 if let Some(incremental) = incremental(cx, pat_type, &recognised.shape) {
-                    params.push(Param::Incremental(incremental));
+                    params.push(Param::Incremental(Box::new(incremental)));
                 }
             }
             Kind::ResourceState | Kind::SourceState => {
@@ -307,6 +308,8 @@ const RESOURCE_METHODS: [&str; 11] = [
     "extract",
 ];
 
+const MALFORMED_INCREMENTAL: &str = "`Incremental` takes the cursor type as its one argument, e.g. `created_at: Incremental<String>`";
+
 /// `#[incremental(...)] created_at: Incremental<T>`: the attribute, the cursor type, a plain name.
 fn incremental<'a>(
     cx: &Ctxt,
@@ -326,14 +329,13 @@ fn incremental<'a>(
             valid = false;
         }
     }
-    const MALFORMED: &str = "`Incremental` takes the cursor type as its one argument, e.g. `created_at: Incremental<String>`";
     let cursor_ty = match shape {
         Shape::Owned(args) => match args.as_slice() {
             [] => Ok(None),
             [GenericArgument::Type(cursor_ty)] => Ok(Some(cursor_ty)),
-            _ => Err(MALFORMED),
+            _ => Err(MALFORMED_INCREMENTAL),
         },
-        Shape::Malformed => Err(MALFORMED),
+        Shape::Malformed => Err(MALFORMED_INCREMENTAL),
         Shape::Borrowed => Err(
             "an incremental is taken by value, e.g. `created_at: Incremental<String>`; it is a handle that `out.send` keeps current",
         ),

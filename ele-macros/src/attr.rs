@@ -119,19 +119,19 @@ const ROW_ORDERS: [(&str, &str); 2] = [("asc", "Asc"), ("desc", "Desc")];
 struct Keys {
     /// `resource` or `incremental`, as in "unknown resource attribute".
     kind: &'static str,
-    keys: &'static [&'static str],
+    names: &'static [&'static str],
     example: fn(&str) -> &'static str,
 }
 
 const RESOURCE_KEYS: Keys = Keys {
     kind: "resource",
-    keys: &KEYS,
+    names: &KEYS,
     example,
 };
 
 const INCREMENTAL_ATTR_KEYS: Keys = Keys {
     kind: INCREMENTAL,
-    keys: &INCREMENTAL_KEYS,
+    names: &INCREMENTAL_KEYS,
     example: incremental_example,
 };
 
@@ -478,17 +478,17 @@ fn parse_entry(
     let key = input.call(Ident::parse_any).map_err(|_| {
         input.error(format!(
             "expected `key = value`, e.g. `{}`",
-            example(keys.keys[0])
+            example(keys.names[0])
         ))
     })?;
     let key_name = key.unraw().to_string();
-    let Some(&known) = keys.keys.iter().find(|k| **k == key_name) else {
+    let Some(&known) = keys.names.iter().find(|k| **k == key_name) else {
         cx.error_spanned_by(
             &key,
             format!(
                 "unknown {} attribute `{key_name}`; expected one of {}",
                 keys.kind,
-                list(keys.keys)
+                list(keys.names)
             ),
         );
         // The rest of the entry belongs to the unknown key; the next entry is read normally.

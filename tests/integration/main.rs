@@ -4,5 +4,7 @@ mod support;
 
 mod cli;
 mod dispositions;
+mod faults;
 mod incremental;
 mod normalize;
+mod relational;
