@@ -68,13 +68,54 @@ pub use ele_destinations::postgres::{self, Postgres};
 /// parameter has type `Emit<T>`; the others are the function's ordinary arguments. `merge` needs a key.
 pub use ele_macros::resource;
 
+/// Turns a function that returns resources into a source: calling it runs the body, which builds the resources,
+/// and returns a [`Source`] named after the function; no resource runs until a pipeline runs the source.
+///
+/// ```no_run
+/// use ele::prelude::*;
+/// use serde_json::{Value, json};
+///
+/// #[resource]
+/// async fn ads(out: Emit<Value>, token: String) -> ele::Result<()> {
+///     out.send(json!({"id": 1, "token": token})).await
+/// }
+///
+/// #[resource]
+/// async fn campaigns(out: Emit<Value>) -> ele::Result<()> {
+///     out.send(json!({"id": 1})).await
+/// }
+///
+/// #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2)]
+/// fn facebook_ads(token: String) -> impl ele::IntoResources {
+///     (ads(token), campaigns())
+/// }
+///
+/// # fn main() -> ele::Result<()> {
+/// let only_ads: Source = facebook_ads("secret".into()).with_resources(["ads"])?;
+/// # let _ = only_ads;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Attributes, all optional: `name` (the source name, the state key of its resources; the function name by
+/// default), `root_key` (`true` writes `_dlt_root_id` into every child table), `max_table_nesting` (for the
+/// resources that do not set their own), `crate` (the path of a crate re-exporting ele). The function is not
+/// `async` and not generic; it returns a resource, a tuple of resources, a `Vec<Box<dyn DynResource>>` or a
+/// `Source`.
+pub use ele_macros::source;
+
+/// The README's code samples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// Everything a pipeline program usually needs.
 pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use crate::Postgres;
     pub use crate::{
         Emit, Error, Incremental, Key, LastValueFunc, LoadInfo, Pipeline, Resource, ResourceExt,
-        ResourceState, Source, SourceState, WriteDisposition, items, resource,
+        ResourceState, Source, SourceState, WriteDisposition, items, resource, source,
     };
     pub use ele_core::resource::WriteDisposition::{Append, Merge, Replace};
 }
@@ -89,6 +130,8 @@ pub mod __private {
     pub use ele_core::resource::{
         Emit, Key, Resource, ResourceHints, TableNameFn, WriteDisposition,
     };
+    pub use ele_core::resource::{IntoResources, Resources};
+    pub use ele_core::source::Source;
     pub use ele_core::state::{ResourceState, SourceState};
     pub use futures::future::BoxFuture;
 
@@ -125,5 +168,14 @@ pub mod __private {
                 Err(other) => Err(Error::resource(resource, other)),
             },
         }
+    }
+
+    /// The source named `name` holding what a `#[source]` body returned, with the body's `root_key`.
+    pub fn from_resources(name: &str, resources: Resources) -> Source {
+        let mut source = Source::new(name).root_key(resources.root_key);
+        for resource in resources.list {
+            source.push_boxed(resource);
+        }
+        source
     }
 }

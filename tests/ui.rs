@@ -5,5 +5,6 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/resource/*.rs");
     t.compile_fail("tests/ui/incremental/*.rs");
+    t.compile_fail("tests/ui/source/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

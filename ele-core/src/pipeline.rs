@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -14,7 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::destination::{Destination, LoadOutcome};
 use crate::error::{Error, Result};
-use crate::incremental::interval_from_env;
+use crate::incremental::{Interval, interval_from_env};
 use crate::normalize::naming;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
 use crate::package::{ChainLoad, LoadPackage, Manifest, PackageWriter};
@@ -154,6 +155,7 @@ impl Pipeline {
             primary_key: None,
             merge_key: None,
             table_name: None,
+            interval: None,
         }
     }
 }
@@ -168,9 +170,18 @@ pub struct Run<'p> {
     primary_key: Option<Key>,
     merge_key: Option<Key>,
     table_name: Option<String>,
+    interval: Option<Interval>,
 }
 
 impl<'p> Run<'p> {
+    /// An external scheduler's data interval for incrementals that allow it (`allow_external_schedulers`):
+    /// start becomes the initial value, end the end value (a missing or future end, or one equal to the start,
+    /// is now), so the run is stateless. Without it, `ELE_INTERVAL_START`/`ELE_INTERVAL_END` (or dlt's
+    /// `DLT_INTERVAL_START`/`DLT_INTERVAL_END`) are read.
+    pub fn interval(mut self, start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Self {
+        self.interval = Some((start, end));
+        self
+    }
     /// Write disposition of every resource in this run.
     pub fn write_disposition(mut self, disposition: WriteDisposition) -> Self {
         self.write_disposition = Some(disposition);
@@ -410,6 +421,7 @@ async fn extract_and_normalize(
         primary_key,
         merge_key,
         table_name,
+        interval,
         ..
     } = run;
     let Resources {
@@ -510,7 +522,10 @@ async fn extract_and_normalize(
         .map(|(writer, roots)| (working_schema, writer, roots))
     });
 
-    let interval = interval_from_env()?;
+    let interval = match interval {
+        Some(i) => Some(i),
+        None => interval_from_env()?,
+    };
     let source_entry = state
         .sources
         .get(&source_name)

@@ -1,4 +1,5 @@
-//! The typed model of a resource: the function, its emitter parameter, its ordinary arguments, its hints.
+//! The typed models of a resource (the function, its emitter parameter, its ordinary arguments, its hints) and
+//! of a source (the function, its arguments, its settings).
 //!
 //! Every piece keeps a reference to the user's tokens, so errors and generated items carry the user's spans.
 
@@ -10,7 +11,9 @@ use syn::{
     PatIdent, PatType, PathArguments, Signature, Type, Visibility,
 };
 
-use crate::attr::{self, Attrs, Disposition, IncrementalAttrs, Key, Nesting, TableName};
+use crate::attr::{
+    self, Attrs, Disposition, IncrementalAttrs, Key, Nesting, SourceAttrs, TableName,
+};
 use crate::ctxt::Ctxt;
 
 /// The annotated function, with its body kept as raw tokens.
@@ -604,4 +607,77 @@ fn struct_ident(ident: &Ident) -> Ident {
         .unwrap_or_else(|_| Ident::new("__EleResource", Span::call_site()));
     ident_out.set_span(ident.span());
     ident_out
+}
+
+/// A source function, ready for code generation.
+pub(crate) struct Source<'a> {
+    pub(crate) original: &'a ItemFn,
+    /// The function name, which the generated function keeps.
+    pub(crate) ident: &'a Ident,
+    /// The source name: `name = "..."`, else the function name.
+    pub(crate) name: LitStr,
+    /// `root_key = true`; `false` and no key both leave it to what the body returns.
+    pub(crate) root_key: bool,
+    pub(crate) max_table_nesting: Option<Nesting>,
+    /// The parameters of the generated function, in order, each passed on to the body.
+    pub(crate) args: Vec<SourceArg<'a>>,
+    pub(crate) attrs: FnAttrs<'a>,
+    /// The path of the ele facade: `::ele` or the `crate = "..."` path.
+    pub(crate) krate: syn::Path,
+}
+
+/// A parameter of the generated source function: the user's name when it is a plain one (without `mut`, which
+/// belongs to the body), else a hygienic `__ele_arg<N>`.
+pub(crate) struct SourceArg<'a> {
+    pub(crate) ident: Ident,
+    pub(crate) ty: &'a Type,
+}
+
+impl<'a> Source<'a> {
+    /// Builds the model, recording what does not fit it.
+    pub(crate) fn from_syn(cx: &Ctxt, original: &'a ItemFn, attrs: SourceAttrs) -> Self {
+        let sig = &original.sig;
+        let ident = &sig.ident;
+        let mut args = Vec::with_capacity(sig.inputs.len());
+        for (index, input) in sig.inputs.iter().enumerate() {
+            match input {
+                FnArg::Receiver(receiver) => cx.error_spanned_by(
+                    receiver,
+                    "a source is a free function; it cannot take `self`",
+                ),
+                FnArg::Typed(pat_type) => {
+                    let ident = match &*pat_type.pat {
+                        Pat::Ident(PatIdent {
+                            by_ref: None,
+                            subpat: None,
+                            ident,
+                            ..
+                        }) => ident.clone(),
+                        _ => Ident::new(&format!("__ele_arg{index}"), Span::mixed_site()),
+                    };
+                    args.push(SourceArg {
+                        ident,
+                        ty: &pat_type.ty,
+                    });
+                }
+            }
+        }
+        let name = match attrs.name.into_inner() {
+            Some(name) => name,
+            None => LitStr::new(&ident.unraw().to_string(), ident.span()),
+        };
+        Source {
+            original,
+            ident,
+            name,
+            root_key: attrs.root_key.into_inner().is_some_and(|b| b.value),
+            max_table_nesting: attrs.max_table_nesting.into_inner(),
+            args,
+            attrs: FnAttrs::sort(&original.attrs),
+            krate: attrs
+                .krate
+                .into_inner()
+                .unwrap_or_else(|| syn::parse_quote!(::ele)),
+        }
+    }
 }

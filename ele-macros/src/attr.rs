@@ -1,5 +1,5 @@
-//! Parsing of `#[resource(...)]` and of the parameter attribute `#[incremental(...)]` into typed slots that
-//! remember the tokens that set them.
+//! Parsing of `#[resource(...)]`, of the parameter attribute `#[incremental(...)]` and of `#[source(...)]` into
+//! typed slots that remember the tokens that set them.
 //!
 //! The arguments are split at top-level commas first, and each `key = value` entry is parsed on its own: a
 //! mistake in one entry is recorded and the next entry is still read, so every bad key of one attribute is
@@ -37,6 +37,12 @@ pub(crate) const KEYS: [&str; 7] = [
     MAX_TABLE_NESTING,
     CRATE,
 ];
+
+/// `root_key = true`, in `#[source]`
+pub(crate) const ROOT_KEY: &str = "root_key";
+
+/// Every key of `#[source]`, in the order error messages list them.
+pub(crate) const SOURCE_KEYS: [&str; 4] = [NAME, ROOT_KEY, MAX_TABLE_NESTING, CRATE];
 
 /// The parameter attribute.
 pub(crate) const INCREMENTAL: &str = "incremental";
@@ -83,6 +89,16 @@ fn example(key: &str) -> &'static str {
     }
 }
 
+/// A well-formed setting of each key of `#[source]`, for messages.
+fn source_example(key: &str) -> &'static str {
+    match key {
+        NAME => "name = \"facebook_ads\"",
+        ROOT_KEY => "root_key = true",
+        MAX_TABLE_NESTING => "max_table_nesting = 2",
+        _ => "crate = \"my_reexport::ele\"",
+    }
+}
+
 /// A well-formed setting of each key of `#[incremental]`, for messages.
 fn incremental_example(key: &str) -> &'static str {
     match key {
@@ -117,7 +133,7 @@ const ROW_ORDERS: [(&str, &str); 2] = [("asc", "Asc"), ("desc", "Desc")];
 
 /// One attribute's keys, for reading its entries and wording its messages.
 struct Keys {
-    /// `resource` or `incremental`, as in "unknown resource attribute".
+    /// `resource`, `incremental` or `source`, as in "unknown resource attribute".
     kind: &'static str,
     names: &'static [&'static str],
     example: fn(&str) -> &'static str,
@@ -135,9 +151,15 @@ const INCREMENTAL_ATTR_KEYS: Keys = Keys {
     example: incremental_example,
 };
 
+const SOURCE_ATTR_KEYS: Keys = Keys {
+    kind: "source",
+    names: &SOURCE_KEYS,
+    example: source_example,
+};
+
 /// One attribute slot: unset, or set by a key (kept for spans), possibly to an invalid value.
 pub(crate) struct Attr<T> {
-    /// `resource` or `incremental`, for the duplicate message.
+    /// `resource`, `incremental` or `source`, for the duplicate message.
     kind: &'static str,
     name: &'static str,
     key: Option<Ident>,
@@ -293,6 +315,59 @@ impl Attrs {
             MERGE_KEY => {
                 let columns = key_columns(cx, MERGE_KEY, value);
                 self.merge_key.set(cx, key, columns);
+            }
+            // max_table_nesting = 2
+            MAX_TABLE_NESTING => {
+                let nesting = nesting(cx, value);
+                self.max_table_nesting.set(cx, key, nesting);
+            }
+            // crate = "my_reexport::ele"
+            _ => {
+                let path = crate_path(cx, value);
+                self.krate.set(cx, key, path);
+            }
+        }
+    }
+}
+
+/// The parsed `#[source(...)]` attribute.
+pub(crate) struct SourceAttrs {
+    pub(crate) name: Attr<LitStr>,
+    pub(crate) root_key: Attr<LitBool>,
+    pub(crate) max_table_nesting: Attr<Nesting>,
+    pub(crate) krate: Attr<syn::Path>,
+}
+
+impl SourceAttrs {
+    /// Parses the tokens inside `#[source(...)]`, recording every error in `cx`.
+    pub(crate) fn from_args(cx: &Ctxt, args: TokenStream) -> Self {
+        let kind = SOURCE_ATTR_KEYS.kind;
+        let mut attrs = SourceAttrs {
+            name: Attr::new(kind, NAME),
+            root_key: Attr::new(kind, ROOT_KEY),
+            max_table_nesting: Attr::new(kind, MAX_TABLE_NESTING),
+            krate: Attr::new(kind, CRATE),
+        };
+        read_entries(cx, args, &SOURCE_ATTR_KEYS, |known, key, value| {
+            attrs.set_entry(cx, known, key, value);
+        });
+        attrs
+    }
+
+    /// Records one well-formed `key = value` entry; errors in the value are recorded.
+    fn set_entry(&mut self, cx: &Ctxt, known: &'static str, key: &Ident, value: &Expr) {
+        match known {
+            // name = "facebook_ads"
+            NAME => {
+                let lit = non_empty_str(cx, value, "a source name cannot be empty", || {
+                    format!("expected a string literal, e.g. `{}`", source_example(NAME))
+                });
+                self.name.set(cx, key, lit);
+            }
+            // root_key = true | false
+            ROOT_KEY => {
+                let flag = bool_lit(cx, ROOT_KEY, value);
+                self.root_key.set(cx, key, flag);
             }
             // max_table_nesting = 2
             MAX_TABLE_NESTING => {

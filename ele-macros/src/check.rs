@@ -1,9 +1,9 @@
 //! Rules across fields: the hints against each other, and the function's qualifiers and generics.
 //!
-//! The parameters are checked where the model is built (`ast::Resource::from_syn`); everything here only
-//! records errors, in source order.
+//! The parameters are checked where the model is built (`ast::Resource::from_syn`, `ast::Source::from_syn`);
+//! everything here only records errors, in source order.
 
-use syn::{GenericParam, Signature};
+use syn::{GenericParam, ReturnType, Signature};
 
 use crate::attr::{Attr, Attrs, Disposition, Key};
 use crate::ctxt::Ctxt;
@@ -71,6 +71,50 @@ pub(crate) fn where_clause(cx: &Ctxt, sig: &Signature) {
         cx.error_spanned_by(
             where_clause,
             "resource functions cannot have a `where` clause: their argument types must be concrete",
+        );
+    }
+}
+
+/// A source is a plain, non-generic function that returns its resources; its arguments are passed on as they
+/// are, so they may borrow (lifetime parameters are fine) or be `impl Trait`.
+pub(crate) fn source_signature(cx: &Ctxt, sig: &Signature) {
+    if let Some(constness) = &sig.constness {
+        cx.error_spanned_by(constness, "source functions cannot be `const`");
+    }
+    if let Some(asyncness) = &sig.asyncness {
+        cx.error_spanned_by(
+            asyncness,
+            "source functions cannot be `async`: a source is a plain function that returns its resources; the resources are the async ones",
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_spanned_by(unsafety, "source functions cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(abi, "source functions cannot have an `extern` ABI");
+    }
+    for param in &sig.generics.params {
+        if let GenericParam::Type(_) | GenericParam::Const(_) = param {
+            cx.error_spanned_by(
+                param,
+                "source functions cannot be generic: give the arguments concrete types",
+            );
+        }
+    }
+    if let Some(variadic) = &sig.variadic {
+        cx.error_spanned_by(variadic, "source functions cannot be variadic");
+    }
+}
+
+/// The function returns its resources; checked after the parameters, which come first in the source.
+pub(crate) fn source_output(cx: &Ctxt, sig: &Signature) {
+    if let ReturnType::Default = sig.output {
+        cx.error_spanned_by(
+            &sig.ident,
+            format!(
+                "a source function returns its resources, e.g. `fn {}(..) -> impl IntoResources`",
+                sig.ident
+            ),
         );
     }
 }

@@ -57,6 +57,27 @@
 //!
 //! with every ele item named through `::ele::__private` (or the `crate = "..."` path). The body stays a
 //! plain `async fn` outside the trait impl, untouched, so lints and errors in it read as in the user's code.
+//!
+//! For a source,
+//!
+//! ```text
+//! /// docs
+//! #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2)]
+//! pub fn facebook_ads(token: String, mut states: Vec<String>) -> impl IntoResources { .. }
+//! ```
+//!
+//! the output keeps the body in a nested function with the original signature:
+//!
+//! ```text
+//! /// docs
+//! #[must_use = "a source does nothing until a pipeline runs it"]
+//! pub fn facebook_ads(token: String, states: Vec<String>) -> Source {
+//!     fn __ele_body(token: String, mut states: Vec<String>) -> impl IntoResources { .. }
+//!     from_resources("facebook_ads", IntoResources::into_resources(__ele_body(token, states)))
+//!         .root_key(true)
+//!         .max_table_nesting(2)
+//! }
+//! ```
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -74,7 +95,13 @@ use crate::fallback;
 pub(crate) fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
     let original = match syn::parse2::<ast::ItemFn>(item.clone()) {
         Ok(original) => original,
-        Err(error) => return fallback::unparsed(item, error),
+        Err(error) => {
+            return fallback::unparsed(
+                item,
+                error,
+                "`#[resource]` goes on an `async fn` that takes an `Emit<Item>` parameter",
+            );
+        }
     };
     let cx = Ctxt::new();
     let attrs = attr::Attrs::from_args(&cx, args);
@@ -94,6 +121,89 @@ pub(crate) fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
                 "`#[resource]` could not read this function",
             ),
         ),
+    }
+}
+
+/// `#[source(args)] item`.
+pub(crate) fn source(args: TokenStream, item: TokenStream) -> TokenStream {
+    let original = match syn::parse2::<ast::ItemFn>(item.clone()) {
+        Ok(original) => original,
+        Err(error) => {
+            return fallback::unparsed(
+                item,
+                error,
+                "`#[source]` goes on a function that returns its resources, e.g. `fn facebook_ads(token: String) -> impl IntoResources`",
+            );
+        }
+    };
+    let cx = Ctxt::new();
+    let attrs = attr::SourceAttrs::from_args(&cx, args);
+    check::source_signature(&cx, &original.sig);
+    let model = ast::Source::from_syn(&cx, &original, attrs);
+    check::source_output(&cx, &original.sig);
+    match cx.check() {
+        Ok(()) => expand_source(&model),
+        // Nothing in a source's signature is the macro's, so the function is emitted exactly as written.
+        Err(error) => fallback::original(item, error),
+    }
+}
+
+fn expand_source(m: &ast::Source) -> TokenStream {
+    let krate = &m.krate;
+    let private = quote!(#krate::__private);
+    let vis = &m.original.vis;
+    let ident = m.ident;
+    let cfg = &m.attrs.cfg;
+    let outer_attrs = &m.attrs.constructor;
+    let body_attrs = &m.attrs.body;
+    let must_use = if m.attrs.must_use {
+        quote!()
+    } else {
+        quote!(#[must_use = "a source does nothing until a pipeline runs it"])
+    };
+
+    let sig = &m.original.sig;
+    let fn_token = &sig.fn_token;
+    let generics = &sig.generics;
+    let where_clause = &sig.generics.where_clause;
+    let inputs = &sig.inputs;
+    let output = &sig.output;
+    let body = &m.original.body;
+    let body_fn = format_ident!("__ele_body");
+    let arg_idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let arg_tys: Vec<_> = m.args.iter().map(|a| a.ty).collect();
+
+    // A return type that is not `IntoResources` is reported on the user's return type.
+    let result_span = match output {
+        ReturnType::Type(_, ret) => ret.span(),
+        ReturnType::Default => ident.span(),
+    };
+    let body_call = syn::Ident::new("__ele_body", result_span);
+    let into_resources = respan(quote!(#private::IntoResources::into_resources), result_span);
+    let resources = quote_spanned!(result_span=> #into_resources(#body_call(#(#arg_idents),*)));
+
+    let name = &m.name;
+    let root_key = if m.root_key {
+        quote!(.root_key(true))
+    } else {
+        quote!()
+    };
+    let nesting = m.max_table_nesting.as_ref().map(|nesting| {
+        let mut depth = proc_macro2::Literal::usize_unsuffixed(nesting.depth);
+        depth.set_span(nesting.span);
+        quote!(.max_table_nesting(#depth))
+    });
+
+    quote! {
+        #(#cfg)*
+        #(#outer_attrs)*
+        #must_use
+        #vis fn #ident #generics (#(#arg_idents: #arg_tys),*) -> #private::Source #where_clause {
+            #(#body_attrs)*
+            #fn_token #body_fn #generics (#inputs) #output #where_clause #body
+
+            #private::from_resources(#name, #resources) #root_key #nesting
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Output on error: the user's function unchanged, followed by the errors.
 //!
+//! A source function is emitted exactly as written (see [`original`]).
+//!
 //! Emitting the input keeps rust-analyzer's completions and hints working while the attribute or the
 //! signature is being typed (tokio PR #4162). The unchanged function has its `Emit` parameter, so it still
 //! type-checks as a plain `async fn`, and every other use of it keeps resolving.
@@ -45,14 +47,11 @@ pub(crate) fn function(item: TokenStream, function: &ItemFn, error: syn::Error) 
 }
 
 /// The input could not be read as a function: the item unchanged, with a clearer error when it is another
-/// kind of item.
-pub(crate) fn unparsed(item: TokenStream, error: syn::Error) -> TokenStream {
+/// kind of item (`expected` says where the attribute goes).
+pub(crate) fn unparsed(item: TokenStream, error: syn::Error, expected: &str) -> TokenStream {
     let error = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(_)) | Err(_) => error,
-        Ok(other) => syn::Error::new_spanned(
-            other,
-            "`#[resource]` goes on an `async fn` that takes an `Emit<Item>` parameter",
-        ),
+        Ok(other) => syn::Error::new_spanned(other, expected),
     };
     original(item, error)
 }

@@ -1,5 +1,5 @@
-//! Procedural macros of ele. Use them through the `ele` crate (`ele::resource`), which documents them;
-//! the code they generate names nothing but `::ele::__private`.
+//! Procedural macros of ele. Use them through the `ele` crate (`ele::resource`, `ele::source`), which
+//! documents them; the code they generate names nothing but `::ele::__private`.
 //!
 //! Layout, after serde_derive and thiserror: `attr` parses the attribute into typed slots, `ast` builds the
 //! model of the function, `check` holds the rules across fields, `expand` generates code from the model
@@ -65,4 +65,34 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::resource(args.into(), item.into()).into()
+}
+
+/// Turns a function that returns resources into a source: the generated function of the same name, visibility
+/// and arguments returns a `Source` named after it, holding the resources the body returned.
+///
+/// ```text
+/// #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2)]
+/// pub fn facebook_ads(token: String, states: Vec<String>) -> impl IntoResources {
+///     (ads(token.clone(), states), campaigns(token))
+/// }
+///
+/// let ads_only = facebook_ads(token, states).with_resources(["ads"])?;
+/// ```
+///
+/// Attributes, all optional:
+/// - `name = "facebook_ads"`: the source name (the state key of its resources); the function name by default.
+/// - `root_key = true`: writes `_dlt_root_id` into the child tables of every resource; also on when the body
+///   returns a source with `root_key` set. `false` leaves it to the body.
+/// - `max_table_nesting = 2`: the nesting of every resource that does not set its own.
+/// - `crate = "my_reexport::ele"`: the path of the ele facade, for crates that re-export it.
+///
+/// The function is a plain (not `async`) function without type or const parameters; the resources are the
+/// async ones. It returns anything implementing `IntoResources`: a resource, a tuple of resources, a
+/// `Vec<Box<dyn DynResource>>` (resources made in a loop), or a `Source` (whose name is replaced). The body runs
+/// when the function is called, and no resource runs until a pipeline runs the source.
+///
+/// On a mistake the function is emitted unchanged next to the errors, all of them reported at once.
+#[proc_macro_attribute]
+pub fn source(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::source(args.into(), item.into()).into()
 }

@@ -138,7 +138,10 @@ fn ele_load(db: &TestDb, file: &Path) -> Command {
 }
 
 fn output(command: &mut Command) -> Output {
-    command.output().expect("the ele binary runs")
+    let t = Instant::now();
+    let o = command.output().expect("the ele binary runs");
+    eprintln!("TIMING {:?} {:?}", command.get_args().nth(1), t.elapsed());
+    o
 }
 
 #[track_caller]

@@ -340,3 +340,79 @@ async fn resource_state_is_committed_with_the_data_and_untouched_by_a_failed_run
     p.run(failing_after_state()).await.expect_err("fails");
     assert_eq!(p.state().expect("ok").expect("saved"), before);
 }
+
+#[resource(primary_key = "id")]
+async fn tickets(
+    out: Emit<Value>,
+    source: Feed,
+    #[incremental(cursor = "updated_at", allow_external_schedulers = true)] updated_at: Incremental<
+        i64,
+    >,
+) -> ele::Result<()> {
+    // The API takes a start time: request from the scheduler's start (or the last run's value).
+    let start = updated_at.start_value().unwrap_or(0);
+    let page: Vec<Value> = items_of(&source)
+        .into_iter()
+        .filter(|t| t["updated_at"].as_i64().unwrap_or(0) >= start)
+        .collect();
+    out.send(page).await
+}
+
+fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
+    text.parse().expect("valid date-time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_scheduler_interval_maps_to_a_stateless_half_open_range() {
+    let db = TestDb::new("incr_sched").await;
+    let p = db.pipeline("zendesk", "zd");
+    let week_start = utc("2023-02-12T00:00:00Z").timestamp();
+    let week_end = utc("2023-02-19T00:00:00Z").timestamp();
+    let source = feed(vec![
+        json!({"id": 1, "updated_at": week_start - 1}),
+        json!({"id": 2, "updated_at": week_start}),
+        json!({"id": 3, "updated_at": week_end - 1}),
+        json!({"id": 4, "updated_at": week_end}),
+    ]);
+    // Integer cursor: the interval becomes unix timestamps, [start, end).
+    p.run(tickets(source.clone()))
+        .interval(
+            utc("2023-02-12T00:00:00Z"),
+            Some(utc("2023-02-19T00:00:00Z")),
+        )
+        .await
+        .expect("scheduled run");
+    assert_eq!(
+        db.lines("SELECT id FROM zd.tickets ORDER BY id").await,
+        ["2", "3"]
+    );
+    let state = p.state().expect("ok");
+    let cursor = state
+        .as_ref()
+        .and_then(|s| s.sources.get("zendesk"))
+        .and_then(|s| s.get("resources"))
+        .and_then(|r| r.get("tickets"));
+    assert!(
+        cursor.is_none(),
+        "a scheduled run must not write incremental state: {state:?}"
+    );
+    // A manual run (start == end) loads from the start until now.
+    p.run(tickets(source.clone()))
+        .interval(
+            utc("2023-02-19T00:00:00Z"),
+            Some(utc("2023-02-19T00:00:00Z")),
+        )
+        .await
+        .expect("manual run");
+    assert_eq!(
+        db.lines("SELECT id FROM zd.tickets ORDER BY id").await,
+        ["2", "3", "4"]
+    );
+    // Without an interval the incremental keeps state as usual.
+    p.run(tickets(source.clone())).await.expect("plain run");
+    let state = p.state().expect("ok").expect("saved");
+    assert_eq!(
+        state.sources["zendesk"]["resources"]["tickets"]["incremental"]["updated_at"]["last_value"],
+        json!(week_end)
+    );
+}

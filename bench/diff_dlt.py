@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""Differential test: `ele load` vs Python dlt 1.31 on the same JSON Lines input.
+
+  python3 bench/diff_dlt.py --ele target/release/ele --work /tmp/difftest [--case NAME ...] [-v] [--list]
+
+Every case writes small JSONL files under WORK/cases/<case>/ and runs its steps (same pipeline name,
+one after the other) once with `ele load ... --local` and once with dlt (venv --python, default
+/tmp/dltvenv/bin/python; the script re-executes itself there for psycopg2/dlt) into the managed
+PostgreSQL under WORK/.ele/postgres (db `ele`), datasets <case>_ele and <case>_dlt, fresh each time.
+Then it compares: tables present (also in <dataset>_staging), columns (order, type, nullability),
+indexes, rows (multiset without _dlt_id/_dlt_load_id/_dlt_parent_id/_dlt_root_id; child rows keyed
+by their parent row's key plus _dlt_list_idx, recursively up to the root row's data), _dlt_loads
+(count, status), _dlt_pipeline_state/_dlt_version (columns, row count, decoded state minus
+dataset_name/_version_hash, schema versions, stored schema column hints), and errors of each step.
+Prints one line per case, `same` or the differences joined by ' | ' (-v: one per line, more rows);
+exits 1 on any difference.
+"""
+import argparse
+import base64
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+
+DEFAULT_PY = "/tmp/dltvenv/bin/python"
+PAGE = 1000
+
+
+def S(**kw):
+    """One step: lines (objects, or raw text via R()), table, pk, mk, wd, cursor, initial, end."""
+    kw.setdefault("wd", "append")
+    return kw
+
+
+class R(str):
+    """A raw JSONL line, written verbatim."""
+
+
+LONG70 = "k" * 70
+LONG200 = "L" * 200
+
+CASES = {
+    "nested": [S(table="nested", lines=[
+        {"id": 1, "a": {"b": {"c": 1, "d": "x"}, "e": {"f": True, "g": {"h": 2.5}}},
+         "s": {"t": {"u": {"v": "deep"}}, "w": {"x": 1}},
+         "items": [{"x": 1, "meta": {"k": "v", "m": {"n": 1}}}, {"x": 2, "meta": {"k": "w"}, "sub": [{"y": 1, "z": {"q": 1}}]}],
+         "tags": ["a", "b", None], "nums": [1, 2, 3],
+         "lol": [[[1, 2], [3]], [[4]], []],
+         "el": [], "eo": {}, "deo": {"a": {}, "b": []}},
+        {"id": 2, "a": {"b": {"c": 2}}, "items": [], "tags": [], "lol": [[["x"]]],
+         "el": [{"late": 1}], "eo": {"now": "set"}},
+        {"id": 3, "items": [{"x": 3, "sub": [{"y": 2, "deeper": [{"w": 1}]}]}]},
+    ])],
+    "nullfirst": [S(table="nullfirst", lines=[
+        {"id": 1, "x": None, "o": None, "l": None, "never": None, "n": {"a": None}},
+        {"id": 2, "x": None, "o": None, "late_col": 5},
+        {"id": 3, "x": "now", "o": {"p": 1}, "l": [1, 2], "n": {"a": 7}},
+    ]), S(table="nullfirst", lines=[
+        {"id": 4, "never": None, "new2": None},
+        {"id": 5, "x": None, "new3": "v"},
+    ])],
+    "variants": [S(table="variants", lines=[
+        {"id": 1, "n": 1, "s": "hello", "ts": "2024-01-01T00:00:00Z", "f": 1, "b": 1, "g": 1, "fl": 1.5, "bo": True, "t": "x"},
+        {"id": 2, "n": "abc", "s": "2024-01-01T00:00:00Z", "ts": "hello", "f": 2.5, "b": True, "g": 2.0, "fl": 3, "bo": 1, "t": 5},
+        R('{"id": 3, "n": 7, "g": 3.0, "f": 4, "b": false, "bo": "yes", "t": {"z": 1}, "fl": "txt"}'),
+        {"id": 4, "n": [1, 2], "s": {"x": 1}},
+    ]), S(table="variants", lines=[
+        {"id": 5, "n": "def", "f": 7.25, "nn": 1},
+        {"id": 6, "n": 9.5, "nn": "str", "ts": "2024-01-01", "g": 2.5},
+    ])],
+    "timestamps": [S(table="timestamps", lines=[
+        {"id": 1, "z": "2024-01-02T03:04:05Z", "off": "2024-01-02T03:04:05+02:00", "naive": "2024-01-02T03:04:05",
+         "d": "2024-01-02", "frac": "2024-01-02T03:04:05.123456Z", "frac1": "2024-01-02T03:04:05.1Z",
+         "nano": "2024-01-02T03:04:05.123456789Z", "space": "2024-01-02 03:04:05", "t": "03:04:05",
+         "compact": "20240102T030405Z", "mix": "2024-01-02T03:04:05Z", "lower": "2024-01-02t03:04:05z",
+         "neg": "2024-01-02T03:04:05-05:30", "ms": "2024-01-02T03:04:05.123+00:00"},
+        {"id": 2, "z": "2024-06-30T23:59:59Z", "mix": "2024-01-02", "d": "2024-01-02T03:04:05Z", "naive": "2024-01-02T03:04:05Z"},
+        {"id": 3, "mix": "2024-01-02T03:04:05+02:00", "d": "not a date"},
+    ])],
+    "names": [S(table="names", lines=[
+        {"id": 1, "Hello World!": 1, "camelCase": 2, "CamelCaseID": 3, "HTTPServer": 4, "a-b": 5, "Ünïcode": 6,
+         "1abc": 7, LONG70: 8, LONG200: 9, "it's": 10, "a;b": 11, 'q"uote': 12, "a__b": 13, "a": {"b": 14},
+         "": 15, "  spaced  ": 16, "a.b": 17, "x": {"": 18}, "ID": 19, "_underscore": 20, "__dunder": 21,
+         "trail_": 22, "UPPER": 23, "日本語": 24, "émoji😀": 25, "$dollar": 26, "with space": {"in ner": 27},
+         LONG70 + "_list": [{"v": 1}], "Items List": [{"Sub Key": 1, LONG200: {"x": 2}}]},
+    ])],
+    "tablename": [S(table="My Events", lines=[
+        {"id": 1, "Some Items": [{"A B": 1}], "x": {"y": 1}},
+    ])],
+    "longtable": [S(table="T" * 70, lines=[
+        {"id": 1, "items" + "z" * 60: [{"v": 1, "deeper" + "w" * 60: [{"q": 1}]}]},
+    ])],
+    "merge_compound": [S(table="mc", wd="merge", pk="id,region", lines=[
+        {"id": 1, "region": "eu", "v": "a", "items": [{"x": 1}, {"x": 2}]},
+        {"id": 1, "region": "us", "v": "b", "items": [{"x": 3}]},
+        {"id": 2, "region": "eu", "v": "c"},
+    ]), S(table="mc", wd="merge", pk="id,region", lines=[
+        {"id": 1, "region": "eu", "v": "a2", "items": [{"x": 9}]},
+        {"id": 3, "region": "eu", "v": "d", "items": [{"x": 4}]},
+        {"id": 3, "region": "eu", "v": "d-dup", "items": [{"x": 5}]},
+    ])],
+    "merge_key_only": [S(table="mk", wd="merge", mk="day", lines=[
+        {"day": "2024-01-01", "v": 1, "tags": ["a"]}, {"day": "2024-01-01", "v": 2}, {"day": "2024-01-02", "v": 3},
+    ]), S(table="mk", wd="merge", mk="day", lines=[
+        {"day": "2024-01-01", "v": 10, "tags": ["b", "c"]}, {"day": "2024-01-03", "v": 4},
+    ])],
+    "merge_pk_and_mk": [S(table="pm", wd="merge", pk="id", mk="day", lines=[
+        {"id": 1, "day": 1, "v": "a"}, {"id": 2, "day": 1, "v": "b"}, {"id": 3, "day": 2, "v": "c"},
+    ]), S(table="pm", wd="merge", pk="id", mk="day", lines=[
+        {"id": 1, "day": 1, "v": "a2"}, {"id": 3, "day": 3, "v": "c2"},
+    ])],
+    "merge_no_keys": [S(table="mn", wd="merge", lines=[{"id": 1, "v": "a"}]),
+                      S(table="mn", wd="merge", lines=[{"id": 1, "v": "b"}])],
+    "merge_fewer_children": [S(table="mf", wd="merge", pk="id", lines=[
+        {"id": 1, "items": [{"x": 1, "sub": [1, 2]}, {"x": 2}, {"x": 3}], "tags": ["a", "b", "c"]},
+        {"id": 2, "items": [{"x": 4}], "tags": ["d"]},
+    ]), S(table="mf", wd="merge", pk="id", lines=[
+        {"id": 1, "items": [{"x": 9, "sub": [7]}], "tags": ["z"]},
+    ]), S(table="mf", wd="merge", pk="id", lines=[
+        {"id": 1, "items": [], "tags": None}, {"id": 2},
+    ])],
+    "replace_twice": [S(table="rp", wd="replace", lines=[
+        {"id": 1, "items": [{"x": 1}], "v": "a"}, {"id": 2, "items": [{"x": 2}, {"x": 3}], "v": "b"},
+    ]), S(table="rp", wd="replace", lines=[
+        {"id": 3, "v": "c", "newcol": 1},
+    ])],
+    "append_twice": [S(table="ap", lines=[
+        {"id": 1, "items": [{"x": 1}]}, {"id": 1, "items": [{"x": 1}]},
+    ]), S(table="ap", lines=[
+        {"id": 1, "items": [{"x": 1}]}, {"id": 2, "extra": "e"},
+    ])],
+    "incremental_pk": [S(table="inc", wd="merge", pk="id", cursor="created_at", initial="2024-01-01T00:00:00Z", lines=[
+        {"id": 1, "created_at": "2023-12-31T00:00:00Z"}, {"id": 2, "created_at": "2024-01-01T00:00:00Z"},
+        {"id": 3, "created_at": "2024-01-02T00:00:00Z"},
+    ]), S(table="inc", wd="merge", pk="id", cursor="created_at", initial="2024-01-01T00:00:00Z", lines=[
+        {"id": 1, "created_at": "2023-12-31T00:00:00Z"}, {"id": 2, "created_at": "2024-01-01T00:00:00Z"},
+        {"id": 3, "created_at": "2024-01-02T00:00:00Z"}, {"id": 4, "created_at": "2024-01-02T00:00:00Z"},
+        {"id": 5, "created_at": "2024-01-03T00:00:00Z"},
+    ]), S(table="inc", wd="merge", pk="id", cursor="created_at", initial="2024-01-01T00:00:00Z", lines=[
+        {"id": 5, "created_at": "2024-01-03T00:00:00Z", "v": "changed"}, {"id": 6, "created_at": "2024-01-03T00:00:00Z"},
+        {"id": 7, "created_at": "2024-01-02T12:00:00Z"},
+    ])],
+    "incremental_nopk": [S(table="incn", cursor="created_at", initial="2024-01-01T00:00:00Z", lines=[
+        {"id": 1, "created_at": "2024-01-01T00:00:00Z"}, {"id": 2, "created_at": "2024-01-02T00:00:00Z"},
+        {"id": 3, "created_at": "2024-01-02T00:00:00Z"},
+    ]), S(table="incn", cursor="created_at", initial="2024-01-01T00:00:00Z", lines=[
+        {"id": 1, "created_at": "2024-01-01T00:00:00Z"}, {"id": 2, "created_at": "2024-01-02T00:00:00Z"},
+        {"id": 3, "created_at": "2024-01-02T00:00:00Z"}, {"id": 4, "created_at": "2024-01-02T00:00:00Z"},
+        {"id": 5, "created_at": "2024-01-04T00:00:00Z", "nested": {"a": 1}},
+    ])],
+    "incremental_num": [S(table="incnum", cursor="seq", initial="0", lines=[
+        {"seq": 0, "v": "a"}, {"seq": 1, "v": "b"}, {"seq": 2, "v": "c"}, {"seq": -1, "v": "old"},
+    ]), S(table="incnum", cursor="seq", initial="0", lines=[
+        {"seq": 2, "v": "c"}, {"seq": 2, "v": "c2"}, {"seq": 3, "v": "d"}, {"seq": 1, "v": "old"},
+    ])],
+    "incremental_nested_cursor": [S(table="incnc", pk="id", wd="merge", cursor="meta.ts", initial="2024-01-01", lines=[
+        {"id": 1, "meta": {"ts": "2024-01-02"}}, {"id": 2, "meta": {"ts": "2023-01-01"}},
+    ]), S(table="incnc", pk="id", wd="merge", cursor="meta.ts", initial="2024-01-01", lines=[
+        {"id": 1, "meta": {"ts": "2024-01-02"}}, {"id": 3, "meta": {"ts": "2024-01-05"}},
+    ])],
+    "backfill": [S(table="bf", pk="id", wd="merge", cursor="created_at", initial="2024-01-03T00:00:00Z", lines=[
+        {"id": 1, "created_at": "2024-01-01T00:00:00Z"}, {"id": 2, "created_at": "2024-01-02T00:00:00Z"},
+        {"id": 3, "created_at": "2024-01-03T00:00:00Z"}, {"id": 4, "created_at": "2024-01-04T00:00:00Z"},
+    ]), S(table="bf", pk="id", wd="merge", cursor="created_at", initial="2024-01-01T00:00:00Z",
+          end="2024-01-03T00:00:00Z", lines=[
+        {"id": 1, "created_at": "2024-01-01T00:00:00Z"}, {"id": 2, "created_at": "2024-01-02T00:00:00Z"},
+        {"id": 3, "created_at": "2024-01-03T00:00:00Z"}, {"id": 4, "created_at": "2024-01-04T00:00:00Z"},
+    ]), S(table="bf", pk="id", wd="merge", cursor="created_at", initial="2024-01-03T00:00:00Z", lines=[
+        {"id": 4, "created_at": "2024-01-04T00:00:00Z"}, {"id": 5, "created_at": "2024-01-05T00:00:00Z"},
+    ])],
+    "numbers": [S(table="numbers", lines=[
+        R('{"id": 1, "imax": 9223372036854775807, "imin": -9223372036854775808, "neg": -5, "e20": 1e20, "tenth": 0.1, '
+          '"small": 1.5e-10, "huge": 1e308, "zero": 0, "negzero": -0.0, "fint": 2.0, "prec": 0.30000000000000004, '
+          '"big": 12345678901234567890123, "over": 9223372036854775808, "e": 1E5, "exp": 5e-324}'),
+        R('{"id": 2, "imax": 1, "neg": -9223372036854775807, "e20": 3, "tenth": 1, "big": 1, "over": -1, "fint": 3}'),
+    ])],
+    "strings": [S(table="strings", lines=[
+        {"id": 1, "s": "line1\nline2", "t": "tab\there", "b": "back\\slash", "q": "quote\"s'", "u": "Ünïcode 日本 😀",
+         "cr": "a\r\nb", "ctl": "\u0001\u001f", "empty": "", "ws": "  ", "nullstr": "null", "bsn": "\\N",
+         "comma": "a,b;c", "pct": "100%", "json": "{\"a\": 1}", "items": ["x\ny", "\t"]},
+    ])],
+    "string_nul": [S(table="snul", lines=[{"id": 1, "s": "a\u0000b"}])],
+    "top_scalar": [S(table="ts", lines=[5, "str", None, True])],
+    "top_list": [S(table="tl", lines=[R('[{"id": 1}, {"id": 2}]'), R('{"id": 3}'), R('[1, 2]')])],
+    "top_mixed": [S(table="tm", lines=[{"id": 1}, 2, [3, 4]])],
+    "empty_file": [S(table="ef", lines=[])],
+    "empty_object": [S(table="eo", lines=[{}, {"id": 1}])],
+    "child_variants": [S(table="cv", lines=[
+        {"id": 1, "items": [{"x": 1}, {"x": "a"}, {"x": {"y": 1}}, {"x": [1]}], "vals": [1, "a", 2.5, True, None, {"k": 1}, [5]]},
+    ])],
+    "bool_and_null_lists": [S(table="bl", lines=[
+        {"id": 1, "flags": [True, False], "nulls": [None, None], "mixed": [None, 1]},
+    ])],
+    "same_key_diff_case": [S(table="sk", lines=[{"id": 1, "Name": "a", "name": "b", "NAME": "c"}])],
+}
+
+
+# ---------------------------------------------------------------- dlt side (runs in the venv)
+
+def dlt_step(spec):
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    import dlt
+
+    def read_pages(path):
+        page = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                page.append(json.loads(line))
+                if len(page) == PAGE:
+                    yield page
+                    page = []
+        if page:
+            yield page
+
+    def keys(text):
+        if text is None:
+            return None
+        parts = text.split(",")
+        return parts[0] if len(parts) == 1 else parts
+
+    def cli_value(text):
+        try:
+            v = json.loads(text)
+        except ValueError:
+            return text
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else text
+
+    path = spec["file"]
+    kw = dict(name=spec["table"], write_disposition=spec["wd"])
+    if spec.get("pk"):
+        kw["primary_key"] = keys(spec["pk"])
+    if spec.get("mk"):
+        kw["merge_key"] = keys(spec["mk"])
+    if spec.get("cursor"):
+        inc_kw = {}
+        if spec.get("initial") is not None:
+            inc_kw["initial_value"] = cli_value(spec["initial"])
+        if spec.get("end") is not None:
+            inc_kw["end_value"] = cli_value(spec["end"])
+
+        @dlt.resource(**kw)
+        def res(cursor=dlt.sources.incremental(spec["cursor"], **inc_kw)):
+            yield from read_pages(path)
+    else:
+        @dlt.resource(**kw)
+        def res():
+            yield from read_pages(path)
+
+    p = dlt.pipeline(pipeline_name=spec["pipeline"], pipelines_dir=spec["pipelines_dir"],
+                     destination=dlt.destinations.postgres(credentials=spec["dsn"]), dataset_name=spec["dataset"])
+    try:
+        p.run(res())
+    except Exception as e:  # innermost cause, first line
+        root = e
+        while root.__cause__ is not None or getattr(root, "exception", None) is not None:
+            root = root.__cause__ or root.exception
+        msg = f"{type(root).__name__}: " + " ".join(str(root).split())[:400]
+        print("DLT_ERROR " + msg)
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- harness
+
+def q(ident):
+    return '"' + ident.replace('"', '""') + '"'
+
+
+def write_step_file(path, lines):
+    with open(path, "w", encoding="utf-8") as f:
+        for obj in lines:
+            f.write((obj if isinstance(obj, R) else json.dumps(obj, ensure_ascii=False)) + "\n")
+
+
+class Ctx:
+    def __init__(self, a):
+        self.a = a
+        self.work = os.path.abspath(a.work)
+        self.sock = os.path.join(self.work, ".ele", "postgres")
+        self.ele = os.path.abspath(a.ele)
+        self.dsn_dlt = f"postgresql://postgres:x@localhost/ele?host={self.sock}"
+        self.conn = None
+
+    def cursor(self):
+        import psycopg2
+        if self.conn is None:
+            self.conn = psycopg2.connect(host=self.sock, user="postgres", dbname="ele")
+            self.conn.autocommit = True
+            c = self.conn.cursor()
+            c.execute("SET TimeZone = 'UTC'")
+            c.execute("SET extra_float_digits = 1")
+        return self.conn.cursor()
+
+    def run_ele(self, pipeline, dataset, spec, file):
+        cmd = [self.ele, "load", file, "--table", spec["table"], "--write-disposition", spec["wd"],
+               "--pipeline", pipeline, "--dataset", dataset, "--local",
+               "--pipelines-dir", os.path.join(self.work, "ele_pipelines")]
+        for opt, key in (("--primary-key", "pk"), ("--merge-key", "mk"), ("--cursor", "cursor"),
+                         ("--initial-value", "initial"), ("--end-value", "end")):
+            if spec.get(key) is not None:
+                cmd += [opt, spec[key]]
+        r = subprocess.run(cmd, cwd=self.work, capture_output=True, text=True)
+        if r.returncode != 0:
+            return "ele error: " + " ".join((r.stderr.strip() or r.stdout.strip()).split())[:400]
+        return None
+
+    def run_dlt(self, pipeline, dataset, spec, file):
+        s = dict(spec, file=file, pipeline=pipeline, dataset=dataset, dsn=self.dsn_dlt,
+                 pipelines_dir=os.path.join(self.work, "dlt_pipelines"))
+        s.pop("lines")
+        r = subprocess.run([self.a.python, os.path.abspath(__file__), "--dlt-step", json.dumps(s)],
+                           cwd=self.work, capture_output=True, text=True)
+        if r.returncode != 0:
+            err = [ln for ln in r.stdout.splitlines() if ln.startswith("DLT_ERROR ")]
+            return "dlt error: " + (err[-1][10:] if err else " ".join(r.stderr.split())[-400:])
+        return None
+
+    def ensure_server(self):
+        if os.path.exists(os.path.join(self.sock, ".s.PGSQL.5432")):
+            return
+        d = os.path.join(self.work, "cases", "_boot")
+        os.makedirs(d, exist_ok=True)
+        f = os.path.join(d, "boot.jsonl")
+        write_step_file(f, [{"id": 1}])
+        err = self.run_ele("diff_boot", "diff_boot", S(table="boot", lines=[]), f)
+        if err:
+            sys.exit("cannot start the local server: " + err)
+        self.cursor().execute("DROP SCHEMA IF EXISTS diff_boot CASCADE; DROP SCHEMA IF EXISTS diff_boot_staging CASCADE")
+
+    def fresh(self, pipeline, datasets):
+        cur = self.cursor()
+        for ds in datasets:
+            cur.execute(f"DROP SCHEMA IF EXISTS {q(ds)} CASCADE; DROP SCHEMA IF EXISTS {q(ds + '_staging')} CASCADE")
+        for sub in ("ele_pipelines", "dlt_pipelines"):
+            shutil.rmtree(os.path.join(self.work, sub, pipeline), ignore_errors=True)
+
+
+def typ(row):
+    data_type, char_len, num_prec, num_scale, dt_prec = row
+    if data_type in ("numeric", "decimal"):
+        return f"{data_type}({num_prec},{num_scale})" if num_prec is not None else data_type
+    if char_len is not None:
+        return f"{data_type}({char_len})"
+    if data_type.startswith(("timestamp", "time")) and dt_prec is not None and dt_prec != 6:
+        return f"{data_type}({dt_prec})"
+    return data_type
+
+
+DLT_HIDDEN = ("_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_root_id")
+
+
+def snapshot(ctx, ds):
+    """Everything comparable about one dataset."""
+    cur = ctx.cursor()
+    snap = {"tables": {}, "staging": None}
+    cur.execute("""SELECT table_name, column_name, data_type, character_maximum_length, numeric_precision,
+                          numeric_scale, datetime_precision, is_nullable
+                   FROM information_schema.columns WHERE table_schema = %s
+                   ORDER BY table_name, ordinal_position""", (ds,))
+    for t, c, *ty, nullable in cur.fetchall():
+        snap["tables"].setdefault(t, []).append((c, typ(ty), nullable))
+    cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (ds + "_staging",))
+    st = sorted(r[0] for r in cur.fetchall())
+    cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (ds + "_staging",))
+    snap["staging"] = st if cur.fetchone() else None
+    cur.execute("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = %s", (ds,))
+    idx = collections.defaultdict(list)
+    for t, d in cur.fetchall():
+        idx[t].append(d.replace(q(ds) + ".", "").replace(ds + ".", "").replace("CREATE ", "").replace(" USING btree", ""))
+    snap["indexes"] = {t: sorted(v) for t, v in idx.items()}
+    # rows: every table, as text
+    raw = {}
+    for t, cols in snap["tables"].items():
+        if t.startswith("_dlt"):
+            continue
+        names = [c for c, _, _ in cols]
+        sel = ", ".join(f"{q(c)}::text" for c in names)
+        cur.execute(f"SELECT {sel} FROM {q(ds)}.{q(t)}")
+        raw[t] = [dict(zip(names, r)) for r in cur.fetchall()]
+    snap["raw"] = raw
+    # system tables
+    sysinfo = {}
+    if "_dlt_loads" in snap["tables"]:
+        cur.execute(f"SELECT status, schema_name, schema_version_hash FROM {q(ds)}._dlt_loads ORDER BY load_id")
+        rows = cur.fetchall()
+        sysinfo["loads"] = [(r[0], r[1]) for r in rows]
+        sysinfo["loads_hash_form"] = sorted({(len(r[2]) if r[2] else None) for r in rows}, key=str)
+    if "_dlt_pipeline_state" in snap["tables"]:
+        cur.execute(f"SELECT version, engine_version, pipeline_name, state FROM {q(ds)}._dlt_pipeline_state ORDER BY version")
+        rows = cur.fetchall()
+        sysinfo["state_rows"] = [(r[0], r[1], r[2]) for r in rows]
+        if rows:
+            try:
+                st = json.loads(zlib.decompress(base64.b64decode(rows[-1][3])))
+            except Exception as e:  # noqa: BLE001
+                st = {"undecodable": str(e)}
+            st.pop("_version_hash", None)
+            if st.get("dataset_name") == ds:
+                st["dataset_name"] = "<dataset>"
+            sysinfo["state"] = st
+    if "_dlt_version" in snap["tables"]:
+        cur.execute(f"SELECT version, engine_version, schema_name, version_hash, schema FROM {q(ds)}._dlt_version ORDER BY inserted_at, version")
+        rows = cur.fetchall()
+        sysinfo["versions"] = [(r[0], r[1], r[2]) for r in rows]
+        if rows:
+            try:
+                sysinfo["schema"] = json.loads(rows[-1][4])
+            except ValueError as e:
+                sysinfo["schema"] = {"unparsable": str(e)}
+    snap["sys"] = sysinfo
+    return snap
+
+
+def keyed_rows(snap, common):
+    """table -> Counter of (key, data) with children keyed by parent's key + _dlt_list_idx."""
+    by_id = {}
+    for t, rows in snap["raw"].items():
+        for r in rows:
+            if r.get("_dlt_id") is not None:
+                by_id[r["_dlt_id"]] = (t, r)
+    memo = {}
+
+    def key_of(t, r, depth=0):
+        rid = r.get("_dlt_id")
+        if rid in memo:
+            return memo[rid]
+        cols = [c for c in common.get(t, []) if c not in DLT_HIDDEN and c != "_dlt_list_idx"]
+        pid = r.get("_dlt_parent_id")
+        if pid is None or depth > 50:
+            k = (t, tuple(r.get(c) for c in cols))
+        elif pid in by_id:
+            pt, pr = by_id[pid]
+            k = (key_of(pt, pr, depth + 1), r.get("_dlt_list_idx"))
+        else:
+            k = ("<orphan>", r.get("_dlt_list_idx"))
+        if rid is not None:
+            memo[rid] = k
+        return k
+
+    out = {}
+    for t, rows in snap["raw"].items():
+        cols = [c for c in common.get(t, []) if c not in DLT_HIDDEN]
+        cnt = collections.Counter()
+        for r in rows:
+            pk = key_of(by_id[r["_dlt_parent_id"]][0], by_id[r["_dlt_parent_id"]][1]) \
+                if r.get("_dlt_parent_id") in by_id else None
+            cnt[(pk, tuple(r.get(c) for c in cols))] += 1
+        out[t] = (cols, cnt)
+    return out
+
+
+def fmt_row(cols, item, width=160):
+    parent, vals = item
+    s = "{" + ", ".join(f"{c}={v!r}" for c, v in zip(cols, vals) if v is not None) + "}"
+    if parent is not None:
+        p = repr(parent)
+        s += " under " + (p if len(p) < 120 else p[:117] + "...")
+    return s if len(s) <= width else s[:width - 3] + "..."
+
+
+def cmp_cols(t, ce, cd):
+    diffs = []
+    ne, nd = [c[0] for c in ce], [c[0] for c in cd]
+    only_e = [c for c in ne if c not in nd]
+    only_d = [c for c in nd if c not in ne]
+    if only_e:
+        diffs.append(f"{t}: columns only in ele {only_e}")
+    if only_d:
+        diffs.append(f"{t}: columns only in dlt {only_d}")
+    ce_common = [c for c in ne if c in nd]
+    cd_common = [c for c in nd if c in ne]
+    if ce_common != cd_common:
+        diffs.append(f"{t}: column order ele {ne} dlt {nd}")
+    de, dd = {c[0]: c for c in ce}, {c[0]: c for c in cd}
+    for c in cd_common:
+        if de[c][1] != dd[c][1]:
+            diffs.append(f"{t}.{c}: type ele {de[c][1]} dlt {dd[c][1]}")
+        if de[c][2] != dd[c][2]:
+            diffs.append(f"{t}.{c}: nullable ele {de[c][2]} dlt {dd[c][2]}")
+    return diffs
+
+
+def dict_diff(a, b, path=""):
+    """Paths where two JSON values differ (a = ele, b = dlt)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in list(b) + [k for k in a if k not in b]:
+            if k not in a:
+                out.append(f"{path}/{k} missing in ele (dlt {json.dumps(b[k])[:100]})")
+            elif k not in b:
+                out.append(f"{path}/{k} only in ele ({json.dumps(a[k])[:100]})")
+            else:
+                out += dict_diff(a[k], b[k], f"{path}/{k}")
+        return out
+    if a != b:
+        return [f"{path}: ele {json.dumps(a)[:120]} dlt {json.dumps(b)[:120]}"]
+    return []
+
+
+SCHEMA_HINTS = ("data_type", "nullable", "primary_key", "merge_key", "row_key", "parent_key", "root_key",
+                "unique", "variant", "precision", "scale", "timezone", "incremental", "dedup_sort",
+                "hard_delete", "partition", "cluster", "sort")
+TABLE_HINTS = ("write_disposition", "parent", "x-normalizer", "resource", "table_format", "file_format", "x-merge-strategy")
+
+
+def schema_view(schema):
+    out = {}
+    for t, tab in (schema.get("tables") or {}).items():
+        if t.startswith("_dlt"):
+            continue
+        v = {h: tab.get(h) for h in TABLE_HINTS if tab.get(h) is not None}
+        v["columns"] = {c: {h: col.get(h) for h in SCHEMA_HINTS if col.get(h) not in (None, False)}
+                        for c, col in (tab.get("columns") or {}).items()}
+        v["column_order"] = list((tab.get("columns") or {}).keys())
+        out[t] = v
+    return {"tables": out, "settings": schema.get("settings"), "normalizers": schema.get("normalizers")}
+
+
+def compare(e, d, verbose, schema=False):
+    diffs = []
+    te, td = set(e["tables"]), set(d["tables"])
+    if te - td:
+        diffs.append(f"tables only in ele {sorted(te - td)}")
+    if td - te:
+        diffs.append(f"tables only in dlt {sorted(td - te)}")
+    if e["staging"] != d["staging"]:
+        diffs.append(f"staging dataset tables: ele {e['staging']} dlt {d['staging']}")
+    common_tables = sorted(te & td)
+    common = {}
+    for t in common_tables:
+        if t in ("_dlt_loads", "_dlt_pipeline_state", "_dlt_version"):
+            diffs += cmp_cols(t, e["tables"][t], d["tables"][t])
+            continue
+        diffs += cmp_cols(t, e["tables"][t], d["tables"][t])
+        nd = [c[0] for c in d["tables"][t]]
+        ne = {c[0] for c in e["tables"][t]}
+        common[t] = [c for c in nd if c in ne]
+    for t in common_tables:
+        if e["indexes"].get(t, []) != d["indexes"].get(t, []):
+            diffs.append(f"{t}: indexes ele {e['indexes'].get(t, [])} dlt {d['indexes'].get(t, [])}")
+    ke, kd = keyed_rows(e, common), keyed_rows(d, common)
+    n = 10 if verbose else 3
+    for t in common_tables:
+        if t.startswith("_dlt"):
+            continue
+        cols, ce = ke[t]
+        _, cd = kd[t]
+        if ce != cd:
+            only_e = list((ce - cd).elements())
+            only_d = list((cd - ce).elements())
+            diffs.append(f"{t}: rows ele {sum(ce.values())} dlt {sum(cd.values())}; only in ele {len(only_e)}: "
+                         + "; ".join(fmt_row(cols, x) for x in only_e[:n]) + f"; only in dlt {len(only_d)}: "
+                         + "; ".join(fmt_row(cols, x) for x in only_d[:n]))
+    se, sd = e["sys"], d["sys"]
+    if se.get("loads") != sd.get("loads"):
+        diffs.append(f"_dlt_loads (status, schema_name): ele {se.get('loads')} dlt {sd.get('loads')}")
+    if se.get("loads_hash_form") != sd.get("loads_hash_form"):
+        diffs.append(f"_dlt_loads.schema_version_hash length: ele {se.get('loads_hash_form')} dlt {sd.get('loads_hash_form')}")
+    if se.get("state_rows") != sd.get("state_rows"):
+        diffs.append(f"_dlt_pipeline_state (version, engine, pipeline): ele {se.get('state_rows')} dlt {sd.get('state_rows')}")
+    for p in dict_diff(se.get("state"), sd.get("state")):
+        diffs.append("state " + p)
+    if se.get("versions") != sd.get("versions"):
+        diffs.append(f"_dlt_version (version, engine, schema_name): ele {se.get('versions')} dlt {sd.get('versions')}")
+    if schema and (se.get("schema") is not None or sd.get("schema") is not None):
+        for p in dict_diff(schema_view(se.get("schema") or {}), schema_view(sd.get("schema") or {})):
+            diffs.append("stored schema " + p)
+    return diffs
+
+
+def run_case(ctx, name, steps):
+    pipeline = f"diff_{name}"
+    ds_e, ds_d = f"{name}_ele", f"{name}_dlt"
+    ctx.fresh(pipeline, [ds_e, ds_d])
+    d = os.path.join(ctx.work, "cases", name)
+    os.makedirs(d, exist_ok=True)
+    files = []
+    for i, st in enumerate(steps, 1):
+        f = os.path.join(d, f"step{i}.jsonl")
+        write_step_file(f, st["lines"])
+        files.append(f)
+    diffs = []
+    for i, (st, f) in enumerate(zip(steps, files), 1):
+        ee = ctx.run_ele(pipeline, ds_e, st, f)
+        ed = ctx.run_dlt(pipeline, ds_d, st, f)
+        if ee or ed:
+            if (ee is None) != (ed is None):
+                diffs.append(f"step {i}: {ee or 'ele ok'} / {ed or 'dlt ok'}")
+            elif ctx.a.verbose:
+                print(f"  {name} step {i}: both fail: {ee} / {ed}")
+    diffs += compare(snapshot(ctx, ds_e), snapshot(ctx, ds_d), ctx.a.verbose, ctx.a.schema)
+    return diffs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ele", default="target/release/ele")
+    ap.add_argument("--work", default="/tmp/difftest")
+    ap.add_argument("--case", action="append", help="run only this case (repeatable)")
+    ap.add_argument("--python", default=DEFAULT_PY, help="python with dlt 1.31 and psycopg2")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--schema", action="store_true", help="also compare the stored schema (_dlt_version.schema) hints")
+    ap.add_argument("--dlt-step", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.dlt_step:
+        return dlt_step(json.loads(a.dlt_step))
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        if not os.environ.get("DIFF_DLT_REEXEC") and os.path.exists(a.python):
+            os.environ["DIFF_DLT_REEXEC"] = "1"
+            os.execv(a.python, [a.python, os.path.abspath(__file__)] + sys.argv[1:])
+        raise
+    unknown = [c for c in a.case or [] if c not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s) {unknown}; --list shows them")
+    os.makedirs(a.work, exist_ok=True)
+    ctx = Ctx(a)
+    ctx.ensure_server()
+    bad = 0
+    for name in a.case or CASES:
+        diffs = run_case(ctx, name, CASES[name])
+        if diffs:
+            bad += 1
+            print(f"{name}: " + ("\n    ".join([""] + diffs) if a.verbose else " | ".join(diffs)), flush=True)
+        else:
+            print(f"{name}: same", flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

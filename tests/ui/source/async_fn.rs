@@ -1,0 +1,13 @@
+use ele::prelude::*;
+
+#[resource]
+async fn ads(out: Emit<serde_json::Value>) -> ele::Result<()> {
+    out.send(serde_json::json!({"id": 1})).await
+}
+
+#[source]
+async fn facebook_ads() -> impl ele::IntoResources {
+    ads()
+}
+
+fn main() {}
