@@ -79,7 +79,7 @@
 //! }
 //! ```
 
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -173,14 +173,19 @@ fn expand_source(m: &ast::Source) -> TokenStream {
     let arg_idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
     let arg_tys: Vec<_> = m.args.iter().map(|a| a.ty).collect();
 
-    // A return type that is not `IntoResources` is reported on the user's return type.
-    let result_span = match output {
-        ReturnType::Type(_, ret) => ret.span(),
-        ReturnType::Default => ident.span(),
+    // A return type that is not `IntoResources` is reported on the whole of the user's return type: the calls
+    // start at its first token and their parentheses carry its last.
+    let (first, last) = match output {
+        ReturnType::Type(_, ret) => bounds(ret),
+        ReturnType::Default => (ident.span(), ident.span()),
     };
-    let body_call = syn::Ident::new("__ele_body", result_span);
-    let into_resources = respan(quote!(#private::IntoResources::into_resources), result_span);
-    let resources = quote_spanned!(result_span=> #into_resources(#body_call(#(#arg_idents),*)));
+    let body_call = syn::Ident::new("__ele_body", first);
+    let body_args = parenthesized(quote!(#(#arg_idents),*), last);
+    let into_resources_fn = syn::Ident::new("into_resources", last);
+    let into_resources = respan(quote!(#private::IntoResources::), first);
+    let into_resources = quote!(#into_resources #into_resources_fn);
+    let resources = parenthesized(quote!(#body_call #body_args), last);
+    let resources = quote!(#into_resources #resources);
 
     let name = &m.name;
     let root_key = if m.root_key {
@@ -539,6 +544,22 @@ fn table_name_fn(m: &Resource, private: &TokenStream) -> TokenStream {
             ::std::option::Option::Some(table_name_fn(#func))
         }
     }
+}
+
+/// The spans of the first and last tokens of `tokens`: an error on tokens spanned from one to the other covers
+/// all of them, also where `Span::join` is not available.
+fn bounds(tokens: impl ToTokens) -> (Span, Span) {
+    let mut trees = tokens.into_token_stream().into_iter();
+    let first = trees.next().map_or_else(Span::call_site, |t| t.span());
+    let last = trees.last().map_or(first, |t| t.span());
+    (first, last)
+}
+
+/// `(tokens)`, the parentheses spanned at `span`.
+fn parenthesized(tokens: TokenStream, span: Span) -> TokenStream {
+    let mut group = Group::new(Delimiter::Parenthesis, tokens);
+    group.set_span(span);
+    group.into_token_stream()
 }
 
 /// `tokens` with every span set to `span`, so that an error about them points at the user's code.

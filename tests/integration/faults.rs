@@ -138,10 +138,7 @@ fn ele_load(db: &TestDb, file: &Path) -> Command {
 }
 
 fn output(command: &mut Command) -> Output {
-    let t = Instant::now();
-    let o = command.output().expect("the ele binary runs");
-    eprintln!("TIMING {:?} {:?}", command.get_args().nth(1), t.elapsed());
-    o
+    command.output().expect("the ele binary runs")
 }
 
 #[track_caller]

@@ -13,7 +13,7 @@ use ele_core::state::StateRow;
 use futures::future::BoxFuture;
 use futures::{SinkExt, pin_mut};
 use tokio::io::AsyncReadExt;
-use tokio_postgres::{CopyInSink, GenericClient};
+use tokio_postgres::GenericClient;
 
 use super::client::{connect, sql_error};
 use super::config::Postgres;
@@ -244,44 +244,9 @@ async fn apply_schema(
     Ok(existing)
 }
 
-/// Something that can run `COPY ... FROM STDIN`: a client (autocommit) or a transaction.
-trait CopyIn {
-    fn copy_in_statement<'a>(
-        &'a self,
-        statement: &'a str,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>,
-    > + Send
-    + 'a;
-}
-
-impl CopyIn for tokio_postgres::Client {
-    fn copy_in_statement<'a>(
-        &'a self,
-        statement: &'a str,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>,
-    > + Send
-    + 'a {
-        self.copy_in(statement)
-    }
-}
-
-impl CopyIn for tokio_postgres::Transaction<'_> {
-    fn copy_in_statement<'a>(
-        &'a self,
-        statement: &'a str,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<CopyInSink<Bytes>, tokio_postgres::Error>,
-    > + Send
-    + 'a {
-        self.copy_in(statement)
-    }
-}
-
 /// Streams a job file into `COPY table (columns) FROM STDIN`.
 async fn copy_job(
-    client: &impl CopyIn,
+    client: &tokio_postgres::Transaction<'_>,
     pg: &Postgres,
     package: &LoadPackage,
     job: &Job,
@@ -300,7 +265,7 @@ async fn copy_job(
         .await
         .map_err(|e| Error::io("cannot open job file", &path, e))?;
     let sink = client
-        .copy_in_statement(&statement)
+        .copy_in::<_, Bytes>(&statement)
         .await
         .map_err(|e| sql_error(pg, &what, e))?;
     pin_mut!(sink);
@@ -391,13 +356,20 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
                 qualified(ds, table)
             ));
         }
-        client
-            .batch_execute(&ddl.join(";\n"))
+        // Staging tables are private to this load; filling them in one transaction commits once.
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| sql_error(pg, "starting the staging transaction", e))?;
+        tx.batch_execute(&ddl.join(";\n"))
             .await
             .map_err(|e| sql_error(pg, "creating staging tables", e))?;
         for (job, name) in &staged_jobs {
-            copy_job(&client, pg, package, job, &staging_schema, name).await?;
+            copy_job(&tx, pg, package, job, &staging_schema, name).await?;
         }
+        tx.commit()
+            .await
+            .map_err(|e| sql_error(pg, "committing the staging tables", e))?;
     }
 
     let result = commit_package(
