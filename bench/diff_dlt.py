@@ -236,6 +236,13 @@ CASES = {
         {"id": 1, "a": {"b": [{"c": {"d": [1, {"e": [[{"f": 1}]]}]}}]}},
         {"id": 2, "a": {"b": {"not": "a list"}}},
     ])],
+    "merge_key_null": [S(table="mkn", wd="merge", mk="day", lines=[{"day": 1, "v": "a"}, {"v": "no day"}])],
+    "append_then_empty": [S(table="ate", lines=[{"id": 1}]), S(table="ate", lines=[])],
+    "merge_then_empty": [S(table="mte", wd="merge", pk="id", lines=[{"id": 1}]), S(table="mte", wd="merge", pk="id", lines=[])],
+    "incremental_all_filtered": [S(table="iaf", cursor="n", initial="5", lines=[{"n": 1}]),
+                                 S(table="iaf", cursor="n", initial="5", lines=[{"n": 6}]),
+                                 S(table="iaf", cursor="n", initial="5", lines=[{"n": 2}])],
+    "digit_table": [S(table="123 Table", lines=[{"id": 1}])],
     "page_boundary": [S(table="pb", lines=[{"id": i, "v": i} for i in range(1000)] + [{"id": 1000, "v": "s"}])],
 }
 
@@ -251,13 +258,25 @@ KNOWN = [
     r'^state /destination_name: ele "postgres" dlt null$',
     r"^state /sources only in ele \(\{\}\)$",
     r"^_dlt_version\.version: dlt = ele \+ 1$",
-    r"^staging dataset tables: ele \[\] dlt ",
+    r"^staging dataset tables: ele \[\] dlt \[",
 ]
 
 
 # ---------------------------------------------------------------- dlt side (runs in the venv)
 
 def dlt_step(spec):
+    try:
+        _dlt_step(spec)
+    except Exception as e:  # innermost cause, first line
+        root = e
+        while root.__cause__ is not None or getattr(root, "exception", None) is not None:
+            root = root.__cause__ or root.exception
+        msg = f"{type(root).__name__}: " + " ".join(str(root).split())[:400]
+        print("DLT_ERROR " + msg)
+        sys.exit(1)
+
+
+def _dlt_step(spec):
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     import dlt
 
@@ -310,15 +329,7 @@ def dlt_step(spec):
 
     p = dlt.pipeline(pipeline_name=spec["pipeline"], pipelines_dir=spec["pipelines_dir"],
                      destination=dlt.destinations.postgres(credentials=spec["dsn"]), dataset_name=spec["dataset"])
-    try:
-        p.run(res())
-    except Exception as e:  # innermost cause, first line
-        root = e
-        while root.__cause__ is not None or getattr(root, "exception", None) is not None:
-            root = root.__cause__ or root.exception
-        msg = f"{type(root).__name__}: " + " ".join(str(root).split())[:400]
-        print("DLT_ERROR " + msg)
-        sys.exit(1)
+    p.run(res())
 
 
 # ---------------------------------------------------------------- harness
@@ -516,6 +527,21 @@ def keyed_rows(snap, common):
         return k
 
     out = {}
+    bad = collections.Counter()  # structure: orphans, wrong _dlt_root_id
+    for t, rows in snap["raw"].items():
+        for r in rows:
+            pid = r.get("_dlt_parent_id")
+            if pid is not None and pid not in by_id:
+                bad[(t, "orphan _dlt_parent_id")] += 1
+            if "_dlt_root_id" in r:
+                root, seen = r, 0
+                while root.get("_dlt_parent_id") in by_id and seen < 100:
+                    root, seen = by_id[root["_dlt_parent_id"]][1], seen + 1
+                if r["_dlt_root_id"] is None:
+                    bad[(t, "null _dlt_root_id")] += 1
+                elif r["_dlt_root_id"] != root.get("_dlt_id"):
+                    bad[(t, "_dlt_root_id != root row's _dlt_id")] += 1
+    out[None] = bad
     for t, rows in snap["raw"].items():
         cols = [c for c in common.get(t, []) if c not in DLT_HIDDEN]
         cnt = collections.Counter()
@@ -621,6 +647,8 @@ def compare(e, d, verbose, schema=False):
             diffs.append(f"{t}: indexes only in dlt {[i for i in id_ if i not in ie]}")
     ke, kd = keyed_rows(e, common), keyed_rows(d, common)
     n = 10 if verbose else 3
+    if ke[None] != kd[None]:
+        diffs.append(f"structure: ele {dict(ke[None])} dlt {dict(kd[None])}")
     for t in common_tables:
         if t.startswith("_dlt"):
             continue

@@ -36,6 +36,8 @@
 //! A resource body sends items through its `Emit` parameter instead of `yield`: stable Rust has no generators,
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
+pub mod jsonl;
+
 pub use ele_core::error::{BoxError, Error, Result};
 pub use ele_core::incremental::{
     Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,

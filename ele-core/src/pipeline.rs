@@ -222,6 +222,8 @@ pub struct PackageInfo {
     pub row_counts: Vec<(String, u64)>,
     /// Whether it was committed now or found committed before.
     pub outcome: LoadOutcome,
+    /// Time spent loading it (schema changes, COPY, merge, commit).
+    pub load_elapsed: Duration,
 }
 
 /// The result of a run, printed like dlt's load info.
@@ -237,6 +239,8 @@ pub struct LoadInfo {
     pub location: String,
     /// Packages loaded by this run, pending ones from earlier runs first.
     pub packages: Vec<PackageInfo>,
+    /// Time spent extracting and normalizing this run's new data.
+    pub extract_elapsed: Duration,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -278,6 +282,11 @@ impl fmt::Display for LoadInfo {
             "The {} destination used {} location to store data",
             self.destination, self.location
         )?;
+        writeln!(
+            f,
+            "Extract and normalize took {:.2} seconds",
+            self.extract_elapsed.as_secs_f64()
+        )?;
         for package in &self.packages {
             let status = match package.outcome {
                 LoadOutcome::Committed => "LOADED",
@@ -285,8 +294,10 @@ impl fmt::Display for LoadInfo {
             };
             writeln!(
                 f,
-                "Load package {} is {} and contains no failed jobs",
-                package.load_id, status
+                "Load package {} is {} and contains no failed jobs ({:.2} s)",
+                package.load_id,
+                status,
+                package.load_elapsed.as_secs_f64()
             )?;
             for (table, rows) in &package.row_counts {
                 writeln!(f, "  {table}: {rows} row(s)")?;
@@ -323,14 +334,16 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     }
 
     let (mut state, mut schema) = restore(p).await?;
-    let Some((manifest, _lock)) = extract_and_normalize(p, run, &mut state, &mut schema).await?
-    else {
-        return Ok(load_info(p, packages, started));
+    let extract_started = Instant::now();
+    let extracted = extract_and_normalize(p, run, &mut state, &mut schema).await?;
+    let extract_elapsed = extract_started.elapsed();
+    let Some((manifest, _lock)) = extracted else {
+        return Ok(load_info(p, packages, extract_elapsed, started));
     };
     tracing::info!(
         load_id = %manifest.load_id,
         rows = manifest.jobs.iter().map(|j| j.rows).sum::<u64>(),
-        seconds = started.elapsed().as_secs_f64(),
+        seconds = extract_elapsed.as_secs_f64(),
         "extracted and normalized"
     );
     crate::fault::point("after_extract");
@@ -339,16 +352,22 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     std::fs::rename(dir.join(NEW).join(&manifest.load_id), &normalized)
         .map_err(|e| Error::io("cannot move load package to", &normalized, e))?;
     packages.push(load_package(p, &normalized).await?);
-    Ok(load_info(p, packages, started))
+    Ok(load_info(p, packages, extract_elapsed, started))
 }
 
-fn load_info(p: &Inner, packages: Vec<PackageInfo>, started: Instant) -> LoadInfo {
+fn load_info(
+    p: &Inner,
+    packages: Vec<PackageInfo>,
+    extract_elapsed: Duration,
+    started: Instant,
+) -> LoadInfo {
     LoadInfo {
         pipeline_name: p.name.clone(),
         dataset_name: p.dataset_name.clone(),
         destination: p.destination.kind().to_owned(),
         location: p.destination.location(),
         packages,
+        extract_elapsed,
         elapsed: started.elapsed(),
     }
 }
@@ -768,6 +787,7 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
         load_id: manifest.load_id.clone(),
         row_counts: manifest.row_counts(),
         outcome,
+        load_elapsed: started.elapsed(),
     })
 }
 

@@ -1,6 +1,5 @@
 //! The `ele` command-line tool: load JSON Lines files into PostgreSQL with the full runtime.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -81,8 +80,6 @@ struct LoadArgs {
     #[arg(long)]
     pipelines_dir: Option<PathBuf>,
 }
-
-const PAGE: usize = 1000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -183,7 +180,7 @@ async fn load(args: LoadArgs) -> ele::Result<()> {
         if let Some(config) = incremental {
             out.bind_incremental::<Value>(config, None)?;
         }
-        read_files(files, out).await
+        ele::jsonl::read_files(files, out).await
     })
     .write_disposition(disposition);
     if let Some(pk) = &args.primary_key {
@@ -203,64 +200,4 @@ fn cli_value(text: &str) -> Value {
         Ok(v @ Value::Number(_)) => v,
         _ => Value::String(text.to_owned()),
     }
-}
-
-/// Reads the files on a blocking thread, one page of parsed lines at a time, and sends the pages.
-async fn read_files(files: Vec<PathBuf>, out: Emit<Value>) -> ele::Result<()> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<ele::Result<Vec<Value>>>(4);
-    let reader = tokio::task::spawn_blocking(move || {
-        for file in files {
-            if let Err(e) = read_file(&file, &tx) {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        }
-    });
-    while let Some(page) = rx.recv().await {
-        out.send(page?).await?;
-    }
-    reader
-        .await
-        .map_err(|e| Error::config(format!("the file reader stopped: {e}")))
-}
-
-fn read_file(
-    path: &PathBuf,
-    tx: &tokio::sync::mpsc::Sender<ele::Result<Vec<Value>>>,
-) -> ele::Result<()> {
-    let raw: Box<dyn Read> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?)
-    };
-    let input: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(raw))
-    } else {
-        raw
-    };
-    let mut page = Vec::with_capacity(PAGE);
-    for (number, line) in BufReader::with_capacity(1 << 20, input).lines().enumerate() {
-        let line = line.map_err(|e| Error::io("cannot read", path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(&line).map_err(|e| {
-            Error::config(format!(
-                "{}:{}: not valid JSON: {e}",
-                path.display(),
-                number + 1
-            ))
-        })?;
-        page.push(value);
-        if page.len() == PAGE {
-            if tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
-                return Ok(());
-            }
-            page.reserve(PAGE);
-        }
-    }
-    if !page.is_empty() {
-        let _ = tx.blocking_send(Ok(page));
-    }
-    Ok(())
 }

@@ -384,8 +384,9 @@ async fn crash_after_commit_loses_and_doubles_nothing() {
     crash_at("after_commit", 0).await;
 }
 
-/// Rows of the SIGKILL test's big file.
-const BIG_ROWS: u64 = 200_000;
+/// Rows of the SIGKILL tests' big file: a debug build needs a few seconds to extract them, so a kill lands
+/// mid-run.
+const BIG_ROWS: u64 = 50_000;
 /// Rows of its step 1.
 const BIG_BASE_ROWS: u64 = 1000;
 
@@ -503,4 +504,84 @@ async fn sigkill_during_extract_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_load_loses_and_doubles_nothing() {
     sigkill_during("load/normalized", Duration::from_millis(20)).await;
+}
+
+/// The comparison itself: random ids do not count, a lost, doubled or re-parented row does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_dump_ignores_random_ids_and_sees_lost_doubled_and_moved_rows() {
+    let db = TestDb::new("fault_dump").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("items.jsonl");
+    std::fs::write(&file, lines((1..=3).map(|id| item(id, id, 0, true)))).expect("write");
+    assert_success(&output(&mut ele_load(&db, &file)), "load");
+    let ds = DATASET;
+    let original = db.dump_dataset(ds).await;
+    assert_eq!(original.completed_loads, 1);
+    let commits = original
+        .tables
+        .iter()
+        .find(|t| t.name == "items__commits")
+        .expect("child table");
+    assert!(
+        commits.rows.iter().any(|r| r.starts_with("id=1[0] | ")),
+        "{commits:?}"
+    );
+
+    // New random ids everywhere, links kept: the same dump.
+    db.rows(&format!(
+        "UPDATE {ds}.items__commits__files SET _dlt_id = _dlt_id || 'x', _dlt_parent_id = _dlt_parent_id || 'x', \
+         _dlt_root_id = _dlt_root_id || 'x';
+         UPDATE {ds}.items__commits SET _dlt_id = _dlt_id || 'x', _dlt_parent_id = _dlt_parent_id || 'x', \
+         _dlt_root_id = _dlt_root_id || 'x';
+         UPDATE {ds}.items__labels SET _dlt_id = _dlt_id || 'x', _dlt_parent_id = _dlt_parent_id || 'x', \
+         _dlt_root_id = _dlt_root_id || 'x';
+         UPDATE {ds}.items__reviewers SET _dlt_id = _dlt_id || 'x', _dlt_parent_id = _dlt_parent_id || 'x', \
+         _dlt_root_id = _dlt_root_id || 'x';
+         UPDATE {ds}.items SET _dlt_id = _dlt_id || 'x', _dlt_load_id = '1';"
+    ))
+    .await;
+    let renamed = db.dump_dataset(ds).await;
+    assert!(renamed == original, "{}", renamed.differences(&original));
+
+    // A grandchild row doubled (with an id of its own).
+    db.rows(&format!(
+        "CREATE TEMP TABLE dup AS SELECT * FROM {ds}.items__commits__files LIMIT 1;
+         UPDATE dup SET _dlt_id = 'doubled';
+         INSERT INTO {ds}.items__commits__files SELECT * FROM dup;"
+    ))
+    .await;
+    let doubled = db.dump_dataset(ds).await;
+    assert!(doubled != original);
+    assert!(
+        doubled
+            .differences(&original)
+            .contains("only on the left side"),
+        "{}",
+        doubled.differences(&original)
+    );
+    db.rows(&format!(
+        "DELETE FROM {ds}.items__commits__files WHERE _dlt_id = 'doubled'"
+    ))
+    .await;
+    assert!(db.dump_dataset(ds).await == original);
+
+    // A child row moved under another root row.
+    db.rows(&format!(
+        "UPDATE {ds}.items__labels SET _dlt_parent_id = (SELECT _dlt_id FROM {ds}.items WHERE id = 1) \
+         WHERE _dlt_parent_id = (SELECT _dlt_id FROM {ds}.items WHERE id = 2)"
+    ))
+    .await;
+    let moved = db.dump_dataset(ds).await;
+    assert!(moved != original, "{moved:?}");
+
+    // A row lost.
+    db.rows(&format!("DELETE FROM {ds}.items WHERE id = 3"))
+        .await;
+    let lost = db.dump_dataset(ds).await;
+    assert!(
+        lost.differences(&original)
+            .contains("table items: 2 vs 3 rows"),
+        "{}",
+        lost.differences(&original)
+    );
 }

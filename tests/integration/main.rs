@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod dispositions;
+mod examples;
 mod faults;
 mod incremental;
 mod normalize;
