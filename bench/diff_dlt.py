@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """Differential test: `ele load` vs Python dlt 1.31 on the same JSON Lines input.
 
-  python3 bench/diff_dlt.py --ele target/release/ele --work /tmp/difftest [--case NAME ...] [-v] [--list]
+  python3 bench/diff_dlt.py --ele target/release/ele --work /tmp/difftest [--case NAME ...]
+                            [--known] [--ignore REGEX ...] [--schema] [-v] [--list]
 
-Every case writes small JSONL files under WORK/cases/<case>/ and runs its steps (same pipeline name,
-one after the other) once with `ele load ... --local` and once with dlt (venv --python, default
-/tmp/dltvenv/bin/python; the script re-executes itself there for psycopg2/dlt) into the managed
-PostgreSQL under WORK/.ele/postgres (db `ele`), datasets <case>_ele and <case>_dlt, fresh each time.
-Then it compares: tables present (also in <dataset>_staging), columns (order, type, nullability),
-indexes, rows (multiset without _dlt_id/_dlt_load_id/_dlt_parent_id/_dlt_root_id; child rows keyed
-by their parent row's key plus _dlt_list_idx, recursively up to the root row's data), _dlt_loads
-(count, status), _dlt_pipeline_state/_dlt_version (columns, row count, decoded state minus
-dataset_name/_version_hash, schema versions, stored schema column hints), and errors of each step.
-Prints one line per case, `same` or the differences joined by ' | ' (-v: one per line, more rows);
-exits 1 on any difference.
+Every case writes small JSONL files under WORK/cases/<case>/ and runs its steps in order on one
+pipeline (diff_<case>), once with `ele load ... --local` and once with dlt (in a subprocess of the
+venv --python, default /tmp/dltvenv/bin/python; the script re-executes itself there for psycopg2),
+both into the managed PostgreSQL under WORK/.ele/postgres (db `ele`), datasets <case>_ele and
+<case>_dlt, dropped (and the pipeline dirs removed) before each case. Then it compares: tables
+present (and in <dataset>_staging), columns (order, type, nullability), indexes, rows (multiset
+without _dlt_id/_dlt_load_id/_dlt_parent_id/_dlt_root_id; a child row keyed by its parent row's key
+plus _dlt_list_idx, recursively up to the root row's data), orphans/_dlt_root_id consistency,
+_dlt_loads (status, schema_name), _dlt_pipeline_state (rows, decoded state minus dataset_name and
+_version_hash, unique_hashes as a set), _dlt_version (rows, versions), hash lengths, and whether
+each step failed on one side only. --schema also diffs the stored schema's hints; --known hides
+the differences every case shows (see KNOWN); --ignore drops differences matching a regex.
+Prints one line per case, `same` or the differences joined by ' | ' (-v: one per line, more rows,
+and steps where both fail); exits 1 if any case differs.
 """
 import argparse
 import base64

@@ -1,5 +1,6 @@
 //! GitHub issues loaded incrementally by `created_at`, the range passed to the API; plus a backfill of the
-//! history in chunks that run in parallel and leave the incremental state alone.
+//! history in chunks that run in parallel, with each other and with the incremental load, and leave the
+//! incremental state alone.
 //!
 //! Mirrors the seed's (`incremental-loading.md`) "Incremental loading with last value":
 //!
@@ -15,7 +16,7 @@
 //! ```
 //!
 //! and "Using `dlt.sources.incremental` for backfill": `since=created_at.start_value, until=created_at.end_value`,
-//! `end_value="2022-07-01T00:00:00Z"` for everything before July, and the chunks
+//! `initial_value="1970-01-01T00:00:00Z", end_value="2022-07-01T00:00:00Z"` for everything before July, and
 //!
 //! ```python
 //! july_issues = repo_issues(created_at=dlt.sources.incremental(
@@ -25,10 +26,14 @@
 //! ```
 //!
 //! In Rust the override is the resource value's setter named after the parameter:
-//! `repo_issues(..).created_at(Incremental::range(initial, end))`; the cursor and the rest come from the
-//! attribute. A run with an end value reads and writes no incremental state, so chunks can run at the same
-//! time. The resource merges by `id` (the seed appends) so that the chunks and the incremental runs, which
-//! overlap here, keep one row per issue.
+//! `repo_issues(..).created_at(Incremental::range(initial, end))`, merged field by field over the attribute (the
+//! cursor comes from there). A run with an end value reads and writes no incremental state, so chunks can run
+//! at the same time, and at the same time as the incremental load ("You can run backfill and incremental load
+//! in parallel ... in a single pipeline").
+//!
+//! One change to the seed: the incremental load starts at `2022-09-01T00:00:00Z`, where the backfill ends,
+//! rather than at 1970: the resource appends (as in the seed), so the incremental load and the backfill must
+//! not overlap.
 //!
 //! Run: `cargo run --example repo_issues`.
 
@@ -81,12 +86,12 @@ pub struct Label {
 /// Issues of `repository` created at or after the start value (the last run's newest issue, or the initial
 /// value) and, for a backfill chunk, before the end value: the API filters by `since`/`until`, so only the range
 /// is requested. The issue at the start value comes back (`since` is inclusive) and is filtered out by its id.
-#[resource(primary_key = "id", write_disposition = "merge")]
+#[resource(primary_key = "id")]
 pub async fn repo_issues(
     out: Emit<Issue>,
     api_url: String,
     repository: String,
-    #[incremental(cursor = "created_at", initial_value = "1970-01-01T00:00:00Z")]
+    #[incremental(cursor = "created_at", initial_value = "2022-09-01T00:00:00Z")]
     created_at: Incremental<String>,
 ) -> Result<(), ele::BoxError> {
     let client = reqwest::Client::new();
@@ -146,7 +151,7 @@ pub fn august_issues(api_url: &str) -> RepoIssuesResource {
     ))
 }
 
-/// Backfills the history in three chunks running at the same time in one pipeline.
+/// Backfills the history before the incremental load's initial value in three chunks, at the same time.
 pub async fn backfill(pipeline: &Pipeline, api_url: &str) -> ele::Result<[LoadInfo; 3]> {
     let (before_july, july, august) = tokio::join!(
         pipeline.run(issues_before_july(api_url)).into_future(),
@@ -172,19 +177,20 @@ async fn main() -> Result<(), ele::BoxError> {
         .dataset_name("repo_issues_data")
         .build()?;
 
-    for info in backfill(&pipeline, api.base_url()).await? {
+    // The incremental load: the issues since its initial value (September 2022).
+    println!("{}", load_new_issues(&pipeline, api.base_url()).await?);
+    // Later, a new issue has arrived. The history before September is backfilled in three chunks while the next
+    // incremental run loads the new issue, all at the same time in one pipeline.
+    api.set_handler(fake_api::issues(canned.all_issues()));
+    let (chunks, incremental) = tokio::join!(
+        backfill(&pipeline, api.base_url()),
+        load_new_issues(&pipeline, api.base_url())
+    );
+    for info in chunks? {
         println!("{info}");
     }
-    println!("the backfill chunks requested:");
-    for request in api.log() {
-        println!("  {request}");
-    }
-    api.reset();
-
-    println!("\n{}", load_new_issues(&pipeline, api.base_url()).await?);
-    api.set_handler(fake_api::issues(canned.all_issues()));
-    println!("{}", load_new_issues(&pipeline, api.base_url()).await?);
-    println!("the incremental runs requested:");
+    println!("{}", incremental?);
+    println!("requests made:");
     for request in api.log() {
         println!("  {request}");
     }

@@ -42,6 +42,9 @@ pub struct ChainLoad {
     pub root: String,
     /// How its rows are written.
     pub write_disposition: WriteDisposition,
+    /// No primary key occurs twice among this load's rows, so merging needs no deduplication.
+    #[serde(default)]
+    pub unique_keys: bool,
 }
 
 /// The manifest of a package: everything the destination needs besides the job files.
@@ -298,6 +301,8 @@ pub fn escape_copy_text(out: &mut Vec<u8>, s: &str) {
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
+            // PostgreSQL text cannot hold NUL; dlt drops it the same way.
+            0 => {}
             _ => out.push(b),
         }
     }
@@ -305,7 +310,10 @@ pub fn escape_copy_text(out: &mut Vec<u8>, s: &str) {
 
 /// Writes `value` as JSON to a temp file next to `path`, syncs it, and renames it over `path`.
 pub fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // Unique per writer, so concurrent runs of one pipeline never rename each other's half-written files.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}.{seq}.tmp", std::process::id()));
     let bytes = serde_json::to_vec_pretty(value)?;
     let mut f = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
     f.write_all(&bytes)

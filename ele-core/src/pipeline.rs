@@ -493,7 +493,7 @@ async fn extract_and_normalize(
         let table = naming::normalize_tables_path(hints.table());
         configs.push(RootConfig {
             resource: hints.name.clone(),
-            table,
+            table: table.clone(),
             write_disposition: hints.write_disposition,
             primary_key: hints
                 .primary_key
@@ -508,10 +508,13 @@ async fn extract_and_normalize(
                 .map(|c| naming::normalize_path(c))
                 .collect(),
             max_nesting: hints.max_table_nesting.unwrap_or(DEFAULT_MAX_NESTING),
+            // As dlt: once a child table of this root has `_dlt_root_id`, it is always written (it is NOT NULL).
             propagate_root_key: RootConfig::root_key_required(
                 hints.write_disposition,
                 root_key || hints.root_key,
-            ),
+            ) || schema.tables.values().any(|t| {
+                t.parent.is_some() && t.has_root_key() && schema.root_of(&t.name) == table
+            }),
         });
     }
 
@@ -687,9 +690,10 @@ async fn extract_and_normalize(
     new_state.local.last_load_id = Some(load_id.clone());
     let chains = roots
         .into_iter()
-        .map(|c| ChainLoad {
+        .map(|(c, unique_keys)| ChainLoad {
             root: c.table,
             write_disposition: c.write_disposition,
+            unique_keys,
         })
         .collect();
     let manifest = writer.finish(
@@ -701,7 +705,11 @@ async fn extract_and_normalize(
         new_state,
         state_row,
     )?;
-    if manifest.jobs.is_empty() && manifest.state_row.is_none() {
+    let replaces = manifest
+        .chains
+        .iter()
+        .any(|c| c.write_disposition == WriteDisposition::Replace);
+    if manifest.jobs.is_empty() && manifest.state_row.is_none() && !replaces {
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
     }
@@ -716,7 +724,7 @@ fn normalize_stream(
     schema: &mut Schema,
     load_id: &str,
     mut writer: PackageWriter,
-) -> Result<(PackageWriter, Vec<RootConfig>)> {
+) -> Result<(PackageWriter, Vec<(RootConfig, bool)>)> {
     let mut normalizer = Normalizer::new(schema, load_id);
     let mut roots: Vec<RootConfig> = Vec::new();
     for config in configs {
@@ -760,6 +768,13 @@ fn normalize_stream(
             || dispatched.is_empty()
             || writer.has_rows(&r.table)
     });
+    let roots = roots
+        .into_iter()
+        .map(|r| {
+            let unique = !normalizer.has_duplicate_keys(&r.table);
+            (r, unique)
+        })
+        .collect();
     Ok((writer, roots))
 }
 

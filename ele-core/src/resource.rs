@@ -293,17 +293,25 @@ impl<R: Resource> ResourceExt for R {}
 
 /// Items or pages accepted by [`Emit::send`]: one item, or a `Vec` of them.
 pub trait IntoPage<T> {
+    /// Whether this is one item (a JSON array sent as one item is a page of items, as a list yielded by a dlt
+    /// resource is) rather than a page (whose array elements stay items of their own).
+    const SINGLE: bool;
+
     /// The items, in order.
     fn into_page(self) -> Vec<T>;
 }
 
 impl<T: Serialize> IntoPage<T> for T {
+    const SINGLE: bool = true;
+
     fn into_page(self) -> Vec<T> {
         vec![self]
     }
 }
 
 impl<T: Serialize> IntoPage<T> for Vec<T> {
+    const SINGLE: bool = false;
+
     fn into_page(self) -> Vec<T> {
         self
     }
@@ -453,9 +461,9 @@ impl<T: Serialize + 'static> Emit<T> {
             .map(|item| self.table_name.as_ref().map(|f| f(item)))
             .collect();
         for (item, table) in self.to_values(page)?.into_iter().zip(item_tables) {
-            // A JSON array sent as one item is a page, as in dlt.
+            // A JSON array sent as one item is a page, as in dlt; inside a page an array is one item.
             let values = match item {
-                Value::Array(inner) => inner,
+                Value::Array(inner) if P::SINGLE => inner,
                 value => vec![value],
             };
             'items: for value in values {

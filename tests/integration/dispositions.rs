@@ -107,7 +107,7 @@ async fn merge_keeps_one_row_per_key_with_the_newer_values() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_in_one_run_collapse_to_the_last_one() {
+async fn duplicates_in_one_run_collapse_to_the_first_one() {
     let db = TestDb::new("dedup").await;
     let p = db.pipeline("github", "gh");
     p.run(issues(
@@ -119,7 +119,7 @@ async fn duplicates_in_one_run_collapse_to_the_last_one() {
     assert_eq!(
         db.lines("SELECT id, title FROM gh.issues ORDER BY id")
             .await,
-        ["1|third", "2|b"]
+        ["1|first", "2|b"]
     );
 }
 

@@ -25,6 +25,21 @@ fn state_at(p: &ele::Pipeline, path: &[&str]) -> Value {
     value
 }
 
+/// `sources` of every state row stored in the destination, oldest version first.
+async fn stored_sources(db: &TestDb, dataset: &str) -> Vec<Value> {
+    db.rows(&format!(
+        "SELECT state FROM {dataset}._dlt_pipeline_state ORDER BY version, created_at"
+    ))
+    .await
+    .into_iter()
+    .map(|row| {
+        let encoded = row[0].clone().expect("state is NOT NULL");
+        let state = ele::state::StateRow::decode(&encoded).expect("state decodes");
+        Value::Object(state.sources)
+    })
+    .collect()
+}
+
 async fn count(db: &TestDb, table: &str) -> u64 {
     db.lines(&format!("SELECT count(*) FROM {table}")).await[0]
         .parse()
@@ -158,7 +173,7 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
     );
     let rows: Vec<u64> = infos.iter().map(|i| i.rows("repo_issues")).collect();
     assert_eq!(rows, [1, 3, 2]);
-    // Half-open ranges: the issue at 2022-08-01T00:00:00Z is August's, the one at 2022-09-01 is in no chunk.
+    // Half-open ranges: the issue at 2022-08-01T00:00:00Z is August's only.
     assert_eq!(
         db.lines("SELECT number, created_at FROM issues.repo_issues ORDER BY number")
             .await,
@@ -172,16 +187,16 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
         ]
     );
     assert_eq!(count(&db, "issues.repo_issues__labels").await, 5);
-    // Backfill chunks neither read nor write the incremental state.
-    let state = p.state().expect("state readable");
-    let resource = state
-        .as_ref()
-        .and_then(|s| s.sources.get("repo_issues"))
-        .and_then(|s| s.get("resources"))
-        .and_then(|r| r.get("repo_issues"));
-    assert!(resource.is_none(), "{state:?}");
+    // Backfill chunks write no incremental state: the state committed with them has no sources.
+    let state = p.state().expect("state readable").expect("state saved");
+    assert!(state.sources.is_empty(), "{state:?}");
+    let stored = stored_sources(&db, "issues").await;
+    assert!(
+        !stored.is_empty() && stored.iter().all(|s| s == &json!({})),
+        "{stored:?}"
+    );
 
-    // The incremental run starts at the initial value, not at the chunks' ends, and stores its last value.
+    // The incremental run starts at its initial value, not at a chunk's end, and stores its last value.
     api.reset();
     let info = load_new_issues(&p, api.base_url())
         .await
@@ -189,15 +204,11 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
     assert_eq!(
         api.log(),
         [format!(
-            "{path}?since=1970-01-01T00:00:00Z&per_page=100&page=1"
+            "{path}?since=2022-09-01T00:00:00Z&per_page=100&page=1"
         )]
     );
-    assert_eq!(info.rows("repo_issues"), 8, "{info}");
-    assert_eq!(
-        count(&db, "issues.repo_issues").await,
-        8,
-        "merge keeps one row per id"
-    );
+    assert_eq!(info.rows("repo_issues"), 2, "{info}");
+    assert_eq!(count(&db, "issues.repo_issues").await, 8);
     let cursor = state_at(
         &p,
         &[
@@ -208,9 +219,10 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
             "created_at",
         ],
     );
+    assert_eq!(cursor["initial_value"], json!("2022-09-01T00:00:00Z"));
     assert_eq!(cursor["last_value"], json!("2022-10-05T16:45:00Z"));
 
-    // Next run: `since` is the last value; the API returns the newest issue again, which is filtered out.
+    // Next run: `since` is the last value; the API returns the newest issue again, which is filtered out by id.
     api.reset();
     let info = load_new_issues(&p, api.base_url())
         .await
@@ -222,6 +234,7 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
         )]
     );
     assert!(info.is_empty(), "{info}");
+    assert_eq!(count(&db, "issues.repo_issues").await, 8);
 
     // A new issue: only it is loaded.
     api.set_handler(fake_api::issues(canned.all_issues()));
@@ -247,23 +260,50 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn zz_scratch_parallel_backfill_and_incremental() {
+async fn repo_issues_backfill_runs_in_parallel_with_the_incremental_load() {
     use repo_issues::{backfill, fake_api, load_new_issues, server::FixtureServer};
-    for round in 0..5 {
-        let db = TestDb::new(&format!("ex_scratch{round}")).await;
-        let p = db.pipeline("repo_issues", "issues");
-        let canned = fake_api::Canned::load();
-        let api = FixtureServer::start(fake_api::issues(canned.issues.clone()))
-            .await
-            .expect("fixture server");
-        let (a, b) = tokio::join!(
-            backfill(&p, api.base_url()),
-            load_new_issues(&p, api.base_url())
-        );
-        a.expect("backfill");
-        b.expect("incremental");
-        assert_eq!(count(&db, "issues.repo_issues").await, 8);
-        let cursor = state_at(
+    let db = TestDb::new("ex_repo_issues_parallel").await;
+    let p = db.pipeline("repo_issues", "issues");
+    let canned = fake_api::Canned::load();
+    let api = FixtureServer::start(fake_api::issues(canned.issues.clone()))
+        .await
+        .expect("fixture server");
+    // What the example's main does: an incremental run, then, when a new issue has arrived, the three
+    // backfill chunks and the next incremental run at the same time.
+    load_new_issues(&p, api.base_url())
+        .await
+        .expect("first incremental run");
+    api.set_handler(fake_api::issues(canned.all_issues()));
+    api.reset();
+    let (chunks, incremental) = tokio::join!(
+        backfill(&p, api.base_url()),
+        load_new_issues(&p, api.base_url())
+    );
+    let rows: Vec<u64> = chunks
+        .expect("backfill")
+        .iter()
+        .map(|i| i.rows("repo_issues"))
+        .collect();
+    assert_eq!(rows, [1, 3, 2]);
+    assert_eq!(incremental.expect("incremental run").rows("repo_issues"), 1);
+    let path = fake_api::issues_path();
+    assert!(
+        api.log().contains(&format!(
+            "{path}?since=2022-10-05T16:45:00Z&per_page=100&page=1"
+        )),
+        "{:?}",
+        api.log()
+    );
+    assert_eq!(api.total_requests(), 4);
+    assert_eq!(
+        db.lines("SELECT count(*), count(DISTINCT id) FROM issues.repo_issues")
+            .await,
+        ["9|9"],
+        "no issue loaded twice"
+    );
+    // The chunks did not disturb the incremental's state: the next run asks from the newest issue on.
+    assert_eq!(
+        state_at(
             &p,
             &[
                 "repo_issues",
@@ -271,10 +311,61 @@ async fn zz_scratch_parallel_backfill_and_incremental() {
                 "repo_issues",
                 "incremental",
                 "created_at",
+                "last_value"
             ],
-        );
-        assert_eq!(cursor["last_value"], json!("2022-10-05T16:45:00Z"));
-        let info = load_new_issues(&p, api.base_url()).await.expect("again");
-        assert!(info.is_empty(), "{info}");
-    }
+        ),
+        json!("2022-10-20T10:00:00Z")
+    );
+    api.reset();
+    let info = load_new_issues(&p, api.base_url()).await.expect("next run");
+    assert_eq!(
+        api.log(),
+        [format!(
+            "{path}?since=2022-10-20T10:00:00Z&per_page=100&page=1"
+        )]
+    );
+    assert!(info.is_empty(), "{info}");
+}
+
+/// The same, but on a pipeline's very first run. Fails: every run of a fresh pipeline commits a state row
+/// (version 1) and saves it as the local state after its load, the stateless chunks included, so the
+/// chunk that finishes last overwrites the incremental's state with an empty one, and the next incremental run
+/// starts again at the initial value and loads its issues twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ele bug: concurrent first runs of a pipeline lose the incremental state (see the test's doc)"]
+async fn repo_issues_backfill_in_parallel_with_the_first_incremental_run() {
+    use repo_issues::{backfill, fake_api, load_new_issues, server::FixtureServer};
+    let db = TestDb::new("ex_repo_issues_first_parallel").await;
+    let p = db.pipeline("repo_issues", "issues");
+    let canned = fake_api::Canned::load();
+    let api = FixtureServer::start(fake_api::issues(canned.issues.clone()))
+        .await
+        .expect("fixture server");
+    let (chunks, incremental) = tokio::join!(
+        backfill(&p, api.base_url()),
+        load_new_issues(&p, api.base_url())
+    );
+    chunks.expect("backfill");
+    incremental.expect("incremental run");
+    assert_eq!(
+        state_at(
+            &p,
+            &[
+                "repo_issues",
+                "resources",
+                "repo_issues",
+                "incremental",
+                "created_at",
+                "last_value"
+            ],
+        ),
+        json!("2022-10-05T16:45:00Z")
+    );
+    let info = load_new_issues(&p, api.base_url()).await.expect("next run");
+    assert!(info.is_empty(), "{info}");
+    assert_eq!(
+        db.lines("SELECT count(*), count(DISTINCT id) FROM issues.repo_issues")
+            .await,
+        ["8|8"]
+    );
 }

@@ -255,3 +255,64 @@ async fn max_table_nesting_stores_deeper_data_as_json() {
         ["1", "2"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_with_no_rows_empties_the_table_chain() {
+    let db = TestDb::new("replaceempty").await;
+    let p = db.pipeline("rte", "rte");
+    p.run(items(vec![json!({"id": 1, "items": [1, 2]})]))
+        .table_name("rte")
+        .write_disposition(Replace)
+        .await
+        .expect("first");
+    p.run(items(Vec::<Value>::new()))
+        .table_name("rte")
+        .write_disposition(Replace)
+        .await
+        .expect("empty replace");
+    assert_eq!(db.lines("SELECT count(*) FROM rte.rte").await, ["0"]);
+    assert_eq!(db.lines("SELECT count(*) FROM rte.rte__items").await, ["0"]);
+    assert_eq!(db.lines("SELECT count(*) FROM rte._dlt_loads").await, ["2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appending_after_a_merge_keeps_writing_root_keys() {
+    let db = TestDb::new("mergeappend").await;
+    let p = db.pipeline("mta", "mta");
+    p.run(items(vec![json!({"id": 1, "items": [1]})]))
+        .table_name("mta")
+        .write_disposition(Merge)
+        .primary_key("id")
+        .await
+        .expect("merge");
+    p.run(items(vec![json!({"id": 1, "items": [2]})]))
+        .table_name("mta")
+        .write_disposition(Append)
+        .await
+        .expect("append");
+    assert_eq!(
+        db.lines("SELECT c.value FROM mta.mta__items c JOIN mta.mta p ON p._dlt_id = c._dlt_root_id ORDER BY 1").await,
+        ["1", "2"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_key_columns_are_required() {
+    let db = TestDb::new("mknull").await;
+    let p = db.pipeline("mkn", "mkn");
+    let err = p
+        .run(items(vec![
+            json!({"day": 1, "v": "a"}),
+            json!({"v": "no day"}),
+        ]))
+        .table_name("mkn")
+        .write_disposition(Merge)
+        .merge_key("day")
+        .await
+        .expect_err("a row without its merge key");
+    assert!(
+        err.to_string()
+            .contains("item #2 has no value for merge key column `day`"),
+        "{err}"
+    );
+}

@@ -443,7 +443,7 @@ impl TestDb {
             let child = is_child(&names);
             let data: Vec<&String> = names
                 .iter()
-                .filter(|c| !DUMP_HIDDEN.contains(&c.as_str()) && !(child && *c == "_dlt_list_idx"))
+                .filter(|c| !DUMP_HIDDEN.contains(&c.as_str()) && (!child || *c != "_dlt_list_idx"))
                 .collect();
             let has_id = names.iter().any(|c| c == "_dlt_id");
             let mut select: Vec<String> = Vec::new();

@@ -80,6 +80,8 @@ pub struct Normalizer<'s> {
     schema: &'s mut Schema,
     load_id: String,
     names: NameCache,
+    /// Per merge table: key hashes seen, and whether one came twice.
+    keys_seen: HashMap<String, (std::collections::HashSet<u64>, bool)>,
 }
 
 struct Flattened {
@@ -95,7 +97,14 @@ impl<'s> Normalizer<'s> {
             schema,
             load_id: load_id.into(),
             names: NameCache::default(),
+            keys_seen: HashMap::new(),
         }
+    }
+
+    /// Whether some primary key came twice in this load for the merge table `table` (a hash collision may
+    /// say so wrongly, which only costs a deduplication).
+    pub fn has_duplicate_keys(&self, table: &str) -> bool {
+        self.keys_seen.get(table).is_none_or(|(_, dup)| *dup)
     }
 
     /// Declares the root table of a resource with its key columns, before any item arrives, so key columns come
@@ -122,6 +131,7 @@ impl<'s> Normalizer<'s> {
                 .entry(key.clone())
                 .or_insert_with(|| Column::new(key.clone(), None));
             column.merge_key = true;
+            column.nullable = false;
         }
         // Children follow the disposition of their root.
         let children: Vec<String> = self
@@ -164,13 +174,29 @@ impl<'s> Normalizer<'s> {
             object,
             config.max_nesting,
         );
-        for key in &config.primary_key {
-            if row.get(key).is_none_or(Value::is_null) {
-                return Err(Error::Item {
-                    resource: config.resource.clone(),
-                    table: config.table.clone(),
-                    message: format!("item #{index} has no value for primary key column `{key}`"),
-                });
+        for (kind, keys) in [
+            ("primary key", &config.primary_key),
+            ("merge key", &config.merge_key),
+        ] {
+            for key in keys {
+                if row.get(key).is_none_or(Value::is_null) {
+                    return Err(Error::Item {
+                        resource: config.resource.clone(),
+                        table: config.table.clone(),
+                        message: format!("item #{index} has no value for {kind} column `{key}`"),
+                    });
+                }
+            }
+        }
+        if config.write_disposition == WriteDisposition::Merge && !config.primary_key.is_empty() {
+            // Remember the keys (as 64-bit hashes) to tell the loader whether staging needs deduplication.
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for key in &config.primary_key {
+                std::hash::Hash::hash(&row[key.as_str()].to_string(), &mut hasher);
+            }
+            let seen = self.keys_seen.entry(config.table.clone()).or_default();
+            if !seen.0.insert(std::hash::Hasher::finish(&hasher)) {
+                seen.1 = true;
             }
         }
         row.insert(

@@ -165,9 +165,9 @@ impl Schema {
             .collect()
     }
 
-    /// A hash of the content, to tell whether the schema changed.
+    /// A hash of the content (base64 SHA3-256, as dlt's version hashes), to tell whether the schema changed.
     pub fn content_hash(&self) -> String {
         let json = serde_json::to_string(&self.tables).unwrap_or_default();
-        crate::hash::digest128(&json, 15)
+        crate::hash::digest256(&json)
     }
 }

@@ -153,6 +153,16 @@ async fn apply_schema(
     .await
     .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
     let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
+    if m.chains
+        .iter()
+        .any(|c| c.write_disposition != WriteDisposition::Append)
+    {
+        // Created here, under the lock: concurrent `CREATE SCHEMA IF NOT EXISTS` can collide.
+        ddl.push(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            ident(&ele_core::normalize::naming::normalize_staging_dataset_name(ds))
+        ));
+    }
     ddl.extend(sql::system_tables(ds));
     tx.batch_execute(&ddl.join(";\n"))
         .await
@@ -341,10 +351,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
         staging.insert(table.name.as_str(), name);
     }
     if !staging.is_empty() {
-        let mut ddl = vec![format!(
-            "CREATE SCHEMA IF NOT EXISTS {}",
-            ident(&staging_schema)
-        )];
+        let mut ddl = Vec::new();
         for (table, name) in &staging {
             ddl.push(format!(
                 "DROP TABLE IF EXISTS {}",
@@ -498,6 +505,7 @@ async fn commit_package(
                     &children,
                     &pk,
                     &mk,
+                    chain.unique_keys,
                     &chain_index.to_string(),
                 ) {
                     tx.batch_execute(&statement).await.map_err(|e| {

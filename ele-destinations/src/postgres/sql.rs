@@ -86,11 +86,11 @@ fn index_name(table: &str, suffix: &str) -> String {
 pub fn system_tables(schema: &str) -> Vec<String> {
     vec![
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (\"load_id\" varchar NOT NULL, \"schema_name\" varchar, \"status\" bigint NOT NULL, \"inserted_at\" timestamp with time zone NOT NULL, \"schema_version_hash\" varchar)",
+            "CREATE TABLE IF NOT EXISTS {} (\"load_id\" varchar(64) NOT NULL, \"schema_name\" varchar, \"status\" bigint NOT NULL, \"inserted_at\" timestamp with time zone NOT NULL, \"schema_version_hash\" varchar)",
             qualified(schema, "_dlt_loads")
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (\"version\" bigint NOT NULL, \"engine_version\" bigint NOT NULL, \"pipeline_name\" varchar NOT NULL, \"state\" varchar NOT NULL, \"created_at\" timestamp with time zone NOT NULL, \"version_hash\" varchar, \"_dlt_load_id\" varchar NOT NULL, \"_dlt_id\" varchar NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {} (\"version\" bigint NOT NULL, \"engine_version\" bigint NOT NULL, \"pipeline_name\" varchar NOT NULL, \"state\" varchar NOT NULL, \"created_at\" timestamp with time zone NOT NULL, \"version_hash\" varchar, \"_dlt_load_id\" varchar(64) NOT NULL, \"_dlt_id\" varchar NOT NULL)",
             qualified(schema, "_dlt_pipeline_state")
         ),
         format!(
@@ -132,6 +132,7 @@ pub fn merge_chain(
     children: &[ChainTable<'_>],
     primary_key: &[&str],
     merge_key: &[&str],
+    unique_keys: bool,
     tag: &str,
 ) -> Vec<String> {
     let Some(root_staging) = &root.staging else {
@@ -184,12 +185,28 @@ pub fn merge_chain(
     out.push(format!(
         "DELETE FROM {d} WHERE {id} IN (SELECT {id} FROM {delete_temp})"
     ));
-    // One row per primary key; the row sent last wins (staging keeps the extract order in its heap).
+    if unique_keys || primary_key.is_empty() {
+        // Nothing to deduplicate: every staged row goes in.
+        out.push(format!("INSERT INTO {d} ({cols}) SELECT {cols} FROM {s}"));
+        for child in children {
+            if let Some(stg) = &child.staging {
+                let ccols = column_list(&child.columns);
+                out.push(format!(
+                    "INSERT INTO {} ({ccols}) SELECT {ccols} FROM {}",
+                    qualified(dataset, &child.table.name),
+                    qualified(staging_schema, stg)
+                ));
+            }
+        }
+        return out;
+    }
+    // One row per primary key; the row sent first wins, as dlt's `ROW_NUMBER() ... ORDER BY (SELECT NULL)`
+    // picks on a freshly filled staging table (whose heap keeps the extract order).
     let selection = if primary_key.is_empty() {
         format!("SELECT {id} FROM {s}")
     } else {
         format!(
-            "SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY ctid DESC) AS _ele_rn FROM {s}) AS _ele_numbered WHERE _ele_rn = 1",
+            "SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY ctid) AS _ele_rn FROM {s}) AS _ele_numbered WHERE _ele_rn = 1",
             column_list(primary_key)
         )
     };
