@@ -281,6 +281,9 @@ fn encode_cell(out: &mut Vec<u8>, cell: &Cell) {
                 out.extend_from_slice(b"NaN");
             } else if v.is_infinite() {
                 out.extend_from_slice(if *v > 0.0 { b"Infinity" } else { b"-Infinity" });
+            } else if *v == 0.0 {
+                // Negative zero is stored as zero, as dlt does.
+                out.push(b'0');
             } else {
                 let _ = write!(out, "{v}");
             }

@@ -678,9 +678,19 @@ async fn extract_and_normalize(
             new_state.sources.remove(&source_name);
         }
     }
+    // A backfill chunk (an incremental with an end value) leaves the state alone unless the run changed it
+    // itself, so chunks running beside the pipeline's incremental runs never overwrite their state.
+    let backfill = contexts.iter().any(|ctx| {
+        ctx.trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|t| t.lock().unwrap_or_else(|p| p.into_inner()).is_stateless())
+    });
+    let sources_changed = new_state.sources != state.sources;
     new_state.bump_if_modified();
-    let state_row = if new_state.local.last_extracted_hash.as_deref()
-        != Some(new_state.version_hash.as_str())
+    let state_row = if (sources_changed || !backfill)
+        && new_state.local.last_extracted_hash.as_deref() != Some(new_state.version_hash.as_str())
     {
         Some(StateRow::encode(&new_state)?)
     } else {

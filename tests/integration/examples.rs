@@ -9,11 +9,29 @@ use serde_json::{Value, json};
 use crate::support::TestDb;
 
 #[allow(dead_code)]
+#[path = "../../examples/chess.rs"]
+mod chess;
+#[allow(dead_code)]
+#[path = "../../examples/custom_last_value.rs"]
+mod custom_last_value;
+#[allow(dead_code)]
+#[path = "../../examples/facebook_ads.rs"]
+mod facebook_ads;
+#[allow(dead_code)]
 #[path = "../../examples/github_events.rs"]
 mod github_events;
 #[allow(dead_code)]
 #[path = "../../examples/repo_issues.rs"]
 mod repo_issues;
+#[allow(dead_code)]
+#[path = "../../examples/search_terms.rs"]
+mod search_terms;
+#[allow(dead_code)]
+#[path = "../../examples/stripe.rs"]
+mod stripe;
+#[allow(dead_code)]
+#[path = "../../examples/zendesk_backfill.rs"]
+mod zendesk_backfill;
 
 /// The state of the pipeline at a dlt path such as `sources.<source>.resources.<resource>` (`Null` when absent).
 fn state_at(p: &ele::Pipeline, path: &[&str]) -> Value {
@@ -187,14 +205,14 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
         ]
     );
     assert_eq!(count(&db, "issues.repo_issues__labels").await, 5);
-    // Backfill chunks write no incremental state: the state committed with them has no sources.
-    let state = p.state().expect("state readable").expect("state saved");
-    assert!(state.sources.is_empty(), "{state:?}");
-    let stored = stored_sources(&db, "issues").await;
+    // Backfill chunks neither read nor write state: nothing is committed or saved for them.
+    let state = p.state().expect("state readable");
     assert!(
-        !stored.is_empty() && stored.iter().all(|s| s == &json!({})),
-        "{stored:?}"
+        state.as_ref().is_none_or(|s| s.sources.is_empty()),
+        "{state:?}"
     );
+    let stored = stored_sources(&db, "issues").await;
+    assert!(stored.iter().all(|s| s == &json!({})), "{stored:?}");
 
     // The incremental run starts at its initial value, not at a chunk's end, and stores its last value.
     api.reset();
@@ -332,7 +350,6 @@ async fn repo_issues_backfill_runs_in_parallel_with_the_incremental_load() {
 /// chunk that finishes last overwrites the incremental's state with an empty one, and the next incremental run
 /// starts again at the initial value and loads its issues twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "ele bug: concurrent first runs of a pipeline lose the incremental state (see the test's doc)"]
 async fn repo_issues_backfill_in_parallel_with_the_first_incremental_run() {
     use repo_issues::{backfill, fake_api, load_new_issues, server::FixtureServer};
     let db = TestDb::new("ex_repo_issues_first_parallel").await;
@@ -368,4 +385,463 @@ async fn repo_issues_backfill_in_parallel_with_the_first_incremental_run() {
             .await,
         ["8|8"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_last_value_keeps_the_newest_created_at_per_event_type() {
+    use custom_last_value::{fake_api, load_events, server::FixtureServer};
+    let db = TestDb::new("ex_custom_last_value").await;
+    let p = db.pipeline("custom_last_value", "cu");
+    let canned = fake_api::Canned::load();
+    let api = FixtureServer::start(fake_api::events(canned.page.clone()))
+        .await
+        .expect("fixture server");
+    let cursor_path = [
+        "custom_last_value",
+        "resources",
+        "get_events",
+        "incremental",
+        "$",
+        "last_value",
+    ];
+
+    let info = load_events(&p, api.base_url()).await.expect("first run");
+    assert_eq!(
+        (
+            info.rows("push_event"),
+            info.rows("watch_event"),
+            info.rows("issues_event")
+        ),
+        (2, 1, 1),
+        "{info}"
+    );
+    assert_eq!(
+        state_at(&p, &cursor_path),
+        json!({
+            "PushEvent": "2024-03-01T10:00:00Z",
+            "WatchEvent": "2024-03-01T09:00:00Z",
+            "IssuesEvent": "2024-03-01T07:00:00Z",
+        })
+    );
+
+    // Later: a new PushEvent, and a WatchEvent older than the newest PushEvent but newer than the newest
+    // WatchEvent. A plain `created_at` cursor would drop the late WatchEvent; the map per type keeps it.
+    api.set_handler(fake_api::events(canned.later_page.clone()));
+    let info = load_events(&p, api.base_url()).await.expect("second run");
+    assert_eq!(
+        (
+            info.rows("push_event"),
+            info.rows("watch_event"),
+            info.rows("issues_event")
+        ),
+        (1, 1, 0),
+        "{info}"
+    );
+    assert_eq!(
+        db.lines("SELECT id, created_at FROM cu.watch_event ORDER BY id")
+            .await,
+        [
+            "35100000002|2024-03-01 09:00:00+00",
+            "35100000005|2024-03-01 09:30:00+00"
+        ]
+    );
+    assert_eq!(count(&db, "cu.push_event").await, 3);
+    assert_eq!(
+        state_at(&p, &cursor_path),
+        json!({
+            "PushEvent": "2024-03-01T10:30:00Z",
+            "WatchEvent": "2024-03-01T09:30:00Z",
+            "IssuesEvent": "2024-03-01T07:00:00Z",
+        })
+    );
+
+    // The same page again: nothing new.
+    let info = load_events(&p, api.base_url()).await.expect("third run");
+    assert!(info.is_empty(), "{info}");
+    assert_eq!(api.total_requests(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chess_skips_archives_listed_in_resource_state() {
+    use chess::{fake_api, games_of_months, server::FixtureServer};
+    use ele::prelude::*;
+    let db = TestDb::new("ex_chess").await;
+    let p = db.pipeline("chess", "chess");
+    let api = FixtureServer::start(fake_api::chess(fake_api::Canned::load()))
+        .await
+        .expect("fixture server");
+    let base = api.base_url().to_owned();
+    let archive = |player: &str, month: &str| format!("/pub/player/{player}/games/{month}");
+    let archives_state = ["chess", "resources", "players_games", "archives"];
+
+    // October and November of both players: two archive lists, four archives.
+    let info = p
+        .run(games_of_months(&base, "2022/10", "2022/11"))
+        .await
+        .expect("first run");
+    assert_eq!(info.rows("players_games"), 6, "{info}");
+    assert_eq!(
+        fake_api::archive_requests(&api),
+        [
+            archive("magnuscarlsen", "2022/10"),
+            archive("magnuscarlsen", "2022/11"),
+            archive("vincentkeymer", "2022/10"),
+            archive("vincentkeymer", "2022/11"),
+        ]
+        .join(", ")
+    );
+    assert_eq!(
+        state_at(&p, &archives_state),
+        json!([
+            format!("{base}{}", archive("magnuscarlsen", "2022/10")),
+            format!("{base}{}", archive("magnuscarlsen", "2022/11")),
+            format!("{base}{}", archive("vincentkeymer", "2022/10")),
+            format!("{base}{}", archive("vincentkeymer", "2022/11")),
+        ])
+    );
+
+    // November again and December: only the December archives are requested.
+    api.reset();
+    let info = p
+        .run(games_of_months(&base, "2022/11", "2022/12"))
+        .await
+        .expect("second run");
+    assert_eq!(
+        fake_api::archive_requests(&api),
+        [
+            archive("magnuscarlsen", "2022/12"),
+            archive("vincentkeymer", "2022/12"),
+        ]
+        .join(", ")
+    );
+    assert_eq!(api.total_requests(), 4, "two archive lists, two archives");
+    assert_eq!(info.rows("players_games"), 3, "{info}");
+    assert_eq!(count(&db, "chess.players_games").await, 9);
+    assert_eq!(
+        state_at(&p, &archives_state).as_array().map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(
+        db.lines("SELECT white__username, count(*) FROM chess.players_games GROUP BY 1 ORDER BY 1")
+            .await,
+        ["Hikaru|4", "MagnusCarlsen|3", "VincentKeymer|2"]
+    );
+
+    // The same months once more: every archive is skipped, nothing is loaded.
+    api.reset();
+    let info = p
+        .run(games_of_months(&base, "2022/10", "2022/12"))
+        .await
+        .expect("third run");
+    assert_eq!(fake_api::archive_requests(&api), "");
+    assert!(info.is_empty(), "{info}");
+
+    // A full refresh (what the example's main starts with) clears the table and the list of archives.
+    api.reset();
+    let info = p
+        .run(games_of_months(&base, "2022/12", "2022/12"))
+        .write_disposition(Replace)
+        .await
+        .expect("full refresh");
+    assert_eq!(info.rows("players_games"), 3, "{info}");
+    assert_eq!(count(&db, "chess.players_games").await, 3);
+    assert_eq!(
+        state_at(&p, &archives_state),
+        json!([
+            format!("{base}{}", archive("magnuscarlsen", "2022/12")),
+            format!("{base}{}", archive("vincentkeymer", "2022/12")),
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_terms_keep_a_last_id_per_term_in_source_state() {
+    use search_terms::{fake_api, server::FixtureServer, twitter_source};
+    let db = TestDb::new("ex_search_terms").await;
+    let p = db.pipeline("search_terms", "tw");
+    let canned = fake_api::Canned::load();
+    let api = FixtureServer::start(fake_api::search(canned.tweets.clone()))
+        .await
+        .expect("fixture server");
+
+    // rustlang: 3 tweets in 2 pages; postgresql: 2 tweets in 1 page.
+    let info = p
+        .run(twitter_source(api.base_url()))
+        .await
+        .expect("first run");
+    assert_eq!(
+        api.log(),
+        [
+            "/2/tweets/search/recent?query=rustlang&max_results=10",
+            "/2/tweets/search/recent?query=rustlang&max_results=10&next_token=2",
+            "/2/tweets/search/recent?query=postgresql&max_results=10",
+        ]
+    );
+    assert_eq!(info.rows("search_tweets"), 3, "{info}");
+    assert_eq!(info.rows("search_tweets__data"), 5, "{info}");
+    assert_eq!(
+        db.lines(
+            "SELECT p.search_term, count(*) FROM tw.search_tweets p JOIN tw.search_tweets__data d \
+             ON d._dlt_parent_id = p._dlt_id GROUP BY 1 ORDER BY 1"
+        )
+        .await,
+        ["postgresql|2", "rustlang|3"]
+    );
+    // Source state: `sources.twitter.last_value_<term>`, next to (not under) the resources.
+    let source = state_at(&p, &["twitter"]);
+    assert_eq!(source["last_value_rustlang"], json!(1700000000000000007u64));
+    assert_eq!(
+        source["last_value_postgresql"],
+        json!(1700000000000000006u64)
+    );
+    assert!(source.get("resources").is_none(), "{source}");
+
+    // Nothing new: each term is searched from its own last id, and nothing is loaded.
+    api.reset();
+    let info = p
+        .run(twitter_source(api.base_url()))
+        .await
+        .expect("second run");
+    assert_eq!(
+        api.log(),
+        [
+            "/2/tweets/search/recent?query=rustlang&max_results=10&since_id=1700000000000000007",
+            "/2/tweets/search/recent?query=postgresql&max_results=10&since_id=1700000000000000006",
+        ]
+    );
+    assert!(info.is_empty(), "{info}");
+
+    // A new rustlang tweet: only it is loaded, and only that term's last id moves.
+    api.set_handler(fake_api::search(canned.all_tweets()));
+    let info = p
+        .run(twitter_source(api.base_url()))
+        .await
+        .expect("third run");
+    assert_eq!(info.rows("search_tweets__data"), 1, "{info}");
+    assert_eq!(count(&db, "tw.search_tweets__data").await, 6);
+    let source = state_at(&p, &["twitter"]);
+    assert_eq!(source["last_value_rustlang"], json!(1700000000000000009u64));
+    assert_eq!(
+        source["last_value_postgresql"],
+        json!(1700000000000000006u64)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_resources_made_in_a_loop_have_their_own_incremental() {
+    use stripe::{Endpoint, fake_api, server::FixtureServer, stripe_source};
+    let db = TestDb::new("ex_stripe").await;
+    let p = db.pipeline("stripe", "stripe");
+    let canned = fake_api::Canned::load();
+    let api = FixtureServer::start(fake_api::stripe(canned.endpoints.clone()))
+        .await
+        .expect("fixture server");
+    let last_value = |p: &ele::Pipeline, endpoint: Endpoint| {
+        state_at(
+            p,
+            &[
+                "stripe",
+                "resources",
+                endpoint.value(),
+                "incremental",
+                "created",
+                "last_value",
+            ],
+        )
+    };
+
+    // First run: no start value, so no `created` filter; one table per resource name.
+    let info = p
+        .run(stripe_source(api.base_url()))
+        .await
+        .expect("first run");
+    let mut requests = api.log();
+    requests.sort();
+    assert_eq!(
+        requests,
+        [
+            "/v1/customers?limit=100",
+            "/v1/invoices?limit=100",
+            "/v1/subscriptions?limit=100",
+        ]
+    );
+    assert_eq!(
+        (
+            info.rows("customers"),
+            info.rows("subscriptions"),
+            info.rows("invoices")
+        ),
+        (3, 2, 2),
+        "{info}"
+    );
+    assert_eq!(count(&db, "stripe.subscriptions__items__data").await, 3);
+    assert_eq!(last_value(&p, Endpoint::Customers), json!(1680000300));
+    assert_eq!(last_value(&p, Endpoint::Subscriptions), json!(1681000200));
+    assert_eq!(last_value(&p, Endpoint::Invoices), json!(1682000200));
+
+    // Nothing new: each endpoint asks from its own last value; the objects at it come back and are filtered.
+    api.reset();
+    let info = p
+        .run(stripe_source(api.base_url()))
+        .await
+        .expect("second run");
+    let mut requests = api.log();
+    requests.sort();
+    assert_eq!(
+        requests,
+        [
+            "/v1/customers?limit=100&created[gte]=1680000300",
+            "/v1/invoices?limit=100&created[gte]=1682000200",
+            "/v1/subscriptions?limit=100&created[gte]=1681000200",
+        ]
+    );
+    assert!(info.is_empty(), "{info}");
+
+    // A new customer: only the customers resource loads, and only its last value moves.
+    api.set_handler(fake_api::stripe(canned.all_objects()));
+    let info = p
+        .run(stripe_source(api.base_url()))
+        .await
+        .expect("third run");
+    assert_eq!(
+        (
+            info.rows("customers"),
+            info.rows("subscriptions"),
+            info.rows("invoices")
+        ),
+        (1, 0, 0),
+        "{info}"
+    );
+    assert_eq!(
+        db.lines("SELECT count(*), count(DISTINCT id) FROM stripe.customers")
+            .await,
+        ["4|4"]
+    );
+    assert_eq!(last_value(&p, Endpoint::Customers), json!(1683000000));
+    assert_eq!(last_value(&p, Endpoint::Invoices), json!(1682000200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_backfill_stops_at_the_end_of_its_range() {
+    use zendesk_backfill::{fake_api, february_tickets, server::FixtureServer, tickets};
+    let db = TestDb::new("ex_zendesk").await;
+    let p = db.pipeline("zendesk_backfill", "zendesk");
+    let api = FixtureServer::start(fake_api::tickets(fake_api::canned()))
+        .await
+        .expect("fixture server");
+    let path = fake_api::PATH;
+    let january = 1_672_531_200; // 2023-01-01T00:00:00Z
+
+    // January: 9 tickets changed since January 1st, 5 pages; page 3 holds the first February ticket.
+    assert_eq!(fake_api::pages_from("2023-01-01T00:00:00Z"), 5);
+    let info = p
+        .run(tickets(api.base_url().to_owned()))
+        .await
+        .expect("january");
+    assert_eq!(
+        api.log(),
+        [
+            format!("{path}?start_time={january}"),
+            format!("{path}?start_time={january}&page=2"),
+            format!("{path}?start_time={january}&page=3"),
+        ]
+    );
+    assert_eq!(info.rows("tickets"), 4, "{info}");
+    assert_eq!(
+        db.lines("SELECT id, updated_at FROM zendesk.tickets ORDER BY id")
+            .await,
+        [
+            "102|2023-01-05 10:00:00+00",
+            "103|2023-01-10 11:30:00+00",
+            "104|2023-01-20 08:15:00+00",
+            "105|2023-01-31 23:59:59+00",
+        ]
+    );
+    assert_eq!(count(&db, "zendesk.tickets__tags").await, 3);
+
+    // Stateless: running January again requests the same pages and keeps one row per ticket.
+    api.reset();
+    let info = p
+        .run(tickets(api.base_url().to_owned()))
+        .await
+        .expect("january again");
+    assert_eq!(api.requests(path), 3);
+    assert_eq!(info.rows("tickets"), 4);
+    assert_eq!(count(&db, "zendesk.tickets").await, 4);
+
+    // February, a call-site range: 5 tickets from February 1st in 3 pages; page 2 reaches March.
+    api.reset();
+    let info = p
+        .run(february_tickets(api.base_url()))
+        .await
+        .expect("february");
+    assert_eq!(api.requests(path), 2, "{:?}", api.log());
+    assert_eq!(fake_api::pages_from("2023-02-01T00:00:00Z"), 3);
+    assert_eq!(info.rows("tickets"), 2, "{info}");
+    assert_eq!(
+        db.lines("SELECT id FROM zendesk.tickets WHERE updated_at >= '2023-02-01' ORDER BY id")
+            .await,
+        ["106", "107"]
+    );
+    // Backfills keep no incremental state.
+    let state = p.state().expect("state readable");
+    assert!(
+        state.as_ref().is_none_or(|s| s.sources.is_empty()),
+        "{state:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facebook_ads_replace_with_root_key_then_merge() {
+    use ele::prelude::*;
+    use facebook_ads::{facebook_ads_source, fake_api, replace_then_merge, server::FixtureServer};
+    let db = TestDb::new("ex_facebook_ads").await;
+    let p = db.pipeline("facebook_insights", "fb");
+    let api = FixtureServer::start(fake_api::graph(fake_api::Canned::load()))
+        .await
+        .expect("fixture server");
+
+    let (replaced, merged) = replace_then_merge(&p, api.base_url())
+        .await
+        .expect("replace, then merge");
+    assert_eq!(replaced.rows("ads"), 2, "{replaced}");
+    assert_eq!(merged.rows("ads"), 2, "{merged}");
+    // Only the selected resource ran.
+    assert_eq!(api.requests(&fake_api::path("ads")), 2);
+    assert_eq!(api.requests(&fake_api::path("campaigns")), 0);
+    // The disapproved ads stay next to the paused ones.
+    assert_eq!(
+        db.lines("SELECT name, effective_status FROM fb.ads ORDER BY id")
+            .await,
+        [
+            "Spring sale - carousel|DISAPPROVED",
+            "Spring sale - video|PAUSED",
+            "Summer teaser|DISAPPROVED",
+            "Retargeting - cart|PAUSED",
+        ]
+    );
+    // Every label row, those written by the replace load included, carries its ad's root key.
+    assert_eq!(
+        db.lines(
+            "SELECT a.effective_status, count(*) FROM fb.ads__adlabels l \
+             JOIN fb.ads a ON a._dlt_id = l._dlt_root_id GROUP BY 1 ORDER BY 1"
+        )
+        .await,
+        ["DISAPPROVED|3", "PAUSED|3"]
+    );
+    assert_eq!(count(&db, "fb.ads__adlabels").await, 6);
+
+    // Merging the paused ads again replaces their labels instead of adding to them.
+    let info = p
+        .run(
+            facebook_ads_source(api.base_url(), &["PAUSED"])
+                .with_resources(["ads"])
+                .expect("known resource"),
+        )
+        .write_disposition(Merge)
+        .await
+        .expect("merge again");
+    assert_eq!(info.rows("ads"), 2, "{info}");
+    assert_eq!(count(&db, "fb.ads").await, 4);
+    assert_eq!(count(&db, "fb.ads__adlabels").await, 6);
 }

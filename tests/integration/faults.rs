@@ -405,8 +405,6 @@ async fn staging_tables(db: &TestDb) -> Vec<String> {
 /// A crash right after the data COMMIT leaves the load's staging tables (a full copy of the merged rows)
 /// behind: the re-run sees the load in `_dlt_loads` and returns before it drops them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "ele bug: after a crash at after_commit the re-run skips the committed package without dropping \
-            its staging tables (ele-destinations/src/postgres/load.rs, AlreadyLoaded path)"]
 async fn crash_after_commit_leaves_no_staging_tables() {
     let fixture = Fixture::write();
     let db = TestDb::new("fault_staging").await;

@@ -315,19 +315,6 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     let mut client = connect(pg).await?;
     let existing = apply_schema(&mut client, pg, m).await?;
 
-    let loads = qualified(ds, "_dlt_loads");
-    let done = client
-        .query_opt(
-            &format!("SELECT 1 FROM {loads} WHERE load_id = $1"),
-            &[&m.load_id],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;
-    if done.is_some() {
-        tracing::info!(load_id = %m.load_id, "package was committed by an earlier run; not applying it again");
-        return Ok(LoadOutcome::AlreadyLoaded);
-    }
-
     // Staging: merge and replace rows are COPYed into tables private to this load, outside the transaction.
     let staging_schema = ele_core::normalize::naming::normalize_staging_dataset_name(ds);
     let mut staging: HashMap<&str, String> = HashMap::new();
@@ -349,6 +336,20 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             staged_jobs.push((job, name.clone()));
         }
         staging.insert(table.name.as_str(), name);
+    }
+    let loads = qualified(ds, "_dlt_loads");
+    let done = client
+        .query_opt(
+            &format!("SELECT 1 FROM {loads} WHERE load_id = $1"),
+            &[&m.load_id],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;
+    if done.is_some() {
+        tracing::info!(load_id = %m.load_id, "package was committed by an earlier run; not applying it again");
+        // A crash after the commit may have left this load's staging tables behind.
+        drop_staging(&client, &staging_schema, &staging).await;
+        return Ok(LoadOutcome::AlreadyLoaded);
     }
     if !staging.is_empty() {
         let mut ddl = Vec::new();
@@ -388,16 +389,26 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
         &staging_schema,
     )
     .await;
-    if !staging.is_empty() {
-        let drops: Vec<String> = staging
-            .values()
-            .map(|name| format!("DROP TABLE IF EXISTS {}", qualified(&staging_schema, name)))
-            .collect();
-        if let Err(e) = client.batch_execute(&drops.join(";\n")).await {
-            tracing::warn!(error = %e, "could not drop staging tables");
-        }
-    }
+    drop_staging(&client, &staging_schema, &staging).await;
     result
+}
+
+/// Drops this load's staging tables; a failure only leaves scratch tables behind, so it is logged.
+async fn drop_staging(
+    client: &tokio_postgres::Client,
+    staging_schema: &str,
+    staging: &HashMap<&str, String>,
+) {
+    if staging.is_empty() {
+        return;
+    }
+    let drops: Vec<String> = staging
+        .values()
+        .map(|name| format!("DROP TABLE IF EXISTS {}", qualified(staging_schema, name)))
+        .collect();
+    if let Err(e) = client.batch_execute(&drops.join(";\n")).await {
+        tracing::warn!(error = %e, "could not drop staging tables");
+    }
 }
 
 /// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row.

@@ -125,6 +125,7 @@ pub struct ChainTable<'a> {
 /// The statements of a delete-insert merge of one table chain, in order (dlt's `gen_merge_sql`, §2.3).
 ///
 /// `tag` makes temp table names unique within the transaction. Without any key the rows are appended.
+#[allow(clippy::too_many_arguments)] // one argument per part of dlt's merge statement
 pub fn merge_chain(
     dataset: &str,
     staging_schema: &str,
