@@ -35,7 +35,8 @@
 //! rather than at 1970: the resource appends (as in the seed), so the incremental load and the backfill must
 //! not overlap.
 //!
-//! Run: `cargo run --example repo_issues`.
+//! Run: `cargo run --example repo_issues`. The chunks are stateless, so running the example again loads them
+//! again (appended); the incremental runs load nothing new.
 
 use std::future::IntoFuture;
 

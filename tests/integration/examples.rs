@@ -2,34 +2,35 @@
 //! would check after running them (rows per table, state at dlt's paths, nothing new on a second run) and the
 //! request counts that prove the early stops.
 //!
-//! Each example file is included as a module; its `main` and the helpers only `main` uses are dead code here.
+//! Each example file is included as a module; its `main` and the helpers only `main` uses are dead code here,
+//! and each includes its own copy of the fixture server (`examples/fixtures/server.rs`).
 
 use serde_json::{Value, json};
 
 use crate::support::TestDb;
 
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/chess.rs"]
 mod chess;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/custom_last_value.rs"]
 mod custom_last_value;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/facebook_ads.rs"]
 mod facebook_ads;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/github_events.rs"]
 mod github_events;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/repo_issues.rs"]
 mod repo_issues;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/search_terms.rs"]
 mod search_terms;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/stripe.rs"]
 mod stripe;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/zendesk_backfill.rs"]
 mod zendesk_backfill;
 
@@ -345,10 +346,10 @@ async fn repo_issues_backfill_runs_in_parallel_with_the_incremental_load() {
     assert!(info.is_empty(), "{info}");
 }
 
-/// The same, but on a pipeline's very first run. Fails: every run of a fresh pipeline commits a state row
-/// (version 1) and saves it as the local state after its load, the stateless chunks included, so the
-/// chunk that finishes last overwrites the incremental's state with an empty one, and the next incremental run
-/// starts again at the initial value and loads its issues twice.
+/// The same, on the pipeline's very first run. Guards against a bug found with this example: every run of a
+/// fresh pipeline used to commit a state row and save it as the local state after its load, the stateless
+/// chunks included, so the chunk that finished last overwrote the incremental's state with an empty one, and the
+/// next incremental run started again at the initial value and loaded its issues twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn repo_issues_backfill_in_parallel_with_the_first_incremental_run() {
     use repo_issues::{backfill, fake_api, load_new_issues, server::FixtureServer};
@@ -783,12 +784,14 @@ async fn zendesk_backfill_stops_at_the_end_of_its_range() {
             .await,
         ["106", "107"]
     );
-    // Backfills keep no incremental state.
+    // Backfills keep no incremental state, locally or in the destination.
     let state = p.state().expect("state readable");
     assert!(
         state.as_ref().is_none_or(|s| s.sources.is_empty()),
         "{state:?}"
     );
+    let stored = stored_sources(&db, "zendesk").await;
+    assert!(stored.iter().all(|s| s == &json!({})), "{stored:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

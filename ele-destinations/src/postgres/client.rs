@@ -74,7 +74,10 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 
 /// Wraps a driver error of `what` (a statement or step) into a destination error.
 pub fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> Error {
-    let transient = e.as_db_error().is_none() || e.is_closed();
+    // Lost connections, deadlocks and serialization failures may succeed when tried again.
+    let transient = e.as_db_error().is_none()
+        || e.is_closed()
+        || matches!(e.code().map(|c| c.code()), Some("40P01") | Some("40001"));
     Error::Destination {
         message: format!("{what} failed on {}: {}", pg.location(), describe(&e)),
         transient,

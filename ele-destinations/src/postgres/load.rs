@@ -19,6 +19,9 @@ use super::client::{connect, sql_error};
 use super::config::Postgres;
 use super::sql::{self, ChainTable, ident, qualified};
 
+/// How often the data transaction is tried when it fails transiently (deadlock, serialization failure).
+const COMMIT_ATTEMPTS: u64 = 3;
+
 /// `version` of `_dlt_version` rows ele writes (dlt's schema engine version).
 const SCHEMA_ENGINE_VERSION: i64 = 11;
 
@@ -168,6 +171,24 @@ async fn apply_schema(
         .await
         .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
     let mut existing = existing_columns(&tx, pg, ds).await?;
+    // Only missing indexes are created: `CREATE INDEX IF NOT EXISTS` would lock the tables on every load and
+    // deadlock with a concurrent merge that locks them in another order.
+    let indexes: std::collections::HashSet<String> = tx
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1",
+            &[&ds],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading the dataset's indexes", e))?
+        .into_iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    let create_index =
+        |statements: &mut Vec<String>, table: &str, suffix: &str, columns: &[&str]| {
+            if !indexes.contains(&sql::index_name(table, suffix)) {
+                statements.push(sql::create_index(ds, table, suffix, columns));
+            }
+        };
     let mut statements = Vec::new();
     for table in m.schema.tables.values() {
         if table.complete_columns().next().is_none() {
@@ -200,19 +221,14 @@ async fn apply_schema(
             if table.parent.is_none() {
                 let pk = table.primary_key();
                 if !pk.is_empty() && pk.iter().all(|c| table.columns[*c].is_complete()) {
-                    statements.push(sql::create_index(ds, &table.name, "primary_key", &pk));
+                    create_index(&mut statements, &table.name, "primary_key", &pk);
                 }
             } else if table
                 .columns
                 .get(C_DLT_ROOT_ID)
                 .is_some_and(|c| c.is_complete())
             {
-                statements.push(sql::create_index(
-                    ds,
-                    &table.name,
-                    "root_key",
-                    &[C_DLT_ROOT_ID],
-                ));
+                create_index(&mut statements, &table.name, "root_key", &[C_DLT_ROOT_ID]);
             }
         }
     }
@@ -380,15 +396,27 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             .map_err(|e| sql_error(pg, "committing the staging tables", e))?;
     }
 
-    let result = commit_package(
-        &mut client,
-        pg,
-        package,
-        &existing,
-        &staging,
-        &staging_schema,
-    )
-    .await;
+    // The data transaction rolls back as a whole, so a deadlock with a concurrent load is retried.
+    let mut attempt = 1;
+    let result = loop {
+        let result = commit_package(
+            &mut client,
+            pg,
+            package,
+            &existing,
+            &staging,
+            &staging_schema,
+        )
+        .await;
+        match result {
+            Err(e) if e.is_transient() && !client.is_closed() && attempt < COMMIT_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "load transaction failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+            other => break other,
+        }
+    };
     drop_staging(&client, &staging_schema, &staging).await;
     result
 }

@@ -68,7 +68,7 @@ pub fn create_index(schema: &str, table: &str, suffix: &str, columns: &[&str]) -
 }
 
 /// An index name of at most 63 bytes, unique per table and suffix.
-fn index_name(table: &str, suffix: &str) -> String {
+pub fn index_name(table: &str, suffix: &str) -> String {
     let full = format!("{table}__{suffix}");
     if full.len() <= 63 {
         return full;
