@@ -76,6 +76,19 @@ pub enum Error {
         /// Name of the resource.
         resource: String,
     },
+    /// Another run of the same pipeline committed a newer state while this one ran: this run's package is
+    /// discarded (loading it could load an increment twice); run again to continue from the committed state.
+    #[error(
+        "pipeline `{pipeline}` was run concurrently: state version {committed} was committed while this run (which would write version {this_run}) was in progress; nothing of this run was committed, run it again"
+    )]
+    StateConflict {
+        /// The pipeline.
+        pipeline: String,
+        /// The newest committed state version.
+        committed: u64,
+        /// The version this run would have written.
+        this_run: u64,
+    },
     /// Serializing an item or a state value failed.
     #[error("serialization failed: {0}")]
     Serialize(#[from] serde_json::Error),

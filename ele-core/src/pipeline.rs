@@ -792,7 +792,15 @@ fn normalize_stream(
 async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     let started = Instant::now();
     let package = LoadPackage::open(package_dir)?;
-    let outcome = p.destination.load(&package).await?;
+    let outcome = match p.destination.load(&package).await {
+        Ok(outcome) => outcome,
+        Err(e @ Error::StateConflict { .. }) => {
+            // The package was built on an outdated state: it must never be loaded.
+            remove_dir_if_exists(package_dir)?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(load_id = %package.manifest.load_id, seconds = started.elapsed().as_secs_f64(), ?outcome, "loaded");
     let manifest = &package.manifest;
     if manifest.state_row.is_some() {

@@ -416,3 +416,40 @@ async fn external_scheduler_interval_maps_to_a_stateless_half_open_range() {
         json!(week_end)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stateful_runs_never_load_an_increment_twice() {
+    let db = TestDb::new("incr_concurrent").await;
+    let p = db.pipeline("concurrent", "cc");
+    let source = feed(
+        (0..50)
+            .map(|i| ev(i, &format!("2024-01-01T00:00:{i:02}Z")))
+            .collect(),
+    );
+    p.run(events(source.clone())).await.expect("first run");
+    source
+        .lock()
+        .expect("lock")
+        .extend((50..60).map(|i| ev(i, &format!("2024-01-01T00:01:{:02}Z", i - 50))));
+    // Two runs of the same pipeline at once see the same state; the one committing second must not append the
+    // same new rows again.
+    let (a, b) = tokio::join!(
+        p.run(events(source.clone())).into_future(),
+        p.run(events(source.clone())).into_future()
+    );
+    for result in [&a, &b] {
+        if let Err(e) = result {
+            assert!(matches!(e, Error::StateConflict { .. }), "{e}");
+            assert!(e.to_string().contains("was run concurrently"), "{e}");
+        }
+    }
+    assert!(a.is_ok() || b.is_ok());
+    assert_eq!(
+        db.lines("SELECT count(*), count(DISTINCT id) FROM cc.events")
+            .await,
+        ["60|60"]
+    );
+    // A later run continues from the committed state.
+    let info = p.run(events(source.clone())).await.expect("later run");
+    assert_eq!(info.rows("events"), 0, "{info}");
+}

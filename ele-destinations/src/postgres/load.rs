@@ -578,6 +578,34 @@ async fn commit_package(
     }
 
     if let Some(state) = &m.state_row {
+        // Optimistic concurrency: a run that started from an older state than the newest committed one was
+        // concurrent with another run of the pipeline; committing it could load an increment twice.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("ele-state:{ds}:{}", state.pipeline_name)],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "locking the pipeline state", e))?;
+        let newest: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT coalesce(max(s.version), 0) FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
+                     WHERE s.pipeline_name = $1 AND l.status = 0",
+                    qualified(ds, "_dlt_pipeline_state"),
+                    qualified(ds, "_dlt_loads")
+                ),
+                &[&state.pipeline_name],
+            )
+            .await
+            .map_err(|e| sql_error(pg, "reading the newest pipeline state", e))?
+            .get(0);
+        if newest >= state.version as i64 {
+            return Err(Error::StateConflict {
+                pipeline: state.pipeline_name.clone(),
+                committed: newest as u64,
+                this_run: state.version,
+            });
+        }
         let row_id = ele_core::hash::random_row_id();
         tx.execute(
             &format!(
