@@ -453,8 +453,7 @@ fn fit_slow(
 ) -> std::result::Result<(String, Cell), String> {
     let inferred = infer_type(&value);
     let Some(column_type) = table.columns.get(name).and_then(|c| c.data_type) else {
-        let cell = coerce(&value, inferred, inferred)
-            .ok_or_else(|| format!("value {value} of column `{name}` cannot be stored"))?;
+        let cell = coerce(&value, inferred, inferred).ok_or_else(|| unstorable(&value, name))?;
         let column = table
             .columns
             .entry(name.to_owned())
@@ -505,6 +504,17 @@ fn into_cell(value: Value, t: DataType) -> std::result::Result<Cell, Value> {
         (DataType::Bool, Value::Bool(b)) => Ok(Cell::Bool(b)),
         (DataType::Json, v @ (Value::Array(_) | Value::Object(_))) => Ok(Cell::Json(v)),
         (_, v) => Err(v),
+    }
+}
+
+/// Why a value cannot be stored in a new column of its own type.
+fn unstorable(value: &Value, name: &str) -> String {
+    match value {
+        Value::Number(n) if n.is_u64() => format!(
+            "integer {n} of column `{name}` is beyond the 64-bit range of PostgreSQL's bigint; send it as a string \
+             or a float"
+        ),
+        _ => format!("value {value} of column `{name}` cannot be stored"),
     }
 }
 

@@ -5,8 +5,29 @@ use tokio_postgres::{Client, NoTls};
 
 use super::config::Postgres;
 
+/// How many times a connection is tried when the server cannot be reached (refused, reset, starting up).
+const CONNECT_ATTEMPTS: u32 = 5;
+
 /// Opens a connection; the connection task runs in the background until the client is dropped.
+///
+/// Transient failures (the server is unreachable or restarting) are retried with exponential backoff, about
+/// 3 seconds in all; permanent ones (authentication, missing database, permissions) fail at once.
 pub async fn connect(pg: &Postgres) -> Result<Client, Error> {
+    let mut attempt = 1;
+    loop {
+        match try_connect(pg).await {
+            Err(e) if e.is_transient() && attempt < CONNECT_ATTEMPTS => {
+                let wait = std::time::Duration::from_millis(200 << attempt.min(6));
+                tracing::warn!(error = %e, attempt, ?wait, "cannot connect to PostgreSQL, retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_connect(pg: &Postgres) -> Result<Client, Error> {
     let (client, connection) = pg
         .config
         .connect(NoTls)
@@ -25,7 +46,9 @@ pub async fn connect(pg: &Postgres) -> Result<Client, Error> {
 }
 
 fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
-    let transient = e.as_db_error().is_none();
+    // Unreachable, or reachable but starting up or shutting down (57P03, 57P01).
+    let transient = e.as_db_error().is_none()
+        || matches!(e.code().map(|c| c.code()), Some("57P03") | Some("57P01"));
     let hint = match e.code().map(|c| c.code()) {
         Some("28P01") | Some("28000") => "check the user name and password",
         Some("3D000") => "check that the database exists",
