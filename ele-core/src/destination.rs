@@ -2,10 +2,10 @@
 
 use futures::future::BoxFuture;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::package::LoadPackage;
 use crate::schema::Schema;
-use crate::state::PipelineState;
+use crate::state::{PipelineState, StateRow};
 
 /// What a destination holds about a pipeline, read at the start of a run.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,22 @@ pub enum LoadOutcome {
     Committed,
     /// A `_dlt_loads` row showed it was committed before (a crash after commit): nothing was applied.
     AlreadyLoaded,
+}
+
+/// A change of a pipeline's stored state outside of a data load (dlt's `pipeline drop`, an incremental reset):
+/// tables dropped, the new schema, the new state row and a `_dlt_loads` row, committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct StateCommit {
+    /// The dataset.
+    pub dataset: String,
+    /// The load id of the `_dlt_loads` and `_dlt_pipeline_state` rows.
+    pub load_id: String,
+    /// The schema after the change; stored as a new version when it differs from the stored one.
+    pub schema: Schema,
+    /// Tables to drop (children after or with their parents), which may be missing in the destination.
+    pub drop_tables: Vec<String>,
+    /// The new state row; committing it fails with [`Error::StateConflict`] when a newer state was committed.
+    pub state_row: StateRow,
 }
 
 /// A place packages are loaded into.
@@ -44,4 +60,16 @@ pub trait Destination: Send + Sync + 'static {
     /// Loads a package: schema changes first, then all rows, the state row and the `_dlt_loads` row in one
     /// transaction. Loading a package that was already committed changes nothing.
     fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>>;
+
+    /// Commits a [`StateCommit`]: drops its tables, stores its schema, state row and `_dlt_loads` row, all in one
+    /// transaction. Destinations that cannot do this return an error saying so.
+    fn commit_state<'a>(&'a self, commit: &'a StateCommit) -> BoxFuture<'a, Result<()>> {
+        let _ = commit;
+        Box::pin(async move {
+            Err(Error::config(format!(
+                "changing the stored pipeline state (drop, reset) is not supported by the {} destination",
+                self.kind()
+            )))
+        })
+    }
 }

@@ -964,6 +964,43 @@ mod tests {
     }
 
     #[test]
+    fn scheduler_interval_from_the_environment() {
+        // `set_var` is unsafe in edition 2024 because other threads may read the environment; no other test of
+        // this binary reads these variables.
+        let run = || interval_from_env().expect("parses");
+        assert_eq!(run(), None);
+        with_env(&[("DLT_INTERVAL_START", "2023-02-12T00:00:00+00:00")], || {
+            let (start, end) = run().expect("interval");
+            assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+            assert_eq!(end, None);
+        });
+        with_env(
+            &[("ELE_INTERVAL_START", "2023-02-12T00:00:00Z"), ("ELE_INTERVAL_END", "2023-02-19T00:00:00Z")],
+            || {
+                let (_, end) = run().expect("interval");
+                assert_eq!(end.map(|e| e.to_rfc3339()), Some("2023-02-19T00:00:00+00:00".to_owned()));
+            },
+        );
+        with_env(&[("ELE_INTERVAL_START", "last tuesday")], || {
+            let err = interval_from_env().expect_err("not a date");
+            assert!(err.to_string().contains("ELE_INTERVAL_START=last tuesday"), "{err}");
+        });
+    }
+
+    #[allow(unsafe_code)]
+    fn with_env(vars: &[(&str, &str)], f: impl FnOnce()) {
+        for (k, v) in vars {
+            // SAFETY: only this test touches these variables, and it restores them before returning.
+            unsafe { std::env::set_var(k, v) };
+        }
+        f();
+        for (k, _) in vars {
+            // SAFETY: as above.
+            unsafe { std::env::remove_var(k) };
+        }
+    }
+
+    #[test]
     fn cursor_paths() {
         let item = json!({"a": {"b": 1}, "items": [{"ts": 5}, {"ts": 6}]});
         assert_eq!(

@@ -46,6 +46,13 @@ impl Destination for Postgres {
     fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>> {
         Box::pin(load(self, package))
     }
+
+    fn commit_state<'a>(
+        &'a self,
+        commit: &'a ele_core::destination::StateCommit,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(super::manage::commit_state(self, commit))
+    }
 }
 
 async fn table_exists(

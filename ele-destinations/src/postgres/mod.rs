@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 mod load;
 pub mod local;
+mod manage;
 pub mod sql;
 
 pub use config::Postgres;

@@ -1,0 +1,160 @@
+//! Changing a pipeline's stored state outside of a load (dlt's `pipeline drop`, an incremental reset): drop
+//! tables, store the new schema, the state row and a `_dlt_loads` row, in one transaction.
+
+use ele_core::destination::StateCommit;
+use ele_core::error::{Error, Result};
+
+use super::client::{connect, sql_error};
+use super::config::Postgres;
+use super::sql::{self, ident, qualified};
+
+/// How often the transaction is tried when it fails transiently (a deadlock with a concurrent load).
+const COMMIT_ATTEMPTS: u64 = 3;
+
+/// `engine_version` of the `_dlt_version` rows (dlt's schema engine version), as loads write it.
+const SCHEMA_ENGINE_VERSION: i64 = 11;
+
+/// Commits `commit` in one transaction; see [`ele_core::destination::Destination::commit_state`].
+pub(crate) async fn commit_state(pg: &Postgres, commit: &StateCommit) -> Result<()> {
+    let mut client = connect(pg).await?;
+    let mut attempt = 1;
+    loop {
+        match try_commit(&mut client, pg, commit).await {
+            Err(e) if e.is_transient() && !client.is_closed() && attempt < COMMIT_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "state transaction failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_commit(
+    client: &mut tokio_postgres::Client,
+    pg: &Postgres,
+    commit: &StateCommit,
+) -> Result<()> {
+    let ds = commit.dataset.as_str();
+    let state = &commit.state_row;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| sql_error(pg, "starting the state transaction", e))?;
+    // Schema changes of the dataset are serialized, as loads do.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("ele-ddl:{ds}")],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
+    let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
+    ddl.extend(sql::system_tables(ds));
+    tx.batch_execute(&ddl.join(";\n"))
+        .await
+        .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
+    if !commit.drop_tables.is_empty() {
+        let list: Vec<String> = commit
+            .drop_tables
+            .iter()
+            .map(|t| qualified(ds, t))
+            .collect();
+        tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", list.join(", ")))
+            .await
+            .map_err(|e| sql_error(pg, &format!("dropping {}", list.join(", ")), e))?;
+    }
+
+    // The same optimistic check as a load: a newer committed state means another run was concurrent.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("ele-state:{ds}:{}", state.pipeline_name)],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "locking the pipeline state", e))?;
+    let newest: i64 = tx
+        .query_one(
+            &format!(
+                "SELECT coalesce(max(s.version), 0) FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
+                 WHERE s.pipeline_name = $1 AND l.status = 0",
+                qualified(ds, "_dlt_pipeline_state"),
+                qualified(ds, "_dlt_loads")
+            ),
+            &[&state.pipeline_name],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading the newest pipeline state", e))?
+        .get(0);
+    if newest >= state.version as i64 {
+        return Err(Error::StateConflict {
+            pipeline: state.pipeline_name.clone(),
+            committed: newest as u64,
+            this_run: state.version,
+        });
+    }
+
+    // The new schema becomes the newest stored version, so a restore (`sync`) sees the change.
+    let versions = qualified(ds, "_dlt_version");
+    let schema_hash = commit.schema.content_hash();
+    let newest_hash: Option<String> = tx
+        .query_opt(
+            &format!(
+                "SELECT version_hash FROM {versions} WHERE schema_name = $1 \
+                 ORDER BY inserted_at DESC, version DESC LIMIT 1"
+            ),
+            &[&commit.schema.name],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading _dlt_version", e))?
+        .map(|row| row.get(0));
+    if newest_hash.as_deref() != Some(schema_hash.as_str()) {
+        let schema_json = serde_json::to_string(&commit.schema)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {versions} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
+                 VALUES ($1, $2, now(), $3, $4, $5)"
+            ),
+            &[
+                &(commit.schema.version as i64),
+                &SCHEMA_ENGINE_VERSION,
+                &commit.schema.name,
+                &schema_hash,
+                &schema_json,
+            ],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
+    }
+
+    let row_id = ele_core::hash::random_row_id();
+    tx.execute(
+        &format!(
+            "INSERT INTO {} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) \
+             VALUES ($1, $2, $3, $4, now(), $5, $6, $7)",
+            qualified(ds, "_dlt_pipeline_state")
+        ),
+        &[
+            &(state.version as i64),
+            &(state.engine_version as i64),
+            &state.pipeline_name,
+            &state.state,
+            &state.version_hash,
+            &commit.load_id,
+            &row_id,
+        ],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "writing _dlt_pipeline_state", e))?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES ($1, $2, 0, now(), $3)",
+            qualified(ds, "_dlt_loads")
+        ),
+        &[&commit.load_id, &commit.schema.name, &schema_hash],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "writing _dlt_loads", e))?;
+    tx.commit()
+        .await
+        .map_err(|e| sql_error(pg, "committing the state change", e))?;
+    Ok(())
+}
