@@ -36,6 +36,7 @@
 //! A resource body sends items through its `Emit` parameter instead of `yield`: stable Rust has no generators,
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
+pub mod config;
 pub mod jsonl;
 
 pub use ele_core::error::{BoxError, Error, Result};
@@ -106,6 +107,147 @@ pub use ele_macros::resource;
 /// `Source`.
 pub use ele_macros::source;
 
+/// Derives [`Item`](trait@Item): describes the serialized fields of a struct that also derives
+/// `serde::Serialize`, so that `#[resource]` checks its keys and cursors against them at compile time.
+///
+/// ```
+/// use ele::prelude::*;
+/// use serde::Serialize;
+///
+/// #[derive(Serialize, Item)]
+/// struct User {
+///     login: String,
+/// }
+///
+/// #[derive(Serialize, Item)]
+/// struct Meta {
+///     source: String,
+/// }
+///
+/// #[derive(Serialize, Item)]
+/// #[serde(rename_all = "camelCase")]
+/// struct Event {
+///     event_id: i64,                 // serialized as `eventId`
+///     #[serde(rename = "ts")]
+///     created_at: Option<String>,    // serialized as `ts`
+///     user: User,
+///     #[serde(flatten)]
+///     meta: Meta,                    // adds `source`
+///     #[serde(skip)]
+///     cache: Vec<u8>,                // not serialized
+/// }
+///
+/// #[resource(primary_key = ("eventId", "source"), write_disposition = "merge")]
+/// async fn events(
+///     out: Emit<Event>,
+///     #[incremental(cursor = "ts", initial_value = "1970-01-01T00:00:00Z")] ts: Incremental<String>,
+///     #[incremental(cursor = "user.login")] login: Incremental<String>,
+/// ) -> ele::Result<()> {
+///     let _ = (ts, login);
+///     let user = User { login: "ele".into() };
+///     let meta = Meta { source: "api".into() };
+///     out.send(Event { event_id: 1, created_at: None, user, meta, cache: vec![] }).await
+/// }
+/// # fn main() {}
+/// ```
+///
+/// A key that is not a serialized field is a compile error at the literal, listing the serialized names:
+///
+/// ```compile_fail
+/// # use ele::prelude::*;
+/// # use serde::Serialize;
+/// #[derive(Serialize, Item)]
+/// struct Event { id: i64, created_at: String }
+///
+/// #[resource(primary_key = "idd", write_disposition = "merge")]
+/// //                       ^^^^^ `Event` has no serialized field of this name
+/// //                             note: the serialized fields of `Event` are `id`, `created_at`
+/// async fn events(out: Emit<Event>) -> ele::Result<()> { Ok(()) }
+/// # fn main() {}
+/// ```
+///
+/// and so is an `Incremental<T>` whose `T` is not the cursor field's type, at `T`:
+///
+/// ```compile_fail
+/// # use ele::prelude::*;
+/// # use serde::Serialize;
+/// #[derive(Serialize, Item)]
+/// struct Event { id: i64, created_at: String }
+///
+/// #[resource]
+/// async fn events(
+///     out: Emit<Event>,
+///     #[incremental(cursor = "created_at")] created_at: Incremental<i64>,
+///     //                                                            ^^^ the cursor field has type `String`
+/// ) -> ele::Result<()> { let _ = created_at; Ok(()) }
+/// # fn main() {}
+/// ```
+///
+/// The checks are opt-in: a resource over a struct without this derive (or over `serde_json::Value`) compiles
+/// as before and keeps the run-time checks. The trait's documentation lists the serde attributes read and
+/// what stays a run-time check.
+pub use ele_macros::Item;
+
+/// A struct whose serialized fields are known at compile time; see the derive [`Item`](macro@Item).
+pub use ele_core::item::Item;
+
+/// Makes a resource from its function: `ele::from_fn(get_resource).name(key).bind((key, endpoint))`.
+///
+/// The seed's dynamic resources (one per endpoint, made in a loop) are built from the function, never from a
+/// call of it, so every argument arrives through `bind` at once (a tuple, `(endpoint,)` for one argument)
+/// and incremental parameters are bound by the runtime as usual. Hints given before `bind` (`name`,
+/// `table_name`, `write_disposition`, `primary_key`, `merge_key`, `max_table_nesting`) are applied to the
+/// resource it returns.
+///
+/// ```no_run
+/// use ele::prelude::*;
+/// use serde_json::{Value, json};
+///
+/// #[resource(write_disposition = "merge", primary_key = "id")]
+/// async fn get_resource(
+///     out: Emit<Value>,
+///     key: String,
+///     endpoint: String,
+///     #[incremental(cursor = "created", initial_value = 0)] created: Incremental<i64>,
+/// ) -> ele::Result<()> {
+///     let since = created.start_value().unwrap_or_default();
+///     out.send(json!({ "id": 1, "created": since, "key": key, "endpoint": endpoint })).await
+/// }
+///
+/// #[source]
+/// fn stripe(endpoints: Vec<(String, String)>) -> Vec<Box<dyn ele::DynResource>> {
+///     endpoints
+///         .into_iter()
+///         .map(|(key, endpoint)| {
+///             let resource = ele::from_fn(get_resource).name(key.clone()).bind((key, endpoint));
+///             Box::new(resource) as Box<dyn ele::DynResource>
+///         })
+///         .collect()
+/// }
+///
+/// # async fn run() -> ele::Result<()> {
+/// let source = stripe(vec![("charges".into(), "/v1/charges".into())]);
+/// # let _ = source;
+/// # Ok(())
+/// # }
+/// # fn main() {}
+/// ```
+///
+/// The seed's "typical mistake", handing over a called resource (or a stream) instead of the function, does
+/// not compile; the message shows the right form:
+///
+/// ```compile_fail
+/// # use ele::prelude::*;
+/// # #[resource]
+/// # async fn get_resource(out: Emit<serde_json::Value>, endpoint: String) -> ele::Result<()> { Ok(()) }
+/// let resource = ele::from_fn(get_resource("/v1/charges".into()));
+/// // error: `GetResourceResource` is not a resource function
+/// //   = note: pass the function and give its arguments to `bind`:
+/// //           `ele::from_fn(get_resource).name(key).bind((key, endpoint))`
+/// ```
+pub use ele_core::item::from_fn;
+pub use ele_core::item::{FromFn, ResourceFn};
+
 /// The README's code samples, compiled as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
@@ -116,8 +258,8 @@ pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use crate::Postgres;
     pub use crate::{
-        Emit, Error, Incremental, Key, LastValueFunc, LoadInfo, Pipeline, Resource, ResourceExt,
-        ResourceState, Source, SourceState, WriteDisposition, items, resource, source,
+        Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, Pipeline, Resource,
+        ResourceExt, ResourceState, Source, SourceState, WriteDisposition, items, resource, source,
     };
     pub use ele_core::resource::WriteDisposition::{Append, Merge, Replace};
 }
@@ -180,4 +322,7 @@ pub mod __private {
         }
         source
     }
+
+    /// Compile-time checks against typed items (`#[derive(ele::Item)]`) and the traits of the derive.
+    pub use ele_core::item;
 }

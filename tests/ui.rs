@@ -6,5 +6,6 @@ fn ui() {
     t.compile_fail("tests/ui/resource/*.rs");
     t.compile_fail("tests/ui/incremental/*.rs");
     t.compile_fail("tests/ui/source/*.rs");
+    t.compile_fail("tests/ui/item/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

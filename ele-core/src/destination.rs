@@ -37,8 +37,9 @@ pub struct StateCommit {
     pub schema: Schema,
     /// Tables to drop (children after or with their parents), which may be missing in the destination.
     pub drop_tables: Vec<String>,
-    /// The new state row; committing it fails with [`Error::StateConflict`] when a newer state was committed.
-    pub state_row: StateRow,
+    /// The new state row, when the state changed; committing it fails with [`Error::StateConflict`] when a
+    /// newer state was committed meanwhile.
+    pub state_row: Option<StateRow>,
 }
 
 /// A place packages are loaded into.

@@ -969,21 +969,33 @@ mod tests {
         // this binary reads these variables.
         let run = || interval_from_env().expect("parses");
         assert_eq!(run(), None);
-        with_env(&[("DLT_INTERVAL_START", "2023-02-12T00:00:00+00:00")], || {
-            let (start, end) = run().expect("interval");
-            assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
-            assert_eq!(end, None);
-        });
         with_env(
-            &[("ELE_INTERVAL_START", "2023-02-12T00:00:00Z"), ("ELE_INTERVAL_END", "2023-02-19T00:00:00Z")],
+            &[("DLT_INTERVAL_START", "2023-02-12T00:00:00+00:00")],
+            || {
+                let (start, end) = run().expect("interval");
+                assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+                assert_eq!(end, None);
+            },
+        );
+        with_env(
+            &[
+                ("ELE_INTERVAL_START", "2023-02-12T00:00:00Z"),
+                ("ELE_INTERVAL_END", "2023-02-19T00:00:00Z"),
+            ],
             || {
                 let (_, end) = run().expect("interval");
-                assert_eq!(end.map(|e| e.to_rfc3339()), Some("2023-02-19T00:00:00+00:00".to_owned()));
+                assert_eq!(
+                    end.map(|e| e.to_rfc3339()),
+                    Some("2023-02-19T00:00:00+00:00".to_owned())
+                );
             },
         );
         with_env(&[("ELE_INTERVAL_START", "last tuesday")], || {
             let err = interval_from_env().expect_err("not a date");
-            assert!(err.to_string().contains("ELE_INTERVAL_START=last tuesday"), "{err}");
+            assert!(
+                err.to_string().contains("ELE_INTERVAL_START=last tuesday"),
+                "{err}"
+            );
         });
     }
 

@@ -9,6 +9,8 @@ pub mod error;
 pub mod fault;
 pub mod hash;
 pub mod incremental;
+pub mod item;
+pub mod manage;
 pub mod normalize;
 pub mod package;
 pub mod pipeline;

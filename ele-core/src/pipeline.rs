@@ -140,6 +140,16 @@ impl Pipeline {
         &self.inner.working_dir
     }
 
+    /// The destination (used by [`crate::manage`]).
+    pub(crate) fn destination_ref(&self) -> &Arc<dyn Destination> {
+        &self.inner.destination
+    }
+
+    /// The (normalized) schema name (used by [`crate::manage`]).
+    pub(crate) fn schema_name(&self) -> &str {
+        &self.inner.schema_name
+    }
+
     /// The state as last committed by this working dir, if any.
     pub fn state(&self) -> Result<Option<PipelineState>> {
         PipelineState::load(&self.inner.working_dir)

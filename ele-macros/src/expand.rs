@@ -90,6 +90,7 @@ use crate::attr::{self, IncrementalAttrs, Key, Lag, LastValueFunc, TableName, Va
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::fallback;
+use crate::typed;
 
 /// `#[resource(args)] item`.
 pub(crate) fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -313,6 +314,7 @@ fn expand(m: &Resource) -> TokenStream {
     // function: E0446) point at `Emit<Item>` in the signature.
     let item_assoc = quote_spanned!(item_ty.span()=> type Item = #item_ty;);
     let table_name_fn = table_name_fn(m, &private);
+    let item_checks = typed::checks(m, &private);
 
     let setters = if setters.is_empty() {
         quote!()
@@ -348,6 +350,8 @@ fn expand(m: &Resource) -> TokenStream {
         const _: () = {
             #(#body_attrs)*
             #asyncness #fn_token #body_fn(#(#inputs),*) #output #body
+
+            #item_checks
 
             #[automatically_derived]
             impl #private::Resource for #ty {

@@ -7,10 +7,13 @@
 
 mod ast;
 mod attr;
+mod case;
 mod check;
 mod ctxt;
 mod expand;
 mod fallback;
+mod item;
+mod typed;
 
 use proc_macro::TokenStream;
 
@@ -95,4 +98,11 @@ pub fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn source(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::source(args.into(), item.into()).into()
+}
+
+/// Describes the serialized fields of a struct that also derives `serde::Serialize`, so that `#[resource]`
+/// checks keys and cursor paths against them at compile time. Documented at its re-export, `ele::Item`.
+#[proc_macro_derive(Item, attributes(ele))]
+pub fn derive_item(input: TokenStream) -> TokenStream {
+    item::derive(input.into()).into()
 }

@@ -1,17 +1,38 @@
-//! The `ele` command-line tool: load JSON Lines files into PostgreSQL with the full runtime.
+//! The `ele` command-line tool: load JSON Lines files into PostgreSQL with the full runtime, and manage
+//! pipelines (info, state, schema, drop, reset, sync) as dlt's `dlt pipeline` command does.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
+use ele::config::{Config, POSTGRES_CREDENTIALS};
+use ele::destination::{Destination, LoadOutcome, Restored};
 use ele::prelude::*;
 use ele::{FnResource, IncrementalConfig, Key};
+use futures::future::BoxFuture;
 use serde_json::Value;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  1   the run failed (a failed load commits nothing: running it again is safe)
+  2   usage or configuration error (bad arguments, no destination, invalid credentials or config files)
+  75  the destination could not be reached or failed transiently (retry later)
+
+Configuration (first found wins): flags, environment variables with `__` between sections
+(DESTINATION__POSTGRES__CREDENTIALS), .ele/secrets.toml, .ele/config.toml ([destination.postgres] credentials).
+Logs: RUST_LOG (e.g. RUST_LOG=info or RUST_LOG=ele_core=debug) on standard error.";
 
 /// Declarative, incremental data loading into PostgreSQL.
 #[derive(Parser)]
-#[command(name = "ele", version, about)]
+#[command(name = "ele", version, about, after_help = EXIT_CODES)]
 struct Cli {
+    /// No progress output on standard error (errors and warnings still show).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -20,6 +41,8 @@ struct Cli {
 enum Command {
     /// Load JSON Lines files (`-` for standard input, `.gz` accepted) into a table.
     Load(Box<LoadArgs>),
+    /// Inspect and manage a pipeline: its state, schema and tables.
+    Pipeline(Box<PipelineArgs>),
     /// The managed local PostgreSQL instance under `.ele/postgres`.
     Local {
         #[command(subcommand)]
@@ -31,6 +54,19 @@ enum Command {
 enum LocalCommand {
     /// Stop the managed local instance.
     Stop,
+}
+
+/// Where the data goes.
+#[derive(Args, Clone, Default)]
+struct DestinationArgs {
+    /// PostgreSQL connection string, e.g. postgresql://user:password@host:5432/db. Without it:
+    /// `destination.postgres.credentials` from DESTINATION__POSTGRES__CREDENTIALS, .ele/secrets.toml or
+    /// .ele/config.toml.
+    #[arg(long, global = true, conflicts_with = "local")]
+    destination: Option<String>,
+    /// Use the managed local PostgreSQL instance under `.ele/postgres` (started if needed).
+    #[arg(long, global = true)]
+    local: bool,
 }
 
 #[derive(Args)]
@@ -65,31 +101,79 @@ struct LoadArgs {
     /// Dataset (PostgreSQL schema); `<pipeline>_dataset` by default.
     #[arg(long)]
     dataset: Option<String>,
-    /// PostgreSQL connection string, e.g. postgresql://user:password@host:5432/db.
-    #[arg(
-        long,
-        env = "DESTINATION__POSTGRES__CREDENTIALS",
-        hide_env_values = true,
-        conflicts_with = "local"
-    )]
-    destination: Option<String>,
-    /// Use the managed local PostgreSQL instance under `.ele/postgres` (started if needed).
-    #[arg(long)]
-    local: bool,
+    #[command(flatten)]
+    destination: DestinationArgs,
     /// Folder of pipeline working dirs; `$ELE_PIPELINES_DIR` or `.ele/pipelines` by default.
     #[arg(long)]
     pipelines_dir: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct PipelineArgs {
+    /// The pipeline name.
+    name: String,
+    #[command(subcommand)]
+    command: PipelineCommand,
+    /// Dataset (PostgreSQL schema); the one in the pipeline's state, else `<pipeline>_dataset`.
+    #[arg(long, global = true)]
+    dataset: Option<String>,
+    #[command(flatten)]
+    destination: DestinationArgs,
+    /// Folder of pipeline working dirs; `$ELE_PIPELINES_DIR` or `.ele/pipelines` by default.
+    #[arg(long, global = true)]
+    pipelines_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum PipelineCommand {
+    /// Working dir, dataset, destination, state version, last load, pending packages, tables (local, no
+    /// connection).
+    Info,
+    /// The pipeline state as JSON (local).
+    State,
+    /// The stored schema as JSON (local).
+    Schema,
+    /// Drop resources: their tables in the destination and their state, committed in one transaction.
+    Drop {
+        /// Resources to drop.
+        #[arg(required = true)]
+        resources: Vec<String>,
+    },
+    /// Reset the incremental state of all resources (or of `--resource`), so the next run starts from the
+    /// initial values; tables and rows stay.
+    Reset {
+        /// Only this resource (repeatable).
+        #[arg(long)]
+        resource: Vec<String>,
+    },
+    /// Restore state and schema from the destination into the working dir, replacing the local ones.
+    Sync,
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    error: Error,
+    usage: bool,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            usage: false,
+        }
+    }
+}
+
+/// A usage or configuration error (exit code 2).
+fn usage(error: Error) -> Failure {
+    Failure { error, usage: true }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let progress = Progress::new(!cli.quiet);
+    init_tracing(progress.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -100,13 +184,42 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli, progress.clone()));
+    progress.finish();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", chain(&e));
-            ExitCode::FAILURE
+        Err(Failure { error, usage }) => {
+            eprintln!("error: {}", chain(&error));
+            if usage {
+                ExitCode::from(2)
+            } else if error.is_transient() {
+                ExitCode::from(75)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// Logs from `RUST_LOG` (warnings by default) and the progress lines, both on standard error.
+fn init_tracing(progress: Progress) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        );
+    let stages = progress.with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("ele_core::pipeline", tracing::Level::INFO),
+    );
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(stages)
+        .init();
 }
 
 /// The error with its causes, `a: b: c`, skipping causes already spelled out by the message.
@@ -124,9 +237,10 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-async fn run(cli: Cli) -> ele::Result<()> {
+async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
     match cli.command {
-        Command::Load(args) => load(*args).await,
+        Command::Load(args) => load(*args, progress).await,
+        Command::Pipeline(args) => pipeline_command(*args).await,
         Command::Local {
             command: LocalCommand::Stop,
         } => {
@@ -143,18 +257,30 @@ async fn run(cli: Cli) -> ele::Result<()> {
     }
 }
 
-async fn load(args: LoadArgs) -> ele::Result<()> {
-    let destination = match (&args.destination, args.local) {
-        (Some(url), false) => Postgres::new(url)?,
-        (None, true) => Postgres::local().await?,
-        _ => {
-            return Err(Error::config(
-                "no destination: pass --destination postgresql://user:password@host:port/db (or set \
-                 DESTINATION__POSTGRES__CREDENTIALS), or --local for the managed local instance",
-            ));
-        }
-    };
-    let disposition: WriteDisposition = args.write_disposition.parse()?;
+/// The destination: `--local`, else `destination.postgres.credentials` from `--destination`, the environment,
+/// `.ele/secrets.toml` or `.ele/config.toml`. None of them is an error naming every place looked at.
+async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
+    if args.local {
+        return Ok(Postgres::local().await?);
+    }
+    let mut config = Config::load().map_err(usage)?;
+    if let Some(url) = &args.destination {
+        config.set(&POSTGRES_CREDENTIALS, url.as_str());
+    }
+    if !config.has_postgres() {
+        return Err(usage(Error::config(format!(
+            "no destination: pass --destination postgresql://user:password@host:port/database, or --local for \
+             the managed local instance, or configure `{}`; looked in: the --destination flag, {}",
+            POSTGRES_CREDENTIALS.join("."),
+            config.places(&POSTGRES_CREDENTIALS).join(", ")
+        ))));
+    }
+    config.postgres().map_err(usage)
+}
+
+async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
+    let destination = destination(&args.destination).await?;
+    let disposition: WriteDisposition = args.write_disposition.parse().map_err(usage)?;
     let pipeline_name = args.pipeline.clone().unwrap_or_else(|| args.table.clone());
     let mut builder = Pipeline::builder(&pipeline_name).destination(destination);
     if let Some(dataset) = &args.dataset {
@@ -163,7 +289,7 @@ async fn load(args: LoadArgs) -> ele::Result<()> {
     if let Some(dir) = &args.pipelines_dir {
         builder = builder.pipelines_dir(dir);
     }
-    let pipeline = builder.build()?;
+    let pipeline = builder.build().map_err(usage)?;
 
     let files = args.files.clone();
     let incremental = args.cursor.as_ref().map(|cursor| {
@@ -189,8 +315,132 @@ async fn load(args: LoadArgs) -> ele::Result<()> {
     if let Some(mk) = &args.merge_key {
         resource = resource.merge_key(Key::parse_list(mk));
     }
+    progress.start(pipeline.working_dir().to_owned());
     let info = pipeline.run(resource).await?;
+    progress.finish();
     print!("{info}");
+    Ok(())
+}
+
+/// A stand-in destination for the commands that only read the working dir.
+struct Offline;
+
+impl Destination for Offline {
+    fn kind(&self) -> &'static str {
+        "none"
+    }
+
+    fn location(&self) -> String {
+        "no destination".to_owned()
+    }
+
+    fn restore<'a>(
+        &'a self,
+        _dataset: &'a str,
+        _pipeline_name: &'a str,
+        _schema_name: &'a str,
+    ) -> BoxFuture<'a, ele::Result<Restored>> {
+        Box::pin(async { Err(Error::config("this command needs a destination")) })
+    }
+
+    fn load<'a>(
+        &'a self,
+        _package: &'a ele_core::package::LoadPackage,
+    ) -> BoxFuture<'a, ele::Result<LoadOutcome>> {
+        Box::pin(async { Err(Error::config("this command needs a destination")) })
+    }
+}
+
+async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
+    let build = |dataset: Option<&String>, destination: Option<Postgres>| {
+        let builder = Pipeline::builder(&args.name);
+        let mut builder = match destination {
+            Some(pg) => builder.destination(pg),
+            None => builder.destination(Offline),
+        };
+        if let Some(dataset) = dataset {
+            builder = builder.dataset_name(dataset);
+        }
+        if let Some(dir) = &args.pipelines_dir {
+            builder = builder.pipelines_dir(dir);
+        }
+        builder.build().map_err(usage)
+    };
+    let local = build(args.dataset.as_ref(), None)?;
+    let reads_local = matches!(
+        args.command,
+        PipelineCommand::Info | PipelineCommand::State | PipelineCommand::Schema
+    );
+    if reads_local && !local.working_dir().is_dir() {
+        return Err(Error::config(format!(
+            "no pipeline `{}`: its working dir {} does not exist (pass --pipelines-dir or set ELE_PIPELINES_DIR \
+             if it lives elsewhere, or restore it from the destination with `ele pipeline {} sync`)",
+            args.name,
+            local.working_dir().display(),
+            args.name
+        ))
+        .into());
+    }
+    let stored = local.state()?;
+    let no_state = || {
+        Error::config(format!(
+            "pipeline `{}` has no state in {}: run it first, or restore it from the destination with \
+             `ele pipeline {} sync`",
+            args.name,
+            local.working_dir().display(),
+            args.name
+        ))
+    };
+    match &args.command {
+        PipelineCommand::Info => {
+            print!("{}", local.info()?);
+            return Ok(());
+        }
+        PipelineCommand::State => {
+            let state = stored.ok_or_else(no_state)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&state).map_err(Error::from)?
+            );
+            return Ok(());
+        }
+        PipelineCommand::Schema => {
+            let schema = local.stored_schema()?.ok_or_else(|| {
+                Error::config(format!(
+                    "pipeline `{}` has no schema in {}: run it first, or restore it from the destination \
+                     with `ele pipeline {} sync`",
+                    args.name,
+                    local.working_dir().display(),
+                    args.name
+                ))
+            })?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).map_err(Error::from)?
+            );
+            return Ok(());
+        }
+        PipelineCommand::Drop { .. } | PipelineCommand::Reset { .. } | PipelineCommand::Sync => {}
+    }
+    // The dataset of the stored state unless given: the pipeline may have been loaded with `--dataset`.
+    let dataset = args
+        .dataset
+        .clone()
+        .or_else(|| stored.map(|s| s.dataset_name));
+    let pipeline = build(
+        dataset.as_ref(),
+        Some(destination(&args.destination).await?),
+    )?;
+    match &args.command {
+        PipelineCommand::Drop { resources } => {
+            print!("{}", pipeline.drop_resources(resources).await?)
+        }
+        PipelineCommand::Reset { resource } => {
+            print!("{}", pipeline.reset_incremental(resource).await?)
+        }
+        PipelineCommand::Sync => print!("{}", pipeline.sync().await?),
+        PipelineCommand::Info | PipelineCommand::State | PipelineCommand::Schema => {}
+    }
     Ok(())
 }
 
@@ -200,4 +450,263 @@ fn cli_value(text: &str) -> Value {
         Ok(v @ Value::Number(_)) => v,
         _ => Value::String(text.to_owned()),
     }
+}
+
+/// Progress of `ele load` on standard error: a line per finished stage (extract and normalize, then each
+/// package loaded), fed by the pipeline's tracing events; on a terminal also a live line with the elapsed time
+/// and the normalized data written so far.
+#[derive(Clone)]
+struct Progress {
+    inner: Arc<Mutex<ProgressState>>,
+}
+
+struct ProgressState {
+    enabled: bool,
+    terminal: bool,
+    /// What runs now and since when; `None` before the run and after it.
+    stage: Option<(&'static str, Instant)>,
+    working_dir: Option<PathBuf>,
+    /// Rows of the package extracted by this run, for the load line.
+    rows: Option<(String, u64)>,
+    /// Whether a live line is on the screen.
+    live: bool,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        Progress {
+            inner: Arc::new(Mutex::new(ProgressState {
+                enabled,
+                terminal: std::io::stderr().is_terminal(),
+                stage: None,
+                working_dir: None,
+                rows: None,
+                live: false,
+                ticker: None,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The run starts: extract and normalize into `working_dir`.
+    fn start(&self, working_dir: PathBuf) {
+        let mut state = self.lock();
+        if !state.enabled {
+            return;
+        }
+        state.stage = Some(("extract and normalize", Instant::now()));
+        state.working_dir = Some(working_dir);
+        if state.terminal {
+            let progress = self.clone();
+            state.ticker = Some(std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(250));
+                    if !progress.tick() {
+                        break;
+                    }
+                }
+            }));
+        }
+    }
+
+    /// Redraws the live line; false once the run is over.
+    fn tick(&self) -> bool {
+        let mut state = self.lock();
+        let Some((stage, since)) = state.stage else {
+            return false;
+        };
+        let mut line = format!("{stage}: {:.1} s", since.elapsed().as_secs_f64());
+        if stage == "extract and normalize"
+            && let Some(dir) = &state.working_dir
+        {
+            let bytes = dir_size(&dir.join("load").join("new"));
+            let secs = since.elapsed().as_secs_f64().max(0.001);
+            line.push_str(&format!(
+                ", {} normalized ({}/s)",
+                human_bytes(bytes as f64),
+                human_bytes(bytes as f64 / secs)
+            ));
+        }
+        if let Some((_, rows)) = &state.rows
+            && stage == "load"
+        {
+            line.push_str(&format!(", {rows} rows"));
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+        state.live = true;
+        true
+    }
+
+    /// Prints a finished stage's line (over the live line on a terminal).
+    fn line(&self, text: &str) {
+        let mut state = self.lock();
+        if !state.enabled {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        if state.live {
+            let _ = write!(err, "\r\x1b[2K");
+            state.live = false;
+        }
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// The run is over: stop the live line.
+    fn finish(&self) {
+        let ticker = {
+            let mut state = self.lock();
+            state.stage = None;
+            if state.live {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[2K");
+                let _ = err.flush();
+                state.live = false;
+            }
+            state.ticker.take()
+        };
+        if let Some(ticker) = ticker {
+            let _ = ticker.join();
+        }
+    }
+
+    fn on_extracted(&self, load_id: String, rows: u64, seconds: f64) {
+        self.line(&format!(
+            "extract and normalize: {rows} rows in {seconds:.2} s ({} rows/s)",
+            rate(rows, seconds)
+        ));
+        let mut state = self.lock();
+        if state.stage.is_some() {
+            state.stage = Some(("load", Instant::now()));
+        }
+        state.rows = Some((load_id, rows));
+    }
+
+    fn on_loaded(&self, load_id: String, seconds: f64, outcome: &str) {
+        let rows = self
+            .lock()
+            .rows
+            .as_ref()
+            .filter(|(id, _)| *id == load_id)
+            .map(|(_, n)| *n);
+        let what = if outcome.contains("AlreadyLoaded") {
+            "found committed by an earlier run"
+        } else {
+            "committed"
+        };
+        let text = match rows {
+            Some(rows) => format!(
+                "load: package {load_id} {what}, {rows} rows in {seconds:.2} s ({} rows/s)",
+                rate(rows, seconds)
+            ),
+            None => format!("load: pending package {load_id} {what} in {seconds:.2} s"),
+        };
+        self.line(&text);
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Progress {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = StageFields::default();
+        event.record(&mut fields);
+        match fields.message.as_str() {
+            "extracted and normalized" => self.on_extracted(
+                fields.load_id,
+                fields.rows.unwrap_or(0),
+                fields.seconds.unwrap_or(0.0),
+            ),
+            "loaded" => self.on_loaded(
+                fields.load_id,
+                fields.seconds.unwrap_or(0.0),
+                &fields.outcome,
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// The fields of the pipeline's stage events.
+#[derive(Default)]
+struct StageFields {
+    message: String,
+    load_id: String,
+    outcome: String,
+    rows: Option<u64>,
+    seconds: Option<f64>,
+}
+
+impl tracing::field::Visit for StageFields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "rows" {
+            self.rows = Some(value);
+        }
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "seconds" {
+            self.seconds = Some(value);
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.record_text(field.name(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record_text(field.name(), format!("{value:?}"));
+    }
+}
+
+impl StageFields {
+    fn record_text(&mut self, name: &str, text: String) {
+        match name {
+            "message" => self.message = text,
+            "load_id" => self.load_id = text,
+            "outcome" => self.outcome = text,
+            _ => {}
+        }
+    }
+}
+
+fn rate(rows: u64, seconds: f64) -> u64 {
+    if seconds > 0.0 {
+        (rows as f64 / seconds).round() as u64
+    } else {
+        rows
+    }
+}
+
+fn human_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Total size of the files under `dir` (0 when it is gone).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&entry.path()),
+            Ok(_) => entry.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
 }

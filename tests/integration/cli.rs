@@ -135,3 +135,459 @@ async fn ele_load_twice_on_a_growing_file_loads_only_new_records() {
         ["2", "3"]
     );
 }
+
+/// Runs `ele` in `cwd` with the test database's environment, as a user runs it.
+fn ele_in(db: &TestDb, cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(args)
+        .envs(db.cli_env())
+        .current_dir(cwd)
+        .output()
+        .expect("the ele binary runs")
+}
+
+/// Stdout of a run that must succeed.
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "ele failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr of a run that must fail with `code`.
+fn fails(out: &std::process::Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+const EVENTS_1: &str = "{\"id\": 1, \"created_at\": \"2024-01-01T00:00:00Z\", \"tags\": [\"a\"]}\n\
+                        {\"id\": 2, \"created_at\": \"2024-01-02T00:00:00Z\", \"tags\": [\"b\", \"c\"]}\n";
+const EVENTS_2: &str = "{\"id\": 3, \"created_at\": \"2024-01-03T00:00:00Z\", \"tags\": []}\n";
+
+/// `ele load` of the events file: incremental on `created_at` from 2024-01-01T12:00 (so id 1 is never loaded),
+/// merged on `id`.
+fn load_events(db: &TestDb, cwd: &std::path::Path, file: &std::path::Path) -> std::process::Output {
+    ele_in(
+        db,
+        cwd,
+        &[
+            "load",
+            file.to_str().expect("utf-8 path"),
+            "--table",
+            "events",
+            "--primary-key",
+            "id",
+            "--write-disposition",
+            "merge",
+            "--cursor",
+            "created_at",
+            "--initial-value",
+            "2024-01-01T12:00:00Z",
+        ],
+    )
+}
+
+/// The `sources` of the newest committed state row of pipeline `events`.
+async fn stored_sources(db: &TestDb) -> serde_json::Value {
+    let rows = db
+        .rows(
+            "SELECT s.state FROM events_dataset._dlt_pipeline_state s \
+             JOIN events_dataset._dlt_loads l ON l.load_id = s._dlt_load_id AND l.status = 0 \
+             WHERE s.pipeline_name = 'events' ORDER BY s.version DESC LIMIT 1",
+        )
+        .await;
+    let encoded = rows[0][0].clone().expect("a state");
+    let state = ele::state::StateRow::decode(&encoded).expect("decodes");
+    serde_json::Value::Object(state.sources)
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_pipeline_info_state_schema_reset_and_drop_after_two_loads() {
+    let db = TestDb::new("clipipe").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    let file = cwd.join("events.jsonl");
+    std::fs::write(&file, EVENTS_1).expect("write");
+    let first = load_events(&db, cwd, &file);
+    ok(&first);
+    // Progress: one line per stage on a non-terminal stderr.
+    let progress = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        progress.contains("extract and normalize: 3 rows in"),
+        "{progress}"
+    );
+    assert!(progress.contains("rows/s"), "{progress}");
+    assert!(progress.contains("load: package "), "{progress}");
+    std::fs::write(&file, format!("{EVENTS_1}{EVENTS_2}")).expect("grow");
+    let second = load_events(&db, cwd, &file);
+    assert!(ok(&second).contains("events: 1 row(s)"));
+
+    // info: local only, no connection (a broken destination does not matter).
+    let mut info = Command::new(env!("CARGO_BIN_EXE_ele"));
+    info.args(["pipeline", "events", "info"])
+        .envs(db.cli_env())
+        .env(
+            "DESTINATION__POSTGRES__CREDENTIALS",
+            "host=127.0.0.1 port=1 user=nobody dbname=nowhere",
+        )
+        .current_dir(cwd);
+    let info = ok(&info.output().expect("runs"));
+    for part in [
+        "Pipeline events",
+        "dataset:          events_dataset",
+        "destination:      postgres",
+        "pending packages: none",
+        "loaded packages:  2",
+        "resources:        events",
+    ] {
+        assert!(info.contains(part), "`{part}` not in:\n{info}");
+    }
+    let events_line = info
+        .lines()
+        .find(|l| l.trim_start().starts_with("events ") && l.contains("merge"))
+        .unwrap_or_else(|| panic!("no events table in:\n{info}"));
+    assert!(events_line.contains("2 row(s)"), "{events_line}");
+    assert!(
+        info.lines()
+            .any(|l| l.trim_start().starts_with("events__tags ") && l.contains("child of events")),
+        "{info}"
+    );
+
+    // state and schema as JSON.
+    let state = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
+    let cursor = &state["sources"]["events"]["resources"]["events"]["incremental"]["created_at"];
+    assert_eq!(cursor["last_value"], "2024-01-03T00:00:00Z", "{state}");
+    let version = state["_state_version"].as_u64().expect("a version");
+    let schema = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "schema"])));
+    assert!(schema["tables"]["events__tags"].is_object(), "{schema}");
+
+    // reset: the incremental state goes, in the destination too; the rows stay.
+    let reset = ok(&ele_in(&db, cwd, &["pipeline", "events", "reset"]));
+    assert!(reset.contains("Changed state of: events"), "{reset}");
+    let state = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
+    assert_eq!(
+        state["sources"]["events"]["resources"]["events"]["incremental"],
+        serde_json::Value::Null,
+        "{state}"
+    );
+    assert_eq!(state["_state_version"].as_u64(), Some(version + 1));
+    assert!(stored_sources(&db).await["events"]["resources"]["events"]["incremental"].is_null());
+    assert_eq!(
+        db.lines("SELECT id FROM events_dataset.events ORDER BY id")
+            .await,
+        ["2", "3"]
+    );
+    // Resetting again changes nothing and commits nothing.
+    let loads = db
+        .lines("SELECT count(*) FROM events_dataset._dlt_loads")
+        .await;
+    let again = ok(&ele_in(&db, cwd, &["pipeline", "events", "reset"]));
+    assert!(again.contains("Nothing to change"), "{again}");
+    assert_eq!(
+        db.lines("SELECT count(*) FROM events_dataset._dlt_loads")
+            .await,
+        loads
+    );
+    // The next load starts from the initial value again: ids 2 and 3 pass the filter once more.
+    assert!(ok(&load_events(&db, cwd, &file)).contains("events: 2 row(s)"));
+
+    // drop: unknown resources are listed, known ones dropped with their tables and state.
+    let unknown = fails(
+        &ele_in(&db, cwd, &["pipeline", "events", "drop", "nope"]),
+        1,
+    );
+    assert!(
+        unknown.contains("has no resource `nope`; known resources: events"),
+        "{unknown}"
+    );
+    let loads_before = db
+        .lines("SELECT count(*) FROM events_dataset._dlt_loads")
+        .await;
+    let dropped = ok(&ele_in(&db, cwd, &["pipeline", "events", "drop", "events"]));
+    assert!(
+        dropped.contains("Dropped tables: events, events__tags"),
+        "{dropped}"
+    );
+    assert_eq!(
+        db.lines(
+            "SELECT to_regclass('events_dataset.events') IS NULL, \
+             to_regclass('events_dataset.events__tags') IS NULL"
+        )
+        .await,
+        ["t|t"]
+    );
+    let loads_after = db
+        .lines("SELECT count(*) FROM events_dataset._dlt_loads")
+        .await;
+    assert_eq!(
+        loads_after[0].parse::<u64>().expect("count"),
+        loads_before[0].parse::<u64>().expect("count") + 1
+    );
+    assert!(stored_sources(&db).await["events"].is_null());
+    let state = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
+    assert!(state["sources"]["events"].is_null(), "{state}");
+    let schema = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "schema"])));
+    assert_eq!(schema["tables"], serde_json::json!({}), "{schema}");
+    let info = ok(&ele_in(&db, cwd, &["pipeline", "events", "info"]));
+    assert!(info.contains("No tables"), "{info}");
+    // The stored schema follows too, so a sync elsewhere would not bring the tables back.
+    let stored_schema = db
+        .lines(
+            "SELECT schema FROM events_dataset._dlt_version ORDER BY inserted_at DESC, version DESC LIMIT 1",
+        )
+        .await;
+    assert!(!stored_schema[0].contains("events__tags"));
+    // Loading again recreates the tables from scratch.
+    assert!(ok(&load_events(&db, cwd, &file)).contains("events: 2 row(s)"));
+    assert_eq!(
+        db.lines("SELECT id FROM events_dataset.events ORDER BY id")
+            .await,
+        ["2", "3"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_pipeline_sync_restores_a_deleted_working_dir() {
+    let db = TestDb::new("clisync").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    let file = cwd.join("events.jsonl");
+    let append = |db: &TestDb| {
+        ele_in(
+            db,
+            cwd,
+            &[
+                "load",
+                file.to_str().expect("utf-8"),
+                "--table",
+                "events",
+                "--dataset",
+                "synced_data",
+                "--cursor",
+                "created_at",
+            ],
+        )
+    };
+    std::fs::write(&file, EVENTS_1).expect("write");
+    ok(&append(&db));
+    std::fs::write(&file, format!("{EVENTS_1}{EVENTS_2}")).expect("grow");
+    ok(&append(&db));
+    let before = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
+
+    std::fs::remove_dir_all(db.pipelines_dir.join("events")).expect("remove the working dir");
+    let gone = fails(&ele_in(&db, cwd, &["pipeline", "events", "state"]), 1);
+    assert!(gone.contains("sync"), "{gone}");
+    // Nothing stored under the default dataset: an error, nothing written.
+    let empty = fails(&ele_in(&db, cwd, &["pipeline", "events", "sync"]), 1);
+    assert!(empty.contains("nothing to restore"), "{empty}");
+
+    let synced = ok(&ele_in(
+        &db,
+        cwd,
+        &["pipeline", "events", "sync", "--dataset", "synced_data"],
+    ));
+    assert!(synced.contains("Restored state version"), "{synced}");
+    assert!(synced.contains("Restored schema version"), "{synced}");
+    let after = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
+    assert_eq!(after["sources"], before["sources"]);
+    assert_eq!(after["_state_version"], before["_state_version"]);
+    assert_eq!(after["dataset_name"], "synced_data");
+    let schema = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "schema"])));
+    assert!(schema["tables"]["events"].is_object(), "{schema}");
+
+    // The restored state keeps the cursor: the same file loads nothing twice (append would duplicate).
+    let third = ok(&append(&db));
+    assert!(!third.contains("events: "), "{third}");
+    assert_eq!(
+        db.lines("SELECT id FROM synced_data.events ORDER BY id")
+            .await,
+        ["1", "2", "3"]
+    );
+}
+
+/// TOML basic string.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_takes_credentials_from_secrets_toml_before_config_toml() {
+    let db = TestDb::new("clisecrets").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    std::fs::create_dir(cwd.join(".ele")).expect("mkdir");
+    std::fs::write(
+        cwd.join(".ele/secrets.toml"),
+        format!(
+            "[destination.postgres]\ncredentials = {}\n",
+            toml_string(&db.url)
+        ),
+    )
+    .expect("write secrets");
+    std::fs::write(
+        cwd.join(".ele/config.toml"),
+        "[destination.postgres]\ncredentials = \"host=127.0.0.1 port=1 user=nobody dbname=nowhere\"\n",
+    )
+    .expect("write config");
+    std::fs::write(cwd.join("people.jsonl"), "{\"id\": 1}\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", "people.jsonl", "--table", "people"])
+        .env_remove("DESTINATION__POSTGRES__CREDENTIALS")
+        .env("ELE_PIPELINES_DIR", &db.pipelines_dir)
+        .current_dir(cwd)
+        .output()
+        .expect("runs");
+    ok(&out);
+    assert_eq!(
+        db.lines("SELECT id FROM people_dataset.people").await,
+        ["1"]
+    );
+    // The environment wins over both files.
+    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", "people.jsonl", "--table", "people"])
+        .env(
+            "DESTINATION__POSTGRES__CREDENTIALS",
+            format!("{} dbname=no_such_database", db.url),
+        )
+        .env("ELE_PIPELINES_DIR", &db.pipelines_dir)
+        .current_dir(cwd)
+        .output()
+        .expect("runs");
+    let stderr = fails(&out, 1);
+    assert!(stderr.contains("no_such_database"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_names_every_place_it_looked_for_missing_credentials() {
+    let db = TestDb::new("climissing").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["load", "x.jsonl", "--table", "t"][..],
+        &["pipeline", "t", "drop", "t"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+            .args(args)
+            .env_remove("DESTINATION__POSTGRES__CREDENTIALS")
+            .env("ELE_PIPELINES_DIR", &db.pipelines_dir)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        let stderr = fails(&out, 2);
+        for place in [
+            "no destination",
+            "--destination flag",
+            "--local",
+            "environment variable DESTINATION__POSTGRES__CREDENTIALS",
+            "key `credentials` in [destination.postgres] of .ele/secrets.toml (no such file)",
+            "key `credentials` in [destination.postgres] of .ele/config.toml (no such file)",
+        ] {
+            assert!(stderr.contains(place), "`{place}` not in: {stderr}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_never_prints_a_secret() {
+    let db = TestDb::new("clisecret").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    const PASSWORD: &str = "Pw-s3cret-4711";
+    std::fs::write(cwd.join("t.jsonl"), "{\"id\": 1}\n").expect("write");
+    // A role with a password (the test server trusts local connections, so the database is what fails).
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ele_secret_user') THEN \
+             CREATE ROLE ele_secret_user LOGIN PASSWORD '{PASSWORD}'; END IF; END $$"
+        ))
+        .await
+        .expect("create role");
+    let missing_db = format!(
+        "{} user=ele_secret_user password={PASSWORD} dbname=no_such_database",
+        db.url
+    );
+    let bad_url = format!("postgresql://ele_secret_user:{PASSWORD}@localhost:notaport/db");
+    let unreachable =
+        format!("host=127.0.0.1 port=1 user=ele_secret_user password={PASSWORD} dbname=db");
+    let secrets_dir = cwd.join("with_secrets");
+    std::fs::create_dir_all(secrets_dir.join(".ele")).expect("mkdir");
+    std::fs::write(
+        secrets_dir.join(".ele/secrets.toml"),
+        format!(
+            "[destination.postgres.credentials]\nusername = \"ele_secret_user\"\npassword = \"{PASSWORD}\"\n\
+             database = \"no_such_database\"\nhost = \"127.0.0.1\"\nport = 1\n"
+        ),
+    )
+    .expect("write secrets");
+    let broken_dir = cwd.join("broken");
+    std::fs::create_dir_all(broken_dir.join(".ele")).expect("mkdir");
+    std::fs::write(
+        broken_dir.join(".ele/secrets.toml"),
+        format!("[destination.postgres]\ncredentials = \"postgresql://u:{PASSWORD}@h/db\n"),
+    )
+    .expect("write secrets");
+
+    let t = cwd.join("t.jsonl");
+    let t = t.to_str().expect("utf-8");
+    // (arguments, DESTINATION__POSTGRES__CREDENTIALS, working dir, exit code)
+    let cases: Vec<(Vec<&str>, Option<&str>, &std::path::Path, i32)> = vec![
+        (
+            vec!["load", t, "--table", "t", "--destination", &missing_db],
+            None,
+            cwd,
+            1,
+        ),
+        (vec!["load", t, "--table", "t"], Some(&missing_db), cwd, 1),
+        (
+            vec!["pipeline", "t", "sync", "--destination", &missing_db],
+            None,
+            cwd,
+            1,
+        ),
+        (
+            vec!["load", t, "--table", "t", "--destination", &bad_url],
+            None,
+            cwd,
+            2,
+        ),
+        (vec!["load", t, "--table", "t"], Some(&unreachable), cwd, 75),
+        (vec!["load", t, "--table", "t"], None, &secrets_dir, 75),
+        (vec!["load", t, "--table", "t"], None, &broken_dir, 2),
+    ];
+    for (args, env, cwd, code) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ele"));
+        command
+            .args(&args)
+            .env("ELE_PIPELINES_DIR", &db.pipelines_dir)
+            .env("RUST_LOG", "trace")
+            .current_dir(cwd);
+        match env {
+            Some(value) => command.env("DESTINATION__POSTGRES__CREDENTIALS", value),
+            None => command.env_remove("DESTINATION__POSTGRES__CREDENTIALS"),
+        };
+        let out = command.output().expect("runs");
+        let stderr = fails(&out, code);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for (name, text) in [("stdout", stdout.as_ref()), ("stderr", stderr.as_str())] {
+            assert!(
+                !text.contains(PASSWORD),
+                "{args:?}: the password shows on {name}:\n{text}"
+            );
+        }
+        assert!(stderr.contains("error: "), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,166 @@
+//! Compile-time checks of a resource's keys and cursors against a typed item (`#[derive(ele::Item)]`).
+//!
+//! For `out: Emit<Event>`, `primary_key = "id"` and `#[incremental(cursor = "user.created_at")]
+//! created_at: Incremental<String>`, the resource's `const _` block gets
+//!
+//! ```text
+//! #[allow(dead_code, ..)]
+//! fn __ele_check_item<__EleNever>() {
+//!     use item::{ProbeItem as _, ProbeOther as _};
+//!     item::field::<_, (Ch<'i'>, Ch<'d'>,), _, _>((&item::Probe::<Event>::new()).probe());       // at "id"
+//!     item::cursor::<_, String>(                                                                  // at `String`
+//!         item::field::<_, (Ch<'c'>, ..), _, _>(                                                  // at the path
+//!             item::field::<_, (Ch<'u'>, ..), _, _>((&item::Probe::<Event>::new()).probe())));
+//! }
+//! ```
+//!
+//! where `item` is `::ele::__private::item`. The function is generic and never called, so it is type-checked
+//! (by `cargo check` too) and never compiled to code. `probe()` starts the checks on `Event` when it derives
+//! `Item`, and on a type that accepts everything otherwise (autoref specialization, see ele-core's `item`
+//! module), so resources over plain `#[derive(Serialize)]` structs compile as before. A wrong name is an
+//! unsatisfied `Field` bound reported at the `_` spanned at the user's literal, with the item's list of
+//! serialized names; a wrong cursor type is an unsatisfied `CursorOf` bound at the user's type.
+//!
+//! Left to the run-time checks: items of type `serde_json::Value` (no code is emitted), keys containing `__`
+//! (normalized columns of nested fields), and cursor paths written as JSONPath (`$`, `[`, `*`, quotes).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::{LitStr, PathArguments, Type};
+
+use crate::ast::Resource;
+use crate::attr::{Key, LastValueFunc};
+use crate::item::name_type;
+
+/// The check function for `m`, or nothing when there is nothing to check.
+pub(crate) fn checks(m: &Resource, private: &TokenStream) -> TokenStream {
+    if !is_plain_path(m.item_ty) {
+        return TokenStream::new();
+    }
+    let item_mod = quote!(#private::item);
+    let item_ty = m.item_ty;
+    let start = quote!((&#item_mod::Probe::<#item_ty>::new()).probe());
+    let mut checks = Vec::new();
+
+    let keys = [&m.hints.primary_key, &m.hints.merge_key];
+    for Key { columns } in keys.into_iter().flatten() {
+        for column in columns {
+            if let Some(check) = key_check(&item_mod, &start, column) {
+                checks.push(check);
+            }
+        }
+    }
+    for p in m.incrementals() {
+        if let Some(Key { columns }) = p.config.primary_key.get() {
+            for column in columns {
+                if let Some(check) = key_check(&item_mod, &start, column) {
+                    checks.push(check);
+                }
+            }
+        }
+        let Some(cursor) = p.config.cursor.get() else {
+            continue;
+        };
+        let Some(path) = path_check(&item_mod, &start, cursor) else {
+            continue;
+        };
+        // A custom `last_value_func` keeps a last value of its own type (e.g. a map per event type), not the
+        // field's; a `Value` cursor accepts any field.
+        let custom = matches!(
+            p.config.last_value_func.get(),
+            Some(LastValueFunc::Custom(_))
+        );
+        match p.cursor_ty {
+            Some(cursor_ty) if !custom && !is_value(cursor_ty) => {
+                let span = first_span(cursor_ty);
+                let call = quote_spanned!(span=> #item_mod::cursor::<_, #cursor_ty>);
+                checks.push(quote!(#call(#path);));
+            }
+            _ => checks.push(quote!(#path;)),
+        }
+    }
+    if checks.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        #[allow(dead_code, unused_imports, unused_results, non_camel_case_types, clippy::all)]
+        fn __ele_check_item<__EleNever>() {
+            use #item_mod::{ProbeItem as _, ProbeOther as _};
+            #(#checks)*
+        }
+    }
+}
+
+/// `field::<_, Name, _, _>(start);` for a key column, spanned at its literal; `None` for a column that is only
+/// checked at run time.
+fn key_check(item_mod: &TokenStream, start: &TokenStream, column: &LitStr) -> Option<TokenStream> {
+    let name = column.value();
+    if name.contains("__") {
+        return None;
+    }
+    let step = step(item_mod, &name, column.span());
+    Some(quote!(#step(#start);))
+}
+
+/// The nested `field` calls of a dotted cursor path, each spanned at the literal; `None` for a path that is
+/// only checked at run time (JSONPath).
+fn path_check(item_mod: &TokenStream, start: &TokenStream, cursor: &LitStr) -> Option<TokenStream> {
+    let path = cursor.value();
+    let path = path.trim();
+    if path.is_empty()
+        || path.contains(['$', '[', ']', '*', '\'', '"'])
+        || path.contains(char::is_whitespace)
+    {
+        return None;
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let mut expr = start.clone();
+    for segment in segments {
+        let step = step(item_mod, segment, cursor.span());
+        expr = quote!(#step(#expr));
+    }
+    Some(expr)
+}
+
+/// `item::field::<_, Name, _, _>`, every token spanned at `span`: rustc reports an unsatisfied bound at the
+/// `_` standing for the type being looked into.
+fn step(item_mod: &TokenStream, name: &str, span: Span) -> TokenStream {
+    let name_ty = name_type(item_mod, name, span);
+    quote_spanned!(span=> #item_mod::field::<_, #name_ty, _, _>)
+}
+
+/// `Event` or `crate::model::Event<'static>`: a path type that is not `serde_json::Value` (whose items are
+/// checked at run time).
+fn is_plain_path(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.qself.is_none() && !is_value(ty),
+        Type::Group(g) => is_plain_path(&g.elem),
+        Type::Paren(p) => is_plain_path(&p.elem),
+        _ => false,
+    }
+}
+
+/// `Value` or `serde_json::Value`, by the last path segment (the macro cannot see through aliases).
+fn is_value(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Value" && matches!(s.arguments, PathArguments::None)),
+        Type::Group(g) => is_value(&g.elem),
+        Type::Paren(p) => is_value(&p.elem),
+        _ => false,
+    }
+}
+
+/// The span of the first token of `ty`, where an error about the whole type starts.
+fn first_span(ty: &Type) -> Span {
+    quote!(#ty)
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
