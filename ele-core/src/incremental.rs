@@ -21,6 +21,11 @@ use crate::error::{Error, Result};
 use crate::hash;
 use crate::resource::Key;
 
+/// Above this many boundary hashes in the state a warning is logged (dlt's threshold).
+pub const DUPLICATE_CURSOR_WARNING_THRESHOLD: usize = 200;
+/// Environment variable capping the boundary hashes kept per cursor (off by default).
+pub const MAX_HASHES_ENV: &str = "ELE_MAX_BOUNDARY_HASHES";
+
 /// Environment variables carrying an external scheduler's interval (ele's names, then dlt's).
 pub const INTERVAL_START_ENV: [&str; 2] = ["ELE_INTERVAL_START", "DLT_INTERVAL_START"];
 /// See [`INTERVAL_START_ENV`].
@@ -829,6 +834,22 @@ impl Tracker {
             Vec::new()
         };
         hashes.sort();
+        if hashes.len() > DUPLICATE_CURSOR_WARNING_THRESHOLD {
+            tracing::warn!(
+                resource = %self.resource,
+                cursor = %self.cursor_path,
+                hashes = hashes.len(),
+                "many rows share the last cursor value; their boundary hashes are kept in the state. Use a finer \
+                 cursor, `primary_key = ()` to turn deduplication off, or cap them with {MAX_HASHES_ENV}"
+            );
+        }
+        if let Some(cap) = std::env::var(MAX_HASHES_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            // Beyond the cap, rows at the boundary value may be loaded again on the next run: merge absorbs that.
+            hashes.truncate(cap);
+        }
         entry.insert("unique_hashes".into(), json!(hashes));
         if self.saw_rows {
             entry.insert(

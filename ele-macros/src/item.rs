@@ -390,7 +390,11 @@ fn expand(m: &Item) -> TokenStream {
     let ident = m.ident;
     let (impl_generics, ty_generics, where_clause) = m.generics.split_for_impl();
     let self_ty = quote!(#ident #ty_generics);
-    let lookup = [format_ident!("__N"), format_ident!("__I"), format_ident!("__Ty")];
+    let lookup = [
+        format_ident!("__N"),
+        format_ident!("__I"),
+        format_ident!("__Ty"),
+    ];
     let [n, i, ty] = &lookup;
     // The struct's generics with `__N, __I, __Ty` appended, for the impls over every name.
     let generic_impl = generics_with(m.generics, &lookup);
@@ -438,7 +442,12 @@ fn expand(m: &Item) -> TokenStream {
             all.extend(fields.iter().map(|f| f.name.clone()));
             let flattened_names: Vec<String> = flattened
                 .iter()
-                .map(|t| format!("`{}`", display_type(t).replace('{', "{{").replace('}', "}}")))
+                .map(|t| {
+                    format!(
+                        "`{}`",
+                        display_type(t).replace('{', "{{").replace('}', "}}")
+                    )
+                })
                 .collect();
             let note = match (all.is_empty(), flattened_names.is_empty()) {
                 (true, true) => format!("`{type_name}` has no serialized fields"),
@@ -509,7 +518,9 @@ fn expand(m: &Item) -> TokenStream {
                     #(#direct)*
                     #(#via_flattened)*
 
-                    #[automatically_derived]
+                    // Not `#[automatically_derived]`: rustc would then report a missing name as a missing
+                    // bound of the derive ("type parameter would need to implement") instead of with the
+                    // message of `__EleFields`, which lists the names.
                     impl #generic_impl_generics #item_mod::Field<#n, #i, #ty> for #self_ty
                     where
                         #(#predicates,)*

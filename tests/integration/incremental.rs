@@ -453,3 +453,32 @@ async fn concurrent_stateful_runs_never_load_an_increment_twice() {
     let info = p.run(events(source.clone())).await.expect("later run");
     assert_eq!(info.rows("events"), 0, "{info}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_state_rows_are_pruned() {
+    let db = TestDb::new("incr_prune").await;
+    let p = db.pipeline("prune", "pr");
+    let source = feed(Vec::new());
+    for i in 0..13 {
+        source
+            .lock()
+            .expect("lock")
+            .push(ev(i, &format!("2024-01-01T00:00:{i:02}Z")));
+        p.run(events(source.clone())).await.expect("run");
+    }
+    // Every run changed the state (a new last value); only the newest versions are kept.
+    assert_eq!(
+        db.lines("SELECT count(*), min(version), max(version) FROM pr._dlt_pipeline_state")
+            .await,
+        ["10|4|13"]
+    );
+    assert_eq!(db.lines("SELECT count(*) FROM pr.events").await, ["13"]);
+    // The newest state is what a new machine restores.
+    std::fs::remove_dir_all(p.working_dir()).expect("remove working dir");
+    let info = db
+        .pipeline("prune", "pr")
+        .run(events(source.clone()))
+        .await
+        .expect("restored run");
+    assert_eq!(info.rows("events"), 0, "{info}");
+}

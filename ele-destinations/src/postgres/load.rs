@@ -19,6 +19,9 @@ use super::client::{connect, sql_error};
 use super::config::Postgres;
 use super::sql::{self, ChainTable, ident, qualified};
 
+/// How many versions of a pipeline's state `_dlt_pipeline_state` keeps.
+const STATE_VERSIONS_KEPT: i64 = 10;
+
 /// How often the data transaction is tried when it fails transiently (deadlock, serialization failure).
 const COMMIT_ATTEMPTS: u64 = 3;
 
@@ -632,6 +635,19 @@ async fn commit_package(
         )
         .await
         .map_err(|e| sql_error(pg, "writing _dlt_pipeline_state", e))?;
+        // The state table is append-only in dlt and grows without bound (dlt #2186); keep the newest versions.
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE pipeline_name = $1 AND version <= $2",
+                qualified(ds, "_dlt_pipeline_state")
+            ),
+            &[
+                &state.pipeline_name,
+                &(state.version as i64 - STATE_VERSIONS_KEPT),
+            ],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "pruning old _dlt_pipeline_state rows", e))?;
     }
     tx.execute(
         &format!(
