@@ -206,9 +206,23 @@ impl<T> ProbeOther for &Probe<T> {
     }
 }
 
+/// A step of a key or cursor path from `Self` (a `PhantomData<T>`): the field `N` of `T`, of type `Ty`.
+///
+/// The bound of [`field`] is on this trait rather than on `T: Field<..>` directly because rustc words an
+/// unsatisfied bound with the message of the outermost trait whose `Self` is the same type as the innermost
+/// one's: with `T: Field<..>` it would use `Field`'s generic message instead of the one the derive generates
+/// for `T`, which lists its serialized names.
+#[doc(hidden)]
+pub trait Step<N, I, Ty> {}
+
+impl<T: Field<N, I, Ty>, N, I, Ty> Step<N, I, Ty> for PhantomData<T> {}
+
 /// One step of a key or cursor path: the field `N` of `T`, whose type it returns. Only ever type-checked.
 #[doc(hidden)]
-pub fn field<T: Field<N, I, Ty>, N, I, Ty>(_: PhantomData<T>) -> PhantomData<Ty> {
+pub fn field<T, N, I, Ty>(_: PhantomData<T>) -> PhantomData<Ty>
+where
+    PhantomData<T>: Step<N, I, Ty>,
+{
     PhantomData
 }
 
