@@ -20,6 +20,10 @@ use crate::schema::{
     C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Schema, Table,
 };
 
+/// How many primary keys per merge table the normalizer remembers to tell the loader that staging holds no
+/// duplicates (about 16 MB); beyond that the loader deduplicates in SQL.
+const MAX_TRACKED_KEYS: usize = 1 << 20;
+
 /// dlt's default nesting budget.
 pub const DEFAULT_MAX_NESTING: usize = 1000;
 
@@ -195,8 +199,15 @@ impl<'s> Normalizer<'s> {
                 std::hash::Hash::hash(&row[key.as_str()].to_string(), &mut hasher);
             }
             let seen = self.keys_seen.entry(config.table.clone()).or_default();
-            if !seen.0.insert(std::hash::Hasher::finish(&hasher)) {
-                seen.1 = true;
+            if !seen.1 {
+                if seen.0.len() >= MAX_TRACKED_KEYS {
+                    // Memory stays flat: past this many keys the loader deduplicates in SQL instead.
+                    seen.1 = true;
+                    seen.0 = std::collections::HashSet::new();
+                } else if !seen.0.insert(std::hash::Hasher::finish(&hasher)) {
+                    seen.1 = true;
+                    seen.0 = std::collections::HashSet::new();
+                }
             }
         }
         row.insert(
