@@ -69,6 +69,30 @@ pub use ele_destinations::postgres::{self, Postgres};
 /// Attributes: `name`, `table_name`, `write_disposition` (`"append"`, `"replace"`, `"merge"`), `primary_key`
 /// and `merge_key` (`"id"` or `("id", "url")`), `crate` (the path of a crate re-exporting ele). Exactly one
 /// parameter has type `Emit<T>`; the others are the function's ordinary arguments. `merge` needs a key.
+///
+/// # Compile-time checks with typed items
+/// When the item type `T` of `Emit<T>` derives [`Item`](macro@Item), `primary_key`, `merge_key`, and the
+/// `cursor` and `primary_key` of every `#[incremental]` must name serialized fields of `T` (serde's renames
+/// applied; a nested cursor `a.b` walks into the type of `a`), and `T` of `Incremental<T>` must be the cursor
+/// field's type (or its `Option`'s inner type, or `serde_json::Value`). A mistake is a compile error at the
+/// string literal, listing `T`'s serialized fields, or at `T` of `Incremental<T>`:
+///
+/// ```compile_fail,E0277
+/// use ele::prelude::*;
+/// use serde::Serialize;
+///
+/// #[derive(Serialize, Item)]
+/// struct Event { id: i64, created_at: String }
+///
+/// #[resource(primary_key = "idd", write_disposition = "merge")] // error: `Event` has no serialized field of this name
+/// async fn events(out: Emit<Event>) -> ele::Result<()> { Ok(()) }
+/// # fn main() {}
+/// ```
+///
+/// These stay run-time checks (made when the run starts or the first item arrives): items of a type without
+/// the derive and `serde_json::Value` items; names inside a `serde_json::Value` or map field, or brought in
+/// by a flattened map; keys containing `__` (normalized columns of nested fields); cursor paths written as
+/// JSONPath (`$.a.b`, `$.items[*].ts`, `$`); and the cursor type with a custom `last_value_func`.
 pub use ele_macros::resource;
 
 /// Turns a function that returns resources into a source: calling it runs the body, which builds the resources,
@@ -153,7 +177,7 @@ pub use ele_macros::source;
 ///
 /// A key that is not a serialized field is a compile error at the literal, listing the serialized names:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// # use ele::prelude::*;
 /// # use serde::Serialize;
 /// #[derive(Serialize, Item)]
@@ -168,7 +192,7 @@ pub use ele_macros::source;
 ///
 /// and so is an `Incremental<T>` whose `T` is not the cursor field's type, at `T`:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// # use ele::prelude::*;
 /// # use serde::Serialize;
 /// #[derive(Serialize, Item)]
@@ -236,7 +260,7 @@ pub use ele_core::item::Item;
 /// The seed's "typical mistake", handing over a called resource (or a stream) instead of the function, does
 /// not compile; the message shows the right form:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// # use ele::prelude::*;
 /// # #[resource]
 /// # async fn get_resource(out: Emit<serde_json::Value>, endpoint: String) -> ele::Result<()> { Ok(()) }

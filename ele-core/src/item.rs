@@ -7,7 +7,8 @@
 //! `Incremental<T>`, against the item type at compile time; the errors point at the user's string literal.
 //!
 //! How it works, for code readers (generated code uses this module only through `ele::__private`):
-//! - A field name is a type: `"id"` is `(Ch<'i'>, Ch<'d'>)`, a tuple of [`Ch`] markers, one per character.
+//! - A field name is a type: `"id"` is `FieldName<'i', 'd'>` ([`FieldName`] takes the characters as const
+//!   generic parameters).
 //! - The derive implements [`Field<Name, Index, Ty>`](Field) for the struct, once per serialized field, with
 //!   `Ty` the field's Rust type. `Index` is [`Here`] for the struct's own fields and [`Flat`] for the ones a
 //!   `#[serde(flatten)]` field brings in; rustc infers it (frunk's "index" trick), so one lookup finds a name
@@ -73,32 +74,64 @@ use crate::resource::{Key, Resource, ResourceExt, WriteDisposition};
 ///
 /// The derive reads serde's attributes: `rename` (also `rename(serialize = "...")`), `rename_all` (every serde
 /// case convention), `skip` and `skip_serializing`, `flatten` (the flattened field's serialized names count as
-/// the struct's own; its type must derive `Item` too, or be a map, whose keys are only known at run time),
+/// the struct's own, so its type must derive `Item` too; a flattened map, whose keys are only known at run
+/// time, makes the struct accept any name at compile time, its own names included),
 /// `tag` on the struct (one more field), `transparent` and `into` (the fields are those of the inner or target
 /// type), and `serialize_with`/`with` (the name is checked, the type is not). A newtype struct `struct Id(Inner)`
 /// is serialized as its inner value and described by it. `#[ele(crate = "my_reexport::ele")]` names the facade
 /// for crates that re-export ele.
 ///
-/// What stays a run-time check: keys of a flattened map, names inside `serde_json::Value` fields, keys that
+/// What stays a run-time check: names in a struct with a flattened map, names inside `serde_json::Value` and
+/// map fields, keys that
 /// contain `__` (the normalized columns of nested fields, e.g. `user__id`), and cursor paths written as
 /// JSONPath (`$.a.b`, `$.items[*].ts`, `$`) — the JSONPath spelling is also the way to opt a single path out of
-/// the compile-time check. Keys are checked against the serialized names, as the item serializes them.
+/// the compile-time check. Keys are checked against the serialized names, as the item serializes them. A name
+/// that both the struct and a flattened field serialize (serde would write it twice) is reported as "type
+/// annotations needed".
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not describe its serialized fields",
     label = "expected a struct with `#[derive(ele::Item)]`",
     note = "add `#[derive(ele::Item)]` next to `#[derive(Serialize)]` on `{Self}`"
 )]
 pub trait Item {
-    /// The serialized names of the struct's own fields, in order, without the skipped ones; a flattened
-    /// field's names are not expanded here (see [`Item::FLATTENED`]).
+    /// The serialized names of the struct's own fields, in order (a `#[serde(tag = "...")]` first), without
+    /// the skipped ones; a flattened field's names are not expanded here (see [`Item::FLATTENED`]).
     const FIELDS: &'static [&'static str];
     /// Whether the struct has `#[serde(flatten)]` fields, whose names come from their own types.
     const FLATTENED: bool;
 }
 
-/// One character of a field name at the type level: `"id"` is `(Ch<'i'>, Ch<'d'>)`.
+/// A field name at the type level, 24 characters at a time: `"id"` is `FieldName<'i', 'd'>` (the other
+/// characters keep their default, which rustc leaves out when it prints the type), and a longer name continues
+/// in `Rest`, another `FieldName`.
 #[doc(hidden)]
-pub struct Ch<const C: char>;
+pub struct FieldName<
+    const C0: char = '\0',
+    const C1: char = '\0',
+    const C2: char = '\0',
+    const C3: char = '\0',
+    const C4: char = '\0',
+    const C5: char = '\0',
+    const C6: char = '\0',
+    const C7: char = '\0',
+    const C8: char = '\0',
+    const C9: char = '\0',
+    const C10: char = '\0',
+    const C11: char = '\0',
+    const C12: char = '\0',
+    const C13: char = '\0',
+    const C14: char = '\0',
+    const C15: char = '\0',
+    const C16: char = '\0',
+    const C17: char = '\0',
+    const C18: char = '\0',
+    const C19: char = '\0',
+    const C20: char = '\0',
+    const C21: char = '\0',
+    const C22: char = '\0',
+    const C23: char = '\0',
+    Rest = (),
+>(PhantomData<Rest>);
 
 /// [`Field`] index: the name is a field of the struct itself.
 #[doc(hidden)]
@@ -126,27 +159,41 @@ pub struct Dyn;
 #[derive(Clone, Copy)]
 pub struct Unchecked;
 
-/// `Self` serializes a field named `N` (a tuple of [`Ch`]) whose Rust type is `Ty`; `I` locates it (see the
+/// `Self` serializes a field named `N` (a [`FieldName`]) whose Rust type is `Ty`; `I` locates it (see the
 /// module docs). Implemented by `#[derive(ele::Item)]`.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not describe its serialized fields",
     label = "this path goes through a value of type `{Self}`, whose fields ele cannot see",
-    note = "derive `ele::Item` on `{Self}` so that keys and cursor paths through it are checked at compile time, or write the cursor as a JSONPath (`$.a.b`) to check it at run time only"
+    note = "a key or cursor path is checked at compile time through structs that derive `ele::Item`, maps and `serde_json::Value`; derive `ele::Item` on `{Self}` if it is such a struct, or write the cursor as a JSONPath (`$.a.b`) to check it at run time only"
 )]
 pub trait Field<N, I, Ty> {}
 
+// `do_not_recommend`: an error through `Option<User>` is about `Option<User>` then, and these impls stay out of
+// the "the following other types implement trait" list under errors about a type without `Item`.
+#[diagnostic::do_not_recommend]
 impl<T: Field<N, I, Ty>, N, I, Ty> Field<N, I, Ty> for Option<T> {}
+#[diagnostic::do_not_recommend]
 impl<T: Field<N, I, Ty>, N, I, Ty> Field<N, I, Ty> for Box<T> {}
+#[diagnostic::do_not_recommend]
 impl<T: Field<N, I, Ty>, N, I, Ty> Field<N, I, Ty> for Rc<T> {}
+#[diagnostic::do_not_recommend]
 impl<T: Field<N, I, Ty>, N, I, Ty> Field<N, I, Ty> for Arc<T> {}
+#[diagnostic::do_not_recommend]
 impl<T: Field<N, I, Ty>, N, I, Ty> Field<N, I, Ty> for &T {}
+#[diagnostic::do_not_recommend]
 impl<N> Field<N, Dynamic, Dyn> for Value {}
+#[diagnostic::do_not_recommend]
 impl<N> Field<N, Dynamic, Dyn> for Map<String, Value> {}
+#[diagnostic::do_not_recommend]
 impl<N, V, S> Field<N, Dynamic, V> for HashMap<String, V, S> {}
+#[diagnostic::do_not_recommend]
 impl<N, V> Field<N, Dynamic, V> for BTreeMap<String, V> {}
+#[diagnostic::do_not_recommend]
 impl<N, V, S> Field<N, Dynamic, V> for indexmap::IndexMap<String, V, S> {}
+#[diagnostic::do_not_recommend]
 impl<N> Field<N, Dynamic, Dyn> for Dyn {}
+#[diagnostic::do_not_recommend]
 impl<N> Field<N, Skip, Unchecked> for Unchecked {}
 
 /// `Incremental<Self>` fits a cursor field of type `F`: `F` is `Self` or `Option<Self>`, or only known at run

@@ -567,7 +567,7 @@ fn parenthesized(tokens: TokenStream, span: Span) -> TokenStream {
 }
 
 /// `tokens` with every span set to `span`, so that an error about them points at the user's code.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut tree| {

@@ -18,7 +18,7 @@
 //!         note = "the serialized fields of `Event` are `eventId`, and those of the flattened `Meta`")]
 //!     pub trait __EleFields<__N, __I, __Ty> {}
 //!     #[diagnostic::do_not_recommend]  // keeps the impls out of the error, which lists the names itself
-//!     impl __EleFields<(Ch<'e'>, Ch<'v'>, ..), Here, i64> for Event {}
+//!     impl __EleFields<FieldName<'e', 'v', ..>, Here, i64> for Event {}
 //!     #[diagnostic::do_not_recommend]
 //!     impl<__N, __I, __Ty> __EleFields<__N, Flat<0, __I>, __Ty> for Event where Meta: Field<__N, __I, __Ty> {}
 //!     impl<__N, __I, __Ty> Field<__N, __I, __Ty> for Event where Event: __EleFields<__N, __I, __Ty> {}
@@ -30,7 +30,7 @@
 //! or target type: `Field` is implemented `where Inner: Field<..>`.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{ToTokens, format_ident, quote};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::parse::ParseStream;
 use syn::{
@@ -40,6 +40,7 @@ use syn::{
 
 use crate::case::RenameRule;
 use crate::ctxt::Ctxt;
+use crate::expand::respan;
 
 /// `#[ele(crate = "my_reexport::ele")]`
 const CRATE: &str = "crate";
@@ -348,14 +349,30 @@ fn skip_value(input: ParseStream) -> syn::Result<()> {
     Ok(())
 }
 
-/// The type of a field name: `"id"` is `(Ch<'i'>, Ch<'d'>,)`, each token spanned at `span`.
+/// The type of a field name: `"id"` is `FieldName<'i', 'd'>`, each token spanned at `span`; a name longer than
+/// [`NAME_CHUNK`] characters continues in `FieldName`'s last parameter.
 pub(crate) fn name_type(item_mod: &TokenStream, name: &str, span: Span) -> TokenStream {
-    let chars = name.chars().map(|c| {
-        let mut lit = Literal::character(c);
-        lit.set_span(span);
-        quote!(#item_mod::Ch<#lit>)
-    });
-    quote!((#(#chars,)*))
+    let chars: Vec<char> = name.chars().collect();
+    chunk_type(item_mod, &chars, span)
+}
+
+/// The number of characters of ele-core's `FieldName`.
+const NAME_CHUNK: usize = 24;
+
+fn chunk_type(item_mod: &TokenStream, chars: &[char], span: Span) -> TokenStream {
+    let (chunk, rest) = chars.split_at(chars.len().min(NAME_CHUNK));
+    let mut args: Vec<TokenStream> = chunk
+        .iter()
+        .map(|c| {
+            let mut lit = Literal::character(*c);
+            lit.set_span(span);
+            lit.into_token_stream()
+        })
+        .collect();
+    if !rest.is_empty() {
+        args.push(chunk_type(item_mod, rest, span));
+    }
+    quote_spanned!(span=> #item_mod::FieldName<#(#args),*>)
 }
 
 /// "`a`, `b`", with `{` and `}` doubled for `#[diagnostic::on_unimplemented]`.
@@ -408,6 +425,7 @@ fn expand(m: &Item) -> TokenStream {
 
     match &m.shape {
         Shape::Delegate(inner) => quote! {
+            #[allow(unused_qualifications)]
             const _: () = {
                 #[automatically_derived]
                 impl #impl_generics #item_mod::Item for #self_ty
@@ -433,8 +451,40 @@ fn expand(m: &Item) -> TokenStream {
             flattened,
             tag,
         } => {
-            let own_names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            let own_names: Vec<&str> = tag
+                .iter()
+                .chain(fields.iter().map(|f| &f.name))
+                .map(String::as_str)
+                .collect();
             let is_flattened = !flattened.is_empty();
+            let item_impl = quote! {
+                #[automatically_derived]
+                impl #impl_generics #item_mod::Item for #self_ty #where_clause {
+                    const FIELDS: &'static [&'static str] = &[#(#own_names),*];
+                    const FLATTENED: bool = #is_flattened;
+                }
+            };
+
+            // A flattened map may hold any name, which would also make every name of the struct's own
+            // ambiguous (rustc could find it in two places): the struct accepts any name, of unknown type, and
+            // the names are checked at run time.
+            if flattened.iter().any(|t| is_map(t)) {
+                let any_name = generics_with(m.generics, std::slice::from_ref(n));
+                let (any_name_generics, _, _) = any_name.split_for_impl();
+                return quote! {
+                        #[allow(unused_qualifications)]
+                const _: () = {
+                            #item_impl
+
+                            impl #any_name_generics #item_mod::Field<#n, #item_mod::Dynamic, #item_mod::Dyn>
+                                for #self_ty
+                            where
+                                #(#predicates,)*
+                            {
+                            }
+                        };
+                    };
+            }
 
             // The error message, with the names (the tag first, as serde writes it).
             let type_name = ident.unraw().to_string();
@@ -503,13 +553,25 @@ fn expand(m: &Item) -> TokenStream {
                 }
             });
 
-            quote! {
-                const _: () = {
-                    #[automatically_derived]
-                    impl #impl_generics #item_mod::Item for #self_ty #where_clause {
-                        const FIELDS: &'static [&'static str] = &[#(#own_names),*];
-                        const FLATTENED: bool = #is_flattened;
+            // Spanned at the struct's name rather than at the derive: rustc explains a missing name through
+            // an impl that comes from a derive as a bound the derive failed to add ("type parameter would
+            // need to implement ..., consider manually implementing"), which is noise here.
+            let field_impl = respan(
+                quote! {
+                    impl #generic_impl_generics #item_mod::Field<#n, #i, #ty> for #self_ty
+                    where
+                        #(#predicates,)*
+                        #self_ty: __EleFields<#n, #i, #ty>,
+                    {
                     }
+                },
+                ident.span(),
+            );
+
+            quote! {
+                #[allow(unused_qualifications)]
+            const _: () = {
+                    #item_impl
 
                     #[doc(hidden)]
                     #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
@@ -518,19 +580,31 @@ fn expand(m: &Item) -> TokenStream {
                     #(#direct)*
                     #(#via_flattened)*
 
-                    // Not `#[automatically_derived]`: rustc would then report a missing name as a missing
-                    // bound of the derive ("type parameter would need to implement") instead of with the
-                    // message of `__EleFields`, which lists the names.
-                    impl #generic_impl_generics #item_mod::Field<#n, #i, #ty> for #self_ty
-                    where
-                        #(#predicates,)*
-                        #self_ty: __EleFields<#n, #i, #ty>,
-                    {
-                    }
+                    #field_impl
                 };
             }
         }
     }
+}
+
+/// Whether a flattened field is a map (or `serde_json::Value`), whose keys are only known at run time. By the
+/// last segment of the type's path, through `Option`; an alias of a map is taken for a struct.
+fn is_map(ty: &Type) -> bool {
+    let Type::Path(p) = ty else {
+        return false;
+    };
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    if last.ident == "Option"
+        && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && let Some(syn::GenericArgument::Type(inner)) = args.args.first()
+    {
+        return is_map(inner);
+    }
+    ["HashMap", "BTreeMap", "IndexMap", "Map", "Value"]
+        .iter()
+        .any(|name| last.ident == name)
 }
 
 /// `generics` with the type parameters `extra` appended (after lifetimes, types and consts).

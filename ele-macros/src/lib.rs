@@ -1,9 +1,11 @@
-//! Procedural macros of ele. Use them through the `ele` crate (`ele::resource`, `ele::source`), which
-//! documents them; the code they generate names nothing but `::ele::__private`.
+//! Procedural macros of ele. Use them through the `ele` crate (`ele::resource`, `ele::source`, `ele::Item`),
+//! which documents them; the code they generate names nothing but `::ele::__private`.
 //!
 //! Layout, after serde_derive and thiserror: `attr` parses the attribute into typed slots, `ast` builds the
 //! model of the function, `check` holds the rules across fields, `expand` generates code from the model
 //! only, and `fallback` is the output on error. `ctxt` collects the errors so that one build reports all.
+//! `item` is the `Item` derive (with `case`, serde's rename rules), and `typed` the checks `#[resource]`
+//! emits against a typed item.
 
 mod ast;
 mod attr;
@@ -62,6 +64,11 @@ use proc_macro::TokenStream;
 /// The other parameters are plain names (`mut` allowed) with owned types; they become the arguments of the
 /// generated function, in order. The return type is any `Result<(), E>` where `E` converts into a boxed
 /// error, such as `ele::Result<()>`.
+///
+/// With an item type that derives `ele::Item`, the keys, the cursor paths and `T` of each `Incremental<T>`
+/// are checked against the item's serialized fields at compile time (a never-called generic function with one
+/// type assertion per name, spanned at the user's literal; see `typed.rs`). Items without the derive, and
+/// `serde_json::Value` items, keep the run-time checks.
 ///
 /// On a mistake the function is emitted unchanged (without its `#[incremental]` attributes) next to the
 /// errors, all of them reported at once.

@@ -7,10 +7,10 @@
 //! #[allow(dead_code, ..)]
 //! fn __ele_check_item<__EleNever>() {
 //!     use item::{ProbeItem as _, ProbeOther as _};
-//!     item::field::<_, (Ch<'i'>, Ch<'d'>,), _, _>((&item::Probe::<Event>::new()).probe());       // at "id"
-//!     item::cursor::<_, String>(                                                                  // at `String`
-//!         item::field::<_, (Ch<'c'>, ..), _, _>(                                                  // at the path
-//!             item::field::<_, (Ch<'u'>, ..), _, _>((&item::Probe::<Event>::new()).probe())));
+//!     item::field::<_, FieldName<'i', 'd'>, _, _>((&item::Probe::<Event>::new()).probe());    // at "id"
+//!     item::cursor::<_, String>(                                                              // at `String`
+//!         item::field::<_, FieldName<'c', ..>, _, _>(                                         // at the path
+//!             item::field::<_, FieldName<'u', ..>, _, _>((&item::Probe::<Event>::new()).probe())));
 //! }
 //! ```
 //!
@@ -30,6 +30,7 @@ use syn::{LitStr, PathArguments, Type};
 
 use crate::ast::Resource;
 use crate::attr::{Key, LastValueFunc};
+use crate::expand::respan;
 use crate::item::name_type;
 
 /// The check function for `m`, or nothing when there is nothing to check.
@@ -83,7 +84,14 @@ pub(crate) fn checks(m: &Resource, private: &TokenStream) -> TokenStream {
         return TokenStream::new();
     }
     quote! {
-        #[allow(dead_code, unused_imports, unused_results, non_camel_case_types, clippy::all)]
+        #[allow(
+            dead_code,
+            unused_imports,
+            unused_qualifications,
+            unused_results,
+            non_camel_case_types,
+            clippy::all
+        )]
         fn __ele_check_item<__EleNever>() {
             use #item_mod::{ProbeItem as _, ProbeOther as _};
             #(#checks)*
@@ -98,8 +106,10 @@ fn key_check(item_mod: &TokenStream, start: &TokenStream, column: &LitStr) -> Op
     if name.contains("__") {
         return None;
     }
-    let step = step(item_mod, &name, column.span());
-    Some(quote!(#step(#start);))
+    let span = column.span();
+    let step = step(item_mod, &name, span);
+    let start = respan(start.clone(), span);
+    Some(quote_spanned!(span=> #step(#start);))
 }
 
 /// The nested `field` calls of a dotted cursor path, each spanned at the literal; `None` for a path that is
@@ -117,10 +127,11 @@ fn path_check(item_mod: &TokenStream, start: &TokenStream, cursor: &LitStr) -> O
     if segments.iter().any(|s| s.is_empty()) {
         return None;
     }
-    let mut expr = start.clone();
+    let mut expr = respan(start.clone(), cursor.span());
     for segment in segments {
-        let step = step(item_mod, segment, cursor.span());
-        expr = quote!(#step(#expr));
+        let span = cursor.span();
+        let step = step(item_mod, segment, span);
+        expr = quote_spanned!(span=> #step(#expr));
     }
     Some(expr)
 }
@@ -128,7 +139,8 @@ fn path_check(item_mod: &TokenStream, start: &TokenStream, cursor: &LitStr) -> O
 /// `item::field::<_, Name, _, _>`, every token spanned at `span`: rustc reports an unsatisfied bound at the
 /// `_` standing for the type being looked into.
 fn step(item_mod: &TokenStream, name: &str, span: Span) -> TokenStream {
-    let name_ty = name_type(item_mod, name, span);
+    let item_mod = respan(item_mod.clone(), span);
+    let name_ty = name_type(&item_mod, name, span);
     quote_spanned!(span=> #item_mod::field::<_, #name_ty, _, _>)
 }
 
