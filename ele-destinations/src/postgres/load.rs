@@ -19,9 +19,6 @@ use super::client::{connect, sql_error};
 use super::config::Postgres;
 use super::sql::{self, ChainTable, ident, qualified};
 
-/// How many versions of a pipeline's state `_dlt_pipeline_state` keeps.
-const STATE_VERSIONS_KEPT: i64 = 10;
-
 /// How often the data transaction is tried when it fails transiently (deadlock, serialization failure).
 const COMMIT_ATTEMPTS: u64 = 3;
 
@@ -588,76 +585,18 @@ async fn commit_package(
     }
 
     if let Some(state) = &m.state_row {
-        // Optimistic concurrency: a run that started from an older state than the newest committed one was
-        // concurrent with another run of the pipeline; committing it could load an increment twice.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&format!("ele-state:{ds}:{}", state.pipeline_name)],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "locking the pipeline state", e))?;
-        let newest: i64 = tx
-            .query_one(
-                &format!(
-                    "SELECT coalesce(max(s.version), 0) FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
-                     WHERE s.pipeline_name = $1 AND l.status = 0",
-                    qualified(ds, "_dlt_pipeline_state"),
-                    qualified(ds, "_dlt_loads")
-                ),
-                &[&state.pipeline_name],
-            )
-            .await
-            .map_err(|e| sql_error(pg, "reading the newest pipeline state", e))?
-            .get(0);
-        if newest >= state.version as i64 {
-            return Err(Error::StateConflict {
-                pipeline: state.pipeline_name.clone(),
-                committed: newest as u64,
-                this_run: state.version,
-            });
-        }
-        let row_id = ele_core::hash::random_row_id();
-        tx.execute(
-            &format!(
-                "INSERT INTO {} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) \
-                 VALUES ($1, $2, $3, $4, now(), $5, $6, $7)",
-                qualified(ds, "_dlt_pipeline_state")
-            ),
-            &[
-                &(state.version as i64),
-                &(state.engine_version as i64),
-                &state.pipeline_name,
-                &state.state,
-                &state.version_hash,
-                &m.load_id,
-                &row_id,
-            ],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "writing _dlt_pipeline_state", e))?;
-        // The state table is append-only in dlt and grows without bound (dlt #2186); keep the newest versions.
-        tx.execute(
-            &format!(
-                "DELETE FROM {} WHERE pipeline_name = $1 AND version <= $2",
-                qualified(ds, "_dlt_pipeline_state")
-            ),
-            &[
-                &state.pipeline_name,
-                &(state.version as i64 - STATE_VERSIONS_KEPT),
-            ],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "pruning old _dlt_pipeline_state rows", e))?;
+        super::state::check_newest(&tx, pg, ds, state).await?;
+        super::state::write_state_row(&tx, pg, ds, &m.load_id, state).await?;
     }
-    tx.execute(
-        &format!(
-            "INSERT INTO {} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES ($1, $2, 0, now(), $3)",
-            qualified(ds, "_dlt_loads")
-        ),
-        &[&m.load_id, &m.schema.name, &m.schema.content_hash()],
+    super::state::write_load_record(
+        &tx,
+        pg,
+        ds,
+        &m.load_id,
+        &m.schema.name,
+        &m.schema.content_hash(),
     )
-    .await
-    .map_err(|e| sql_error(pg, "writing _dlt_loads", e))?;
+    .await?;
 
     // Statements taking exclusive locks come last, so readers wait as briefly as possible.
     for statement in &exclusive {

@@ -2,7 +2,7 @@
 //! tables, store the new schema, the state row and a `_dlt_loads` row, in one transaction.
 
 use ele_core::destination::StateCommit;
-use ele_core::error::{Error, Result};
+use ele_core::error::Result;
 
 use super::client::{connect, sql_error};
 use super::config::Postgres;
@@ -65,32 +65,7 @@ async fn try_commit(
 
     if let Some(state) = &commit.state_row {
         // The same optimistic check as a load: a newer committed state means another run was concurrent.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&format!("ele-state:{ds}:{}", state.pipeline_name)],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "locking the pipeline state", e))?;
-        let newest: i64 = tx
-            .query_one(
-                &format!(
-                    "SELECT coalesce(max(s.version), 0) FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
-                     WHERE s.pipeline_name = $1 AND l.status = 0",
-                    qualified(ds, "_dlt_pipeline_state"),
-                    qualified(ds, "_dlt_loads")
-                ),
-                &[&state.pipeline_name],
-            )
-            .await
-            .map_err(|e| sql_error(pg, "reading the newest pipeline state", e))?
-            .get(0);
-        if newest >= state.version as i64 {
-            return Err(Error::StateConflict {
-                pipeline: state.pipeline_name.clone(),
-                committed: newest as u64,
-                this_run: state.version,
-            });
-        }
+        super::state::check_newest(&tx, pg, ds, state).await?;
     }
 
     // The new schema becomes the newest stored version, so a restore (`sync`) sees the change.
@@ -127,35 +102,17 @@ async fn try_commit(
     }
 
     if let Some(state) = &commit.state_row {
-        let row_id = ele_core::hash::random_row_id();
-        tx.execute(
-            &format!(
-                "INSERT INTO {} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) \
-                 VALUES ($1, $2, $3, $4, now(), $5, $6, $7)",
-                qualified(ds, "_dlt_pipeline_state")
-            ),
-            &[
-                &(state.version as i64),
-                &(state.engine_version as i64),
-                &state.pipeline_name,
-                &state.state,
-                &state.version_hash,
-                &commit.load_id,
-                &row_id,
-            ],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "writing _dlt_pipeline_state", e))?;
+        super::state::write_state_row(&tx, pg, ds, &commit.load_id, state).await?;
     }
-    tx.execute(
-        &format!(
-            "INSERT INTO {} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES ($1, $2, 0, now(), $3)",
-            qualified(ds, "_dlt_loads")
-        ),
-        &[&commit.load_id, &commit.schema.name, &schema_hash],
+    super::state::write_load_record(
+        &tx,
+        pg,
+        ds,
+        &commit.load_id,
+        &commit.schema.name,
+        &schema_hash,
     )
-    .await
-    .map_err(|e| sql_error(pg, "writing _dlt_loads", e))?;
+    .await?;
     tx.commit()
         .await
         .map_err(|e| sql_error(pg, "committing the state change", e))?;

@@ -3,7 +3,8 @@
 //! - [`config`]: credentials and their validation (no network);
 //! - [`client`]: connecting, classifying errors;
 //! - [`sql`]: DDL and merge SQL, every identifier quoted;
-//! - [`load`]: the load of one package;
+//! - `load`: the load of one package; `manage`: dropping tables and committing state outside a load;
+//! - `state`: the `_dlt_pipeline_state` and `_dlt_loads` rows a commit writes;
 //! - [`local`]: throwaway and managed local clusters from the installed server binaries.
 pub mod client;
 pub mod config;
@@ -11,5 +12,6 @@ mod load;
 pub mod local;
 mod manage;
 pub mod sql;
+mod state;
 
 pub use config::Postgres;

@@ -1,0 +1,110 @@
+//! The system tables a commit writes: the `_dlt_pipeline_state` row (after the concurrency check, pruning old
+//! versions) and the `_dlt_loads` row that marks a load complete.
+
+use ele_core::error::{Error, Result};
+use ele_core::state::StateRow;
+use tokio_postgres::Transaction;
+
+use super::client::sql_error;
+use super::config::Postgres;
+use super::sql::qualified;
+
+/// How many versions of a pipeline's state `_dlt_pipeline_state` keeps.
+const STATE_VERSIONS_KEPT: i64 = 10;
+
+/// Fails with [`Error::StateConflict`] when a state at least as new as `state` was committed meanwhile: this
+/// commit then started from an outdated state and could load an increment twice (optimistic concurrency).
+pub(super) async fn check_newest(
+    tx: &Transaction<'_>,
+    pg: &Postgres,
+    ds: &str,
+    state: &StateRow,
+) -> Result<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("ele-state:{ds}:{}", state.pipeline_name)],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "locking the pipeline state", e))?;
+    let newest: i64 = tx
+        .query_one(
+            &format!(
+                "SELECT coalesce(max(s.version), 0) FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
+                 WHERE s.pipeline_name = $1 AND l.status = 0",
+                qualified(ds, "_dlt_pipeline_state"),
+                qualified(ds, "_dlt_loads")
+            ),
+            &[&state.pipeline_name],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading the newest pipeline state", e))?
+        .get(0);
+    if newest >= state.version as i64 {
+        return Err(Error::StateConflict {
+            pipeline: state.pipeline_name.clone(),
+            committed: newest as u64,
+            this_run: state.version,
+        });
+    }
+    Ok(())
+}
+
+/// Inserts the state row of load `load_id` and prunes versions older than the newest
+/// [`STATE_VERSIONS_KEPT`] (dlt's table grows without bound, dlt #2186).
+pub(super) async fn write_state_row(
+    tx: &Transaction<'_>,
+    pg: &Postgres,
+    ds: &str,
+    load_id: &str,
+    state: &StateRow,
+) -> Result<()> {
+    let table = qualified(ds, "_dlt_pipeline_state");
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) \
+             VALUES ($1, $2, $3, $4, now(), $5, $6, $7)"
+        ),
+        &[
+            &(state.version as i64),
+            &(state.engine_version as i64),
+            &state.pipeline_name,
+            &state.state,
+            &state.version_hash,
+            &load_id,
+            &ele_core::hash::random_row_id(),
+        ],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "writing _dlt_pipeline_state", e))?;
+    tx.execute(
+        &format!("DELETE FROM {table} WHERE pipeline_name = $1 AND version <= $2"),
+        &[
+            &state.pipeline_name,
+            &(state.version as i64 - STATE_VERSIONS_KEPT),
+        ],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "pruning old _dlt_pipeline_state rows", e))?;
+    Ok(())
+}
+
+/// Inserts the `_dlt_loads` row (status 0) that marks load `load_id` complete.
+pub(super) async fn write_load_record(
+    tx: &Transaction<'_>,
+    pg: &Postgres,
+    ds: &str,
+    load_id: &str,
+    schema_name: &str,
+    schema_hash: &str,
+) -> Result<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES ($1, $2, 0, now(), $3)",
+            qualified(ds, "_dlt_loads")
+        ),
+        &[&load_id, &schema_name, &schema_hash],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "writing _dlt_loads", e))?;
+    Ok(())
+}
