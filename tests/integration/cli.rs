@@ -591,3 +591,44 @@ async fn ele_never_prints_a_secret() {
         assert!(stderr.contains("error: "), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_reads_standard_input_and_gzip() {
+    use std::io::Write;
+    let db = TestDb::new("clistdin").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gz = dir.path().join("more.jsonl.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create"),
+        flate2::Compression::default(),
+    );
+    encoder
+        .write_all(b"{\"id\": 3}\n{\"id\": 4}\n")
+        .expect("write");
+    encoder.finish().expect("finish");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", "-", gz.to_str().expect("utf-8"), "--table", "mixed"])
+        .envs(db.cli_env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{\"id\": 1}\n{\"id\": 2}\n")
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        db.lines("SELECT id FROM mixed_dataset.mixed ORDER BY id")
+            .await,
+        ["1", "2", "3", "4"]
+    );
+}
