@@ -16,6 +16,27 @@ pub struct Restored {
     pub schema: Option<Schema>,
 }
 
+/// A held pipeline lock; released when dropped.
+pub struct PipelineLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl PipelineLock {
+    /// A guard keeping `held` (e.g. the connection holding an advisory lock) alive.
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        PipelineLock(Box::new(held))
+    }
+
+    /// No lock.
+    pub fn none() -> Self {
+        PipelineLock(Box::new(()))
+    }
+}
+
+impl std::fmt::Debug for PipelineLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PipelineLock")
+    }
+}
+
 /// What happened to a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadOutcome {
@@ -57,6 +78,18 @@ pub trait Destination: Send + Sync + 'static {
         pipeline_name: &'a str,
         schema_name: &'a str,
     ) -> BoxFuture<'a, Result<Restored>>;
+
+    /// Takes the lock that serialises stateful runs of `pipeline_name` into `dataset`, waiting at most
+    /// `timeout`; the lock is held until the returned guard is dropped. The default takes no lock.
+    fn lock_pipeline<'a>(
+        &'a self,
+        dataset: &'a str,
+        pipeline_name: &'a str,
+        timeout: std::time::Duration,
+    ) -> BoxFuture<'a, Result<PipelineLock>> {
+        let _ = (dataset, pipeline_name, timeout);
+        Box::pin(async { Ok(PipelineLock::none()) })
+    }
 
     /// Loads a package: schema changes first, then all rows, the state row and the `_dlt_loads` row in one
     /// transaction. Loading a package that was already committed changes nothing.

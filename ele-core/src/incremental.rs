@@ -244,6 +244,11 @@ impl IncrementalConfig {
         self
     }
 
+    /// Whether an end value is set (the run is then a stateless backfill chunk).
+    pub fn has_end_value(&self) -> bool {
+        self.end_value.is_some()
+    }
+
     /// The cursor path, if set.
     pub fn cursor_path_str(&self) -> Option<&str> {
         self.cursor_path.as_deref()
@@ -308,6 +313,13 @@ macro_rules! forward_setters {
     )*};
 }
 
+impl<T> Incremental<T> {
+    /// The settings.
+    pub fn config(&self) -> &IncrementalConfig {
+        &self.config
+    }
+}
+
 impl<T: Cursor> Incremental<T> {
     /// An incremental on `cursor_path` (see [`IncrementalConfig::cursor_path`]).
     pub fn new(cursor_path: impl Into<String>) -> Self {
@@ -349,11 +361,6 @@ impl<T: Cursor> Incremental<T> {
                 .initial_value(initial_value)
                 .end_value(end_value),
         )
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &IncrementalConfig {
-        &self.config
     }
 
     fn tracker(&self) -> Option<MutexGuard<'_, Tracker>> {

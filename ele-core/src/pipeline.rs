@@ -28,6 +28,9 @@ use crate::state::{PipelineState, ResourceState, SourceState, StateRow};
 /// Environment variable overriding where pipeline working dirs live.
 pub const PIPELINES_DIR_ENV: &str = "ELE_PIPELINES_DIR";
 
+/// Environment variable: seconds a stateful run waits for another run of its pipeline.
+pub const LOCK_TIMEOUT_ENV: &str = "ELE_LOCK_TIMEOUT";
+
 /// How many extracted batches may wait for the normalizer.
 const EXTRACT_QUEUE: usize = 16;
 
@@ -37,6 +40,7 @@ pub struct PipelineBuilder {
     dataset_name: Option<String>,
     destination: Option<Arc<dyn Destination>>,
     pipelines_dir: Option<PathBuf>,
+    lock_timeout: Option<Duration>,
 }
 
 impl PipelineBuilder {
@@ -55,6 +59,13 @@ impl PipelineBuilder {
     /// The folder holding pipeline working dirs; `$ELE_PIPELINES_DIR`, else `.ele/pipelines`.
     pub fn pipelines_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.pipelines_dir = Some(dir.into());
+        self
+    }
+
+    /// How long a stateful run waits for another run of the same pipeline to finish; `$ELE_LOCK_TIMEOUT`
+    /// seconds, else 10 minutes.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
         self
     }
 
@@ -78,8 +89,18 @@ impl PipelineBuilder {
             .or_else(|| std::env::var_os(PIPELINES_DIR_ENV).map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(".ele").join("pipelines"));
         let working_dir = pipelines_dir.join(&self.name);
+        let lock_timeout = self
+            .lock_timeout
+            .or_else(|| {
+                std::env::var(LOCK_TIMEOUT_ENV)
+                    .ok()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .map(Duration::from_secs_f64)
+            })
+            .unwrap_or(Duration::from_secs(600));
         Ok(Pipeline {
             inner: Arc::new(Inner {
+                lock_timeout,
                 schema_name: naming::normalize_schema_name(&self.name),
                 name: self.name,
                 dataset_name,
@@ -91,6 +112,7 @@ impl PipelineBuilder {
 }
 
 struct Inner {
+    lock_timeout: Duration,
     name: String,
     schema_name: String,
     dataset_name: String,
@@ -122,6 +144,7 @@ impl Pipeline {
             dataset_name: None,
             destination: None,
             pipelines_dir: None,
+            lock_timeout: None,
         }
     }
 
@@ -333,6 +356,19 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
             remove_dir_if_exists(&stale)?;
         }
     }
+
+    // Stateful runs of one pipeline run one at a time (the lock is held until this run returns); backfill
+    // chunks neither read nor write state and run side by side.
+    let stateful = !run.resources.list.iter().all(|r| r.is_backfill());
+    let _lock = if stateful {
+        Some(
+            p.destination
+                .lock_pipeline(&p.dataset_name, &p.name, p.lock_timeout)
+                .await?,
+        )
+    } else {
+        None
+    };
 
     let mut packages = Vec::new();
     for package_dir in package_dirs(&dir.join(NORMALIZED))? {

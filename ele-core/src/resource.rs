@@ -209,6 +209,12 @@ pub trait Resource: Send + 'static {
     fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
         None
     }
+
+    /// Whether this run of the resource is a stateless backfill chunk: every incremental has an end value and
+    /// no other state is used. Such runs take no pipeline lock. `#[resource]` answers from its parameters.
+    fn backfill_only(&self) -> bool {
+        false
+    }
 }
 
 /// A function choosing the table of an item.
@@ -237,6 +243,10 @@ impl<R: Resource> Resource for Dispatched<R> {
 
     fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
         Some(Arc::clone(&self.table_name))
+    }
+
+    fn backfill_only(&self) -> bool {
+        self.inner.backfill_only()
     }
 }
 
@@ -627,6 +637,8 @@ pub trait DynResource: Send {
     fn hints(&self) -> &ResourceHints;
     /// The hints, mutable.
     fn hints_mut(&mut self) -> &mut ResourceHints;
+    /// Whether this resource is a stateless backfill chunk (see [`Resource::backfill_only`]).
+    fn is_backfill(&self) -> bool;
     /// Starts the body, sending batches into `tx`.
     #[doc(hidden)]
     fn start(
@@ -643,6 +655,10 @@ impl<R: Resource> DynResource for R {
 
     fn hints_mut(&mut self) -> &mut ResourceHints {
         Resource::hints_mut(self)
+    }
+
+    fn is_backfill(&self) -> bool {
+        Resource::backfill_only(self)
     }
 
     fn start(

@@ -314,6 +314,7 @@ fn expand(m: &Resource) -> TokenStream {
     // function: E0446) point at `Emit<Item>` in the signature.
     let item_assoc = quote_spanned!(item_ty.span()=> type Item = #item_ty;);
     let table_name_fn = table_name_fn(m, &private);
+    let backfill_only = backfill_only(m);
     let item_checks = typed::checks(m, &private);
 
     let setters = if setters.is_empty() {
@@ -366,6 +367,8 @@ fn expand(m: &Resource) -> TokenStream {
                 }
 
                 #table_name_fn
+
+                #backfill_only
 
                 fn extract(
                     self,
@@ -523,6 +526,40 @@ fn incremental_config(c: &IncrementalAttrs, private: &TokenStream) -> TokenStrea
         calls.push(quote!(.lag(#lag)));
     }
     quote!(#private::IncrementalConfig::new() #(#calls)*)
+}
+
+/// `fn backfill_only`: true when every incremental has an end value (in the attribute or the call site's
+/// override) and no state parameter exists; nothing (the trait's `false`) without incrementals.
+fn backfill_only(m: &Resource) -> TokenStream {
+    let mut checks = Vec::new();
+    for p in &m.params {
+        match p {
+            Param::Incremental(p) => {
+                if p.config.end_value.get().is_some() {
+                    continue;
+                }
+                let field = incremental_field(p);
+                checks.push(quote! {
+                    self.#field.as_ref().is_some_and(|i| i.config().has_end_value())
+                });
+            }
+            Param::State(_) => return TokenStream::new(),
+            _ => {}
+        }
+    }
+    if !m.params.iter().any(|p| matches!(p, Param::Incremental(_))) {
+        return TokenStream::new();
+    }
+    let body = if checks.is_empty() {
+        quote!(true)
+    } else {
+        quote!(#(#checks)&&*)
+    };
+    quote! {
+        fn backfill_only(&self) -> bool {
+            #body
+        }
+    }
 }
 
 /// `fn table_name_fn` when `table_name` is a function of the item; nothing otherwise (the trait's default).

@@ -418,7 +418,7 @@ async fn external_scheduler_interval_maps_to_a_stateless_half_open_range() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_stateful_runs_never_load_an_increment_twice() {
+async fn concurrent_stateful_runs_wait_for_each_other() {
     let db = TestDb::new("incr_concurrent").await;
     let p = db.pipeline("concurrent", "cc");
     let source = feed(
@@ -431,27 +431,61 @@ async fn concurrent_stateful_runs_never_load_an_increment_twice() {
         .lock()
         .expect("lock")
         .extend((50..60).map(|i| ev(i, &format!("2024-01-01T00:01:{:02}Z", i - 50))));
-    // Two runs of the same pipeline at once see the same state; the one committing second must not append the
-    // same new rows again.
+    // Two runs of the same pipeline at once: the second waits for the first and then starts from its state, so
+    // the new rows are appended once.
     let (a, b) = tokio::join!(
         p.run(events(source.clone())).into_future(),
         p.run(events(source.clone())).into_future()
     );
-    for result in [&a, &b] {
-        if let Err(e) = result {
-            assert!(matches!(e, Error::StateConflict { .. }), "{e}");
-            assert!(e.to_string().contains("was run concurrently"), "{e}");
-        }
-    }
-    assert!(a.is_ok() || b.is_ok());
+    let (a, b) = (
+        a.expect("first concurrent run"),
+        b.expect("second concurrent run"),
+    );
+    assert_eq!(a.rows("events") + b.rows("events"), 10, "{a}\n{b}");
     assert_eq!(
         db.lines("SELECT count(*), count(DISTINCT id) FROM cc.events")
             .await,
         ["60|60"]
     );
-    // A later run continues from the committed state.
-    let info = p.run(events(source.clone())).await.expect("later run");
-    assert_eq!(info.rows("events"), 0, "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_run_gives_up_waiting_with_a_clear_message() {
+    let db = TestDb::new("incr_locked").await;
+    let p = ele::Pipeline::builder("locked")
+        .destination(db.postgres())
+        .dataset_name("lk")
+        .pipelines_dir(&db.pipelines_dir)
+        .lock_timeout(std::time::Duration::from_millis(500))
+        .build()
+        .expect("builds");
+    // Another process holds the pipeline's lock.
+    let holder = db.client().await;
+    holder
+        .execute(
+            "SELECT pg_advisory_lock(hashtext('ele-run:lk:locked'))",
+            &[],
+        )
+        .await
+        .expect("lock");
+    let err = p
+        .run(events(feed(vec![ev(1, "2024-01-01T00:00:00Z")])))
+        .await
+        .expect_err("times out");
+    assert!(
+        err.to_string()
+            .contains("pipeline `locked` (dataset `lk`) is being run by another process"),
+        "{err}"
+    );
+    // A backfill chunk does not wait for it.
+    let chunk = events(feed(vec![ev(1, "2024-01-01T00:00:00Z")])).created_at(Incremental::range(
+        "2024-01-01T00:00:00Z",
+        "2024-02-01T00:00:00Z",
+    ));
+    p.run(chunk)
+        .await
+        .expect("backfill runs beside the lock holder");
+    assert_eq!(db.lines("SELECT count(*) FROM lk.events").await, ["1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

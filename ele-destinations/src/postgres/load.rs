@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
-use ele_core::destination::{Destination, LoadOutcome, Restored};
+use ele_core::destination::{Destination, LoadOutcome, PipelineLock, Restored};
 use ele_core::error::{Error, Result};
 use ele_core::package::{Job, LoadPackage, Manifest};
 use ele_core::resource::WriteDisposition;
@@ -41,6 +41,15 @@ impl Destination for Postgres {
         schema_name: &'a str,
     ) -> BoxFuture<'a, Result<Restored>> {
         Box::pin(restore(self, dataset, pipeline_name, schema_name))
+    }
+
+    fn lock_pipeline<'a>(
+        &'a self,
+        dataset: &'a str,
+        pipeline_name: &'a str,
+        timeout: std::time::Duration,
+    ) -> BoxFuture<'a, Result<PipelineLock>> {
+        Box::pin(lock_pipeline(self, dataset, pipeline_name, timeout))
     }
 
     fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>> {
@@ -115,6 +124,45 @@ async fn restore(
         }
     }
     Ok(restored)
+}
+
+/// Holds a session advisory lock on a connection of its own; closing the connection releases it.
+async fn lock_pipeline(
+    pg: &Postgres,
+    dataset: &str,
+    pipeline_name: &str,
+    timeout: std::time::Duration,
+) -> Result<PipelineLock> {
+    let client = connect(pg).await?;
+    let key = format!("ele-run:{dataset}:{pipeline_name}");
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
+            .await
+            .map_err(|e| sql_error(pg, "locking the pipeline", e))?
+            .get(0);
+        if locked {
+            return Ok(PipelineLock::new(client));
+        }
+        if started.elapsed() >= timeout {
+            return Err(Error::config(format!(
+                "pipeline `{pipeline_name}` (dataset `{dataset}`) is being run by another process; waited {:.0} s for it to \
+                 finish. Stateful runs of one pipeline run one at a time; backfill chunks (with an end value) do not wait",
+                timeout.as_secs_f64()
+            )));
+        }
+        if !told {
+            tracing::info!(
+                pipeline = pipeline_name,
+                dataset,
+                "another run of this pipeline is in progress; waiting"
+            );
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// Columns of every table of the dataset, in order.
