@@ -838,7 +838,7 @@ fn normalize_stream(
 async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     let started = Instant::now();
     let package = LoadPackage::open(package_dir)?;
-    let outcome = match p.destination.load(&package).await {
+    let outcome = match load_with_retries(p, &package).await {
         Ok(outcome) => outcome,
         Err(e @ Error::StateConflict { .. }) => {
             // The package was built on an outdated state: it must never be loaded.
@@ -868,6 +868,26 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
         outcome,
         load_elapsed: started.elapsed(),
     })
+}
+
+/// How often a package load is tried when it fails transiently (connection lost mid-COPY, server restart).
+const LOAD_ATTEMPTS: u32 = 3;
+
+/// Loads a package, again from the start after a transient failure: a load is idempotent (its staging tables
+/// are rebuilt, and a commit that happened is recognised by its `_dlt_loads` row).
+async fn load_with_retries(p: &Inner, package: &LoadPackage) -> Result<LoadOutcome> {
+    let mut attempt = 1;
+    loop {
+        match p.destination.load(package).await {
+            Err(e) if e.is_transient() && attempt < LOAD_ATTEMPTS => {
+                let wait = Duration::from_secs(u64::from(attempt));
+                tracing::warn!(error = %e, attempt, ?wait, load_id = %package.manifest.load_id, "load failed, retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Package directories under `dir`, oldest load id first.

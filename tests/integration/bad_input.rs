@@ -298,3 +298,48 @@ async fn an_empty_run_loads_nothing_and_fails_nothing() {
         .expect("second empty run");
     assert!(again.is_empty(), "{again}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_copy_is_retried_and_loads_once() {
+    let db = TestDb::new("killcopy").await;
+    let p = db.pipeline("killcopy", "kc");
+    let rows: Vec<Value> = (0..60_000)
+        .map(|i| json!({"id": i, "payload": "x".repeat(200)}))
+        .collect();
+    let killer_client = db.client().await;
+    let killer = tokio::spawn(async move {
+        // Kill the first COPY into this database that shows up (the server drops that connection).
+        for _ in 0..3000 {
+            let killed = killer_client
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'COPY %'",
+                    &[],
+                )
+                .await
+                .map(|rows| !rows.is_empty())
+                .unwrap_or(false);
+            if killed {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        false
+    });
+    let info = p
+        .run(items(rows))
+        .table_name("t")
+        .write_disposition(Merge)
+        .primary_key("id")
+        .await
+        .expect("the load is retried after the connection was killed");
+    let killed = killer.await.expect("killer task");
+    assert_eq!(info.rows("t"), 60_000);
+    assert_eq!(
+        db.lines("SELECT count(*), count(DISTINCT id) FROM kc.t")
+            .await,
+        ["60000|60000"]
+    );
+    assert_eq!(db.lines("SELECT count(*) FROM kc._dlt_loads").await, ["1"]);
+    eprintln!("a COPY was killed during the run: {killed}");
+}
