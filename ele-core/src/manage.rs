@@ -412,36 +412,7 @@ impl Pipeline {
 
     /// State and schema as a run would start from: the local ones, replaced by the destination's when newer.
     async fn current(&self) -> Result<(PipelineState, Schema)> {
-        let local = self.state()?;
-        let local_schema = self.stored_schema()?;
-        let destination = self.destination_ref();
-        let restored = destination
-            .restore(self.dataset_name(), self.name(), self.schema_name())
-            .await?;
-        let mut state = local.unwrap_or_else(|| {
-            PipelineState::new(
-                self.name(),
-                self.dataset_name(),
-                self.schema_name(),
-                destination.kind(),
-            )
-        });
-        if let Some(remote) = restored.state
-            && remote.version >= state.version
-            && remote.version_hash != state.version_hash
-        {
-            let local_part = std::mem::take(&mut state.local);
-            state = remote;
-            state.local = local_part;
-            state.local.last_extracted_hash = Some(state.version_hash.clone());
-        }
-        let schema = match (local_schema, restored.schema) {
-            (Some(local), Some(remote)) if remote.version > local.version => remote,
-            (Some(local), _) => local,
-            (None, Some(remote)) => remote,
-            (None, None) => Schema::new(self.schema_name()),
-        };
-        Ok((state, schema))
+        self.restore_current().await
     }
 
     /// A change must not overtake packages built on the state before it (they would be discarded).

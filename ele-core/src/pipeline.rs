@@ -178,6 +178,11 @@ impl Pipeline {
         PipelineState::load(&self.inner.working_dir)
     }
 
+    /// The state and schema a run starts from: local ones, replaced by the destination's when newer.
+    pub(crate) async fn restore_current(&self) -> Result<(PipelineState, Schema)> {
+        restore(&self.inner).await
+    }
+
     /// Runs resources: `pipeline.run(events(client)).await?`. Hints can be overridden for this run with the
     /// methods of [`Run`] before awaiting it.
     pub fn run<R: IntoResources>(&self, resources: R) -> Run<'_> {

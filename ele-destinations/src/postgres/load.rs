@@ -22,9 +22,6 @@ use super::sql::{self, ChainTable, ident, qualified};
 /// How often the data transaction is tried when it fails transiently (deadlock, serialization failure).
 const COMMIT_ATTEMPTS: u64 = 3;
 
-/// `version` of `_dlt_version` rows ele writes (dlt's schema engine version).
-const SCHEMA_ENGINE_VERSION: i64 = 11;
-
 impl Destination for Postgres {
     fn kind(&self) -> &'static str {
         "postgres"
@@ -292,33 +289,8 @@ async fn apply_schema(
             .await
             .map_err(|e| sql_error(pg, &format!("schema change `{statement}`"), e))?;
     }
-    let version_hash = m.schema.content_hash();
-    let versions = qualified(ds, "_dlt_version");
-    let known = tx
-        .query_opt(
-            &format!("SELECT 1 FROM {versions} WHERE version_hash = $1 LIMIT 1"),
-            &[&version_hash],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "reading _dlt_version", e))?;
-    if known.is_none() {
-        let schema_json = serde_json::to_string(&m.schema)?;
-        tx.execute(
-            &format!(
-                "INSERT INTO {versions} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
-                 VALUES ($1, $2, now(), $3, $4, $5)"
-            ),
-            &[
-                &(m.schema.version as i64),
-                &SCHEMA_ENGINE_VERSION,
-                &m.schema.name,
-                &version_hash,
-                &schema_json,
-            ],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
-    }
+    super::state::write_schema_version(&tx, pg, ds, &m.schema, super::state::KnownSchema::Anywhere)
+        .await?;
     tx.commit()
         .await
         .map_err(|e| sql_error(pg, "committing schema changes", e))?;

@@ -11,9 +11,6 @@ use super::sql::{self, ident, qualified};
 /// How often the transaction is tried when it fails transiently (a deadlock with a concurrent load).
 const COMMIT_ATTEMPTS: u64 = 3;
 
-/// `engine_version` of the `_dlt_version` rows (dlt's schema engine version), as loads write it.
-const SCHEMA_ENGINE_VERSION: i64 = 11;
-
 /// Commits `commit` in one transaction; see [`ele_core::destination::Destination::commit_state`].
 pub(crate) async fn commit_state(pg: &Postgres, commit: &StateCommit) -> Result<()> {
     let mut client = connect(pg).await?;
@@ -69,37 +66,15 @@ async fn try_commit(
     }
 
     // The new schema becomes the newest stored version, so a restore (`sync`) sees the change.
-    let versions = qualified(ds, "_dlt_version");
     let schema_hash = commit.schema.content_hash();
-    let newest_hash: Option<String> = tx
-        .query_opt(
-            &format!(
-                "SELECT version_hash FROM {versions} WHERE schema_name = $1 \
-                 ORDER BY inserted_at DESC, version DESC LIMIT 1"
-            ),
-            &[&commit.schema.name],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "reading _dlt_version", e))?
-        .map(|row| row.get(0));
-    if newest_hash.as_deref() != Some(schema_hash.as_str()) {
-        let schema_json = serde_json::to_string(&commit.schema)?;
-        tx.execute(
-            &format!(
-                "INSERT INTO {versions} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
-                 VALUES ($1, $2, now(), $3, $4, $5)"
-            ),
-            &[
-                &(commit.schema.version as i64),
-                &SCHEMA_ENGINE_VERSION,
-                &commit.schema.name,
-                &schema_hash,
-                &schema_json,
-            ],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
-    }
+    super::state::write_schema_version(
+        &tx,
+        pg,
+        ds,
+        &commit.schema,
+        super::state::KnownSchema::Newest,
+    )
+    .await?;
 
     if let Some(state) = &commit.state_row {
         super::state::write_state_row(&tx, pg, ds, &commit.load_id, state).await?;

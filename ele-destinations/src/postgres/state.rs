@@ -2,6 +2,7 @@
 //! versions) and the `_dlt_loads` row that marks a load complete.
 
 use ele_core::error::{Error, Result};
+use ele_core::schema::Schema;
 use ele_core::state::StateRow;
 use tokio_postgres::Transaction;
 
@@ -106,5 +107,59 @@ pub(super) async fn write_load_record(
     )
     .await
     .map_err(|e| sql_error(pg, "writing _dlt_loads", e))?;
+    Ok(())
+}
+
+/// `engine_version` of the `_dlt_version` rows ele writes (dlt's schema engine version).
+pub(super) const SCHEMA_ENGINE_VERSION: i64 = 11;
+
+/// Which stored versions make writing a `_dlt_version` row unnecessary.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum KnownSchema {
+    /// A row with the same hash exists anywhere (dlt's rule when loading).
+    Anywhere,
+    /// The newest row has the same hash (after a drop, so a restore sees the change).
+    Newest,
+}
+
+/// Records `schema` in `_dlt_version` unless it is already known.
+pub(super) async fn write_schema_version(
+    tx: &Transaction<'_>,
+    pg: &Postgres,
+    ds: &str,
+    schema: &Schema,
+    known: KnownSchema,
+) -> Result<()> {
+    let versions = qualified(ds, "_dlt_version");
+    let hash = schema.content_hash();
+    let query = match known {
+        KnownSchema::Anywhere => {
+            format!("SELECT version_hash FROM {versions} WHERE version_hash = $1 LIMIT 1")
+        }
+        KnownSchema::Newest => format!(
+            "SELECT version_hash FROM {versions} WHERE schema_name = $1 ORDER BY inserted_at DESC, version DESC LIMIT 1"
+        ),
+    };
+    let key = match known {
+        KnownSchema::Anywhere => &hash,
+        KnownSchema::Newest => &schema.name,
+    };
+    let found: Option<String> = tx
+        .query_opt(&query, &[key])
+        .await
+        .map_err(|e| sql_error(pg, "reading _dlt_version", e))?
+        .map(|row| row.get(0));
+    if found.as_deref() == Some(hash.as_str()) {
+        return Ok(());
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {versions} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
+             VALUES ($1, $2, now(), $3, $4, $5)"
+        ),
+        &[&(schema.version as i64), &SCHEMA_ENGINE_VERSION, &schema.name, &hash, &serde_json::to_string(schema)?],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
     Ok(())
 }
