@@ -332,7 +332,9 @@ async fn a_connection_killed_mid_copy_is_retried_and_loads_once() {
         .write_disposition(Merge)
         .primary_key("id")
         .await
-        .expect("the load is retried after the connection was killed");
+        .unwrap_or_else(|e| {
+            panic!("the load must be retried after the connection was killed: {e:?}")
+        });
     let killed = killer.await.expect("killer task");
     assert_eq!(info.rows("t"), 60_000);
     assert_eq!(

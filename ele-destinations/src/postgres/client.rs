@@ -97,10 +97,14 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 
 /// Wraps a driver error of `what` (a statement or step) into a destination error.
 pub fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> Error {
-    // Lost connections, deadlocks and serialization failures may succeed when tried again.
+    // Lost connections (also a backend terminated by an administrator or a restarting server: 57P0x,
+    // connection exceptions 08xxx), deadlocks and serialization failures may succeed when tried again.
+    let code = e.code().map(|c| c.code()).unwrap_or_default();
     let transient = e.as_db_error().is_none()
         || e.is_closed()
-        || matches!(e.code().map(|c| c.code()), Some("40P01") | Some("40001"));
+        || matches!(code, "40P01" | "40001")
+        || code.starts_with("57P")
+        || code.starts_with("08");
     Error::Destination {
         message: format!("{what} failed on {}: {}", pg.location(), describe(&e)),
         transient,
