@@ -187,6 +187,9 @@ fn run_dlt(
     let out = cmd.output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
+    if !out.status.success() {
+        eprintln!("dlt failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
     text.split_whitespace()
         .skip_while(|w| *w != "total")
         .nth(1)
@@ -258,7 +261,7 @@ async fn main() -> ele::Result<()> {
     );
     if let Some(python) = &args.dlt {
         let dsn = format!(
-            "postgresql://postgres:x@/bench?host={}&port={}",
+            "postgresql://postgres:x@localhost/bench?host={}&port={}",
             cluster.socket_dir().display(),
             cluster.port()
         );
