@@ -202,7 +202,7 @@ impl fmt::Display for SyncInfo {
 impl Pipeline {
     /// The schema stored in the working dir (`schemas/<schema>.schema.json`), if any.
     pub fn stored_schema(&self) -> Result<Option<Schema>> {
-        read_schema(&self.schema_file())
+        crate::pipeline::read_schema(&self.schema_file())
     }
 
     /// What the working dir holds: state, schema, packages, tables with rows loaded. No connection is made.
@@ -559,20 +559,6 @@ fn prune_empty(state: &mut PipelineState) {
         }
     }
     state.sources.retain(|_, source| !is_empty_object(source));
-}
-
-fn read_schema(path: &Path) -> Result<Option<Schema>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Corrupt {
-                what: "schema",
-                path: path.to_owned(),
-                message: e.to_string(),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("cannot read", path, e)),
-    }
 }
 
 fn write_schema(path: &Path, schema: &Schema) -> Result<()> {

@@ -463,7 +463,8 @@ fn schema_path(dir: &Path, schema_name: &str) -> PathBuf {
         .join(format!("{schema_name}.schema.json"))
 }
 
-fn read_schema(path: &Path) -> Result<Option<Schema>> {
+/// The schema stored at `path`, `None` when there is none.
+pub(crate) fn read_schema(path: &Path) -> Result<Option<Schema>> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)

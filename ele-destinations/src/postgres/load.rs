@@ -201,12 +201,7 @@ async fn apply_schema(
         .await
         .map_err(|e| sql_error(pg, "starting the schema transaction", e))?;
     // Serialize schema changes of concurrent loads into the same dataset.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("ele-ddl:{ds}")],
-    )
-    .await
-    .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
+    super::state::lock_dataset_ddl(&tx, pg, ds).await?;
     let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
     if m.chains
         .iter()

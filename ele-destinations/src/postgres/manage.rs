@@ -38,12 +38,7 @@ async fn try_commit(
         .await
         .map_err(|e| sql_error(pg, "starting the state transaction", e))?;
     // Schema changes of the dataset are serialized, as loads do.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("ele-ddl:{ds}")],
-    )
-    .await
-    .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
+    super::state::lock_dataset_ddl(&tx, pg, ds).await?;
     let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
     ddl.extend(sql::system_tables(ds));
     tx.batch_execute(&ddl.join(";\n"))

@@ -13,6 +13,17 @@ use super::sql::qualified;
 /// How many versions of a pipeline's state `_dlt_pipeline_state` keeps.
 const STATE_VERSIONS_KEPT: i64 = 10;
 
+/// Serialises schema changes of concurrent loads and pipeline commands into one dataset (transaction lock).
+pub(super) async fn lock_dataset_ddl(tx: &Transaction<'_>, pg: &Postgres, ds: &str) -> Result<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("ele-ddl:{ds}")],
+    )
+    .await
+    .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
+    Ok(())
+}
+
 /// Fails with [`Error::StateConflict`] when a state at least as new as `state` was committed meanwhile: this
 /// commit then started from an outdated state and could load an increment twice (optimistic concurrency).
 pub(super) async fn check_newest(
