@@ -57,17 +57,29 @@ fn read_file(path: &Path, tx: &mpsc::Sender<Result<Vec<Value>>>) -> Result<()> {
         raw
     };
     let mut page = Vec::with_capacity(PAGE);
-    for (number, line) in BufReader::with_capacity(1 << 20, input).lines().enumerate() {
-        let line = line.map_err(|e| Error::io("cannot read", path, e))?;
-        if line.trim().is_empty() {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    // One buffer for every line: parsing from bytes skips a String per line and its UTF-8 check.
+    let mut line = Vec::with_capacity(4096);
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let blank = match line.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => true,
+            Some(b) if b.is_ascii() => false,
+            Some(_) => std::str::from_utf8(&line).is_ok_and(|s| s.trim().is_empty()),
+        };
+        if blank {
             continue;
         }
-        let value: Value = serde_json::from_str(&line).map_err(|e| {
-            Error::config(format!(
-                "{}:{}: not valid JSON: {e}",
-                path.display(),
-                number + 1
-            ))
+        let value: Value = serde_json::from_slice(&line).map_err(|e| {
+            Error::config(format!("{}:{number}: not valid JSON: {e}", path.display()))
         })?;
         page.push(value);
         if page.len() == PAGE {

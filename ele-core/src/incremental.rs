@@ -497,6 +497,7 @@ impl<T: Cursor> Incremental<T> {
             },
             start_hashes: start_hashes.clone(),
             hashes: start_hashes,
+            pending: Vec::new(),
             on_missing: config.on_cursor_value_missing.unwrap_or_default(),
             row_order: config.row_order,
             stateless,
@@ -620,6 +621,9 @@ pub(crate) struct Tracker {
     dedup: Option<DedupKey>,
     start_hashes: HashSet<String>,
     hashes: HashSet<String>,
+    /// Key values of rows at the last value whose hashes join `hashes` when the state is written (hashing
+    /// every row that advances the cursor would cost a SHAKE-128 per row).
+    pending: Vec<Value>,
     on_missing: OnCursorValueMissing,
     row_order: Option<RowOrder>,
     stateless: bool,
@@ -695,8 +699,9 @@ impl Tracker {
         }
     }
 
-    fn dedup_hash(&self, key: &DedupKey, item: &Value) -> Result<String> {
-        let value = match key {
+    /// The value deduplication hashes: the key column(s), or the whole row.
+    fn dedup_value(&self, key: &DedupKey, item: &Value) -> Result<Value> {
+        Ok(match key {
             DedupKey::WholeRow => item.clone(),
             DedupKey::Columns(columns) => {
                 let mut values = Vec::with_capacity(columns.len());
@@ -722,14 +727,39 @@ impl Tracker {
                     Value::Array(values)
                 }
             }
-        };
-        Ok(hash::unique_value_hash(&value))
+        })
+    }
+
+    fn dedup_hash(&self, key: &DedupKey, item: &Value) -> Result<String> {
+        Ok(hash::unique_value_hash(&self.dedup_value(key, item)?))
+    }
+
+    /// Remembers a row at the last value: its key for later hashing, or at once its hash when the whole row is
+    /// the key (keeping the rows would cost more than hashing them).
+    fn remember(&mut self, item: &Value) -> Result<()> {
+        match &self.dedup {
+            None => {}
+            Some(key @ DedupKey::WholeRow) => {
+                let h = self.dedup_hash(key, item)?;
+                self.hashes.insert(h);
+            }
+            Some(key @ DedupKey::Columns(_)) => {
+                let v = self.dedup_value(key, item)?;
+                self.pending.push(v);
+            }
+        }
+        Ok(())
     }
 
     /// dlt's `JsonIncremental.__call__` for one item.
     pub(crate) fn filter(&mut self, item: &Value) -> Result<Verdict> {
         let row_value = match self.path.find(item) {
-            Some(v) if !v.is_null() => v.clone(),
+            Some(v) if !v.is_null() => {
+                if self.end_value.is_none() && !matches!(self.func, LastValueFunc::Custom(_)) {
+                    return self.filter_open_ended(item, v);
+                }
+                v.clone()
+            }
             found => {
                 return match self.on_missing {
                     OnCursorValueMissing::Raise => Err(Error::Item {
@@ -794,8 +824,8 @@ impl Tracker {
             };
             if self.opt_equal(Some(&start_check), self.start_value.as_ref()) {
                 if self.opt_equal(Some(&processed), self.start_value.as_ref()) {
-                    if let Some(key) = self.dedup.clone() {
-                        let h = self.dedup_hash(&key, item)?;
+                    if let Some(key) = &self.dedup {
+                        let h = self.dedup_hash(key, item)?;
                         if self.start_hashes.contains(&h) {
                             self.start_out_of_range = true;
                             return Ok(Verdict::Drop);
@@ -806,18 +836,72 @@ impl Tracker {
                     return Ok(Verdict::Drop);
                 }
             }
-            if self.opt_equal(Some(&processed), self.last_value.as_ref())
-                && let Some(key) = self.dedup.clone()
-            {
-                let h = self.dedup_hash(&key, item)?;
-                self.hashes.insert(h);
+            if self.opt_equal(Some(&processed), self.last_value.as_ref()) {
+                self.remember(item)?;
             }
         } else {
             self.last_value = Some(new_value);
-            if let Some(key) = self.dedup.clone() {
-                let h = self.dedup_hash(&key, item)?;
+            if self.dedup.is_some() {
                 self.hashes.clear();
-                self.hashes.insert(h);
+                self.pending.clear();
+                self.remember(item)?;
+            }
+        }
+        self.start_out_of_range = false;
+        self.saw_rows = true;
+        Ok(Verdict::Keep)
+    }
+
+    /// [`Tracker::filter`] for `max`/`min` without an end value, the common case: the same decisions, made on
+    /// borrowed values (only a new last value is cloned).
+    fn filter_open_ended(&mut self, item: &Value, row_value: &Value) -> Result<Verdict> {
+        let max = matches!(self.func, LastValueFunc::Max);
+        let wins = |ordering: Ordering| {
+            if max {
+                ordering == Ordering::Greater
+            } else {
+                ordering == Ordering::Less
+            }
+        };
+        let compare = |other: &Value, other_name: &str| {
+            (self.compare)(row_value, other).ok_or_else(|| {
+                Error::config(format!(
+                    "resource `{}`: cursor `{}` value {row_value} cannot be compared with {other_name} {other}: the types differ",
+                    self.resource, self.cursor_path
+                ))
+            })
+        };
+        let is_new = match &self.last_value {
+            Some(last) => wins(compare(last, "start_value/initial_value")?),
+            None => true,
+        };
+        self.end_out_of_range = false;
+        if is_new {
+            self.last_value = Some(row_value.clone());
+            if self.dedup.is_some() {
+                self.hashes.clear();
+                self.pending.clear();
+                self.remember(item)?;
+            }
+        } else {
+            if let Some(start) = &self.start_value {
+                let ordering = compare(start, "start_value")?;
+                if !wins(ordering) {
+                    if ordering != Ordering::Equal {
+                        self.start_out_of_range = true;
+                        return Ok(Verdict::Drop);
+                    }
+                    if let Some(key) = &self.dedup {
+                        let h = self.dedup_hash(key, item)?;
+                        if self.start_hashes.contains(&h) {
+                            self.start_out_of_range = true;
+                            return Ok(Verdict::Drop);
+                        }
+                    }
+                }
+            }
+            if self.opt_equal(Some(row_value), self.last_value.as_ref()) {
+                self.remember(item)?;
             }
         }
         self.start_out_of_range = false;
@@ -835,8 +919,14 @@ impl Tracker {
             "last_value".into(),
             self.last_value.clone().unwrap_or(Value::Null),
         );
+        let pending: HashSet<String> = self
+            .pending
+            .iter()
+            .map(hash::unique_value_hash)
+            .filter(|h| !self.hashes.contains(h))
+            .collect();
         let mut hashes: Vec<&String> = if self.dedup.is_some() {
-            self.hashes.iter().collect()
+            self.hashes.iter().chain(&pending).collect()
         } else {
             Vec::new()
         };

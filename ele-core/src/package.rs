@@ -118,10 +118,125 @@ impl LoadPackage {
     }
 }
 
+/// Column positions of a job's lines.
+type Positions = HashMap<String, usize, foldhash::fast::RandomState>;
+
 struct OpenJob {
     job: Job,
-    positions: HashMap<String, usize>,
+    positions: Positions,
     out: BufWriter<File>,
+}
+
+/// Rows of one table in the text COPY encoding for a fixed column list, encoded off the writer's thread (by a
+/// normalizer worker) and appended to the package with [`PackageWriter::write_segment`].
+#[derive(Debug)]
+pub struct Segment {
+    /// The table.
+    pub table: String,
+    /// Columns, in the order of the values in each line.
+    pub columns: Vec<String>,
+    /// The encoded lines.
+    pub bytes: Vec<u8>,
+    /// Number of rows.
+    pub rows: u64,
+}
+
+struct OpenSegment {
+    index: usize,
+    positions: Positions,
+}
+
+/// Encodes rows into in-memory [`Segment`]s, a new one per table whenever a row brings a column the current one
+/// lacks (as [`PackageWriter`] starts a new job file); implements [`RowSink`].
+#[derive(Default)]
+pub struct SegmentWriter {
+    segments: Vec<Segment>,
+    open: HashMap<String, OpenSegment>,
+    order: Vec<Option<usize>>,
+}
+
+impl SegmentWriter {
+    /// The segments written since the last call, in order.
+    pub fn take(&mut self) -> Vec<Segment> {
+        self.open.clear();
+        std::mem::take(&mut self.segments)
+    }
+}
+
+impl RowSink for SegmentWriter {
+    fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()> {
+        let current = self
+            .open
+            .get(&table.name)
+            .filter(|s| row.iter().all(|(c, _)| s.positions.contains_key(c)));
+        let index = match current {
+            Some(open) => open.index,
+            None => {
+                let columns: Vec<String> =
+                    table.complete_columns().map(|c| c.name.clone()).collect();
+                let positions = positions(&columns);
+                self.segments.push(Segment {
+                    table: table.name.clone(),
+                    columns,
+                    bytes: Vec::with_capacity(64 * 1024),
+                    rows: 0,
+                });
+                let index = self.segments.len() - 1;
+                self.open
+                    .insert(table.name.clone(), OpenSegment { index, positions });
+                index
+            }
+        };
+        let (Some(open), Some(segment)) =
+            (self.open.get(&table.name), self.segments.get_mut(index))
+        else {
+            return Ok(());
+        };
+        encode_row(
+            &mut segment.bytes,
+            &mut self.order,
+            segment.columns.len(),
+            &open.positions,
+            &row,
+        );
+        segment.rows += 1;
+        Ok(())
+    }
+}
+
+fn positions(columns: &[String]) -> Positions {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), i))
+        .collect()
+}
+
+/// Appends one line of text COPY: the row's cells at their columns' positions, `\N` for the others.
+fn encode_row(
+    out: &mut Vec<u8>,
+    order: &mut Vec<Option<usize>>,
+    width: usize,
+    positions: &Positions,
+    row: &Row<'_>,
+) {
+    order.clear();
+    order.resize(width, None);
+    for (i, (column, _)) in row.iter().enumerate() {
+        if let Some(&pos) = positions.get(column) {
+            order[pos] = Some(i);
+        }
+    }
+    for (i, cell) in order.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        match cell.and_then(|i| row.get(i)) {
+            None => out.extend_from_slice(b"\\N"),
+            Some((_, cell)) => encode_cell(out, cell),
+        }
+    }
+    out.push(b'\n');
 }
 
 /// Writes the rows of a new package; implements [`RowSink`].
@@ -131,7 +246,7 @@ pub struct PackageWriter {
     finished: Vec<Job>,
     file_seq: u64,
     line: Vec<u8>,
-    cells: Vec<Option<Cell>>,
+    order: Vec<Option<usize>>,
 }
 
 impl PackageWriter {
@@ -145,24 +260,19 @@ impl PackageWriter {
             finished: Vec::new(),
             file_seq: 0,
             line: Vec::with_capacity(1024),
-            cells: Vec::new(),
+            order: Vec::new(),
         })
     }
 
-    fn open_job(&mut self, table: &Table) -> Result<OpenJob> {
+    fn open_job(&mut self, table: &str, columns: Vec<String>) -> Result<OpenJob> {
         self.file_seq += 1;
-        let file = format!("{}.{}.copy", table.name, self.file_seq);
+        let file = format!("{}.{}.copy", table, self.file_seq);
         let path = self.dir.join(JOBS).join(&file);
         let f = File::create(&path).map_err(|e| Error::io("cannot create job file", &path, e))?;
-        let columns: Vec<String> = table.complete_columns().map(|c| c.name.clone()).collect();
-        let positions = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.clone(), i))
-            .collect();
+        let positions = positions(&columns);
         Ok(OpenJob {
             job: Job {
-                table: table.name.clone(),
+                table: table.to_owned(),
                 file,
                 columns,
                 rows: 0,
@@ -223,43 +333,65 @@ impl PackageWriter {
     }
 }
 
+impl PackageWriter {
+    /// Starts a new job file of `table` with `columns`; the open one, if any, is finished.
+    fn start_job(&mut self, table: &str, columns: Vec<String>) -> Result<()> {
+        let job = self.open_job(table, columns)?;
+        if let Some(mut old) = self.open.insert(table.to_owned(), job) {
+            let path = self.dir.join(JOBS).join(&old.job.file);
+            old.out
+                .flush()
+                .map_err(|e| Error::io("cannot write job file", &path, e))?;
+            self.finished.push(old.job);
+        }
+        Ok(())
+    }
+
+    /// Appends rows encoded elsewhere (see [`SegmentWriter`]) after the rows written so far.
+    pub fn write_segment(&mut self, segment: Segment) -> Result<()> {
+        if segment.rows == 0 {
+            return Ok(());
+        }
+        let same = self
+            .open
+            .get(&segment.table)
+            .is_some_and(|j| j.job.columns == segment.columns);
+        if !same {
+            self.start_job(&segment.table, segment.columns)?;
+        }
+        let Some(job) = self.open.get_mut(&segment.table) else {
+            return Ok(());
+        };
+        let path = &job.job.file;
+        job.out
+            .write_all(&segment.bytes)
+            .map_err(|e| Error::io("cannot write job file", self.dir.join(JOBS).join(path), e))?;
+        job.job.rows += segment.rows;
+        Ok(())
+    }
+}
+
 impl RowSink for PackageWriter {
-    fn write_row(&mut self, table: &Table, row: Row) -> Result<()> {
+    fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()> {
         let needs_new = match self.open.get(&table.name) {
             Some(job) => row.iter().any(|(c, _)| !job.positions.contains_key(c)),
             None => true,
         };
         if needs_new {
-            let job = self.open_job(table)?;
-            if let Some(mut old) = self.open.insert(table.name.clone(), job) {
-                let path = self.dir.join(JOBS).join(&old.job.file);
-                old.out
-                    .flush()
-                    .map_err(|e| Error::io("cannot write job file", &path, e))?;
-                self.finished.push(old.job);
-            }
+            let columns = table.complete_columns().map(|c| c.name.clone()).collect();
+            self.start_job(&table.name, columns)?;
         }
         let Some(job) = self.open.get_mut(&table.name) else {
             return Ok(());
         };
-        self.cells.clear();
-        self.cells.resize(job.job.columns.len(), None);
-        for (column, cell) in row {
-            if let Some(&pos) = job.positions.get(&column) {
-                self.cells[pos] = Some(cell);
-            }
-        }
         self.line.clear();
-        for (i, cell) in self.cells.iter().enumerate() {
-            if i > 0 {
-                self.line.push(b'\t');
-            }
-            match cell {
-                None => self.line.extend_from_slice(b"\\N"),
-                Some(cell) => encode_cell(&mut self.line, cell),
-            }
-        }
-        self.line.push(b'\n');
+        encode_row(
+            &mut self.line,
+            &mut self.order,
+            job.job.columns.len(),
+            &job.positions,
+            &row,
+        );
         let path = &job.job.file;
         job.out
             .write_all(&self.line)
@@ -289,11 +421,42 @@ fn encode_cell(out: &mut Vec<u8>, cell: &Cell) {
             }
         }
         Cell::Bool(v) => out.push(if *v { b't' } else { b'f' }),
-        Cell::Timestamp(ts) => {
-            let _ = write!(out, "{}", ts.format("%Y-%m-%d %H:%M:%S%.6f+00"));
-        }
+        Cell::Timestamp(ts) => encode_timestamp(out, ts),
         Cell::Json(v) => escape_copy_text(out, &v.to_string()),
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff+00`, written by hand for the common years (chrono's formatter parses its
+/// format string on every call).
+fn encode_timestamp(out: &mut Vec<u8>, ts: &chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike as _, Timelike as _};
+    let micros = ts.nanosecond() / 1000;
+    if !(1..=9999).contains(&ts.year()) || micros >= 1_000_000 {
+        let _ = write!(out, "{}", ts.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+        return;
+    }
+    fn digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
+        let start = out.len();
+        out.resize(start + width, b'0');
+        for slot in out[start..].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    digits(out, ts.year().unsigned_abs(), 4);
+    out.push(b'-');
+    digits(out, ts.month(), 2);
+    out.push(b'-');
+    digits(out, ts.day(), 2);
+    out.push(b' ');
+    digits(out, ts.hour(), 2);
+    out.push(b':');
+    digits(out, ts.minute(), 2);
+    out.push(b':');
+    digits(out, ts.second(), 2);
+    out.push(b'.');
+    digits(out, micros, 6);
+    out.extend_from_slice(b"+00");
 }
 
 /// Escapes a string for the text COPY format: backslash, tab, newline and carriage return.

@@ -1,6 +1,5 @@
 //! The pipeline: restore state, finish pending packages, extract and normalize into a new package, load it.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,7 @@ use crate::destination::{Destination, LoadOutcome};
 use crate::error::{Error, Result};
 use crate::incremental::{Interval, interval_from_env};
 use crate::normalize::naming;
-use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
+use crate::normalize::relational::{DEFAULT_MAX_NESTING, RootConfig};
 use crate::package::{ChainLoad, LoadPackage, Manifest, PackageWriter};
 use crate::resource::{
     EmitContext, ExtractedBatch, IntoResources, Key, Resources, WriteDisposition,
@@ -586,12 +585,13 @@ async fn extract_and_normalize(
     let mut working_schema = schema.clone();
     let load_id_for_normalizer = load_id.clone();
     let normalizer = tokio::task::spawn_blocking(move || {
-        normalize_stream(
+        crate::normalize::parallel::normalize_stream(
             rx,
             &normalize_configs,
             &mut working_schema,
             &load_id_for_normalizer,
             writer,
+            crate::normalize::parallel::worker_count(),
         )
         .map(|(writer, roots)| (working_schema, writer, roots))
     });
@@ -776,68 +776,6 @@ async fn extract_and_normalize(
         return Ok(None);
     }
     Ok(Some((manifest, lock)))
-}
-
-/// The normalizer loop, on a blocking thread: items in, rows into the package. Returns the writer and the root
-/// tables written, with their configs (a resource that picks tables per item has several).
-fn normalize_stream(
-    mut rx: mpsc::Receiver<ExtractedBatch>,
-    configs: &[RootConfig],
-    schema: &mut Schema,
-    load_id: &str,
-    mut writer: PackageWriter,
-) -> Result<(PackageWriter, Vec<(RootConfig, bool)>)> {
-    let mut normalizer = Normalizer::new(schema, load_id);
-    let mut roots: Vec<RootConfig> = Vec::new();
-    for config in configs {
-        normalizer.declare_root(config);
-        if !roots.iter().any(|r| r.table == config.table) {
-            roots.push(config.clone());
-        }
-    }
-    let mut dispatched: HashMap<(usize, String), RootConfig> = HashMap::new();
-    let mut counts = vec![0u64; configs.len()];
-    while let Some(batch) = rx.blocking_recv() {
-        let base = &configs[batch.resource];
-        let tables = batch.tables.unwrap_or_default();
-        for (i, item) in batch.items.into_iter().enumerate() {
-            counts[batch.resource] += 1;
-            let config = match tables.get(i) {
-                None => base,
-                Some(table) => {
-                    let key = (batch.resource, table.clone());
-                    if !dispatched.contains_key(&key) {
-                        let config = RootConfig {
-                            table: naming::normalize_tables_path(table),
-                            ..base.clone()
-                        };
-                        normalizer.declare_root(&config);
-                        if !roots.iter().any(|r| r.table == config.table) {
-                            roots.push(config.clone());
-                        }
-                        dispatched.insert(key.clone(), config);
-                    }
-                    &dispatched[&key]
-                }
-            };
-            normalizer.normalize_item(config, item, counts[batch.resource], &mut writer)?;
-        }
-        crate::fault::point("during_normalize");
-    }
-    // A resource that chose every table per item has no rows in its default table.
-    roots.retain(|r| {
-        configs.iter().all(|c| c.table != r.table)
-            || dispatched.is_empty()
-            || writer.has_rows(&r.table)
-    });
-    let roots = roots
-        .into_iter()
-        .map(|r| {
-            let unique = !normalizer.has_duplicate_keys(&r.table);
-            (r, unique)
-        })
-        .collect();
-    Ok((writer, roots))
 }
 
 /// Loads one complete package and, after the commit, advances the local state and schema.

@@ -1,3 +1,4 @@
 //! Relational normalizer and naming convention.
 pub mod naming;
+pub mod parallel;
 pub mod relational;

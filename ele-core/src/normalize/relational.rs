@@ -5,6 +5,7 @@
 //! `_dlt_id`; child rows with `_dlt_root_id` (when propagated), `_dlt_parent_id`, `_dlt_list_idx`, `_dlt_id`.
 //! Null values create no column: a column appears when its first non-null value does.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -27,11 +28,11 @@ const MAX_TRACKED_KEYS: usize = 1 << 20;
 /// dlt's default nesting budget.
 pub const DEFAULT_MAX_NESTING: usize = 1000;
 
-/// One value of a row, already coerced to its column's type.
+/// One value of a row, already coerced to its column's type; borrowed from the item where it can be.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     /// `varchar`.
-    Text(String),
+    Text(Cow<'a, str>),
     /// `bigint`.
     Bigint(i64),
     /// `double precision`.
@@ -41,16 +42,16 @@ pub enum Cell {
     /// `timestamp with time zone`.
     Timestamp(DateTime<Utc>),
     /// `jsonb`.
-    Json(Value),
+    Json(Cow<'a, Value>),
 }
 
 /// A normalized row: column names (normalized) with their values; columns without a value are null.
-pub type Row = Vec<(String, Cell)>;
+pub type Row<'a> = Vec<(String, Cell<'a>)>;
 
 /// Receives the rows the normalizer produces.
 pub trait RowSink {
     /// Takes one row of `table`; the table's columns include every column of the row.
-    fn write_row(&mut self, table: &Table, row: Row) -> Result<()>;
+    fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()>;
 }
 
 /// How the items of one resource are normalized.
@@ -79,19 +80,87 @@ impl RootConfig {
     }
 }
 
+/// A hash map with a fast hasher, for names that repeat in every item (they come from the program's own data,
+/// and a slow row only costs time).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The flattened fields of one row, in dlt's column order.
+type FieldMap<'v> = IndexMap<String, &'v Value, foldhash::fast::RandomState>;
+
 /// Normalizes items into rows, growing `schema` as new tables and columns appear.
 pub struct Normalizer<'s> {
     schema: &'s mut Schema,
     load_id: String,
     names: NameCache,
     /// Per merge table: key hashes seen, and whether one came twice.
-    keys_seen: HashMap<String, (std::collections::HashSet<u64>, bool)>,
+    keys_seen: HashMap<String, KeysSeen>,
 }
 
-struct Flattened {
-    row: IndexMap<String, Value>,
+/// The primary keys (as 64-bit hashes) one merge table received in this load, and whether one came twice.
+#[derive(Debug, Default)]
+pub(crate) struct KeysSeen {
+    hashes: std::collections::HashSet<u64, foldhash::fast::RandomState>,
+    duplicate: bool,
+}
+
+impl KeysSeen {
+    fn insert(&mut self, hash: u64) {
+        if self.duplicate {
+            return;
+        }
+        if self.hashes.len() >= MAX_TRACKED_KEYS || !self.hashes.insert(hash) {
+            // Memory stays flat: past this many keys the loader deduplicates in SQL instead.
+            self.duplicate = true;
+            self.hashes = Default::default();
+        }
+    }
+
+    /// Adds the keys another normalizer saw for the same table (rows that come after this one's).
+    pub(crate) fn merge(&mut self, other: KeysSeen) {
+        if other.duplicate {
+            self.duplicate = true;
+            self.hashes = Default::default();
+        }
+        for hash in other.hashes {
+            self.insert(hash);
+        }
+    }
+}
+
+struct Flattened<'v> {
+    row: FieldMap<'v>,
     /// (path of normalized segments below the current table, list).
-    lists: Vec<(Vec<String>, Vec<Value>)>,
+    lists: Vec<(Vec<String>, &'v [Value])>,
+}
+
+/// The fields of a dict being flattened: a JSON object, or one synthetic field (`{"value": x}`, `{"list": x}`).
+#[derive(Clone, Copy)]
+enum Fields<'v> {
+    Object(&'v Map<String, Value>),
+    One(&'static str, &'v Value),
+}
+
+impl<'v> Fields<'v> {
+    fn len(self) -> usize {
+        match self {
+            Fields::Object(map) => map.len(),
+            Fields::One(..) => 1,
+        }
+    }
+
+    fn get(self, key: &str) -> Option<&'v Value> {
+        match self {
+            Fields::Object(map) => map.get(key),
+            Fields::One(k, v) => (k == key).then_some(v),
+        }
+    }
+
+    fn for_each(self, mut f: impl FnMut(&'v str, &'v Value)) {
+        match self {
+            Fields::Object(map) => map.iter().for_each(|(k, v)| f(k.as_str(), v)),
+            Fields::One(k, v) => f(k, v),
+        }
+    }
 }
 
 impl<'s> Normalizer<'s> {
@@ -105,10 +174,38 @@ impl<'s> Normalizer<'s> {
         }
     }
 
+    /// The schema as grown so far.
+    pub fn schema(&self) -> &Schema {
+        self.schema
+    }
+
+    /// Hands over the name cache, to reuse it in a normalizer of the next page.
+    pub(crate) fn into_names(self) -> NameCache {
+        self.names
+    }
+
+    /// Starts from the name cache of an earlier normalizer.
+    pub(crate) fn with_names(mut self, names: NameCache) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// Takes the keys seen so far, per merge table.
+    pub(crate) fn take_keys_seen(&mut self) -> HashMap<String, KeysSeen> {
+        std::mem::take(&mut self.keys_seen)
+    }
+
+    /// Adds keys seen by another normalizer for rows that come after this one's.
+    pub(crate) fn merge_keys_seen(&mut self, other: HashMap<String, KeysSeen>) {
+        for (table, keys) in other {
+            self.keys_seen.entry(table).or_default().merge(keys);
+        }
+    }
+
     /// Whether some primary key came twice in this load for the merge table `table` (a hash collision may
     /// say so wrongly, which only costs a deduplication).
     pub fn has_duplicate_keys(&self, table: &str) -> bool {
-        self.keys_seen.get(table).is_none_or(|(_, dup)| *dup)
+        self.keys_seen.get(table).is_none_or(|k| k.duplicate)
     }
 
     /// Declares the root table of a resource with its key columns, before any item arrives, so key columns come
@@ -152,30 +249,24 @@ impl<'s> Normalizer<'s> {
         }
     }
 
-    /// Normalizes one item of a resource; `index` is its position in the run (for error messages).
+    /// Normalizes one item of a resource; `index` is its position in the run (for error messages). The item is
+    /// only read: its strings go into the rows borrowed.
     pub fn normalize_item(
         &mut self,
         config: &RootConfig,
-        item: Value,
+        item: &Value,
         index: u64,
         sink: &mut impl RowSink,
     ) -> Result<()> {
-        let object = match item {
-            Value::Object(map) => map,
-            other => {
-                let mut map = Map::new();
-                map.insert("value".to_owned(), other);
-                map
-            }
+        let fields = match item {
+            Value::Object(map) => Fields::Object(map),
+            other => Fields::One("value", other),
         };
-        let original_has_id = object
-            .get(C_DLT_ID)
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let original_has_id = fields.get(C_DLT_ID).and_then(Value::as_str);
         let Flattened { mut row, lists } = flatten(
             self.schema.tables.get(&config.table),
             &mut self.names,
-            object,
+            fields,
             config.max_nesting,
         );
         for (kind, keys) in [
@@ -183,7 +274,7 @@ impl<'s> Normalizer<'s> {
             ("merge key", &config.merge_key),
         ] {
             for key in keys {
-                if row.get(key).is_none_or(Value::is_null) {
+                if row.get(key).is_none_or(|v| v.is_null()) {
                     return Err(Error::Item {
                         resource: config.resource.clone(),
                         table: config.table.clone(),
@@ -196,28 +287,30 @@ impl<'s> Normalizer<'s> {
             // Remember the keys (as 64-bit hashes) to tell the loader whether staging needs deduplication.
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             for key in &config.primary_key {
-                std::hash::Hash::hash(&row[key.as_str()].to_string(), &mut hasher);
-            }
-            let seen = self.keys_seen.entry(config.table.clone()).or_default();
-            if !seen.1 {
-                if seen.0.len() >= MAX_TRACKED_KEYS {
-                    // Memory stays flat: past this many keys the loader deduplicates in SQL instead.
-                    seen.1 = true;
-                    seen.0 = std::collections::HashSet::new();
-                } else if !seen.0.insert(std::hash::Hasher::finish(&hasher)) {
-                    seen.1 = true;
-                    seen.0 = std::collections::HashSet::new();
+                if let Some(value) = row.get(key.as_str()) {
+                    hash_key_value(value, &mut hasher);
                 }
             }
+            let hash = std::hash::Hasher::finish(&hasher);
+            match self.keys_seen.get_mut(&config.table) {
+                Some(seen) => seen.insert(hash),
+                None => self
+                    .keys_seen
+                    .entry(config.table.clone())
+                    .or_default()
+                    .insert(hash),
+            }
         }
-        row.insert(
-            C_DLT_LOAD_ID.to_owned(),
-            Value::String(self.load_id.clone()),
-        );
-        let row_id = original_has_id.unwrap_or_else(hash::random_row_id);
-        row.insert(C_DLT_ID.to_owned(), Value::String(row_id.clone()));
+        let load_id = Value::String(self.load_id.clone());
+        row.insert(C_DLT_LOAD_ID.to_owned(), &load_id);
+        let row_id = original_has_id.map_or_else(hash::random_row_id, str::to_owned);
+        let row_id_value = Value::String(row_id);
+        row.insert(C_DLT_ID.to_owned(), &row_id_value);
         self.write(config, &config.table, None, row, sink)?;
-        let root_id = config.propagate_root_key.then_some(row_id.as_str());
+        let Value::String(row_id) = &row_id_value else {
+            return Ok(());
+        };
+        let root_id = config.propagate_root_key.then(|| row_id_value.clone());
         let parent_path = vec![config.table.clone()];
         for (path, list) in lists {
             self.normalize_list(
@@ -225,8 +318,8 @@ impl<'s> Normalizer<'s> {
                 &parent_path,
                 path,
                 list,
-                &row_id,
-                root_id,
+                row_id,
+                root_id.as_ref(),
                 config.max_nesting.saturating_sub(1),
                 sink,
             )?;
@@ -240,9 +333,9 @@ impl<'s> Normalizer<'s> {
         config: &RootConfig,
         parent_path: &[String],
         ident_path: Vec<String>,
-        list: Vec<Value>,
+        list: &[Value],
         parent_id: &str,
-        root_id: Option<&str>,
+        root_id: Option<&Value>,
         level: usize,
         sink: &mut impl RowSink,
     ) -> Result<()> {
@@ -250,43 +343,53 @@ impl<'s> Normalizer<'s> {
         full_path.extend(ident_path);
         let table = naming::shorten_fragments(&full_path);
         let parent_table = naming::shorten_fragments(parent_path);
-        for (idx, element) in list.into_iter().enumerate() {
+        let parent_id_value = Value::String(parent_id.to_owned());
+        for (idx, element) in list.iter().enumerate() {
             let (mut row, lists, child_level) = match element {
                 Value::Object(map) => {
-                    let f = flatten(self.schema.tables.get(&table), &mut self.names, map, level);
+                    let f = flatten(
+                        self.schema.tables.get(&table),
+                        &mut self.names,
+                        Fields::Object(map),
+                        level,
+                    );
                     (f.row, f.lists, level)
                 }
-                Value::Array(inner) => {
-                    let mut map = Map::new();
-                    map.insert("list".to_owned(), Value::Array(inner));
+                inner @ Value::Array(_) => {
                     let level = level.saturating_sub(1);
-                    let f = flatten(self.schema.tables.get(&table), &mut self.names, map, level);
+                    let f = flatten(
+                        self.schema.tables.get(&table),
+                        &mut self.names,
+                        Fields::One("list", inner),
+                        level,
+                    );
                     (f.row, f.lists, level)
                 }
                 scalar => {
-                    let mut row = IndexMap::new();
+                    let mut row = FieldMap::with_capacity_and_hasher(5, Default::default());
                     row.insert("value".to_owned(), scalar);
                     (row, Vec::new(), level)
                 }
             };
             if let Some(root_id) = root_id {
-                row.insert(C_DLT_ROOT_ID.to_owned(), Value::String(root_id.to_owned()));
+                row.insert(C_DLT_ROOT_ID.to_owned(), root_id);
             }
-            let row_id = hash::nested_row_id(parent_id, &table, idx);
-            row.insert(
-                C_DLT_PARENT_ID.to_owned(),
-                Value::String(parent_id.to_owned()),
-            );
-            row.insert(C_DLT_LIST_IDX.to_owned(), Value::from(idx as u64));
-            row.insert(C_DLT_ID.to_owned(), Value::String(row_id.clone()));
+            let row_id = Value::String(hash::nested_row_id(parent_id, &table, idx));
+            let list_idx = Value::from(idx as u64);
+            row.insert(C_DLT_PARENT_ID.to_owned(), &parent_id_value);
+            row.insert(C_DLT_LIST_IDX.to_owned(), &list_idx);
+            row.insert(C_DLT_ID.to_owned(), &row_id);
             self.write(config, &table, Some(&parent_table), row, sink)?;
+            let Value::String(row_id) = &row_id else {
+                continue;
+            };
             for (path, inner) in lists {
                 self.normalize_list(
                     config,
                     &full_path,
                     path,
                     inner,
-                    &row_id,
+                    row_id,
                     root_id,
                     child_level.saturating_sub(1),
                     sink,
@@ -302,7 +405,7 @@ impl<'s> Normalizer<'s> {
         config: &RootConfig,
         table_name: &str,
         parent: Option<&str>,
-        row: IndexMap<String, Value>,
+        row: FieldMap<'_>,
         sink: &mut impl RowSink,
     ) -> Result<()> {
         if !self.schema.tables.contains_key(table_name) {
@@ -321,7 +424,7 @@ impl<'s> Normalizer<'s> {
         let Some(table) = self.schema.tables.get_mut(table_name) else {
             return Ok(());
         };
-        let mut out: Row = Vec::with_capacity(row.len());
+        let mut out: Row<'_> = Vec::with_capacity(row.len());
         for (name, value) in row {
             if value.is_null() {
                 if let Some(column) = table.columns.get(&name)
@@ -337,7 +440,7 @@ impl<'s> Normalizer<'s> {
                 continue;
             }
             let (column_name, cell) =
-                fit_value(table, &name, value).map_err(|message| Error::Item {
+                fit_value(table, name, value).map_err(|message| Error::Item {
                     resource: config.resource.clone(),
                     table: table_name.to_owned(),
                     message,
@@ -348,22 +451,53 @@ impl<'s> Normalizer<'s> {
     }
 }
 
+/// Feeds a primary key value to `hasher` so that values PostgreSQL may store alike hash alike: a string and
+/// the number it spells collide, which only costs a deduplication in SQL.
+fn hash_key_value(value: &Value, hasher: &mut impl std::hash::Hasher) {
+    match value {
+        Value::String(s) => hasher.write(s.as_bytes()),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => {
+                let mut buf = [0u8; 20];
+                let mut pos = buf.len();
+                let mut v = i.unsigned_abs();
+                loop {
+                    pos -= 1;
+                    buf[pos] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                if i < 0 {
+                    hasher.write(b"-");
+                }
+                hasher.write(&buf[pos..]);
+            }
+            None => hasher.write(n.to_string().as_bytes()),
+        },
+        other => hasher.write(other.to_string().as_bytes()),
+    }
+    // Separates the columns of a compound key.
+    hasher.write_u8(0xff);
+}
+
 /// Memoized name normalization (dlt caches it the same way): keys repeat in every item.
 #[derive(Default)]
-struct NameCache {
-    keys: HashMap<String, String>,
-    tables: HashMap<String, String>,
-    paths: HashMap<(String, String), String>,
+pub(crate) struct NameCache {
+    keys: FastMap<String, String>,
+    tables: FastMap<String, String>,
+    /// Normalized path -> normalized key -> the shortened column name.
+    paths: FastMap<String, FastMap<String, String>>,
 }
 
 impl NameCache {
-    fn key(&mut self, key: &str) -> String {
-        if let Some(n) = self.keys.get(key) {
-            return n.clone();
+    fn key(&mut self, key: &str) -> &str {
+        if !self.keys.contains_key(key) {
+            let n = naming::normalize_key(key);
+            self.keys.insert(key.to_owned(), n);
         }
-        let n = naming::normalize_key(key);
-        self.keys.insert(key.to_owned(), n.clone());
-        n
+        self.keys.get(key).map_or("", String::as_str)
     }
 
     fn table(&mut self, key: &str) -> String {
@@ -379,36 +513,38 @@ impl NameCache {
         if path.is_empty() {
             return name.to_owned();
         }
-        let key = (path.to_owned(), name.to_owned());
-        if let Some(n) = self.paths.get(&key) {
+        if let Some(n) = self.paths.get(path).and_then(|m| m.get(name)) {
             return n.clone();
         }
         let n = naming::shorten_fragments(&[path, name]);
-        self.paths.insert(key, n.clone());
+        self.paths
+            .entry(path.to_owned())
+            .or_default()
+            .insert(name.to_owned(), n.clone());
         n
     }
 }
 
 /// Flattens a dict: scalars (and json values) into the row, lists out to child tables. `table` is the schema
 /// table the row goes to: a column already typed json keeps its value whole.
-fn flatten(
+fn flatten<'v>(
     table: Option<&Table>,
     names: &mut NameCache,
-    object: Map<String, Value>,
+    object: Fields<'v>,
     level: usize,
-) -> Flattened {
+) -> Flattened<'v> {
     let is_json = |name: &str| {
         table
             .and_then(|t| t.columns.get(name))
             .is_some_and(|c| c.data_type == Some(DataType::Json))
     };
-    let mut row = IndexMap::with_capacity(object.len() + 2);
+    let mut row = FieldMap::with_capacity_and_hasher(object.len() + 4, Default::default());
     let mut lists = Vec::new();
     // (dict, nesting budget left, normalized path joined with `__`)
-    let mut stack: Vec<(Map<String, Value>, usize, String)> = vec![(object, level, String::new())];
+    let mut stack: Vec<(Fields<'v>, usize, String)> = vec![(object, level, String::new())];
     while let Some((current, level, path)) = stack.pop() {
-        for (key, value) in current {
-            let norm_key = names.key(&key);
+        current.for_each(|key, value| {
+            let norm_key = names.key(key).to_owned();
             let nested_name = names.path(&path, &norm_key);
             let keep_as_json = level == 0 || is_json(&nested_name);
             match value {
@@ -418,7 +554,7 @@ fn flatten(
                     } else {
                         format!("{path}__{norm_key}")
                     };
-                    stack.push((inner, level - 1, inner_path));
+                    stack.push((Fields::Object(inner), level - 1, inner_path));
                 }
                 Value::Array(inner) if !keep_as_json => {
                     let mut list_path: Vec<String> = if path.is_empty() {
@@ -426,74 +562,76 @@ fn flatten(
                     } else {
                         path.split("__").map(str::to_owned).collect()
                     };
-                    list_path.push(names.table(&key));
-                    lists.push((list_path, inner));
+                    list_path.push(names.table(key));
+                    lists.push((list_path, inner.as_slice()));
                 }
                 other => {
                     row.insert(nested_name, other);
                 }
             }
-        }
+        });
     }
     Flattened { row, lists }
 }
 
 /// Puts `value` into column `name` of `table`: the column's type when the value has or can be coerced to it,
 /// else a variant column `<name>__v_<type>`. Returns the column written and the value.
-fn fit_value(
+fn fit_value<'v>(
     table: &mut Table,
-    name: &str,
-    value: Value,
-) -> std::result::Result<(String, Cell), String> {
-    // Fast path: the column exists and the value already has its type (no detection needed).
-    if let Some(column_type) = table.columns.get(name).and_then(|c| c.data_type)
-        && crate::schema::types::value_type(&value) == Some(column_type)
-    {
-        match into_cell(value, column_type) {
-            Ok(cell) => return Ok((name.to_owned(), cell)),
-            Err(value) => return fit_slow(table, name, value),
+    name: String,
+    value: &'v Value,
+) -> std::result::Result<(String, Cell<'v>), String> {
+    if let Some(column_type) = table.columns.get(&name).and_then(|c| c.data_type) {
+        // Fast path: the value already has the column's type (no detection needed).
+        if let Some(cell) = borrow_cell(value, column_type) {
+            return Ok((name, cell));
+        }
+        // Coercion into an existing column does not depend on the value's inferred type.
+        if let Some(cell) = coerce(value, column_type) {
+            return Ok((name, cell));
         }
     }
     fit_slow(table, name, value)
 }
 
-fn fit_slow(
+fn fit_slow<'v>(
     table: &mut Table,
-    name: &str,
-    value: Value,
-) -> std::result::Result<(String, Cell), String> {
-    let inferred = infer_type(&value);
-    let Some(column_type) = table.columns.get(name).and_then(|c| c.data_type) else {
-        let cell = coerce(&value, inferred, inferred).ok_or_else(|| unstorable(&value, name))?;
+    name: String,
+    value: &'v Value,
+) -> std::result::Result<(String, Cell<'v>), String> {
+    let inferred = infer_type(value);
+    let Some(column_type) = table.columns.get(&name).and_then(|c| c.data_type) else {
+        let cell = borrow_cell(value, inferred)
+            .or_else(|| coerce(value, inferred))
+            .ok_or_else(|| unstorable(value, &name))?;
         let column = table
             .columns
-            .entry(name.to_owned())
-            .or_insert_with(|| Column::new(name.to_owned(), None));
+            .entry(name.clone())
+            .or_insert_with(|| Column::new(name.clone(), None));
         column.data_type = Some(inferred);
-        if is_system_not_null(name) {
+        if is_system_not_null(&name) {
             column.nullable = false;
         }
-        return Ok((name.to_owned(), cell));
+        return Ok((name, cell));
     };
-    if let Some(cell) = coerce(&value, inferred, column_type) {
-        return Ok((name.to_owned(), cell));
-    }
     // As dlt: the variant is named after the value's own type, and typed by detection (an ISO string sent to a
     // bigint column lands in `<col>__v_text`, typed timestamp).
-    let own_type = crate::schema::types::value_type(&value).unwrap_or(DataType::Text);
-    let variant = naming::shorten_fragments(&[name.to_owned(), format!("v_{}", own_type.as_str())]);
+    let own_type = crate::schema::types::value_type(value).unwrap_or(DataType::Text);
+    let variant = naming::shorten_fragments(&[name.clone(), format!("v_{}", own_type.as_str())]);
     let variant_type = table
         .columns
         .get(&variant)
         .and_then(|c| c.data_type)
         .unwrap_or(inferred);
-    let cell = coerce(&value, inferred, variant_type).ok_or_else(|| {
-        format!(
-            "value {value} of column `{name}` cannot be coerced to `{}` nor to its variant column `{variant}` of type `{}`",
-            column_type.as_str(),
-            variant_type.as_str()
-        )
-    })?;
+    let cell = borrow_cell(value, variant_type)
+        .or_else(|| coerce(value, variant_type))
+        .ok_or_else(|| {
+            format!(
+                "value {value} of column `{name}` cannot be coerced to `{}` nor to its variant column `{variant}` of type `{}`",
+                column_type.as_str(),
+                variant_type.as_str()
+            )
+        })?;
     if !table.columns.contains_key(&variant) {
         let mut column = Column::new(variant.clone(), Some(variant_type));
         column.variant = true;
@@ -502,19 +640,20 @@ fn fit_slow(
     Ok((variant, cell))
 }
 
-/// A value whose own type is `t`, as a cell of that type (no coercion); the value back when it does not fit.
-fn into_cell(value: Value, t: DataType) -> std::result::Result<Cell, Value> {
+/// A value whose own type is `t`, as a cell of that type borrowing its text (no coercion); `None` when it does
+/// not fit as it is.
+fn borrow_cell(value: &Value, t: DataType) -> Option<Cell<'_>> {
     match (t, value) {
-        (DataType::Text, Value::String(s)) => Ok(Cell::Text(s)),
-        (DataType::Bigint, Value::Number(n)) => {
-            n.as_i64().map(Cell::Bigint).ok_or(Value::Number(n))
+        (DataType::Text, Value::String(s)) => Some(Cell::Text(Cow::Borrowed(s))),
+        (DataType::Bigint, Value::Number(n)) => n.as_i64().map(Cell::Bigint),
+        (DataType::Double, Value::Number(n)) if n.is_f64() => {
+            n.as_f64().filter(|f| f.is_finite()).map(Cell::Double)
         }
-        (DataType::Double, Value::Number(n)) => {
-            n.as_f64().map(Cell::Double).ok_or(Value::Number(n))
+        (DataType::Bool, Value::Bool(b)) => Some(Cell::Bool(*b)),
+        (DataType::Json, v @ (Value::Array(_) | Value::Object(_))) => {
+            Some(Cell::Json(Cow::Borrowed(v)))
         }
-        (DataType::Bool, Value::Bool(b)) => Ok(Cell::Bool(b)),
-        (DataType::Json, v @ (Value::Array(_) | Value::Object(_))) => Ok(Cell::Json(v)),
-        (_, v) => Err(v),
+        _ => None,
     }
 }
 
@@ -541,7 +680,7 @@ fn infer_type(value: &Value) -> DataType {
     crate::schema::types::infer(value).unwrap_or(DataType::Text)
 }
 
-/// Converts `value` (of inferred type `from`) to a cell of type `to`, or `None` when dlt would not coerce.
-fn coerce(value: &Value, from: DataType, to: DataType) -> Option<Cell> {
-    crate::schema::detect::coerce_cell(value, from, to)
+/// Converts `value` to a cell of type `to`, or `None` when dlt would not coerce.
+fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
+    crate::schema::detect::coerce(value, to)
 }

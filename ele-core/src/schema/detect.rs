@@ -9,6 +9,8 @@
 //! * Naive timestamps are taken as UTC (the default context timezone); aware ones are converted to UTC
 //!   (`normalize_timezone` with the default `timezone: true` column hint).
 
+use std::borrow::Cow;
+
 use chrono::{
     DateTime, Datelike as _, Duration, NaiveDate, NaiveDateTime, TimeZone as _, Timelike as _, Utc,
 };
@@ -940,10 +942,10 @@ pub fn coerce_to_text(value: &Value) -> Option<String> {
 ///
 /// Deliberate differences from dlt, where dlt's normalizer accepts a value its load then rejects: integers
 /// outside `i64` give `None`, and so do non-finite doubles (`"1e400"`, `"nan"`).
-pub fn coerce(value: &Value, to: DataType) -> Option<Cell> {
+pub fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
     match (to, value) {
         (_, Value::Null) => None,
-        (DataType::Text, v) => coerce_to_text(v).map(Cell::Text),
+        (DataType::Text, v) => coerce_to_text(v).map(|s| Cell::Text(s.into())),
 
         (DataType::Bigint, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Some(Cell::Bigint(i)),
@@ -990,15 +992,19 @@ pub fn coerce(value: &Value, to: DataType) -> Option<Cell> {
         .map(Cell::Timestamp),
         (DataType::Timestamp, _) => None,
 
-        (DataType::Json, Value::Array(_) | Value::Object(_)) => Some(Cell::Json(value.clone())),
-        (DataType::Json, Value::String(s)) => serde_json::from_str::<Value>(s).ok().map(Cell::Json),
+        (DataType::Json, Value::Array(_) | Value::Object(_)) => {
+            Some(Cell::Json(Cow::Owned(value.clone())))
+        }
+        (DataType::Json, Value::String(s)) => serde_json::from_str::<Value>(s)
+            .ok()
+            .map(|v| Cell::Json(Cow::Owned(v))),
         (DataType::Json, _) => None,
     }
 }
 
 /// [`coerce`] with the signature the relational normalizer uses; `from` (the value's inferred type) is not
 /// needed, the value says it.
-pub fn coerce_cell(value: &Value, _from: DataType, to: DataType) -> Option<Cell> {
+pub fn coerce_cell(value: &Value, _from: DataType, to: DataType) -> Option<Cell<'static>> {
     coerce(value, to)
 }
 
@@ -1304,7 +1310,7 @@ mod tests {
 
     fn text(c: Option<Cell>) -> Option<String> {
         match c {
-            Some(Cell::Text(s)) => Some(s),
+            Some(Cell::Text(s)) => Some(s.into_owned()),
             _ => None,
         }
     }
@@ -1386,16 +1392,19 @@ mod tests {
 
         assert_eq!(
             coerce(&json!("[1,2]"), Json),
-            Some(Cell::Json(json!([1, 2])))
+            Some(Cell::Json(Cow::Owned(json!([1, 2]))))
         );
-        assert_eq!(coerce(&json!("\"s\""), Json), Some(Cell::Json(json!("s"))));
+        assert_eq!(
+            coerce(&json!("\"s\""), Json),
+            Some(Cell::Json(Cow::Owned(json!("s"))))
+        );
         assert_eq!(coerce(&json!("nope"), Json), None);
         assert_eq!(coerce(&json!(5), Json), None);
         assert_eq!(coerce(&json!(true), Json), None);
         assert_eq!(coerce(&json!(1.5), Json), None);
         assert_eq!(
             coerce(&json!({"a": 1}), Json),
-            Some(Cell::Json(json!({"a": 1})))
+            Some(Cell::Json(Cow::Owned(json!({"a": 1}))))
         );
 
         assert_eq!(coerce(&Value::Null, Text), None);
