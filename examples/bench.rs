@@ -17,6 +17,11 @@ use ele::{IncrementalConfig, LoadInfo};
 use futures::{SinkExt, StreamExt, pin_mut};
 use tokio_postgres::NoTls;
 
+/// mimalloc instead of the system allocator: normalizing allocates and frees many small strings and maps, and
+/// frees them on other threads than the ones that allocated them, where glibc's allocator is slow.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     n: u64,
     increment: u64,

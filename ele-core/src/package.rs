@@ -168,7 +168,7 @@ impl RowSink for SegmentWriter {
         let current = self
             .open
             .get(&table.name)
-            .filter(|s| row.iter().all(|(c, _)| s.positions.contains_key(c)));
+            .filter(|s| row.iter().all(|(c, _)| s.positions.contains_key(&**c)));
         let index = match current {
             Some(open) => open.index,
             None => {
@@ -223,7 +223,7 @@ fn encode_row(
     order.clear();
     order.resize(width, None);
     for (i, (column, _)) in row.iter().enumerate() {
-        if let Some(&pos) = positions.get(column) {
+        if let Some(&pos) = positions.get(&**column) {
             order[pos] = Some(i);
         }
     }
@@ -374,7 +374,7 @@ impl PackageWriter {
 impl RowSink for PackageWriter {
     fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()> {
         let needs_new = match self.open.get(&table.name) {
-            Some(job) => row.iter().any(|(c, _)| !job.positions.contains_key(c)),
+            Some(job) => row.iter().any(|(c, _)| !job.positions.contains_key(&**c)),
             None => true,
         };
         if needs_new {

@@ -30,8 +30,8 @@ pub const PIPELINES_DIR_ENV: &str = "ELE_PIPELINES_DIR";
 /// Environment variable: seconds a stateful run waits for another run of its pipeline.
 pub const LOCK_TIMEOUT_ENV: &str = "ELE_LOCK_TIMEOUT";
 
-/// How many extracted batches may wait for the normalizer.
-const EXTRACT_QUEUE: usize = 16;
+/// How many extracted batches may wait for the normalizer (its workers hold a few more): memory stays flat.
+const EXTRACT_QUEUE: usize = 4;
 
 /// Builds a [`Pipeline`]: `Pipeline::builder("github").destination(pg).dataset_name("github_data").build()?`.
 pub struct PipelineBuilder {

@@ -15,6 +15,11 @@ use ele::{FnResource, IncrementalConfig, Key};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+/// mimalloc instead of the system allocator: normalizing allocates and frees many small strings and maps, and
+/// frees them on other threads than the ones that allocated them, where glibc's allocator is slow.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0   success

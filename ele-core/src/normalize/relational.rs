@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -45,8 +46,9 @@ pub enum Cell<'a> {
     Json(Cow<'a, Value>),
 }
 
-/// A normalized row: column names (normalized) with their values; columns without a value are null.
-pub type Row<'a> = Vec<(String, Cell<'a>)>;
+/// A normalized row: column names (normalized, shared with the name cache) with their values; columns without
+/// a value are null.
+pub type Row<'a> = Vec<(Arc<str>, Cell<'a>)>;
 
 /// Receives the rows the normalizer produces.
 pub trait RowSink {
@@ -85,7 +87,7 @@ impl RootConfig {
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The flattened fields of one row, in dlt's column order.
-type FieldMap<'v> = IndexMap<String, &'v Value, foldhash::fast::RandomState>;
+type FieldMap<'v> = IndexMap<Arc<str>, &'v Value, foldhash::fast::RandomState>;
 
 /// Normalizes items into rows, growing `schema` as new tables and columns appear.
 pub struct Normalizer<'s> {
@@ -274,7 +276,7 @@ impl<'s> Normalizer<'s> {
             ("merge key", &config.merge_key),
         ] {
             for key in keys {
-                if row.get(key).is_none_or(|v| v.is_null()) {
+                if row.get(key.as_str()).is_none_or(|v| v.is_null()) {
                     return Err(Error::Item {
                         resource: config.resource.clone(),
                         table: config.table.clone(),
@@ -302,10 +304,10 @@ impl<'s> Normalizer<'s> {
             }
         }
         let load_id = Value::String(self.load_id.clone());
-        row.insert(C_DLT_LOAD_ID.to_owned(), &load_id);
+        row.insert(self.names.system(C_DLT_LOAD_ID), &load_id);
         let row_id = original_has_id.map_or_else(hash::random_row_id, str::to_owned);
         let row_id_value = Value::String(row_id);
-        row.insert(C_DLT_ID.to_owned(), &row_id_value);
+        row.insert(self.names.system(C_DLT_ID), &row_id_value);
         self.write(config, &config.table, None, row, sink)?;
         let Value::String(row_id) = &row_id_value else {
             return Ok(());
@@ -367,18 +369,18 @@ impl<'s> Normalizer<'s> {
                 }
                 scalar => {
                     let mut row = FieldMap::with_capacity_and_hasher(5, Default::default());
-                    row.insert("value".to_owned(), scalar);
+                    row.insert(self.names.system("value"), scalar);
                     (row, Vec::new(), level)
                 }
             };
             if let Some(root_id) = root_id {
-                row.insert(C_DLT_ROOT_ID.to_owned(), root_id);
+                row.insert(self.names.system(C_DLT_ROOT_ID), root_id);
             }
             let row_id = Value::String(hash::nested_row_id(parent_id, &table, idx));
             let list_idx = Value::from(idx as u64);
-            row.insert(C_DLT_PARENT_ID.to_owned(), &parent_id_value);
-            row.insert(C_DLT_LIST_IDX.to_owned(), &list_idx);
-            row.insert(C_DLT_ID.to_owned(), &row_id);
+            row.insert(self.names.system(C_DLT_PARENT_ID), &parent_id_value);
+            row.insert(self.names.system(C_DLT_LIST_IDX), &list_idx);
+            row.insert(self.names.system(C_DLT_ID), &row_id);
             self.write(config, &table, Some(&parent_table), row, sink)?;
             let Value::String(row_id) = &row_id else {
                 continue;
@@ -427,7 +429,7 @@ impl<'s> Normalizer<'s> {
         let mut out: Row<'_> = Vec::with_capacity(row.len());
         for (name, value) in row {
             if value.is_null() {
-                if let Some(column) = table.columns.get(&name)
+                if let Some(column) = table.columns.get(&*name)
                     && column.is_complete()
                     && !column.nullable
                 {
@@ -482,22 +484,48 @@ fn hash_key_value(value: &Value, hasher: &mut impl std::hash::Hasher) {
     hasher.write_u8(0xff);
 }
 
-/// Memoized name normalization (dlt caches it the same way): keys repeat in every item.
+/// Memoized name normalization (dlt caches it the same way): keys repeat in every item. Names are shared
+/// (`Arc<str>`), so a row's column names cost no allocation.
 #[derive(Default)]
 pub(crate) struct NameCache {
-    keys: FastMap<String, String>,
+    /// Normalized path of the dict (`a__b`, empty at the top) -> key as sent -> its names.
+    fields: FastMap<Arc<str>, FastMap<String, FieldNames>>,
     tables: FastMap<String, String>,
-    /// Normalized path -> normalized key -> the shortened column name.
-    paths: FastMap<String, FastMap<String, String>>,
+    system: FastMap<&'static str, Arc<str>>,
+    empty: Option<Arc<str>>,
+}
+
+/// The names of one key of a dict at one path.
+#[derive(Clone)]
+struct FieldNames {
+    /// The column of a scalar under it: the path and the key, shortened as a whole.
+    column: Arc<str>,
+    /// The path of a dict under it: the path and the key, joined with `__`.
+    path: Arc<str>,
 }
 
 impl NameCache {
-    fn key(&mut self, key: &str) -> &str {
-        if !self.keys.contains_key(key) {
-            let n = naming::normalize_key(key);
-            self.keys.insert(key.to_owned(), n);
+    fn field(&mut self, path: &Arc<str>, key: &str) -> FieldNames {
+        if let Some(names) = self.fields.get(path).and_then(|m| m.get(key)) {
+            return names.clone();
         }
-        self.keys.get(key).map_or("", String::as_str)
+        let norm: Arc<str> = naming::normalize_key(key).into();
+        let names = if path.is_empty() {
+            FieldNames {
+                column: Arc::clone(&norm),
+                path: norm,
+            }
+        } else {
+            FieldNames {
+                column: naming::shorten_fragments(&[&**path, &*norm]).into(),
+                path: format!("{path}__{norm}").into(),
+            }
+        };
+        self.fields
+            .entry(Arc::clone(path))
+            .or_default()
+            .insert(key.to_owned(), names.clone());
+        names
     }
 
     fn table(&mut self, key: &str) -> String {
@@ -509,19 +537,13 @@ impl NameCache {
         n
     }
 
-    fn path(&mut self, path: &str, name: &str) -> String {
-        if path.is_empty() {
-            return name.to_owned();
-        }
-        if let Some(n) = self.paths.get(path).and_then(|m| m.get(name)) {
-            return n.clone();
-        }
-        let n = naming::shorten_fragments(&[path, name]);
-        self.paths
-            .entry(path.to_owned())
-            .or_default()
-            .insert(name.to_owned(), n.clone());
-        n
+    /// A name used as it is (system columns, `value`, `list`).
+    fn system(&mut self, name: &'static str) -> Arc<str> {
+        Arc::clone(self.system.entry(name).or_insert_with(|| name.into()))
+    }
+
+    fn empty(&mut self) -> Arc<str> {
+        Arc::clone(self.empty.get_or_insert_with(|| "".into()))
     }
 }
 
@@ -541,22 +563,17 @@ fn flatten<'v>(
     let mut row = FieldMap::with_capacity_and_hasher(object.len() + 4, Default::default());
     let mut lists = Vec::new();
     // (dict, nesting budget left, normalized path joined with `__`)
-    let mut stack: Vec<(Fields<'v>, usize, String)> = vec![(object, level, String::new())];
+    let mut stack: Vec<(Fields<'v>, usize, Arc<str>)> = vec![(object, level, names.empty())];
     while let Some((current, level, path)) = stack.pop() {
         current.for_each(|key, value| {
-            let norm_key = names.key(key).to_owned();
-            let nested_name = names.path(&path, &norm_key);
-            let keep_as_json = level == 0 || is_json(&nested_name);
+            let field = names.field(&path, key);
+            // (only dicts and lists ask: a scalar goes into the row either way)
+            let keep_as_json = || level == 0 || is_json(&field.column);
             match value {
-                Value::Object(inner) if !keep_as_json => {
-                    let inner_path = if path.is_empty() {
-                        norm_key
-                    } else {
-                        format!("{path}__{norm_key}")
-                    };
-                    stack.push((Fields::Object(inner), level - 1, inner_path));
+                Value::Object(inner) if !keep_as_json() => {
+                    stack.push((Fields::Object(inner), level - 1, field.path));
                 }
-                Value::Array(inner) if !keep_as_json => {
+                Value::Array(inner) if !keep_as_json() => {
                     let mut list_path: Vec<String> = if path.is_empty() {
                         Vec::new()
                     } else {
@@ -566,7 +583,7 @@ fn flatten<'v>(
                     lists.push((list_path, inner.as_slice()));
                 }
                 other => {
-                    row.insert(nested_name, other);
+                    row.insert(field.column, other);
                 }
             }
         });
@@ -578,10 +595,10 @@ fn flatten<'v>(
 /// else a variant column `<name>__v_<type>`. Returns the column written and the value.
 fn fit_value<'v>(
     table: &mut Table,
-    name: String,
+    name: Arc<str>,
     value: &'v Value,
-) -> std::result::Result<(String, Cell<'v>), String> {
-    if let Some(column_type) = table.columns.get(&name).and_then(|c| c.data_type) {
+) -> std::result::Result<(Arc<str>, Cell<'v>), String> {
+    if let Some(column_type) = table.columns.get(&*name).and_then(|c| c.data_type) {
         // Fast path: the value already has the column's type (no detection needed).
         if let Some(cell) = borrow_cell(value, column_type) {
             return Ok((name, cell));
@@ -596,18 +613,18 @@ fn fit_value<'v>(
 
 fn fit_slow<'v>(
     table: &mut Table,
-    name: String,
+    name: Arc<str>,
     value: &'v Value,
-) -> std::result::Result<(String, Cell<'v>), String> {
+) -> std::result::Result<(Arc<str>, Cell<'v>), String> {
     let inferred = infer_type(value);
-    let Some(column_type) = table.columns.get(&name).and_then(|c| c.data_type) else {
+    let Some(column_type) = table.columns.get(&*name).and_then(|c| c.data_type) else {
         let cell = borrow_cell(value, inferred)
             .or_else(|| coerce(value, inferred))
             .ok_or_else(|| unstorable(value, &name))?;
         let column = table
             .columns
-            .entry(name.clone())
-            .or_insert_with(|| Column::new(name.clone(), None));
+            .entry(name.to_string())
+            .or_insert_with(|| Column::new(name.to_string(), None));
         column.data_type = Some(inferred);
         if is_system_not_null(&name) {
             column.nullable = false;
@@ -617,7 +634,8 @@ fn fit_slow<'v>(
     // As dlt: the variant is named after the value's own type, and typed by detection (an ISO string sent to a
     // bigint column lands in `<col>__v_text`, typed timestamp).
     let own_type = crate::schema::types::value_type(value).unwrap_or(DataType::Text);
-    let variant = naming::shorten_fragments(&[name.clone(), format!("v_{}", own_type.as_str())]);
+    let variant =
+        naming::shorten_fragments(&[name.to_string(), format!("v_{}", own_type.as_str())]);
     let variant_type = table
         .columns
         .get(&variant)
@@ -637,7 +655,7 @@ fn fit_slow<'v>(
         column.variant = true;
         table.columns.insert(variant.clone(), column);
     }
-    Ok((variant, cell))
+    Ok((variant.into(), cell))
 }
 
 /// A value whose own type is `t`, as a cell of that type borrowing its text (no coercion); `None` when it does

@@ -1,7 +1,7 @@
 //! Loading one package: schema changes, COPY into private staging tables, then one transaction with every row,
 //! the state row and the `_dlt_loads` row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::{Bytes, BytesMut};
 use ele_core::destination::{Destination, LoadOutcome, PipelineLock, Restored};
@@ -188,13 +188,19 @@ async fn existing_columns(
     Ok(existing)
 }
 
-/// Creates the dataset, system tables, new tables and columns, and indexes, in one short transaction, and
-/// records a changed schema in `_dlt_version`. Returns the columns that exist afterwards.
+/// Index statements left for the load transaction, per root table: a chain loaded directly into empty tables
+/// gets its indexes after its rows (one sort beats a million random index inserts).
+type DeferredIndexes = HashMap<String, Vec<String>>;
+
+/// Creates the dataset, system tables, new tables and columns, and indexes (but those of the `direct` chains),
+/// in one short transaction, and records a changed schema in `_dlt_version`. Returns the columns that exist
+/// afterwards and the deferred index statements.
 async fn apply_schema(
     client: &mut tokio_postgres::Client,
     pg: &Postgres,
     m: &Manifest,
-) -> Result<Existing> {
+    direct: &HashSet<&str>,
+) -> Result<(Existing, DeferredIndexes)> {
     let ds = &m.dataset_name;
     let tx = client
         .transaction()
@@ -230,10 +236,17 @@ async fn apply_schema(
         .into_iter()
         .map(|r| r.get::<_, String>(0))
         .collect();
-    let create_index =
+    let mut deferred = DeferredIndexes::new();
+    let mut create_index =
         |statements: &mut Vec<String>, table: &str, suffix: &str, columns: &[&str]| {
             if !indexes.contains(&sql::index_name(table, suffix)) {
-                statements.push(sql::create_index(ds, table, suffix, columns));
+                let statement = sql::create_index(ds, table, suffix, columns);
+                let root = m.schema.root_of(table);
+                if direct.contains(root) {
+                    deferred.entry(root.to_owned()).or_default().push(statement);
+                } else {
+                    statements.push(statement);
+                }
             }
         };
     let mut statements = Vec::new();
@@ -289,7 +302,7 @@ async fn apply_schema(
     tx.commit()
         .await
         .map_err(|e| sql_error(pg, "committing schema changes", e))?;
-    Ok(existing)
+    Ok((existing, deferred))
 }
 
 /// Streams a job file into `COPY table (columns) FROM STDIN`.
@@ -351,7 +364,25 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
     let mut client = connect(pg).await?;
-    let existing = apply_schema(&mut client, pg, m).await?;
+
+    // A merge into tables that are all empty (or new), of rows whose keys are unique, has nothing to delete or
+    // deduplicate: its rows are COPYed straight into the final tables inside the load transaction.
+    let mut direct: HashSet<&str> = HashSet::new();
+    if m.chains
+        .iter()
+        .any(|c| c.write_disposition == WriteDisposition::Merge && c.unique_keys)
+    {
+        let before = existing_columns(&client, pg, ds).await?;
+        for chain in &m.chains {
+            if chain.write_disposition == WriteDisposition::Merge
+                && chain.unique_keys
+                && chain_is_empty(&client, pg, m, &before, &chain.root).await?
+            {
+                direct.insert(chain.root.as_str());
+            }
+        }
+    }
+    let (existing, deferred_indexes) = apply_schema(&mut client, pg, m, &direct).await?;
 
     // Staging: merge and replace rows are COPYed into tables private to this load, outside the transaction.
     let staging_schema = ele_core::normalize::naming::normalize_staging_dataset_name(ds);
@@ -362,7 +393,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
         let Some(chain) = m.chains.iter().find(|c| c.root == root) else {
             continue;
         };
-        if chain.write_disposition == WriteDisposition::Append {
+        if chain.write_disposition == WriteDisposition::Append || direct.contains(root) {
             continue;
         }
         let jobs: Vec<&Job> = m.jobs.iter().filter(|j| j.table == table.name).collect();
@@ -428,6 +459,8 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             &existing,
             &staging,
             &staging_schema,
+            &direct,
+            &deferred_indexes,
         )
         .await;
         match result {
@@ -461,7 +494,110 @@ async fn drop_staging(
     }
 }
 
+/// Whether `rows` staged rows are few beside what `table` holds (under a tenth), judged from the planner's row
+/// estimate or, before the table was first analyzed, from its size at a generous 100 bytes a row.
+async fn is_small_beside(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    dataset: &str,
+    table: &str,
+    rows: u64,
+) -> Result<bool> {
+    let row = client
+        .query_opt(
+            "SELECT GREATEST(c.reltuples, 0)::float8, pg_relation_size(c.oid)::float8 FROM pg_class c \
+             WHERE c.oid = to_regclass($1)",
+            &[&qualified(dataset, table)],
+        )
+        .await
+        .map_err(|e| sql_error(pg, &format!("sizing `{table}`"), e))?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let (tuples, bytes): (f64, f64) = (row.get(0), row.get(1));
+    let estimate = if tuples > 0.0 { tuples } else { bytes / 100.0 };
+    Ok((rows as f64) * 10.0 < estimate)
+}
+
+/// Whether every table of the chain of `root` that exists in the destination is empty.
+async fn chain_is_empty(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    m: &Manifest,
+    existing: &Existing,
+    root: &str,
+) -> Result<bool> {
+    let probes: Vec<String> = m
+        .schema
+        .chain(root)
+        .iter()
+        .filter(|t| existing.contains_key(&t.name))
+        .map(|t| {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM {})",
+                qualified(&m.dataset_name, &t.name)
+            )
+        })
+        .collect();
+    if probes.is_empty() {
+        return Ok(true);
+    }
+    let row = client
+        .query_one(&format!("SELECT {}", probes.join(" AND ")), &[])
+        .await
+        .map_err(|e| sql_error(pg, &format!("looking into `{root}`"), e))?;
+    Ok(row.get::<_, bool>(0))
+}
+
+/// The rows of a chain planned for a direct load: COPYed into its final tables when they are still empty
+/// (returns `None`), else into temp tables of this transaction, returned for the usual merge. The chain's
+/// deferred `indexes` are created after the rows are in.
+async fn load_direct<'m>(
+    tx: &tokio_postgres::Transaction<'_>,
+    pg: &Postgres,
+    package: &'m LoadPackage,
+    existing: &Existing,
+    root: &str,
+    chain_index: usize,
+    indexes: &[String],
+) -> Result<Option<HashMap<&'m str, String>>> {
+    let m = &package.manifest;
+    let ds = m.dataset_name.as_str();
+    let empty = chain_is_empty(tx, pg, m, existing, root).await?;
+    let tables = m.schema.chain(root);
+    let mut temp: HashMap<&str, String> = HashMap::new();
+    for job in m
+        .jobs
+        .iter()
+        .filter(|j| tables.iter().any(|t| t.name == j.table))
+    {
+        if empty {
+            copy_job(tx, pg, package, job, ds, &job.table).await?;
+            continue;
+        }
+        if !temp.contains_key(job.table.as_str()) {
+            let name = format!("_ele_stage_{chain_index}_{}", temp.len());
+            tx.batch_execute(&format!(
+                "CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP",
+                ident(&name),
+                qualified(ds, &job.table)
+            ))
+            .await
+            .map_err(|e| sql_error(pg, "creating a temp staging table", e))?;
+            temp.insert(job.table.as_str(), name);
+        }
+        copy_job(tx, pg, package, job, "pg_temp", &temp[job.table.as_str()]).await?;
+    }
+    for statement in indexes {
+        tx.batch_execute(statement)
+            .await
+            .map_err(|e| sql_error(pg, &format!("schema change `{statement}`"), e))?;
+    }
+    Ok((!empty).then_some(temp))
+}
+
 /// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row.
+#[allow(clippy::too_many_arguments)]
 async fn commit_package(
     client: &mut tokio_postgres::Client,
     pg: &Postgres,
@@ -469,6 +605,8 @@ async fn commit_package(
     existing: &Existing,
     staging: &HashMap<&str, String>,
     staging_schema: &str,
+    direct: &HashSet<&str>,
+    deferred_indexes: &DeferredIndexes,
 ) -> Result<LoadOutcome> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
@@ -512,6 +650,32 @@ async fn commit_package(
 
     let mut exclusive = Vec::new();
     for (chain_index, chain) in m.chains.iter().enumerate() {
+        // A chain planned for a direct load is done here, or merged from temp tables when it filled meanwhile.
+        let temp_staging;
+        let (staging, staging_schema) = if direct.contains(chain.root.as_str()) {
+            let indexes = deferred_indexes
+                .get(&chain.root)
+                .map_or(&[][..], Vec::as_slice);
+            match load_direct(
+                &tx,
+                pg,
+                package,
+                existing,
+                &chain.root,
+                chain_index,
+                indexes,
+            )
+            .await?
+            {
+                None => continue,
+                Some(temp) => {
+                    temp_staging = temp;
+                    (&temp_staging, "pg_temp")
+                }
+            }
+        } else {
+            (staging, staging_schema)
+        };
         let tables = m.schema.chain(&chain.root);
         let in_db = |name: &str| {
             existing
@@ -559,6 +723,13 @@ async fn commit_package(
                 }
                 let pk = root_table.primary_key();
                 let mk = root_table.merge_key();
+                let staged: u64 = m
+                    .jobs
+                    .iter()
+                    .filter(|j| j.table == root_table.name)
+                    .map(|j| j.rows)
+                    .sum();
+                let index_deletes = is_small_beside(&tx, pg, ds, &root_table.name, staged).await?;
                 for statement in sql::merge_chain(
                     ds,
                     staging_schema,
@@ -568,6 +739,7 @@ async fn commit_package(
                     &mk,
                     chain.unique_keys,
                     &chain_index.to_string(),
+                    index_deletes,
                 ) {
                     tx.batch_execute(&statement).await.map_err(|e| {
                         sql_error(pg, &format!("merge into `{}`", root_table.name), e)

@@ -124,7 +124,9 @@ pub struct ChainTable<'a> {
 
 /// The statements of a delete-insert merge of one table chain, in order (dlt's `gen_merge_sql`, §2.3).
 ///
-/// `tag` makes temp table names unique within the transaction. Without any key the rows are appended.
+/// `tag` makes temp table names unique within the transaction. Without any key the rows are appended. With
+/// `index_deletes` (a small load into a big table, matched on its primary key alone) the deletes are planned as
+/// index lookups, so they cost what the load holds rather than a scan of the tables.
 #[allow(clippy::too_many_arguments)] // one argument per part of dlt's merge statement
 pub fn merge_chain(
     dataset: &str,
@@ -135,6 +137,7 @@ pub fn merge_chain(
     merge_key: &[&str],
     unique_keys: bool,
     tag: &str,
+    index_deletes: bool,
 ) -> Vec<String> {
     let Some(root_staging) = &root.staging else {
         return Vec::new();
@@ -171,8 +174,19 @@ pub fn merge_chain(
     let delete_temp = ident(&format!("_ele_delete_{tag}"));
     let insert_temp = ident(&format!("_ele_insert_{tag}"));
     let id = ident(C_DLT_ID);
+    let index_deletes = index_deletes && merge_key.is_empty() && !primary_key.is_empty();
+    if index_deletes {
+        // The planner's estimates favour hashing whole tables; a lookup per staged key is what is proportional.
+        out.push("SET LOCAL enable_hashjoin = off".to_owned());
+        out.push("SET LOCAL enable_mergejoin = off".to_owned());
+    }
+    // The root rows go first, their ids kept for the children: one pass over the matches.
     out.push(format!(
-        "CREATE TEMP TABLE {delete_temp} ON COMMIT DROP AS SELECT d.{id} FROM {d} AS d WHERE EXISTS (SELECT 1 FROM {s} AS s WHERE {predicate})"
+        "CREATE TEMP TABLE {delete_temp} ON COMMIT DROP AS SELECT d.{id} FROM {d} AS d WITH NO DATA"
+    ));
+    out.push(format!(
+        "WITH _ele_deleted AS (DELETE FROM {d} AS d WHERE EXISTS (SELECT 1 FROM {s} AS s WHERE {predicate}) \
+         RETURNING d.{id}) INSERT INTO {delete_temp} SELECT {id} FROM _ele_deleted"
     ));
     for child in children {
         if let Some(link) = child.root_link {
@@ -183,9 +197,10 @@ pub fn merge_chain(
             ));
         }
     }
-    out.push(format!(
-        "DELETE FROM {d} WHERE {id} IN (SELECT {id} FROM {delete_temp})"
-    ));
+    if index_deletes {
+        out.push("SET LOCAL enable_hashjoin TO DEFAULT".to_owned());
+        out.push("SET LOCAL enable_mergejoin TO DEFAULT".to_owned());
+    }
     if unique_keys || primary_key.is_empty() {
         // Nothing to deduplicate: every staged row goes in.
         out.push(format!("INSERT INTO {d} ({cols}) SELECT {cols} FROM {s}"));
