@@ -393,6 +393,59 @@ async fn crash_after_commit_loses_and_doubles_nothing() {
     crash_at("after_commit", 0).await;
 }
 
+/// Step 1 into a new dataset goes straight into the empty tables inside the load transaction (indexes after the
+/// rows): aborted at `point` it leaves the tables empty, and the next run loads everything once.
+async fn crash_in_first_load(point: &str, skip: u32) {
+    let reference = reference().await;
+    let fixture = Fixture::write();
+    let db = TestDb::new(&format!("fault_first_{point}_{skip}")).await;
+    let crashed = output(
+        ele_load(&db, &fixture.base)
+            .env(FAULT, point)
+            .env(FAULT_SKIP, skip.to_string()),
+    );
+    let what = format!("first load, ELE_FAULT={point} ELE_FAULT_SKIP={skip}");
+    assert_eq!(
+        crashed.status.signal(),
+        Some(libc::SIGABRT),
+        "{what} should abort:\n{}",
+        String::from_utf8_lossy(&crashed.stderr)
+    );
+    let dump = db.dump_dataset(DATASET).await;
+    assert_eq!(dump.completed_loads, 0, "{what}");
+    for table in &dump.tables {
+        assert!(table.rows.is_empty(), "{what}: rows in `{}`", table.name);
+    }
+    // The direct load creates the merge indexes with its rows: none exists after the crash.
+    let indexes = db
+        .lines(&format!(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = '{DATASET}' AND tablename LIKE '{TABLE}%'"
+        ))
+        .await;
+    assert_eq!(indexes, Vec::<String>::new(), "{what}");
+
+    assert_success(&output(&mut ele_load(&db, &fixture.base)), &what);
+    assert_same_as_clean(&db, &reference.after_step1, &what).await;
+    let indexes = db
+        .lines(&format!(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = '{DATASET}' AND tablename LIKE '{TABLE}%'"
+        ))
+        .await;
+    assert!(indexes.len() >= 2, "{what}: indexes {indexes:?}");
+    assert_success(&output(&mut ele_load(&db, &fixture.grown)), "step 2");
+    assert_same_as_clean(&db, &reference.after_step2, &what).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_a_direct_copy_loses_and_doubles_nothing() {
+    crash_in_first_load("after_copy", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_before_committing_a_direct_load_loses_and_doubles_nothing() {
+    crash_in_first_load("before_commit", 0).await;
+}
+
 /// Tables left in the dataset's staging schema.
 async fn staging_tables(db: &TestDb) -> Vec<String> {
     db.lines(&format!(
