@@ -3,9 +3,10 @@
 //! raw `COPY` of the same rows into plain tables, and optionally Python dlt on the same files.
 //!
 //! ```sh
-//! cargo run --release --example bench -- --n 1000000 [--shared ../shared] [--work /tmp/ele-bench] [--dlt /tmp/dltvenv/bin/python]
+//! cargo run --release --example bench -- --n 1000000 [--shared ../shared] [--work /tmp/ele-bench] [--floor] [--dlt /tmp/dltvenv/bin/python]
 //! ```
-//! Prints seconds, rows/s and peak RSS per stage, and ele's ratios to raw COPY (and to dlt).
+//! Prints seconds, rows/s and peak RSS per stage, and ele's ratios to raw COPY, to the "stage everything" merge
+//! floor of `../shared/bench/merge_floor.sh` (with `--floor`) and to dlt (with `--dlt`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +29,7 @@ struct Args {
     shared: PathBuf,
     work: PathBuf,
     dlt: Option<PathBuf>,
+    floor: bool,
 }
 
 fn parse_args() -> Args {
@@ -37,9 +39,14 @@ fn parse_args() -> Args {
         shared: PathBuf::from("../shared"),
         work: PathBuf::from("/tmp/ele-bench"),
         dlt: None,
+        floor: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--floor" {
+            args.floor = true;
+            continue;
+        }
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
             "--n" => args.n = value.parse().unwrap_or(args.n),
@@ -169,6 +176,53 @@ async fn raw_copy(client: &tokio_postgres::Client, dataset: &str) -> ele::Result
     Ok(total)
 }
 
+/// Runs `merge_floor.sh` on CSVs of the two files (flattened once by `flatten_csv.py`); returns its full and
+/// incremental seconds.
+fn run_floor(
+    shared: &Path,
+    work: &Path,
+    files: [&Path; 2],
+    cluster: &LocalCluster,
+) -> Option<(f64, f64)> {
+    let mut dirs = Vec::new();
+    for file in files {
+        let dir = file.with_extension("csv.d");
+        if !dir.join("events.csv").exists() {
+            let status = Command::new("python3")
+                .arg(shared.join("bench/flatten_csv.py"))
+                .arg("--file")
+                .arg(file)
+                .arg("--outdir")
+                .arg(&dir)
+                .status()
+                .ok()?;
+            if !status.success() {
+                return None;
+            }
+        }
+        dirs.push(dir);
+    }
+    let out = Command::new("bash")
+        .arg(shared.join("bench/merge_floor.sh"))
+        .args(&dirs)
+        .current_dir(work)
+        .env("PGHOST", cluster.socket_dir())
+        .env("PGPORT", cluster.port().to_string())
+        .env("PGUSER", "postgres")
+        .env("PGDATABASE", "bench")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    let number = |key: &str| {
+        text.split_whitespace()
+            .skip_while(|w| !w.starts_with(key))
+            .nth(1)
+            .and_then(|t| t.trim_end_matches([',', 's']).parse::<f64>().ok())
+    };
+    Some((number("full")?, number("increment")?))
+}
+
 fn run_dlt(
     python: &Path,
     shared: &Path,
@@ -264,6 +318,15 @@ async fn main() -> ele::Result<()> {
         "ratios: ele full merge / raw COPY = {:.2}",
         full_wall.as_secs_f64() / copy.as_secs_f64()
     );
+    if args.floor
+        && let Some((full, inc)) = run_floor(&args.shared, &args.work, [&base, &incr], &cluster)
+    {
+        println!(
+            "ratios: ele / merge floor: full merge = {:.2}, incremental = {:.2}",
+            full_wall.as_secs_f64() / full,
+            incr_wall.as_secs_f64() / inc
+        );
+    }
     if let Some(python) = &args.dlt {
         let dsn = format!(
             "postgresql://postgres:x@localhost/bench?host={}&port={}",
