@@ -161,6 +161,10 @@ pub struct ResourceHints {
     pub max_table_nesting: Option<usize>,
     /// Write `_dlt_root_id` into child tables even when not merging.
     pub root_key: bool,
+    /// Whether a source that holds the resource extracts it (dlt's `selected`); `true` by default.
+    /// [`Source::with_resources`](crate::source::Source::with_resources) selects exactly the resources it names.
+    /// A resource run on its own, outside a source, always runs.
+    pub selected: bool,
 }
 
 impl ResourceHints {
@@ -174,6 +178,7 @@ impl ResourceHints {
             merge_key: Key::none(),
             max_table_nesting: None,
             root_key: false,
+            selected: true,
         }
     }
 
@@ -295,6 +300,12 @@ pub trait ResourceExt: Resource + Sized {
     /// Writes `_dlt_root_id` into the child tables even without merge (dlt's `root_key`).
     fn root_key(mut self, enabled: bool) -> Self {
         self.hints_mut().root_key = enabled;
+        self
+    }
+    /// Selects or deselects the resource in its source (dlt's `selected`): a source does not extract a deselected
+    /// resource unless `with_resources` names it.
+    fn selected(mut self, selected: bool) -> Self {
+        self.hints_mut().selected = selected;
         self
     }
 }
@@ -639,6 +650,9 @@ pub trait DynResource: Send {
     fn hints_mut(&mut self) -> &mut ResourceHints;
     /// Whether this resource is a stateless backfill chunk (see [`Resource::backfill_only`]).
     fn is_backfill(&self) -> bool;
+    /// The resource as `Any`, to find a resource of a known type in a source.
+    #[doc(hidden)]
+    fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Starts the body, sending batches into `tx`.
     #[doc(hidden)]
     fn start(
@@ -659,6 +673,10 @@ impl<R: Resource> DynResource for R {
 
     fn is_backfill(&self) -> bool {
         Resource::backfill_only(self)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
     }
 
     fn start(

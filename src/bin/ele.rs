@@ -267,7 +267,7 @@ async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
     if let Some(url) = &args.destination {
         config.set(&POSTGRES_CREDENTIALS, url.as_str());
     }
-    if !config.has_postgres() {
+    if !Postgres::is_configured(&config) {
         return Err(usage(Error::config(format!(
             "no destination: pass --destination postgresql://user:password@host:port/database, or --local for \
              the managed local instance, or configure `{}`; looked in: the --destination flag, {}",
@@ -275,7 +275,7 @@ async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
             config.places(&POSTGRES_CREDENTIALS).join(", ")
         ))));
     }
-    config.postgres().map_err(usage)
+    Postgres::from_config(&config).map_err(usage)
 }
 
 async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
