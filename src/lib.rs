@@ -281,6 +281,7 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use crate::Postgres;
+    pub use crate::config::Secret;
     pub use crate::{
         Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, Pipeline, Resource,
         ResourceExt, ResourceState, Source, SourceState, WriteDisposition, items, resource, source,
@@ -299,7 +300,7 @@ pub mod __private {
         Emit, Key, Resource, ResourceHints, TableNameFn, WriteDisposition,
     };
     pub use ele_core::resource::{IntoResources, Resources};
-    pub use ele_core::source::Source;
+    pub use ele_core::source::{Accessor, Source};
     pub use ele_core::state::{ResourceState, SourceState};
     pub use futures::future::BoxFuture;
 
@@ -345,6 +346,55 @@ pub mod __private {
             source.push_boxed(resource);
         }
         source
+    }
+
+    /// The `#[config]` or `#[secret]` parameter `key` of the resource `out` belongs to, from
+    /// [`Config::current`](crate::config::Config::current).
+    pub fn resource_config<T: serde::de::DeserializeOwned, I>(
+        out: &Emit<I>,
+        key: &str,
+        secret: bool,
+    ) -> Result<T> {
+        crate::config::Config::current()?.param(
+            out.source_name(),
+            Some(out.resource_name()),
+            key,
+            secret,
+        )
+    }
+
+    /// The `#[config]` or `#[secret]` parameter `key` of the source `source`: the caller's value, else looked up.
+    pub fn source_config<T: serde::de::DeserializeOwned>(
+        source: &str,
+        key: &str,
+        secret: bool,
+        given: Option<T>,
+    ) -> Result<T> {
+        match given {
+            Some(value) => Ok(value),
+            None => crate::config::Config::current()?.param(source, None, key, secret),
+        }
+    }
+
+    /// The messages of the lookups that failed, joined.
+    pub fn config_errors<const N: usize>(errors: [Option<Error>; N]) -> String {
+        errors
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Records an error in `source` when it holds no resource of type `R`, which `resources(...)` lists.
+    pub fn check_listed<R: Resource>(source: &mut Source, listed: &str) {
+        if source.resource_of_type_mut::<R>().is_none() {
+            let message = format!(
+                "source `{}` lists resource `{listed}` in `#[source(resources(...))]`, but its function returned no `{listed}` resource",
+                source.name()
+            );
+            source.fail(message);
+        }
     }
 
     /// Compile-time checks against typed items (`#[derive(ele::Item)]`) and the traits of the derive.

@@ -625,6 +625,7 @@ async fn extract_and_normalize(
         let ctx = Arc::new(EmitContext {
             resource_index: index,
             resource_name: name.clone(),
+            source_name: source_name.clone(),
             primary_key: hints.primary_key.clone(),
             stored_incremental: stored
                 .get("incremental")

@@ -354,6 +354,8 @@ pub struct ExtractedBatch {
 pub struct EmitContext {
     pub(crate) resource_index: usize,
     pub(crate) resource_name: String,
+    /// The source's name, or the pipeline's for resources run on their own.
+    pub(crate) source_name: String,
     pub(crate) primary_key: Key,
     pub(crate) resource_state: ResourceState,
     pub(crate) source_state: SourceState,
@@ -423,6 +425,16 @@ impl<T> Emit<T> {
         Ok(incremental)
     }
 
+    /// The name of the resource this emitter belongs to.
+    pub fn resource_name(&self) -> &str {
+        &self.ctx.resource_name
+    }
+
+    /// The name of the source of the resource (the pipeline name for a resource run on its own).
+    pub fn source_name(&self) -> &str {
+        &self.ctx.source_name
+    }
+
     /// The state of this resource.
     pub fn resource_state(&self) -> ResourceState {
         self.ctx.resource_state.clone()
@@ -453,11 +465,6 @@ impl<T: Serialize + 'static> Emit<T> {
             ctx,
             table_name,
         }
-    }
-
-    /// The name of the resource this emitter belongs to.
-    pub fn resource_name(&self) -> &str {
-        &self.ctx.resource_name
     }
 
     /// Sends one item or a page (`Vec`) of items. Items pass the resource's incrementals here, so

@@ -7,6 +7,22 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::resource::{DynResource, Emit, FnResource, IntoResources, Resource, Resources};
 
+/// The handle a `#[source]` struct's accessor returns for a resource of this type (`AdsResourceMut<'_>` for the
+/// `ads` resource), with one setter per argument. Implemented by `#[resource]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not made by a `#[resource]` function",
+    label = "listed in `#[source(resources(...))]`",
+    note = "list the names of `#[resource]` functions whose resources the source function returns, e.g. `resources(ads, campaigns)`"
+)]
+pub trait Accessor: Resource {
+    /// The handle, borrowing the resource.
+    type Mut<'a>;
+
+    /// The handle on `resource`; `None` when the source does not hold one (its setters then do nothing, and the
+    /// source reports why).
+    fn access(resource: Option<&mut Self>) -> Self::Mut<'_>;
+}
+
 /// A group of resources: dlt's `@dlt.source`. Its name is the state key of its resources
 /// (`sources.<name>.resources.<resource>`), and `root_key` writes `_dlt_root_id` into the child tables of all of
 /// them, so a replace load can later be merged into (the seed's facebook_ads example).

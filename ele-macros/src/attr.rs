@@ -24,25 +24,35 @@ pub(crate) const PRIMARY_KEY: &str = "primary_key";
 pub(crate) const MERGE_KEY: &str = "merge_key";
 /// `max_table_nesting = 2`
 pub(crate) const MAX_TABLE_NESTING: &str = "max_table_nesting";
+/// `selected = false`
+pub(crate) const SELECTED: &str = "selected";
 /// `crate = "my_reexport::ele"`
 pub(crate) const CRATE: &str = "crate";
 
 /// Every key of `#[resource]`, in the order error messages list them.
-pub(crate) const KEYS: [&str; 7] = [
+pub(crate) const KEYS: [&str; 8] = [
     NAME,
     TABLE_NAME,
     WRITE_DISPOSITION,
     PRIMARY_KEY,
     MERGE_KEY,
     MAX_TABLE_NESTING,
+    SELECTED,
     CRATE,
 ];
 
 /// `root_key = true`, in `#[source]`
 pub(crate) const ROOT_KEY: &str = "root_key";
+/// `resources(ads, campaigns)`, in `#[source]`
+pub(crate) const RESOURCES: &str = "resources";
 
 /// Every key of `#[source]`, in the order error messages list them.
-pub(crate) const SOURCE_KEYS: [&str; 4] = [NAME, ROOT_KEY, MAX_TABLE_NESTING, CRATE];
+pub(crate) const SOURCE_KEYS: [&str; 5] = [NAME, ROOT_KEY, MAX_TABLE_NESTING, RESOURCES, CRATE];
+
+/// The parameter attribute of a value filled from the configuration.
+pub(crate) const CONFIG: &str = "config";
+/// The parameter attribute of a secret filled from the configuration.
+pub(crate) const SECRET: &str = "secret";
 
 /// The parameter attribute.
 pub(crate) const INCREMENTAL: &str = "incremental";
@@ -85,6 +95,7 @@ fn example(key: &str) -> &'static str {
         PRIMARY_KEY => "primary_key = \"id\"",
         MERGE_KEY => "merge_key = (\"day\", \"region\")",
         MAX_TABLE_NESTING => "max_table_nesting = 2",
+        SELECTED => "selected = false",
         _ => "crate = \"my_reexport::ele\"",
     }
 }
@@ -95,6 +106,7 @@ fn source_example(key: &str) -> &'static str {
         NAME => "name = \"facebook_ads\"",
         ROOT_KEY => "root_key = true",
         MAX_TABLE_NESTING => "max_table_nesting = 2",
+        RESOURCES => "resources(ads, campaigns)",
         _ => "crate = \"my_reexport::ele\"",
     }
 }
@@ -258,6 +270,7 @@ pub(crate) struct Attrs {
     pub(crate) primary_key: Attr<Key>,
     pub(crate) merge_key: Attr<Key>,
     pub(crate) max_table_nesting: Attr<Nesting>,
+    pub(crate) selected: Attr<LitBool>,
     pub(crate) krate: Attr<syn::Path>,
 }
 
@@ -272,6 +285,7 @@ impl Attrs {
             primary_key: Attr::new(kind, PRIMARY_KEY),
             merge_key: Attr::new(kind, MERGE_KEY),
             max_table_nesting: Attr::new(kind, MAX_TABLE_NESTING),
+            selected: Attr::new(kind, SELECTED),
             krate: Attr::new(kind, CRATE),
         };
         read_entries(cx, args, &RESOURCE_KEYS, |known, key, value| {
@@ -321,6 +335,11 @@ impl Attrs {
                 let nesting = nesting(cx, value);
                 self.max_table_nesting.set(cx, key, nesting);
             }
+            // selected = true | false
+            SELECTED => {
+                let flag = bool_lit(cx, SELECTED, value);
+                self.selected.set(cx, key, flag);
+            }
             // crate = "my_reexport::ele"
             _ => {
                 let path = crate_path(cx, value);
@@ -335,6 +354,7 @@ pub(crate) struct SourceAttrs {
     pub(crate) name: Attr<LitStr>,
     pub(crate) root_key: Attr<LitBool>,
     pub(crate) max_table_nesting: Attr<Nesting>,
+    pub(crate) resources: Attr<Vec<syn::Path>>,
     pub(crate) krate: Attr<syn::Path>,
 }
 
@@ -346,6 +366,7 @@ impl SourceAttrs {
             name: Attr::new(kind, NAME),
             root_key: Attr::new(kind, ROOT_KEY),
             max_table_nesting: Attr::new(kind, MAX_TABLE_NESTING),
+            resources: Attr::new(kind, RESOURCES),
             krate: Attr::new(kind, CRATE),
         };
         read_entries(cx, args, &SOURCE_ATTR_KEYS, |known, key, value| {
@@ -373,6 +394,11 @@ impl SourceAttrs {
             MAX_TABLE_NESTING => {
                 let nesting = nesting(cx, value);
                 self.max_table_nesting.set(cx, key, nesting);
+            }
+            // resources(ads, campaigns, crate::stripe::charges)
+            RESOURCES => {
+                let paths = resource_paths(cx, value);
+                self.resources.set(cx, key, paths);
             }
             // crate = "my_reexport::ele"
             _ => {
@@ -521,6 +547,16 @@ pub(crate) fn is_incremental(attr: &Attribute) -> bool {
     attr.path().is_ident(INCREMENTAL)
 }
 
+/// Whether an attribute is `#[config]` or `#[secret]`.
+pub(crate) fn is_config(attr: &Attribute) -> bool {
+    attr.path().is_ident(CONFIG) || attr.path().is_ident(SECRET)
+}
+
+/// Whether a parameter attribute is one of the macros' own, which the body must not see.
+pub(crate) fn is_param_attr(attr: &Attribute) -> bool {
+    is_incremental(attr) || is_config(attr)
+}
+
 /// Reads every `key = value` entry of one attribute, handing each well-formed one with a known key to `set`.
 fn read_entries(
     cx: &Ctxt,
@@ -570,6 +606,14 @@ fn parse_entry(
         input.parse::<TokenStream>()?;
         return Ok(None);
     };
+    // `resources(ads, campaigns)`: a list, written like `#[derive(...)]`.
+    if known == RESOURCES && input.peek(syn::token::Paren) {
+        let value: Expr = input.parse()?;
+        if !input.is_empty() {
+            return Err(input.error(format!("expected `,` after `{known}(...)`")));
+        }
+        return Ok(Some((known, key, value)));
+    }
     if !input.peek(Token![=]) {
         return Err(syn::Error::new_spanned(
             &key,
@@ -854,3 +898,44 @@ fn crate_path(cx: &Ctxt, value: &Expr) -> Option<syn::Path> {
         }
     }
 }
+
+/// `resources(ads, campaigns)` (parsed as a tuple or a parenthesized path): the paths of `#[resource]` functions.
+fn resource_paths(cx: &Ctxt, value: &Expr) -> Option<Vec<syn::Path>> {
+    let elements: Vec<&Expr> = match ungroup(value) {
+        Expr::Tuple(t) => t.elems.iter().collect(),
+        Expr::Paren(p) => vec![&*p.expr],
+        other => {
+            cx.error_spanned_by(other, RESOURCES_FORM);
+            return None;
+        }
+    };
+    let mut paths: Vec<syn::Path> = Vec::with_capacity(elements.len());
+    for element in elements {
+        match ungroup(element) {
+            Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
+                let last = p.path.segments.last().map(|s| s.ident.to_string());
+                if paths
+                    .iter()
+                    .any(|q| q.segments.last().map(|s| s.ident.to_string()) == last)
+                {
+                    cx.error_spanned_by(
+                        p,
+                        format!(
+                            "resource `{}` is listed twice; each listed resource gets one accessor",
+                            last.unwrap_or_default()
+                        ),
+                    );
+                } else {
+                    paths.push(p.path.clone());
+                }
+            }
+            other => {
+                cx.error_spanned_by(other, RESOURCES_FORM);
+            }
+        }
+    }
+    // The valid names are kept even next to invalid ones, so that their own checks run too.
+    Some(paths)
+}
+
+const RESOURCES_FORM: &str = "expected the names of `#[resource]` functions, e.g. `resources(ads, campaigns)` or `resources(crate::stripe::charges)`";

@@ -1,0 +1,10 @@
+use ele::prelude::*;
+
+#[resource(selected = "no")]
+async fn events(out: Emit<serde_json::Value>) -> ele::Result<()> {
+    out.send(serde_json::json!({"id": 1})).await
+}
+
+fn main() {
+    let _ = events();
+}
