@@ -797,7 +797,7 @@ async fn zendesk_backfill_stops_at_the_end_of_its_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facebook_ads_replace_with_root_key_then_merge() {
     use ele::prelude::*;
-    use facebook_ads::{facebook_ads_source, fake_api, replace_then_merge, server::FixtureServer};
+    use facebook_ads::{facebook_ads, fake_api, replace_then_merge, server::FixtureServer};
     let db = TestDb::new("ex_facebook_ads").await;
     let p = db.pipeline("facebook_insights", "fb");
     let api = FixtureServer::start(fake_api::graph(fake_api::Canned::load()))
@@ -835,12 +835,10 @@ async fn facebook_ads_replace_with_root_key_then_merge() {
     assert_eq!(count(&db, "fb.ads__adlabels").await, 6);
 
     // Merging the paused ads again replaces their labels instead of adding to them.
+    let mut fb_ads = facebook_ads(api.base_url().to_owned());
+    fb_ads.ads().states(vec!["PAUSED".into()]);
     let info = p
-        .run(
-            facebook_ads_source(api.base_url(), &["PAUSED"])
-                .with_resources(["ads"])
-                .expect("known resource"),
-        )
+        .run(fb_ads.with_resources(["ads"]).expect("known resource"))
         .write_disposition(Merge)
         .await
         .expect("merge again");

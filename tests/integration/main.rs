@@ -8,5 +8,6 @@ mod dispositions;
 mod examples;
 mod faults;
 mod incremental;
+mod macros;
 mod normalize;
 mod relational;
