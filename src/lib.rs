@@ -48,7 +48,7 @@ pub use ele_core::resource::{
     Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key,
     Resource, ResourceExt, ResourceHints, Resources, TableNameFn, WriteDisposition, items,
 };
-pub use ele_core::source::Source;
+pub use ele_core::source::{Accessor, Source};
 pub use ele_core::state::{ResourceState, SourceState};
 pub use ele_core::{destination, schema, state};
 #[cfg(feature = "postgres")]
@@ -66,9 +66,42 @@ pub use ele_destinations::postgres::{self, Postgres};
 /// }
 /// ```
 ///
-/// Attributes: `name`, `table_name`, `write_disposition` (`"append"`, `"replace"`, `"merge"`), `primary_key`
-/// and `merge_key` (`"id"` or `("id", "url")`), `crate` (the path of a crate re-exporting ele). Exactly one
-/// parameter has type `Emit<T>`; the others are the function's ordinary arguments. `merge` needs a key.
+/// Attributes: `name`, `table_name` (a name, or a function of the item), `write_disposition` (`"append"`,
+/// `"replace"`, `"merge"`), `primary_key` and `merge_key` (`"id"` or `("id", "url")`), `max_table_nesting`,
+/// `selected` (`false`: a source holding the resource does not extract it unless `with_resources` names it), and
+/// `crate` (the path of a crate re-exporting ele). Each hint is also a builder method of the same name on the
+/// resource value ([`ResourceExt`]). Exactly one parameter has type `Emit<T>`; `Incremental<T>`,
+/// `ResourceState` and `SourceState` parameters are bound by the runtime; the others are the function's
+/// ordinary arguments. `merge` needs a key.
+///
+/// # Configuration and secrets
+/// A parameter marked `#[config]` or `#[secret]` is not an argument of the generated function: the resource
+/// value has a setter of its name, and when the caller does not use it the value is looked up when the run
+/// starts, under dlt's names ([`config::Config::param`]: `SOURCES__<SOURCE>__<RESOURCE>__<PARAM>`, then
+/// `SOURCES__<SOURCE>__<PARAM>`, ..., in the environment, then `.ele/secrets.toml`, then, for `#[config]` only,
+/// `.ele/config.toml`). A `#[secret]` parameter has type [`Secret<T>`](config::Secret), whose `Debug` and
+/// `Display` print `***`. A missing value fails the run with an error naming every place looked at.
+///
+/// ```no_run
+/// use ele::prelude::*;
+///
+/// #[resource(write_disposition = "append")]
+/// async fn search_tweets(
+///     out: Emit<serde_json::Value>,
+///     search_terms: Vec<String>,
+///     #[secret] twitter_bearer_token: Secret<String>, // the seed's `dlt.secrets.value`
+///     #[config] page_size: u32,
+/// ) -> ele::Result<()> {
+///     let _ = (search_terms, twitter_bearer_token.expose(), page_size);
+///     Ok(())
+/// }
+///
+/// let looked_up = search_tweets(vec!["rust".into()]);
+/// let given = search_tweets(vec!["rust".into()])
+///     .twitter_bearer_token(Secret::new("token".into()))
+///     .page_size(100);
+/// # let _ = (looked_up, given);
+/// ```
 ///
 /// # Compile-time checks with typed items
 /// When the item type `T` of `Emit<T>` derives [`Item`](macro@Item), `primary_key`, `merge_key`, and the
@@ -96,29 +129,32 @@ pub use ele_destinations::postgres::{self, Postgres};
 pub use ele_macros::resource;
 
 /// Turns a function that returns resources into a source: calling it runs the body, which builds the resources,
-/// and returns a [`Source`] named after the function; no resource runs until a pipeline runs the source.
+/// and returns a source struct named after the function (`facebook_ads` -> `FacebookAdsSource`), a [`Source`]
+/// through `Deref` with typed accessors; no resource runs until a pipeline runs the source.
 ///
 /// ```no_run
 /// use ele::prelude::*;
 /// use serde_json::{Value, json};
 ///
 /// #[resource]
-/// async fn ads(out: Emit<Value>, token: String) -> ele::Result<()> {
-///     out.send(json!({"id": 1, "token": token})).await
+/// async fn ads(out: Emit<Value>, token: String, states: Vec<String>) -> ele::Result<()> {
+///     out.send(json!({"id": 1, "token": token, "states": states})).await
 /// }
 ///
-/// #[resource]
+/// #[resource(selected = false)]
 /// async fn campaigns(out: Emit<Value>) -> ele::Result<()> {
 ///     out.send(json!({"id": 1})).await
 /// }
 ///
-/// #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2)]
-/// fn facebook_ads(token: String) -> impl ele::IntoResources {
-///     (ads(token), campaigns())
+/// #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2, resources(ads, campaigns))]
+/// fn facebook_ads(#[secret] token: Secret<String>) -> impl ele::IntoResources {
+///     (ads(token.expose().clone(), vec![]), campaigns())
 /// }
 ///
 /// # fn main() -> ele::Result<()> {
-/// let only_ads: Source = facebook_ads("secret".into()).with_resources(["ads"])?;
+/// let mut fb_ads = facebook_ads(None); // `None`: the token comes from the configuration
+/// fb_ads.ads().states(vec!["DISAPPROVED".into()]); // dlt's `fb_ads.ads.bind(states=...)`
+/// let only_ads = fb_ads.with_resources(["ads"])?;
 /// # let _ = only_ads;
 /// # Ok(())
 /// # }
@@ -126,9 +162,28 @@ pub use ele_macros::resource;
 ///
 /// Attributes, all optional: `name` (the source name, the state key of its resources; the function name by
 /// default), `root_key` (`true` writes `_dlt_root_id` into every child table), `max_table_nesting` (for the
-/// resources that do not set their own), `crate` (the path of a crate re-exporting ele). The function is not
-/// `async` and not generic; it returns a resource, a tuple of resources, a `Vec<Box<dyn DynResource>>` or a
-/// `Source`.
+/// resources that do not set their own), `resources(ads, campaigns)` (see below), `crate` (the path of a crate
+/// re-exporting ele). The function is not `async` and not generic; it returns a resource, a tuple of resources,
+/// a `Vec<Box<dyn DynResource>>` or a `Source`.
+///
+/// # Typed accessors
+/// `resources(...)` lists the `#[resource]` functions (by name or path, e.g. `crate::stripe::charges`) whose
+/// resources the body returns. Each gets an accessor on the struct, `fb_ads.ads()`, returning the resource's
+/// `AdsResourceMut` handle with one setter per argument of the resource function (ordinary, incremental,
+/// `#[config]` and `#[secret]` ones). The accessor finds the first resource of that type, whatever its name. The
+/// list is written out rather than read from the body, which may build its resources in any way (loops,
+/// helpers, `from_fn`). A listed resource the body did not return makes `with_resources` and the run fail with
+/// an error naming it.
+///
+/// # Selection
+/// A run extracts the selected resources: all but those with `selected = false`, or exactly those named by
+/// [`with_resources`](Source::with_resources), which is an error listing the known names for an unknown one.
+///
+/// # Configuration and secrets
+/// A source parameter marked `#[config]` or `#[secret]` is an `Option` of its type in the generated function:
+/// `None` looks it up when the function is called, at `sources.<source>.<param>` and then up the sections (see
+/// [`config::Config::param`]). A missing value makes the returned source fail its run and `with_resources` with
+/// an error naming every place looked at.
 pub use ele_macros::source;
 
 /// Derives [`Item`](trait@Item): describes the serialized fields of a struct that also derives
@@ -215,6 +270,7 @@ pub use ele_macros::Item;
 /// A struct whose serialized fields are known at compile time; see the derive [`Item`](macro@Item).
 pub use ele_core::item::Item;
 
+pub use ele_core::config::Secret;
 /// Makes a resource from its function: `ele::from_fn(get_resource).name(key).bind((key, endpoint))`.
 ///
 /// The seed's dynamic resources (one per endpoint, made in a loop) are built from the function, never from a
@@ -281,7 +337,7 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use crate::Postgres;
-    pub use crate::config::Secret;
+    pub use crate::Secret;
     pub use crate::{
         Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, Pipeline, Resource,
         ResourceExt, ResourceState, Source, SourceState, WriteDisposition, items, resource, source,

@@ -567,7 +567,10 @@ async fn search_terms_keep_a_last_id_per_term_in_source_state() {
 
     // rustlang: 3 tweets in 2 pages; postgresql: 2 tweets in 1 page.
     let info = p
-        .run(twitter_source(api.base_url()))
+        .run(twitter_source(
+            api.base_url(),
+            Some("fixture-token".to_owned().into()),
+        ))
         .await
         .expect("first run");
     assert_eq!(
@@ -600,7 +603,10 @@ async fn search_terms_keep_a_last_id_per_term_in_source_state() {
     // Nothing new: each term is searched from its own last id, and nothing is loaded.
     api.reset();
     let info = p
-        .run(twitter_source(api.base_url()))
+        .run(twitter_source(
+            api.base_url(),
+            Some("fixture-token".to_owned().into()),
+        ))
         .await
         .expect("second run");
     assert_eq!(
@@ -615,7 +621,10 @@ async fn search_terms_keep_a_last_id_per_term_in_source_state() {
     // A new rustlang tweet: only it is loaded, and only that term's last id moves.
     api.set_handler(fake_api::search(canned.all_tweets()));
     let info = p
-        .run(twitter_source(api.base_url()))
+        .run(twitter_source(
+            api.base_url(),
+            Some("fixture-token".to_owned().into()),
+        ))
         .await
         .expect("third run");
     assert_eq!(info.rows("search_tweets__data"), 1, "{info}");
