@@ -656,4 +656,64 @@ mod tests {
         assert!(message.contains("secrets.toml at line 2"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
     }
+
+    #[test]
+    fn parameters_walk_up_the_sections_in_each_provider() {
+        let dir = dir_with(
+            Some("[sources.twitter]\ntoken = \"from-secrets\"\n"),
+            Some("[sources.twitter.tweets]\ntoken = \"from-config\"\npage_size = 5\n"),
+        );
+        let load = |env: &[(&str, &str)]| {
+            Config::load_from(dir.path())
+                .expect("loads")
+                .with_env(env.iter().copied())
+        };
+        let token = |c: &Config, secret: bool| {
+            c.param::<String>("twitter", Some("tweets"), "token", secret)
+        };
+        // The environment wins over the files, at any section.
+        let env = load(&[("TOKEN", "bare-env")]);
+        assert_eq!(token(&env, true).expect("found"), "bare-env");
+        // In one provider the most specific section wins.
+        let env = load(&[
+            ("SOURCES__TWITTER__TOKEN", "a"),
+            ("SOURCES__TWITTER__TWEETS__TOKEN", "b"),
+        ]);
+        assert_eq!(token(&env, false).expect("found"), "b");
+        // secrets.toml before config.toml, even at a less specific section.
+        assert_eq!(token(&load(&[]), false).expect("found"), "from-secrets");
+        // A config value is read from config.toml; a secret never is.
+        assert_eq!(
+            load(&[])
+                .param::<u32>("twitter", Some("tweets"), "page_size", false)
+                .expect("found"),
+            5
+        );
+        let message = load(&[])
+            .param::<Secret<u32>>("twitter", Some("tweets"), "page_size", true)
+            .expect_err("secrets skip config.toml")
+            .to_string();
+        assert!(
+            message.contains("missing secret `page_size` of resource `tweets` of source `twitter`"),
+            "{message}"
+        );
+        for place in [
+            "environment variable SOURCES__TWITTER__TWEETS__PAGE_SIZE",
+            "environment variable SOURCES__TWITTER__PAGE_SIZE",
+            "environment variable SOURCES__PAGE_SIZE",
+            "environment variable PAGE_SIZE",
+            "key `page_size` in [sources.twitter.tweets] of",
+            "key `page_size` of",
+        ] {
+            assert!(message.contains(place), "`{place}` not in {message}");
+        }
+        assert!(!message.contains("config.toml,"), "{message}");
+        // A source parameter starts at the source's section.
+        assert_eq!(
+            load(&[])
+                .param::<String>("twitter", None, "token", true)
+                .expect("found"),
+            "from-secrets"
+        );
+    }
 }
