@@ -21,4 +21,21 @@ async fn emitter(#[config] out: Emit<serde_json::Value>) -> ele::Result<()> {
     out.send(serde_json::json!({"id": 1})).await
 }
 
+#[resource]
+async fn incremental(
+    out: Emit<serde_json::Value>,
+    #[config]
+    #[incremental(cursor = "id")]
+    id: Incremental<i64>,
+    #[config]
+    #[config]
+    region: String,
+    #[secret]
+    #[allow(unused_mut)]
+    token: Secret<String>,
+) -> ele::Result<()> {
+    let _ = (id, region, token);
+    out.send(serde_json::json!({"id": 1})).await
+}
+
 fn main() {}

@@ -5,6 +5,4 @@ async fn events(out: Emit<serde_json::Value>) -> ele::Result<()> {
     out.send(serde_json::json!({"id": 1})).await
 }
 
-fn main() {
-    let _ = events();
-}
+fn main() {}
