@@ -46,7 +46,8 @@ pub use ele_core::incremental::{
 pub use ele_core::pipeline::{LoadInfo, PackageInfo, Pipeline, PipelineBuilder, Run};
 pub use ele_core::resource::{
     Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key,
-    Resource, ResourceExt, ResourceHints, Resources, TableNameFn, WriteDisposition, items,
+    MergeStrategy, Resource, ResourceExt, ResourceHints, Resources, Scd2, SortOrder, TableNameFn,
+    WriteDisposition, items,
 };
 pub use ele_core::source::Source;
 pub use ele_core::state::{ResourceState, SourceState};
@@ -282,8 +283,9 @@ pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use crate::Postgres;
     pub use crate::{
-        Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, Pipeline, Resource,
-        ResourceExt, ResourceState, Source, SourceState, WriteDisposition, items, resource, source,
+        Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, MergeStrategy, Pipeline,
+        Resource, ResourceExt, ResourceState, Scd2, SortOrder, Source, SourceState,
+        WriteDisposition, items, resource, source,
     };
     pub use ele_core::resource::WriteDisposition::{Append, Merge, Replace};
 }
@@ -296,7 +298,8 @@ pub mod __private {
         Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
     };
     pub use ele_core::resource::{
-        Emit, Key, Resource, ResourceHints, TableNameFn, WriteDisposition,
+        Emit, Key, MergeStrategy, Resource, ResourceHints, SortOrder, TableNameFn,
+        WriteDisposition,
     };
     pub use ele_core::resource::{IntoResources, Resources};
     pub use ele_core::source::Source;

@@ -18,9 +18,9 @@ use crate::error::{Error, Result};
 use crate::incremental::{Interval, interval_from_env};
 use crate::normalize::naming;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
-use crate::package::{ChainLoad, LoadPackage, Manifest, PackageWriter};
+use crate::package::{ChainLoad, LoadPackage, Manifest, MergeSpec, PackageWriter, Scd2Spec};
 use crate::resource::{
-    EmitContext, ExtractedBatch, IntoResources, Key, Resources, WriteDisposition,
+    EmitContext, ExtractedBatch, IntoResources, Key, Resources, MergeStrategy, WriteDisposition,
 };
 use crate::schema::Schema;
 use crate::state::{PipelineState, ResourceState, SourceState, StateRow};
@@ -542,6 +542,7 @@ async fn extract_and_normalize(
                 resources.remove(&hints.name);
             }
         }
+        let merge = merge_spec(hints)?;
         let table = naming::normalize_tables_path(hints.table());
         configs.push(RootConfig {
             resource: hints.name.clone(),
@@ -563,10 +564,12 @@ async fn extract_and_normalize(
             // As dlt: once a child table of this root has `_dlt_root_id`, it is always written (it is NOT NULL).
             propagate_root_key: RootConfig::root_key_required(
                 hints.write_disposition,
+                merge.strategy,
                 root_key || hints.root_key,
             ) || schema.tables.values().any(|t| {
                 t.parent.is_some() && t.has_root_key() && schema.root_of(&t.name) == table
             }),
+            merge,
         });
     }
 
@@ -752,10 +755,17 @@ async fn extract_and_normalize(
     new_state.local.last_load_id = Some(load_id.clone());
     let chains = roots
         .into_iter()
-        .map(|(c, unique_keys)| ChainLoad {
-            root: c.table,
-            write_disposition: c.write_disposition,
-            unique_keys,
+        .map(|(c, unique_keys)| {
+            let mut merge = c.merge;
+            if let Some(scd2) = &mut merge.scd2 {
+                scd2.boundary = scd2.boundary.or_else(|| load_id_time(&load_id));
+            }
+            ChainLoad {
+                root: c.table,
+                write_disposition: c.write_disposition,
+                unique_keys,
+                merge,
+            }
         })
         .collect();
     let manifest = writer.finish(
@@ -830,6 +840,30 @@ fn normalize_stream(
             || dispatched.is_empty()
             || writer.has_rows(&r.table)
     });
+    for r in &roots {
+        let by_key = r.write_disposition == WriteDisposition::Merge
+            && r.merge.strategy.needs_primary_key();
+        if by_key && normalizer.saw_duplicate_key(&r.table) {
+            let nested = normalizer
+                .schema()
+                .chain(&r.table)
+                .iter()
+                .skip(1)
+                .any(|t| writer.has_rows(&t.name));
+            if nested {
+                return Err(Error::Item {
+                    resource: r.resource.clone(),
+                    table: r.table.clone(),
+                    message: format!(
+                        "a primary key occurs more than once in this load and the items have nested lists: \
+                         `{}` cannot tell which nested rows belong to which version; deduplicate the items \
+                         or merge with `delete-insert` (and `dedup_sort`)",
+                        r.merge.strategy
+                    ),
+                });
+            }
+        }
+    }
     let roots = roots
         .into_iter()
         .map(|r| {
@@ -838,6 +872,62 @@ fn normalize_stream(
         })
         .collect();
     Ok((writer, roots))
+}
+
+/// The merge settings of a resource with normalized column names, checked as dlt's
+/// `verify_schema_merge_disposition` does: a strategy that identifies rows by primary key without one is an
+/// error; hints that do not apply are ignored with a warning.
+fn merge_spec(hints: &crate::resource::ResourceHints) -> Result<MergeSpec> {
+    let merging = hints.write_disposition == WriteDisposition::Merge;
+    let strategy = hints.merge_strategy;
+    if merging && strategy.needs_primary_key() && hints.primary_key.is_empty() {
+        return Err(Error::config(format!(
+            "resource `{}`: the `{strategy}` merge strategy needs a primary key; set `primary_key` (or use \
+             `delete-insert` with a merge key)",
+            hints.name
+        )));
+    }
+    if !merging && (hints.hard_delete.is_some() || hints.dedup_sort.is_some()) {
+        tracing::warn!(resource = %hints.name, disposition = %hints.write_disposition,
+            "`hard_delete` and `dedup_sort` apply to merges only; ignored");
+    }
+    if merging && strategy.needs_primary_key() && !hints.merge_key.is_empty() {
+        tracing::warn!(resource = %hints.name, %strategy, "the merge key is ignored by this merge strategy");
+    }
+    if merging && hints.dedup_sort.is_some() && hints.primary_key.is_empty() {
+        tracing::warn!(resource = %hints.name, "`dedup_sort` needs a primary key; ignored");
+    }
+    if !merging {
+        return Ok(MergeSpec::default());
+    }
+    let scd2 = (strategy == MergeStrategy::Scd2).then(|| Scd2Spec {
+        valid_from: naming::normalize_path(&hints.scd2.validity_columns.0),
+        valid_to: naming::normalize_path(&hints.scd2.validity_columns.1),
+        active_to: hints.scd2.active_record_timestamp,
+        boundary: hints.scd2.boundary_timestamp,
+        row_version: hints
+            .scd2
+            .row_version_column
+            .as_deref()
+            .map(naming::normalize_path),
+    });
+    Ok(MergeSpec {
+        strategy,
+        hard_delete: hints.hard_delete.as_deref().map(naming::normalize_path),
+        dedup_sort: hints
+            .dedup_sort
+            .as_ref()
+            .filter(|_| !hints.primary_key.is_empty())
+            .map(|(c, order)| (naming::normalize_path(c), *order)),
+        scd2,
+    })
+}
+
+/// The time a load id stands for (it is a unix timestamp with fraction), rounded to microseconds.
+fn load_id_time(load_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let seconds: f64 = load_id.parse().ok()?;
+    let micros = (seconds * 1_000_000.0).round() as i64;
+    chrono::DateTime::from_timestamp_micros(micros)
 }
 
 /// Loads one complete package and, after the commit, advances the local state and schema.

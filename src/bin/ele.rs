@@ -83,9 +83,18 @@ struct LoadArgs {
     /// Merge key column(s), comma-separated.
     #[arg(long)]
     merge_key: Option<String>,
-    /// How rows are written.
-    #[arg(long, default_value = "append", value_parser = ["append", "replace", "merge"])]
-    write_disposition: String,
+    /// How rows are written: append (the default), replace, or merge (implied by `--merge-strategy`).
+    #[arg(long, value_parser = ["append", "replace", "merge"])]
+    write_disposition: Option<String>,
+    /// How a merge writes rows.
+    #[arg(long, value_parser = ["delete-insert", "upsert", "insert-only", "scd2"])]
+    merge_strategy: Option<String>,
+    /// Column flagging a deleted row: `true` (or, for non-boolean columns, any value) deletes its key.
+    #[arg(long)]
+    hard_delete: Option<String>,
+    /// Which duplicate of a primary key in one load is kept: `column` (highest wins) or `column:asc`.
+    #[arg(long)]
+    dedup_sort: Option<String>,
     /// Cursor of an incremental load: a field, a nested path `a.b`, or a JSONPath `$.a.b`.
     #[arg(long)]
     cursor: Option<String>,
@@ -95,6 +104,9 @@ struct LoadArgs {
     /// End value of the cursor (exclusive); makes the run a stateless backfill.
     #[arg(long, requires = "cursor")]
     end_value: Option<String>,
+    /// Re-load a window behind the last value: seconds for date-times, days for dates, units for numbers.
+    #[arg(long, requires = "cursor")]
+    lag: Option<f64>,
     /// Pipeline name (working dir and state); the table name by default.
     #[arg(long)]
     pipeline: Option<String>,
@@ -280,7 +292,16 @@ async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
 
 async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     let destination = destination(&args.destination).await?;
-    let disposition: WriteDisposition = args.write_disposition.parse().map_err(usage)?;
+    let disposition: WriteDisposition = match (&args.write_disposition, &args.merge_strategy) {
+        (None, Some(_)) => WriteDisposition::Merge,
+        (None, None) => WriteDisposition::Append,
+        (Some(d), _) => d.parse().map_err(usage)?,
+    };
+    if args.merge_strategy.is_some() && disposition != WriteDisposition::Merge {
+        return Err(usage(ele::Error::config(format!(
+            "--merge-strategy needs --write-disposition merge, not {disposition}"
+        ))));
+    }
     let pipeline_name = args.pipeline.clone().unwrap_or_else(|| args.table.clone());
     let mut builder = Pipeline::builder(&pipeline_name).destination(destination);
     if let Some(dataset) = &args.dataset {
@@ -300,6 +321,9 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         if let Some(v) = &args.end_value {
             config = config.end_value(cli_value(v));
         }
+        if let Some(lag) = args.lag {
+            config = config.lag(lag);
+        }
         config
     });
     let mut resource = FnResource::new(args.table.clone(), move |out: Emit<Value>| async move {
@@ -314,6 +338,19 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     }
     if let Some(mk) = &args.merge_key {
         resource = resource.merge_key(Key::parse_list(mk));
+    }
+    if let Some(strategy) = &args.merge_strategy {
+        resource = resource.merge_strategy(strategy.parse().map_err(usage)?);
+    }
+    if let Some(column) = &args.hard_delete {
+        resource = resource.hard_delete(column);
+    }
+    if let Some(spec) = &args.dedup_sort {
+        let (column, order) = match spec.rsplit_once(':') {
+            Some((column, order)) => (column, order.parse().map_err(usage)?),
+            None => (spec.as_str(), ele::SortOrder::Desc),
+        };
+        resource = resource.dedup_sort(column, order);
     }
     progress.start(pipeline.working_dir().to_owned());
     let info = pipeline.run(resource).await?;
