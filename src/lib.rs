@@ -298,8 +298,7 @@ pub mod __private {
         Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
     };
     pub use ele_core::resource::{
-        Emit, Key, MergeStrategy, Resource, ResourceHints, SortOrder, TableNameFn,
-        WriteDisposition,
+        Emit, Key, MergeStrategy, Resource, ResourceHints, SortOrder, TableNameFn, WriteDisposition,
     };
     pub use ele_core::resource::{IntoResources, Resources};
     pub use ele_core::source::Source;

@@ -69,8 +69,10 @@ pub fn row_hash(row: &Value) -> String {
 /// The scd2 row version of an item (dlt's `row_hash` row id): [`row_hash`] of the unflattened item without its
 /// top-level `_dlt*` keys, computed without copying the item.
 pub fn item_version_hash(item: &serde_json::Map<String, Value>) -> String {
-    let mut entries: Vec<(&String, &Value)> =
-        item.iter().filter(|(k, _)| !k.starts_with("_dlt")).collect();
+    let mut entries: Vec<(&String, &Value)> = item
+        .iter()
+        .filter(|(k, _)| !k.starts_with("_dlt"))
+        .collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = String::from("{");
     for (i, (k, v)) in entries.into_iter().enumerate() {

@@ -484,7 +484,8 @@ impl<T: Cursor> Incremental<T> {
         let mut floor = None;
         let start_value = match (config.lag, start_value) {
             (Some(lag), Some(last))
-                if end_value.is_none() && matches!(func, LastValueFunc::Max | LastValueFunc::Min) =>
+                if end_value.is_none()
+                    && matches!(func, LastValueFunc::Max | LastValueFunc::Min) =>
             {
                 let lagged = apply_lag(lag, &last, &func).map_err(|m| {
                     Error::config(format!(
@@ -924,7 +925,11 @@ fn func_prefers(
 /// dlt's `apply_lag`: moves `last` back by `lag` (forward for `min`): seconds for date-times, days for dates,
 /// units for numbers (integers stay integers). Strings keep their format.
 fn apply_lag(lag: f64, last: &Value, func: &LastValueFunc) -> std::result::Result<Value, String> {
-    let sign = if matches!(func, LastValueFunc::Min) { 1.0 } else { -1.0 };
+    let sign = if matches!(func, LastValueFunc::Min) {
+        1.0
+    } else {
+        -1.0
+    };
     let shift = sign * lag;
     match last {
         Value::Number(n) => {
@@ -969,12 +974,15 @@ fn lag_text(text: &str, shift: f64) -> std::result::Result<String, String> {
     }
     for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            let out = format.replace("%.f", match seconds_format {
-                SecondsFormat::Secs => "",
-                SecondsFormat::Millis => "%.3f",
-                SecondsFormat::Micros => "%.6f",
-                _ => "%.9f",
-            });
+            let out = format.replace(
+                "%.f",
+                match seconds_format {
+                    SecondsFormat::Secs => "",
+                    SecondsFormat::Millis => "%.3f",
+                    SecondsFormat::Micros => "%.6f",
+                    _ => "%.9f",
+                },
+            );
             return Ok((t + delta).format(&out).to_string());
         }
     }

@@ -89,7 +89,9 @@ pub struct Scd2Spec {
 impl Scd2Spec {
     /// The column identifying a version.
     pub fn version_column(&self) -> &str {
-        self.row_version.as_deref().unwrap_or(crate::schema::C_DLT_ID)
+        self.row_version
+            .as_deref()
+            .unwrap_or(crate::schema::C_DLT_ID)
     }
 }
 

@@ -20,7 +20,7 @@ use crate::normalize::naming;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
 use crate::package::{ChainLoad, LoadPackage, Manifest, MergeSpec, PackageWriter, Scd2Spec};
 use crate::resource::{
-    EmitContext, ExtractedBatch, IntoResources, Key, Resources, MergeStrategy, WriteDisposition,
+    EmitContext, ExtractedBatch, IntoResources, Key, MergeStrategy, Resources, WriteDisposition,
 };
 use crate::schema::Schema;
 use crate::state::{PipelineState, ResourceState, SourceState, StateRow};
@@ -841,8 +841,8 @@ fn normalize_stream(
             || writer.has_rows(&r.table)
     });
     for r in &roots {
-        let by_key = r.write_disposition == WriteDisposition::Merge
-            && r.merge.strategy.needs_primary_key();
+        let by_key =
+            r.write_disposition == WriteDisposition::Merge && r.merge.strategy.needs_primary_key();
         if by_key && normalizer.saw_duplicate_key(&r.table) {
             let nested = normalizer
                 .schema()

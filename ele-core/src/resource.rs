@@ -14,9 +14,9 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 

@@ -369,12 +369,13 @@ impl Attrs {
             }
             // merge_strategy = "delete-insert" | "upsert" | "insert-only" | "scd2"
             MERGE_STRATEGY => {
-                let strategy = choice(cx, value, "merge strategy", &STRATEGIES).map(|(variant, lit)| {
-                    MergeStrategy {
-                        variant,
-                        lit: lit.clone(),
-                    }
-                });
+                let strategy =
+                    choice(cx, value, "merge strategy", &STRATEGIES).map(|(variant, lit)| {
+                        MergeStrategy {
+                            variant,
+                            lit: lit.clone(),
+                        }
+                    });
                 self.merge_strategy.set(cx, key, strategy);
             }
             // hard_delete = "deleted"

@@ -8,5 +8,6 @@ mod dispositions;
 mod examples;
 mod faults;
 mod incremental;
+mod merge_strategies;
 mod normalize;
 mod relational;

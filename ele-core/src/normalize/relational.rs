@@ -156,9 +156,12 @@ impl<'s> Normalizer<'s> {
             .or_insert_with(|| Table::new(config.table.clone(), None, config.write_disposition));
         table.write_disposition = config.write_disposition;
         table.resource = Some(config.resource.clone());
-        if let Some(scd2) = config.merge.scd2.as_ref().filter(|_| {
-            config.merge_strategy() == Some(MergeStrategy::Scd2)
-        }) {
+        if let Some(scd2) = config
+            .merge
+            .scd2
+            .as_ref()
+            .filter(|_| config.merge_strategy() == Some(MergeStrategy::Scd2))
+        {
             for name in [&scd2.valid_from, &scd2.valid_to] {
                 table
                     .columns

@@ -265,11 +265,7 @@ async fn apply_schema(
             .tables
             .get(root)
             .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
-        let strategy = m
-            .chains
-            .iter()
-            .find(|c| c.root == root)
-            .map(|c| &c.merge);
+        let strategy = m.chains.iter().find(|c| c.root == root).map(|c| &c.merge);
         if merging {
             let complete = |c: &str| table.columns.get(c).is_some_and(|c| c.is_complete());
             if table.parent.is_none() {

@@ -347,7 +347,10 @@ impl ChainMerge<'_> {
                 continue;
             };
             let n = self.final_table(child);
-            let mut stale = format!("DELETE FROM {n} WHERE {} IN (SELECT {id} FROM {s_table})", ident(link));
+            let mut stale = format!(
+                "DELETE FROM {n} WHERE {} IN (SELECT {id} FROM {s_table})",
+                ident(link)
+            );
             if let Some(stg) = &child.staging {
                 let stg = qualified(self.staging_schema, stg);
                 out.push(merge_statement(
@@ -419,7 +422,9 @@ impl ChainMerge<'_> {
         let version = ident(spec.version_column());
         let from = ident(&spec.valid_from);
         let to = ident(&spec.valid_to);
-        let boundary = spec.boundary.map_or_else(|| "now()".to_owned(), timestamp_literal);
+        let boundary = spec
+            .boundary
+            .map_or_else(|| "now()".to_owned(), timestamp_literal);
         let (active_value, active) = match spec.active_to {
             None => ("NULL".to_owned(), format!("{to} IS NULL")),
             Some(t) => {
@@ -501,7 +506,10 @@ fn merge_statement(
         .map(|c| format!("{c} = s.{c}", c = ident(c)))
         .collect();
     if !updates.is_empty() {
-        sql.push_str(&format!(" WHEN MATCHED THEN UPDATE SET {}", updates.join(", ")));
+        sql.push_str(&format!(
+            " WHEN MATCHED THEN UPDATE SET {}",
+            updates.join(", ")
+        ));
     }
     let values: Vec<String> = columns.iter().map(|c| format!("s.{}", ident(c))).collect();
     sql.push_str(" WHEN NOT MATCHED");
