@@ -37,7 +37,10 @@
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
 pub mod config;
+#[cfg(feature = "cli")]
+pub mod deploy;
 pub mod jsonl;
+pub mod run_args;
 
 pub use ele_core::error::{BoxError, Error, Result};
 pub use ele_core::incremental::{
@@ -49,8 +52,9 @@ pub use ele_core::resource::{
     Resource, ResourceExt, ResourceHints, Resources, TableNameFn, WriteDisposition, items,
 };
 pub use ele_core::source::Source;
+pub use run_args::RunArgs;
 pub use ele_core::state::{ResourceState, SourceState};
-pub use ele_core::{destination, schema, state};
+pub use ele_core::{destination, progress, schema, state};
 #[cfg(feature = "postgres")]
 pub use ele_destinations::postgres::{self, Postgres};
 

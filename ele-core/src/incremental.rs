@@ -886,6 +886,8 @@ pub fn interval_from_env() -> Result<Option<Interval>> {
         names
             .iter()
             .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+            // An orchestrator's template renders a missing end as `None` (Airflow) or `null`.
+            .filter(|v| !matches!(v.trim(), "None" | "null"))
     };
     let Some(start) = read(INTERVAL_START_ENV) else {
         return Ok(None);
