@@ -52,11 +52,11 @@ pub use ele_core::resource::{
     Resource, ResourceExt, ResourceHints, Resources, TableNameFn, WriteDisposition, items,
 };
 pub use ele_core::source::Source;
-pub use run_args::RunArgs;
 pub use ele_core::state::{ResourceState, SourceState};
 pub use ele_core::{destination, progress, schema, state};
 #[cfg(feature = "postgres")]
 pub use ele_destinations::postgres::{self, Postgres};
+pub use run_args::RunArgs;
 
 /// Turns an async function into a resource: calling it returns a resource value and runs nothing.
 ///

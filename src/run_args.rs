@@ -24,7 +24,7 @@
 //! # async fn run() -> ele::Result<()> {
 //! let args = RunArgs::from_env_args()?;
 //! let pipeline = args
-//!     .pipeline_builder("zendesk_support")
+//!     .pipeline_builder("zendesk_support", Some("zendesk_support_data"))
 //!     .destination(Postgres::from_env()?)
 //!     .build()?;
 //! let source = Source::new("zendesk_support").resource(tickets()).resource(users());
@@ -148,10 +148,15 @@ impl RunArgs {
         self.interval_start.map(|start| (start, self.interval_end))
     }
 
-    /// `Pipeline::builder` with `--pipeline` (else `default_name`) and `--dataset` when given.
-    pub fn pipeline_builder(&self, default_name: &str) -> PipelineBuilder {
+    /// `Pipeline::builder` named by `--pipeline`, else `default_name`, into the dataset `--dataset`, else
+    /// `default_dataset` (else dlt's default `<pipeline>_dataset`).
+    pub fn pipeline_builder(
+        &self,
+        default_name: &str,
+        default_dataset: Option<&str>,
+    ) -> PipelineBuilder {
         let builder = Pipeline::builder(self.pipeline.as_deref().unwrap_or(default_name));
-        match &self.dataset {
+        match self.dataset.as_deref().or(default_dataset) {
             Some(dataset) => builder.dataset_name(dataset),
             None => builder,
         }
@@ -190,7 +195,11 @@ impl RunArgs {
 
     /// A run of the selected resources on `pipeline`, with the interval when one was given (it applies to
     /// incrementals with `allow_external_schedulers`, and makes their run stateless).
-    pub fn run<'p>(&self, pipeline: &'p Pipeline, resources: impl IntoResources) -> Result<Run<'p>> {
+    pub fn run<'p>(
+        &self,
+        pipeline: &'p Pipeline,
+        resources: impl IntoResources,
+    ) -> Result<Run<'p>> {
         let run = pipeline.run(self.select(resources)?);
         Ok(match self.interval() {
             Some((start, end)) => run.interval(start, end),
@@ -246,10 +255,7 @@ mod tests {
         assert_eq!(args.resources, ["tickets", "ticket_events", "users"]);
         assert_eq!(
             args.interval(),
-            Some((
-                at("2023-02-12T00:00:00Z"),
-                Some(at("2023-02-19T00:00:00Z"))
-            ))
+            Some((at("2023-02-12T00:00:00Z"), Some(at("2023-02-19T00:00:00Z"))))
         );
         assert_eq!(args.pipeline.as_deref(), Some("zendesk_support_new"));
         assert_eq!(args.dataset.as_deref(), Some("zendesk_support_data"));

@@ -81,7 +81,10 @@ impl PipelineBuilder {
 
     /// Reports the progress of every run (items extracted, rows normalized, packages loaded) to `observer`,
     /// called on the pipeline's tasks and threads: keep it quick.
-    pub fn progress(mut self, observer: impl Fn(&crate::progress::Progress) + Send + Sync + 'static) -> Self {
+    pub fn progress(
+        mut self,
+        observer: impl Fn(&crate::progress::Progress) + Send + Sync + 'static,
+    ) -> Self {
         self.progress = Some(Arc::new(observer));
         self
     }

@@ -15,6 +15,9 @@ use ele::{FnResource, IncrementalConfig, Key};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+#[path = "ele/deploy.rs"]
+mod deploy;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0   success
@@ -47,6 +50,11 @@ enum Command {
     Local {
         #[command(subcommand)]
         command: LocalCommand,
+    },
+    /// Write the files that run a pipeline program under an orchestrator.
+    Deploy {
+        #[command(subcommand)]
+        command: deploy::DeployCommand,
     },
 }
 
@@ -254,6 +262,7 @@ async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Deploy { command } => deploy::run(command).map_err(usage),
     }
 }
 

@@ -9,4 +9,5 @@ mod examples;
 mod faults;
 mod incremental;
 mod normalize;
+mod orchestration;
 mod relational;
