@@ -249,9 +249,15 @@ impl AirflowDag {
             Some(end) => py_datetime(end, "end date")?,
             None => "None".to_owned(),
         };
+        // Cron schedules get a timetable with data intervals: Airflow 3 runs a plain cron schedule with zero-length
+        // intervals (start == end), which the program would take for a manual run and load until now.
         let schedule = match self.schedule.trim() {
             "None" | "none" => "None".to_owned(),
-            other => py_str(other),
+            preset @ ("@once" | "@continuous") => py_str(preset),
+            cron => format!(
+                "CronDataIntervalTimetable({}, timezone=\"UTC\")",
+                py_str(cron)
+            ),
         };
         let mut out = String::new();
         let w = &mut out;
@@ -301,10 +307,17 @@ impl AirflowDag {
             w,
             "    from airflow.providers.standard.operators.bash import BashOperator"
         );
-        let _ = writeln!(w, "    from airflow.sdk import DAG");
+        let _ = writeln!(
+            w,
+            "    from airflow.sdk import DAG, CronDataIntervalTimetable"
+        );
         let _ = writeln!(w, "except ImportError:  # Airflow 2");
         let _ = writeln!(w, "    from airflow import DAG");
         let _ = writeln!(w, "    from airflow.operators.bash import BashOperator");
+        let _ = writeln!(
+            w,
+            "    from airflow.timetables.interval import CronDataIntervalTimetable"
+        );
         let _ = writeln!(w);
         let _ = writeln!(
             w,
@@ -540,7 +553,7 @@ mod tests {
     fn serialize_chains_one_task_per_resource() {
         let py = backfill().render().expect("renders");
         for line in [
-            "schedule=\"@weekly\",",
+            "schedule=CronDataIntervalTimetable(\"@weekly\", timezone=\"UTC\"),",
             "start_date=pendulum.datetime(2023, 2, 1, tz=\"UTC\"),",
             "end_date=pendulum.datetime(2023, 8, 1, tz=\"UTC\"),",
             "catchup=True,",
@@ -571,7 +584,9 @@ mod tests {
         dag.credentials = Credentials::Variable("zendesk_dsn".into());
         dag.retries = 2;
         let py = dag.render().expect("renders");
-        assert!(py.contains("schedule=\"0 6 * * *\","));
+        assert!(
+            py.contains("schedule=CronDataIntervalTimetable(\"0 6 * * *\", timezone=\"UTC\"),")
+        );
         assert!(py.contains("start_date=pendulum.datetime(2023, 2, 1, 6, 30, 0, tz=\"UTC\"),"));
         assert!(py.contains("end_date=None,"));
         assert!(py.contains("catchup=False,"));

@@ -12,10 +12,11 @@ import pendulum
 
 try:  # Airflow 3
     from airflow.providers.standard.operators.bash import BashOperator
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, CronDataIntervalTimetable
 except ImportError:  # Airflow 2
     from airflow import DAG
     from airflow.operators.bash import BashOperator
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
 # Rendered by Airflow for each task run; the credentials never appear in this file.
 ENV = {
@@ -26,7 +27,7 @@ ENV = {
 
 with DAG(
     dag_id="zendesk_support_backfill",
-    schedule="@weekly",
+    schedule=CronDataIntervalTimetable("@weekly", timezone="UTC"),
     start_date=pendulum.datetime(2023, 2, 1, tz="UTC"),
     end_date=pendulum.datetime(2023, 8, 1, tz="UTC"),
     catchup=True,

@@ -308,7 +308,7 @@ fn ele_deploy_airflow_writes_the_dag_file() {
     let py = std::fs::read_to_string(&path).expect("the DAG file");
     for line in [
         "dag_id=\"zendesk_support_backfill\",",
-        "schedule=\"@weekly\",",
+        "schedule=CronDataIntervalTimetable(\"@weekly\", timezone=\"UTC\"),",
         "start_date=pendulum.datetime(2023, 2, 1, tz=\"UTC\"),",
         "end_date=pendulum.datetime(2023, 8, 1, tz=\"UTC\"),",
         "catchup=True,",
@@ -351,7 +351,7 @@ fn ele_deploy_airflow_writes_the_dag_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     let py = std::fs::read_to_string(dir.path().join("daily.py")).expect("the DAG file");
-    assert!(py.contains("schedule=\"@daily\","));
+    assert!(py.contains("schedule=CronDataIntervalTimetable(\"@daily\", timezone=\"UTC\"),"));
     assert!(py.contains("catchup=False,"));
     assert!(py.contains("\"{{ var.value.zendesk_dsn }}\""));
     assert!(py.contains("bash_command=\"zendesk_support\","));
