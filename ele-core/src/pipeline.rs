@@ -19,7 +19,7 @@ use crate::incremental::{Interval, interval_from_env};
 use crate::normalize::naming;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
 use crate::package::{ChainLoad, LoadPackage, Manifest, PackageWriter};
-use crate::progress::{self, Progress, report};
+use crate::progress;
 use crate::resource::{
     EmitContext, ExtractedBatch, IntoResources, Key, Resources, WriteDisposition,
 };
@@ -416,35 +416,11 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
 
     let (mut state, mut schema) = restore(p).await?;
     let extract_started = Instant::now();
-    let resource_names = run.resources.list.iter();
-    let resource_names = resource_names.map(|r| r.hints().name.clone()).collect();
-    report(
-        p.progress.as_ref(),
-        Progress::ExtractStarted {
-            resources: resource_names,
-        },
-    );
+    progress::extract_started(p.progress.as_ref(), &run.resources);
     let extracted = extract_and_normalize(p, run, &mut state, &mut schema).await?;
     let extract_elapsed = extract_started.elapsed();
-    if p.progress.is_some() {
-        let (load_id, items, rows) = match &extracted {
-            Some((manifest, _, items)) => (
-                Some(manifest.load_id.clone()),
-                *items,
-                manifest.row_counts(),
-            ),
-            None => (None, 0, Vec::new()),
-        };
-        report(
-            p.progress.as_ref(),
-            Progress::Normalized {
-                load_id,
-                items,
-                rows,
-                elapsed: extract_elapsed,
-            },
-        );
-    }
+    let new_package = extracted.as_ref().map(|(m, _, items)| (m, *items));
+    progress::normalized(p.progress.as_ref(), new_package, extract_elapsed);
     let Some((manifest, _lock, _)) = extracted else {
         return Ok(load_info(p, packages, extract_elapsed, started));
     };
@@ -901,15 +877,7 @@ fn normalize_stream(
 async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     let started = Instant::now();
     let package = LoadPackage::open(package_dir)?;
-    if p.progress.is_some() {
-        report(
-            p.progress.as_ref(),
-            Progress::LoadStarted {
-                load_id: package.manifest.load_id.clone(),
-                rows: package.manifest.row_counts(),
-            },
-        );
-    }
+    progress::load_started(p.progress.as_ref(), &package.manifest);
     let outcome = match load_with_retries(p, &package).await {
         Ok(outcome) => outcome,
         Err(e @ Error::StateConflict { .. }) => {
@@ -940,15 +908,7 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
         outcome,
         load_elapsed: started.elapsed(),
     };
-    report(
-        p.progress.as_ref(),
-        Progress::Loaded {
-            load_id: info.load_id.clone(),
-            rows: info.row_counts.clone(),
-            outcome,
-            elapsed: info.load_elapsed,
-        },
-    );
+    progress::loaded(p.progress.as_ref(), &info);
     Ok(info)
 }
 

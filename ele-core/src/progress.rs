@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::destination::LoadOutcome;
-use crate::resource::ExtractedBatch;
+use crate::package::Manifest;
+use crate::pipeline::PackageInfo;
+use crate::resource::{ExtractedBatch, Resources};
 
 /// What receives the progress of a pipeline's runs.
 pub type Observer = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -66,10 +68,54 @@ pub fn total_rows(rows: &[(String, u64)]) -> u64 {
     rows.iter().map(|(_, n)| n).sum()
 }
 
-/// Calls the observer, if any.
-pub(crate) fn report(observer: Option<&Observer>, progress: Progress) {
+/// Reports [`Progress::ExtractStarted`].
+pub(crate) fn extract_started(observer: Option<&Observer>, resources: &Resources) {
     if let Some(observer) = observer {
-        observer(&progress);
+        observer(&Progress::ExtractStarted {
+            resources: resources
+                .list
+                .iter()
+                .map(|r| r.hints().name.clone())
+                .collect(),
+        });
+    }
+}
+
+/// Reports [`Progress::Normalized`]: the new package and its item count, or `None` when nothing was new.
+pub(crate) fn normalized(
+    observer: Option<&Observer>,
+    package: Option<(&Manifest, u64)>,
+    elapsed: Duration,
+) {
+    if let Some(observer) = observer {
+        observer(&Progress::Normalized {
+            load_id: package.map(|(m, _)| m.load_id.clone()),
+            items: package.map_or(0, |(_, items)| items),
+            rows: package.map(|(m, _)| m.row_counts()).unwrap_or_default(),
+            elapsed,
+        });
+    }
+}
+
+/// Reports [`Progress::LoadStarted`].
+pub(crate) fn load_started(observer: Option<&Observer>, manifest: &Manifest) {
+    if let Some(observer) = observer {
+        observer(&Progress::LoadStarted {
+            load_id: manifest.load_id.clone(),
+            rows: manifest.row_counts(),
+        });
+    }
+}
+
+/// Reports [`Progress::Loaded`].
+pub(crate) fn loaded(observer: Option<&Observer>, package: &PackageInfo) {
+    if let Some(observer) = observer {
+        observer(&Progress::Loaded {
+            load_id: package.load_id.clone(),
+            rows: package.row_counts.clone(),
+            outcome: package.outcome,
+            elapsed: package.load_elapsed,
+        });
     }
 }
 
