@@ -1020,6 +1020,18 @@ mod tests {
                 );
             },
         );
+        // Airflow renders a datetime with a space, and a missing end as `None`.
+        with_env(
+            &[
+                ("ELE_INTERVAL_START", "2023-02-12 00:00:00+00:00"),
+                ("ELE_INTERVAL_END", "None"),
+            ],
+            || {
+                let (start, end) = run().expect("interval");
+                assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+                assert_eq!(end, None);
+            },
+        );
         with_env(&[("ELE_INTERVAL_START", "last tuesday")], || {
             let err = interval_from_env().expect_err("not a date");
             assert!(

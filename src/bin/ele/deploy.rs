@@ -42,7 +42,7 @@ pub(crate) struct AirflowArgs {
     /// Start of the first data interval: 2023-02-01 or 2023-02-01T06:00:00Z (UTC).
     #[arg(long)]
     start_date: String,
-    /// No run after this date.
+    /// No run whose data interval starts after this date (the last interval may end after it).
     #[arg(long)]
     end_date: Option<String>,
     /// Create a run for every interval since the start date (a backfill).
