@@ -37,7 +37,10 @@
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
 pub mod config;
+#[cfg(feature = "cli")]
+pub mod deploy;
 pub mod jsonl;
+pub mod run_args;
 
 pub use ele_core::error::{BoxError, Error, Result};
 pub use ele_core::incremental::{
@@ -51,9 +54,10 @@ pub use ele_core::resource::{
 };
 pub use ele_core::source::Source;
 pub use ele_core::state::{ResourceState, SourceState};
-pub use ele_core::{destination, schema, state};
+pub use ele_core::{destination, progress, schema, state};
 #[cfg(feature = "postgres")]
 pub use ele_destinations::postgres::{self, Postgres};
+pub use run_args::RunArgs;
 
 /// Turns an async function into a resource: calling it returns a resource value and runs nothing.
 ///

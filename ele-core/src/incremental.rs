@@ -1007,6 +1007,8 @@ pub fn interval_from_env() -> Result<Option<Interval>> {
         names
             .iter()
             .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+            // An orchestrator's template renders a missing end as `None` (Airflow) or `null`.
+            .filter(|v| !matches!(v.trim(), "None" | "null"))
     };
     let Some(start) = read(INTERVAL_START_ENV) else {
         return Ok(None);
@@ -1137,6 +1139,18 @@ mod tests {
                     end.map(|e| e.to_rfc3339()),
                     Some("2023-02-19T00:00:00+00:00".to_owned())
                 );
+            },
+        );
+        // Airflow renders a datetime with a space, and a missing end as `None`.
+        with_env(
+            &[
+                ("ELE_INTERVAL_START", "2023-02-12 00:00:00+00:00"),
+                ("ELE_INTERVAL_END", "None"),
+            ],
+            || {
+                let (start, end) = run().expect("interval");
+                assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+                assert_eq!(end, None);
             },
         );
         with_env(&[("ELE_INTERVAL_START", "last tuesday")], || {

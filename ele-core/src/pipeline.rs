@@ -19,6 +19,7 @@ use crate::incremental::{Interval, interval_from_env};
 use crate::normalize::naming;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, Normalizer, RootConfig};
 use crate::package::{ChainLoad, LoadPackage, Manifest, MergeSpec, PackageWriter, Scd2Spec};
+use crate::progress;
 use crate::resource::{
     EmitContext, ExtractedBatch, IntoResources, Key, MergeStrategy, Resources, WriteDisposition,
 };
@@ -41,6 +42,8 @@ pub struct PipelineBuilder {
     destination: Option<Arc<dyn Destination>>,
     pipelines_dir: Option<PathBuf>,
     lock_timeout: Option<Duration>,
+    dev_mode: bool,
+    progress: Option<crate::progress::Observer>,
 }
 
 impl PipelineBuilder {
@@ -69,6 +72,23 @@ impl PipelineBuilder {
         self
     }
 
+    /// Dev mode, for experiments (dlt's `dev_mode`, formerly `full_refresh`): this instance loads into a fresh
+    /// dataset `<dataset>_<YYYYMMDDhhmmss>` and starts from empty state (its working dir is wiped on build).
+    pub fn dev_mode(mut self, enabled: bool) -> Self {
+        self.dev_mode = enabled;
+        self
+    }
+
+    /// Reports the progress of every run (items extracted, rows normalized, packages loaded) to `observer`,
+    /// called on the pipeline's tasks and threads: keep it quick.
+    pub fn progress(
+        mut self,
+        observer: impl Fn(&crate::progress::Progress) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(Arc::new(observer));
+        self
+    }
+
     /// Checks the settings and builds the pipeline.
     pub fn build(self) -> Result<Pipeline> {
         if self.name.trim().is_empty() {
@@ -80,15 +100,21 @@ impl PipelineBuilder {
                 self.name
             ))
         })?;
-        let dataset = self
+        let mut dataset = self
             .dataset_name
             .unwrap_or_else(|| format!("{}_dataset", self.name));
+        if self.dev_mode {
+            dataset = dev_mode_dataset(&dataset);
+        }
         let dataset_name = naming::normalize_dataset_name(&dataset);
         let pipelines_dir = self
             .pipelines_dir
             .or_else(|| std::env::var_os(PIPELINES_DIR_ENV).map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(".ele").join("pipelines"));
         let working_dir = pipelines_dir.join(&self.name);
+        if self.dev_mode {
+            remove_dir_if_exists(&working_dir)?;
+        }
         let lock_timeout = self
             .lock_timeout
             .or_else(|| {
@@ -106,6 +132,7 @@ impl PipelineBuilder {
                 dataset_name,
                 destination,
                 working_dir,
+                progress: self.progress,
             }),
         })
     }
@@ -118,6 +145,7 @@ struct Inner {
     dataset_name: String,
     destination: Arc<dyn Destination>,
     working_dir: PathBuf,
+    progress: Option<crate::progress::Observer>,
 }
 
 /// Drives sources and resources through extract, normalize and load.
@@ -145,6 +173,8 @@ impl Pipeline {
             destination: None,
             pipelines_dir: None,
             lock_timeout: None,
+            dev_mode: false,
+            progress: None,
         }
     }
 
@@ -386,9 +416,12 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
 
     let (mut state, mut schema) = restore(p).await?;
     let extract_started = Instant::now();
+    progress::extract_started(p.progress.as_ref(), &run.resources);
     let extracted = extract_and_normalize(p, run, &mut state, &mut schema).await?;
     let extract_elapsed = extract_started.elapsed();
-    let Some((manifest, _lock)) = extracted else {
+    let new_package = extracted.as_ref().map(|(m, _, items)| (m, *items));
+    progress::normalized(p.progress.as_ref(), new_package, extract_elapsed);
+    let Some((manifest, _lock, _)) = extracted else {
         return Ok(load_info(p, packages, extract_elapsed, started));
     };
     tracing::info!(
@@ -485,7 +518,7 @@ async fn extract_and_normalize(
     run: Run<'_>,
     state: &mut PipelineState,
     schema: &mut Schema,
-) -> Result<Option<(Manifest, std::fs::File)>> {
+) -> Result<Option<(Manifest, std::fs::File, u64)>> {
     let Run {
         resources,
         write_disposition,
@@ -584,7 +617,7 @@ async fn extract_and_normalize(
     })?;
     let schema_before = schema.content_hash();
 
-    let (tx, rx) = mpsc::channel::<ExtractedBatch>(EXTRACT_QUEUE);
+    let (tx, rx, item_count) = progress::extract_channel(p.progress.as_ref(), EXTRACT_QUEUE);
     let normalize_configs = configs.clone();
     let mut working_schema = schema.clone();
     let load_id_for_normalizer = load_id.clone();
@@ -785,7 +818,7 @@ async fn extract_and_normalize(
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
     }
-    Ok(Some((manifest, lock)))
+    Ok(Some((manifest, lock, item_count.get())))
 }
 
 /// The normalizer loop, on a blocking thread: items in, rows into the package. Returns the writer and the root
@@ -934,6 +967,7 @@ fn load_id_time(load_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     let started = Instant::now();
     let package = LoadPackage::open(package_dir)?;
+    progress::load_started(p.progress.as_ref(), &package.manifest);
     let outcome = match load_with_retries(p, &package).await {
         Ok(outcome) => outcome,
         Err(e @ Error::StateConflict { .. }) => {
@@ -958,12 +992,14 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
         .map_err(|e| Error::io("cannot move load package to", &loaded, e))?;
     // The rows are in the destination now; keep only the manifest.
     remove_dir_if_exists(&loaded.join("jobs"))?;
-    Ok(PackageInfo {
+    let info = PackageInfo {
         load_id: manifest.load_id.clone(),
         row_counts: manifest.row_counts(),
         outcome,
         load_elapsed: started.elapsed(),
-    })
+    };
+    progress::loaded(p.progress.as_ref(), &info);
+    Ok(info)
 }
 
 /// How often a package load is tried when it fails transiently (connection lost mid-COPY, server restart).
@@ -1041,6 +1077,25 @@ pub fn new_load_id(previous: Option<&str>) -> String {
     let frac = micros % 1_000_000;
     let id = format!("{secs}.{frac:06}");
     id.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// The dataset of a dev-mode instance: `dataset` with dlt's instance suffix `_YYYYMMDDhhmmss` (here in UTC on a
+/// 24-hour clock), later than the suffix of any earlier instance of this process, so two instances never
+/// share a dataset.
+fn dev_mode_dataset(dataset: &str) -> String {
+    static LAST: std::sync::Mutex<i64> = std::sync::Mutex::new(0);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Utc::now().timestamp().max(*last + 1);
+    *last = now;
+    let suffix = DateTime::<Utc>::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .format("%Y%m%d%H%M%S");
+    // dlt avoids a double `_`.
+    if dataset.ends_with('_') {
+        format!("{dataset}{suffix}")
+    } else {
+        format!("{dataset}_{suffix}")
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

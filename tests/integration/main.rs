@@ -10,4 +10,5 @@ mod faults;
 mod incremental;
 mod merge_strategies;
 mod normalize;
+mod orchestration;
 mod relational;
