@@ -37,7 +37,10 @@
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
 pub mod config;
+#[cfg(feature = "cli")]
+pub mod deploy;
 pub mod jsonl;
+pub mod run_args;
 
 pub use ele_core::error::{BoxError, Error, Result};
 pub use ele_core::incremental::{
@@ -46,13 +49,15 @@ pub use ele_core::incremental::{
 pub use ele_core::pipeline::{LoadInfo, PackageInfo, Pipeline, PipelineBuilder, Run};
 pub use ele_core::resource::{
     Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key,
-    Resource, ResourceExt, ResourceHints, Resources, TableNameFn, WriteDisposition, items,
+    MergeStrategy, Resource, ResourceExt, ResourceHints, Resources, Scd2, SortOrder, TableNameFn,
+    WriteDisposition, items,
 };
 pub use ele_core::source::{Accessor, Source};
 pub use ele_core::state::{ResourceState, SourceState};
-pub use ele_core::{destination, schema, state};
+pub use ele_core::{destination, progress, schema, state};
 #[cfg(feature = "postgres")]
 pub use ele_destinations::postgres::{self, Postgres};
+pub use run_args::RunArgs;
 
 /// Turns an async function into a resource: calling it returns a resource value and runs nothing.
 ///
@@ -339,8 +344,9 @@ pub mod prelude {
     pub use crate::Postgres;
     pub use crate::Secret;
     pub use crate::{
-        Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, Pipeline, Resource,
-        ResourceExt, ResourceState, Source, SourceState, WriteDisposition, items, resource, source,
+        Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, MergeStrategy, Pipeline,
+        Resource, ResourceExt, ResourceState, Scd2, SortOrder, Source, SourceState,
+        WriteDisposition, items, resource, source,
     };
     pub use ele_core::resource::WriteDisposition::{Append, Merge, Replace};
 }
@@ -353,7 +359,7 @@ pub mod __private {
         Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
     };
     pub use ele_core::resource::{
-        Emit, Key, Resource, ResourceHints, TableNameFn, WriteDisposition,
+        Emit, Key, MergeStrategy, Resource, ResourceHints, SortOrder, TableNameFn, WriteDisposition,
     };
     pub use ele_core::resource::{IntoResources, Resources};
     pub use ele_core::source::{Accessor, Source};

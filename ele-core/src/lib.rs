@@ -15,6 +15,7 @@ pub mod manage;
 pub mod normalize;
 pub mod package;
 pub mod pipeline;
+pub mod progress;
 pub mod resource;
 pub mod schema;
 pub mod source;

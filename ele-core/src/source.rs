@@ -215,8 +215,9 @@ impl IntoResources for Source {
                 list: vec![Box::new(failing)],
             };
         }
+        // Deselected resources stay in the list, flagged: the pipeline drops them ([`Resources::selected`]), after
+        // a `--resources` selection of the `ele` facade could still pick them.
         let mut list = self.resources;
-        list.retain(|r| r.hints().selected);
         if let Some(depth) = self.max_table_nesting {
             for r in &mut list {
                 r.hints_mut().max_table_nesting.get_or_insert(depth);

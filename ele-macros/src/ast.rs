@@ -138,6 +138,10 @@ pub(crate) struct Hints {
     pub(crate) primary_key: Option<Key>,
     pub(crate) merge_key: Option<Key>,
     pub(crate) max_table_nesting: Option<Nesting>,
+    /// `MergeStrategy` variant and the span of its literal.
+    pub(crate) merge_strategy: Option<(&'static str, Span)>,
+    pub(crate) hard_delete: Option<LitStr>,
+    pub(crate) dedup_sort: Option<attr::DedupSort>,
     /// `selected = false` (or `true`), with its literal's span.
     pub(crate) selected: Option<LitBool>,
 }
@@ -164,6 +168,12 @@ impl<'a> Resource<'a> {
             primary_key: attrs.primary_key.into_inner(),
             merge_key: attrs.merge_key.into_inner(),
             max_table_nesting: attrs.max_table_nesting.into_inner(),
+            merge_strategy: attrs
+                .merge_strategy
+                .into_inner()
+                .map(|s| (s.variant, s.lit.span())),
+            hard_delete: attrs.hard_delete.into_inner(),
+            dedup_sort: attrs.dedup_sort.into_inner(),
             selected: attrs.selected.into_inner(),
         };
         let krate = attrs
@@ -339,8 +349,14 @@ fn arg<'a>(cx: &Ctxt, pat_type: &'a PatType) -> Option<Arg<'a>> {
 /// Names of the methods of `Resource` and `ResourceExt` (ele-core) that a setter named after an incremental
 /// parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
 /// would call the setter. Keep in step with those traits.
-const RESOURCE_METHODS: [&str; 11] = [
+const RESOURCE_METHODS: [&str; 17] = [
     "name",
+    "selected",
+    "backfill_only",
+    "merge_strategy",
+    "scd2",
+    "hard_delete",
+    "dedup_sort",
     "table_name",
     "write_disposition",
     "primary_key",

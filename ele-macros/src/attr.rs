@@ -28,15 +28,24 @@ pub(crate) const MAX_TABLE_NESTING: &str = "max_table_nesting";
 pub(crate) const SELECTED: &str = "selected";
 /// `crate = "my_reexport::ele"`
 pub(crate) const CRATE: &str = "crate";
+/// `merge_strategy = "upsert"`
+pub(crate) const MERGE_STRATEGY: &str = "merge_strategy";
+/// `hard_delete = "deleted"`
+pub(crate) const HARD_DELETE: &str = "hard_delete";
+/// `dedup_sort = "updated_at"` or `dedup_sort = ("updated_at", "asc")`
+pub(crate) const DEDUP_SORT: &str = "dedup_sort";
 
 /// Every key of `#[resource]`, in the order error messages list them.
-pub(crate) const KEYS: [&str; 8] = [
+pub(crate) const KEYS: [&str; 11] = [
     NAME,
     TABLE_NAME,
     WRITE_DISPOSITION,
     PRIMARY_KEY,
     MERGE_KEY,
     MAX_TABLE_NESTING,
+    MERGE_STRATEGY,
+    HARD_DELETE,
+    DEDUP_SORT,
     SELECTED,
     CRATE,
 ];
@@ -95,6 +104,9 @@ fn example(key: &str) -> &'static str {
         PRIMARY_KEY => "primary_key = \"id\"",
         MERGE_KEY => "merge_key = (\"day\", \"region\")",
         MAX_TABLE_NESTING => "max_table_nesting = 2",
+        MERGE_STRATEGY => "merge_strategy = \"upsert\"",
+        HARD_DELETE => "hard_delete = \"deleted\"",
+        DEDUP_SORT => "dedup_sort = (\"updated_at\", \"desc\")",
         SELECTED => "selected = false",
         _ => "crate = \"my_reexport::ele\"",
     }
@@ -130,6 +142,14 @@ const KEY_FORM: &str =
     "expected a column name `\"id\"` or a tuple of column names `(\"id\", \"url\")`";
 const TABLE_NAME_FORM: &str = "expected a table name `\"issues\"`, the path of a function `event_table` taking `&Item` and returning `String`, or a closure `|e: &Event| e.kind.clone()`";
 const LAST_VALUE_FUNC_FORM: &str = "expected `\"max\"`, `\"min\"`, or the path of a function `fn(&[serde_json::Value]) -> serde_json::Value`";
+
+const STRATEGIES: [(&str, &str); 4] = [
+    ("delete-insert", "DeleteInsert"),
+    ("upsert", "Upsert"),
+    ("insert-only", "InsertOnly"),
+    ("scd2", "Scd2"),
+];
+const SORT_ORDERS: [(&str, &str); 2] = [("asc", "Asc"), ("desc", "Desc")];
 
 const DISPOSITIONS: [(&str, Disposition); 3] = [
     ("append", Disposition::Append),
@@ -237,6 +257,26 @@ impl Disposition {
     }
 }
 
+/// `merge_strategy = "..."`: the `MergeStrategy` variant, with its literal.
+pub(crate) struct MergeStrategy {
+    pub(crate) variant: &'static str,
+    pub(crate) lit: LitStr,
+}
+
+impl MergeStrategy {
+    /// Whether the strategy identifies rows by primary key.
+    pub(crate) fn needs_primary_key(&self) -> bool {
+        matches!(self.variant, "Upsert" | "InsertOnly")
+    }
+}
+
+/// `dedup_sort = "col"` (highest wins) or `("col", "asc" | "desc")`.
+pub(crate) struct DedupSort {
+    pub(crate) column: LitStr,
+    /// The `SortOrder` variant.
+    pub(crate) order: &'static str,
+}
+
 /// `write_disposition = "..."` with its literal.
 pub(crate) struct WriteDisposition {
     pub(crate) value: Disposition,
@@ -270,6 +310,9 @@ pub(crate) struct Attrs {
     pub(crate) primary_key: Attr<Key>,
     pub(crate) merge_key: Attr<Key>,
     pub(crate) max_table_nesting: Attr<Nesting>,
+    pub(crate) merge_strategy: Attr<MergeStrategy>,
+    pub(crate) hard_delete: Attr<LitStr>,
+    pub(crate) dedup_sort: Attr<DedupSort>,
     pub(crate) selected: Attr<LitBool>,
     pub(crate) krate: Attr<syn::Path>,
 }
@@ -285,6 +328,9 @@ impl Attrs {
             primary_key: Attr::new(kind, PRIMARY_KEY),
             merge_key: Attr::new(kind, MERGE_KEY),
             max_table_nesting: Attr::new(kind, MAX_TABLE_NESTING),
+            merge_strategy: Attr::new(kind, MERGE_STRATEGY),
+            hard_delete: Attr::new(kind, HARD_DELETE),
+            dedup_sort: Attr::new(kind, DEDUP_SORT),
             selected: Attr::new(kind, SELECTED),
             krate: Attr::new(kind, CRATE),
         };
@@ -335,6 +381,29 @@ impl Attrs {
                 let nesting = nesting(cx, value);
                 self.max_table_nesting.set(cx, key, nesting);
             }
+            // merge_strategy = "delete-insert" | "upsert" | "insert-only" | "scd2"
+            MERGE_STRATEGY => {
+                let strategy =
+                    choice(cx, value, "merge strategy", &STRATEGIES).map(|(variant, lit)| {
+                        MergeStrategy {
+                            variant,
+                            lit: lit.clone(),
+                        }
+                    });
+                self.merge_strategy.set(cx, key, strategy);
+            }
+            // hard_delete = "deleted"
+            HARD_DELETE => {
+                let lit = non_empty_str(cx, value, "a column name cannot be empty", || {
+                    format!("expected a column name, e.g. `{}`", example(HARD_DELETE))
+                });
+                self.hard_delete.set(cx, key, lit);
+            }
+            // dedup_sort = "updated_at" | ("updated_at", "asc" | "desc")
+            DEDUP_SORT => {
+                let sort = dedup_sort(cx, value);
+                self.dedup_sort.set(cx, key, sort);
+            }
             // selected = true | false
             SELECTED => {
                 let flag = bool_lit(cx, SELECTED, value);
@@ -346,6 +415,35 @@ impl Attrs {
                 self.krate.set(cx, key, path);
             }
         }
+    }
+}
+
+/// `dedup_sort = "col"` or `dedup_sort = ("col", "asc" | "desc")`.
+fn dedup_sort(cx: &Ctxt, value: &Expr) -> Option<DedupSort> {
+    const FORM: &str = "expected a column name `\"updated_at\"` (the highest value wins) or a column and an order `(\"updated_at\", \"asc\")`";
+    let column = |expr: &Expr| {
+        let lit = string_lit(expr)?;
+        (!lit.value().is_empty()).then(|| lit.clone())
+    };
+    match ungroup(value) {
+        Expr::Tuple(tuple) if tuple.elems.len() == 2 => {
+            let Some(col) = column(&tuple.elems[0]) else {
+                cx.error_spanned_by(&tuple.elems[0], FORM);
+                return None;
+            };
+            let (order, _) = choice(cx, &tuple.elems[1], "sort order", &SORT_ORDERS)?;
+            Some(DedupSort { column: col, order })
+        }
+        other => match column(other) {
+            Some(col) => Some(DedupSort {
+                column: col,
+                order: "Desc",
+            }),
+            None => {
+                cx.error_spanned_by(other, FORM);
+                None
+            }
+        },
     }
 }
 

@@ -990,6 +990,28 @@ fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
             sets.push(quote!(#h.#field = #private::Key::from([#(#columns),*]);));
         }
     }
+    if let Some((variant, span)) = hints.merge_strategy {
+        let variant = syn::Ident::new(variant, span);
+        if hints.write_disposition.is_none() {
+            sets.push(quote!(#h.write_disposition = #private::WriteDisposition::Merge;));
+        }
+        sets.push(quote!(#h.merge_strategy = #private::MergeStrategy::#variant;));
+    }
+    if let Some(column) = &hints.hard_delete {
+        sets.push(quote! {
+            #h.hard_delete = ::core::option::Option::Some(::std::string::String::from(#column));
+        });
+    }
+    if let Some(sort) = &hints.dedup_sort {
+        let column = &sort.column;
+        let order = syn::Ident::new(sort.order, column.span());
+        sets.push(quote! {
+            #h.dedup_sort = ::core::option::Option::Some((
+                ::std::string::String::from(#column),
+                #private::SortOrder::#order,
+            ));
+        });
+    }
     if let Some(nesting) = &hints.max_table_nesting {
         let mut depth = proc_macro2::Literal::usize_unsuffixed(nesting.depth);
         depth.set_span(nesting.span);

@@ -9,5 +9,7 @@ mod examples;
 mod faults;
 mod incremental;
 mod macros;
+mod merge_strategies;
 mod normalize;
+mod orchestration;
 mod relational;

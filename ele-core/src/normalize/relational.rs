@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 use super::naming;
 use crate::error::{Error, Result};
 use crate::hash;
-use crate::resource::WriteDisposition;
+use crate::package::MergeSpec;
+use crate::resource::{MergeStrategy, WriteDisposition};
 use crate::schema::types::DataType;
 use crate::schema::{
     C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Schema, Table,
@@ -70,13 +71,35 @@ pub struct RootConfig {
     pub max_nesting: usize,
     /// Write `_dlt_root_id` into child rows.
     pub propagate_root_key: bool,
+    /// How a merge writes the chain (normalized names).
+    pub merge: MergeSpec,
 }
 
 impl RootConfig {
-    /// Whether `_dlt_root_id` goes into child rows: always for merge, and when asked for.
-    pub fn root_key_required(write_disposition: WriteDisposition, asked: bool) -> bool {
-        asked || write_disposition == WriteDisposition::Merge
+    /// Whether `_dlt_root_id` goes into child rows: when asked for, and for merges other than scd2 (as dlt
+    /// 1.31's `requires_root_key`; scd2 child rows are immutable versions found through `_dlt_parent_id`).
+    pub fn root_key_required(
+        write_disposition: WriteDisposition,
+        strategy: MergeStrategy,
+        asked: bool,
+    ) -> bool {
+        asked || (write_disposition == WriteDisposition::Merge && strategy != MergeStrategy::Scd2)
     }
+
+    fn merge_strategy(&self) -> Option<MergeStrategy> {
+        (self.write_disposition == WriteDisposition::Merge).then_some(self.merge.strategy)
+    }
+}
+
+/// Primary keys seen in one load of a merge table.
+#[derive(Default)]
+struct KeyTracker {
+    /// 64-bit hashes of the keys seen.
+    seen: std::collections::HashSet<u64>,
+    /// A key came twice.
+    duplicate: bool,
+    /// Too many keys to remember: duplicates may have gone unnoticed.
+    overflowed: bool,
 }
 
 /// Normalizes items into rows, growing `schema` as new tables and columns appear.
@@ -84,8 +107,8 @@ pub struct Normalizer<'s> {
     schema: &'s mut Schema,
     load_id: String,
     names: NameCache,
-    /// Per merge table: key hashes seen, and whether one came twice.
-    keys_seen: HashMap<String, (std::collections::HashSet<u64>, bool)>,
+    /// Per merge table: the primary keys seen.
+    keys_seen: HashMap<String, KeyTracker>,
 }
 
 struct Flattened {
@@ -108,7 +131,19 @@ impl<'s> Normalizer<'s> {
     /// Whether some primary key came twice in this load for the merge table `table` (a hash collision may
     /// say so wrongly, which only costs a deduplication).
     pub fn has_duplicate_keys(&self, table: &str) -> bool {
-        self.keys_seen.get(table).is_none_or(|(_, dup)| *dup)
+        self.keys_seen
+            .get(table)
+            .is_none_or(|k| k.duplicate || k.overflowed)
+    }
+
+    /// The schema as grown so far.
+    pub fn schema(&self) -> &Schema {
+        self.schema
+    }
+
+    /// Whether some primary key certainly came twice in this load for the merge table `table`.
+    pub fn saw_duplicate_key(&self, table: &str) -> bool {
+        self.keys_seen.get(table).is_some_and(|k| k.duplicate)
     }
 
     /// Declares the root table of a resource with its key columns, before any item arrives, so key columns come
@@ -121,6 +156,19 @@ impl<'s> Normalizer<'s> {
             .or_insert_with(|| Table::new(config.table.clone(), None, config.write_disposition));
         table.write_disposition = config.write_disposition;
         table.resource = Some(config.resource.clone());
+        if let Some(scd2) = config
+            .merge
+            .scd2
+            .as_ref()
+            .filter(|_| config.merge_strategy() == Some(MergeStrategy::Scd2))
+        {
+            for name in [&scd2.valid_from, &scd2.valid_to] {
+                table
+                    .columns
+                    .entry(name.clone())
+                    .or_insert_with(|| Column::new(name.clone(), Some(DataType::Timestamp)));
+            }
+        }
         for key in &config.primary_key {
             let column = table
                 .columns
@@ -172,6 +220,16 @@ impl<'s> Normalizer<'s> {
             .get(C_DLT_ID)
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let strategy = config.merge_strategy();
+        // scd2 identifies a version by a hash of the whole item, taken before flattening.
+        let version_hash = (strategy == Some(MergeStrategy::Scd2)
+            && original_has_id.is_none()
+            && config
+                .merge
+                .scd2
+                .as_ref()
+                .is_none_or(|s| s.row_version.is_none()))
+        .then(|| hash::item_version_hash(&object));
         let Flattened { mut row, lists } = flatten(
             self.schema.tables.get(&config.table),
             &mut self.names,
@@ -199,14 +257,14 @@ impl<'s> Normalizer<'s> {
                 std::hash::Hash::hash(&row[key.as_str()].to_string(), &mut hasher);
             }
             let seen = self.keys_seen.entry(config.table.clone()).or_default();
-            if !seen.1 {
-                if seen.0.len() >= MAX_TRACKED_KEYS {
+            if !seen.duplicate && !seen.overflowed {
+                if seen.seen.len() >= MAX_TRACKED_KEYS {
                     // Memory stays flat: past this many keys the loader deduplicates in SQL instead.
-                    seen.1 = true;
-                    seen.0 = std::collections::HashSet::new();
-                } else if !seen.0.insert(std::hash::Hasher::finish(&hasher)) {
-                    seen.1 = true;
-                    seen.0 = std::collections::HashSet::new();
+                    seen.overflowed = true;
+                    seen.seen = std::collections::HashSet::new();
+                } else if !seen.seen.insert(std::hash::Hasher::finish(&hasher)) {
+                    seen.duplicate = true;
+                    seen.seen = std::collections::HashSet::new();
                 }
             }
         }
@@ -214,7 +272,23 @@ impl<'s> Normalizer<'s> {
             C_DLT_LOAD_ID.to_owned(),
             Value::String(self.load_id.clone()),
         );
-        let row_id = original_has_id.unwrap_or_else(hash::random_row_id);
+        let row_id = match (original_has_id, version_hash) {
+            (Some(id), _) => id,
+            (None, Some(version)) => version,
+            // upsert and insert-only: the id is a hash of the primary key, so nested ids stay stable.
+            (None, None)
+                if strategy.is_some_and(MergeStrategy::needs_primary_key)
+                    && !config.primary_key.is_empty() =>
+            {
+                let key: Map<String, Value> = config
+                    .primary_key
+                    .iter()
+                    .map(|k| (k.clone(), row[k.as_str()].clone()))
+                    .collect();
+                hash::row_hash(&Value::Object(key))
+            }
+            (None, None) => hash::random_row_id(),
+        };
         row.insert(C_DLT_ID.to_owned(), Value::String(row_id.clone()));
         self.write(config, &config.table, None, row, sink)?;
         let root_id = config.propagate_root_key.then_some(row_id.as_str());

@@ -63,7 +63,7 @@ fn main() {
     assert_eq!(ads.selected_resource_names(), ["b", "campaigns"]);
     ads.set_root_key(true);
     assert!(ads.has_root_key());
-    let resources = ele::IntoResources::into_resources(ads);
+    let resources = ele::IntoResources::into_resources(ads).selected();
     assert_eq!(resources.source_name.as_deref(), Some("facebook_ads"));
     assert!(resources.root_key);
     let nesting: Vec<_> = resources
