@@ -25,9 +25,10 @@
 //!
 //! A merge finds the child rows of the replaced parents by `_dlt_root_id`. A replace load does not write that
 //! column unless the source asks for it (`root_key(true)`, dlt's `root_key = True`); without it the later merge
-//! could not replace the ads' labels. The seed's `fb_ads.ads.bind(states=...)` is an argument of the source
-//! function here; `with_resources(["ads"])` leaves the other resource (campaigns) out of the run, so it is not
-//! even requested.
+//! could not replace the ads' labels. The seed's `fb_ads.ads.bind(states=...)` is the typed accessor
+//! `fb_ads.ads().states(...)`, which `#[source(resources(ads, campaigns))]` generates: one setter per argument
+//! of the `ads` resource function. `with_resources(["ads"])` leaves the other resource (campaigns) out of the
+//! run, so it is not even requested.
 //!
 //! Run: `cargo run --example facebook_ads`.
 
@@ -81,14 +82,11 @@ pub async fn campaigns(out: Emit<Value>, graph_url: String) -> Result<(), ele::B
     Ok(())
 }
 
-/// The `facebook_ads` source, its `ads` resource bound to the ad states given.
-pub fn facebook_ads_source(graph_url: &str, ad_states: &[&str]) -> Source {
-    Source::new("facebook_ads")
-        .resource(campaigns(graph_url.to_owned()))
-        .resource(ads(
-            graph_url.to_owned(),
-            ad_states.iter().map(|s| (*s).to_owned()).collect(),
-        ))
+/// The `facebook_ads` source: the ads (in every state until `ads().states(...)` says otherwise) and the
+/// campaigns. `resources(ads, campaigns)` gives the returned source an accessor per resource.
+#[source(name = "facebook_ads", resources(ads, campaigns))]
+pub fn facebook_ads(graph_url: String) -> impl ele::IntoResources {
+    (campaigns(graph_url.clone()), ads(graph_url, Vec::new()))
 }
 
 /// The seed's two runs: replace with the disapproved ads (root keys forced on), then merge the paused ones.
@@ -96,16 +94,19 @@ pub async fn replace_then_merge(
     pipeline: &Pipeline,
     graph_url: &str,
 ) -> Result<(LoadInfo, LoadInfo), ele::BoxError> {
-    let mut fb_ads = facebook_ads_source(graph_url, &["DISAPPROVED"]);
+    let mut fb_ads = facebook_ads(graph_url.to_owned());
     // Enable root key propagation on a source that is not a merge one by default: not required if you always
     // use merge, but below we start with replace.
     fb_ads.set_root_key(true);
+    // Load only disapproved ads.
+    fb_ads.ads().states(vec!["DISAPPROVED".into()]);
     let replaced = pipeline
         .run(fb_ads.with_resources(["ads"])?)
         .write_disposition(Replace)
         .await?;
     // Merge the paused ads: the disapproved ads stay there.
-    let fb_ads = facebook_ads_source(graph_url, &["PAUSED"]);
+    let mut fb_ads = facebook_ads(graph_url.to_owned());
+    fb_ads.ads().states(vec!["PAUSED".into()]);
     let merged = pipeline
         .run(fb_ads.with_resources(["ads"])?)
         .write_disposition(Merge)

@@ -30,6 +30,15 @@
 //! value is the largest id of all pages (pages come newest first, so a later page must not lower it). Empty
 //! result pages are not sent: a run without new tweets loads nothing.
 //!
+//! `twitter_bearer_token=dlt.secrets.value` is `#[secret] twitter_bearer_token: Secret<String>`: unless the caller
+//! sets it, it is looked up when the run starts, as `SOURCES__TWITTER__SEARCH_TWEETS__TWITTER_BEARER_TOKEN` (or
+//! `SOURCES__TWITTER__TWITTER_BEARER_TOKEN`, ...) or in `.ele/secrets.toml`:
+//!
+//! ```toml
+//! [sources.twitter]
+//! twitter_bearer_token = "AAAA..."
+//! ```
+//!
 //! Run: `cargo run --example search_terms`.
 
 use ele::prelude::*;
@@ -54,6 +63,7 @@ pub async fn search_tweets(
     state: SourceState,
     api_url: String,
     search_terms: Vec<String>,
+    #[secret] twitter_bearer_token: Secret<String>,
 ) -> Result<(), ele::BoxError> {
     let client = reqwest::Client::new();
     for search_term in search_terms {
@@ -77,6 +87,7 @@ pub async fn search_tweets(
             let mut page: Value = client
                 .get(format!("{api_url}/2/tweets/search/recent"))
                 .query(&query)
+                .bearer_auth(twitter_bearer_token.expose())
                 .send()
                 .await?
                 .error_for_status()?
@@ -105,12 +116,17 @@ pub async fn search_tweets(
     Ok(())
 }
 
-/// The `twitter` source: its name is the state key of [`search_tweets`]'s source state.
-pub fn twitter_source(api_url: &str) -> Source {
-    Source::new("twitter").resource(search_tweets(
+/// The `twitter` source: its name is the state key of [`search_tweets`]'s source state. Without a `token`, the
+/// bearer token comes from the configuration.
+pub fn twitter_source(api_url: &str, token: Option<Secret<String>>) -> Source {
+    let mut search = search_tweets(
         api_url.to_owned(),
         SEARCH_TERMS.iter().map(|t| (*t).to_owned()).collect(),
-    ))
+    );
+    if let Some(token) = token {
+        search = search.twitter_bearer_token(token);
+    }
+    Source::new("twitter").resource(search)
 }
 
 #[tokio::main]
@@ -121,11 +137,29 @@ async fn main() -> Result<(), ele::BoxError> {
         .destination(Postgres::from_env_or_local().await?)
         .dataset_name("search_terms_data")
         .build()?;
-    println!("{}", pipeline.run(twitter_source(api.base_url())).await?);
+    // The fixture API takes any token; a configured one (environment, .ele/secrets.toml) wins over this default.
+    let configured = ele::config::Config::current()?.param::<Secret<String>>(
+        "twitter",
+        Some("search_tweets"),
+        "twitter_bearer_token",
+        true,
+    );
+    let token = configured
+        .is_err()
+        .then(|| Secret::new("fixture-token".to_owned()));
+    println!(
+        "{}",
+        pipeline
+            .run(twitter_source(api.base_url(), token.clone()))
+            .await?
+    );
     // Later: a new tweet for one term. Each term is searched from its own last id.
     api.reset();
     api.set_handler(fake_api::search(canned.all_tweets()));
-    println!("{}", pipeline.run(twitter_source(api.base_url())).await?);
+    println!(
+        "{}",
+        pipeline.run(twitter_source(api.base_url(), token)).await?
+    );
     println!("requests made:");
     for request in api.log() {
         println!("  {request}");

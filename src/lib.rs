@@ -37,7 +37,10 @@
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
 pub mod config;
+#[cfg(feature = "cli")]
+pub mod deploy;
 pub mod jsonl;
+pub mod run_args;
 
 pub use ele_core::error::{BoxError, Error, Result};
 pub use ele_core::incremental::{
@@ -46,13 +49,15 @@ pub use ele_core::incremental::{
 pub use ele_core::pipeline::{LoadInfo, PackageInfo, Pipeline, PipelineBuilder, Run};
 pub use ele_core::resource::{
     Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key,
-    Resource, ResourceExt, ResourceHints, Resources, TableNameFn, WriteDisposition, items,
+    MergeStrategy, Resource, ResourceExt, ResourceHints, Resources, Scd2, SortOrder, TableNameFn,
+    WriteDisposition, items,
 };
-pub use ele_core::source::Source;
+pub use ele_core::source::{Accessor, Source};
 pub use ele_core::state::{ResourceState, SourceState};
-pub use ele_core::{destination, schema, state};
+pub use ele_core::{destination, progress, schema, state};
 #[cfg(feature = "postgres")]
 pub use ele_destinations::postgres::{self, Postgres};
+pub use run_args::RunArgs;
 
 /// Turns an async function into a resource: calling it returns a resource value and runs nothing.
 ///
@@ -66,9 +71,42 @@ pub use ele_destinations::postgres::{self, Postgres};
 /// }
 /// ```
 ///
-/// Attributes: `name`, `table_name`, `write_disposition` (`"append"`, `"replace"`, `"merge"`), `primary_key`
-/// and `merge_key` (`"id"` or `("id", "url")`), `crate` (the path of a crate re-exporting ele). Exactly one
-/// parameter has type `Emit<T>`; the others are the function's ordinary arguments. `merge` needs a key.
+/// Attributes: `name`, `table_name` (a name, or a function of the item), `write_disposition` (`"append"`,
+/// `"replace"`, `"merge"`), `primary_key` and `merge_key` (`"id"` or `("id", "url")`), `max_table_nesting`,
+/// `selected` (`false`: a source holding the resource does not extract it unless `with_resources` names it), and
+/// `crate` (the path of a crate re-exporting ele). Each hint is also a builder method of the same name on the
+/// resource value ([`ResourceExt`]). Exactly one parameter has type `Emit<T>`; `Incremental<T>`,
+/// `ResourceState` and `SourceState` parameters are bound by the runtime; the others are the function's
+/// ordinary arguments. `merge` needs a key.
+///
+/// # Configuration and secrets
+/// A parameter marked `#[config]` or `#[secret]` is not an argument of the generated function: the resource
+/// value has a setter of its name, and when the caller does not use it the value is looked up when the run
+/// starts, under dlt's names ([`config::Config::param`]: `SOURCES__<SOURCE>__<RESOURCE>__<PARAM>`, then
+/// `SOURCES__<SOURCE>__<PARAM>`, ..., in the environment, then `.ele/secrets.toml`, then, for `#[config]` only,
+/// `.ele/config.toml`). A `#[secret]` parameter has type [`Secret<T>`](config::Secret), whose `Debug` and
+/// `Display` print `***`. A missing value fails the run with an error naming every place looked at.
+///
+/// ```no_run
+/// use ele::prelude::*;
+///
+/// #[resource(write_disposition = "append")]
+/// async fn search_tweets(
+///     out: Emit<serde_json::Value>,
+///     search_terms: Vec<String>,
+///     #[secret] twitter_bearer_token: Secret<String>, // the seed's `dlt.secrets.value`
+///     #[config] page_size: u32,
+/// ) -> ele::Result<()> {
+///     let _ = (search_terms, twitter_bearer_token.expose(), page_size);
+///     Ok(())
+/// }
+///
+/// let looked_up = search_tweets(vec!["rust".into()]);
+/// let given = search_tweets(vec!["rust".into()])
+///     .twitter_bearer_token(Secret::new("token".into()))
+///     .page_size(100);
+/// # let _ = (looked_up, given);
+/// ```
 ///
 /// # Compile-time checks with typed items
 /// When the item type `T` of `Emit<T>` derives [`Item`](macro@Item), `primary_key`, `merge_key`, and the
@@ -96,29 +134,32 @@ pub use ele_destinations::postgres::{self, Postgres};
 pub use ele_macros::resource;
 
 /// Turns a function that returns resources into a source: calling it runs the body, which builds the resources,
-/// and returns a [`Source`] named after the function; no resource runs until a pipeline runs the source.
+/// and returns a source struct named after the function (`facebook_ads` -> `FacebookAdsSource`), a [`Source`]
+/// through `Deref` with typed accessors; no resource runs until a pipeline runs the source.
 ///
 /// ```no_run
 /// use ele::prelude::*;
 /// use serde_json::{Value, json};
 ///
 /// #[resource]
-/// async fn ads(out: Emit<Value>, token: String) -> ele::Result<()> {
-///     out.send(json!({"id": 1, "token": token})).await
+/// async fn ads(out: Emit<Value>, token: String, states: Vec<String>) -> ele::Result<()> {
+///     out.send(json!({"id": 1, "token": token, "states": states})).await
 /// }
 ///
-/// #[resource]
+/// #[resource(selected = false)]
 /// async fn campaigns(out: Emit<Value>) -> ele::Result<()> {
 ///     out.send(json!({"id": 1})).await
 /// }
 ///
-/// #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2)]
-/// fn facebook_ads(token: String) -> impl ele::IntoResources {
-///     (ads(token), campaigns())
+/// #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2, resources(ads, campaigns))]
+/// fn facebook_ads(#[secret] token: Secret<String>) -> impl ele::IntoResources {
+///     (ads(token.expose().clone(), vec![]), campaigns())
 /// }
 ///
 /// # fn main() -> ele::Result<()> {
-/// let only_ads: Source = facebook_ads("secret".into()).with_resources(["ads"])?;
+/// let mut fb_ads = facebook_ads(None); // `None`: the token comes from the configuration
+/// fb_ads.ads().states(vec!["DISAPPROVED".into()]); // dlt's `fb_ads.ads.bind(states=...)`
+/// let only_ads = fb_ads.with_resources(["ads"])?;
 /// # let _ = only_ads;
 /// # Ok(())
 /// # }
@@ -126,9 +167,28 @@ pub use ele_macros::resource;
 ///
 /// Attributes, all optional: `name` (the source name, the state key of its resources; the function name by
 /// default), `root_key` (`true` writes `_dlt_root_id` into every child table), `max_table_nesting` (for the
-/// resources that do not set their own), `crate` (the path of a crate re-exporting ele). The function is not
-/// `async` and not generic; it returns a resource, a tuple of resources, a `Vec<Box<dyn DynResource>>` or a
-/// `Source`.
+/// resources that do not set their own), `resources(ads, campaigns)` (see below), `crate` (the path of a crate
+/// re-exporting ele). The function is not `async` and not generic; it returns a resource, a tuple of resources,
+/// a `Vec<Box<dyn DynResource>>` or a `Source`.
+///
+/// # Typed accessors
+/// `resources(...)` lists the `#[resource]` functions (by name or path, e.g. `crate::stripe::charges`) whose
+/// resources the body returns. Each gets an accessor on the struct, `fb_ads.ads()`, returning the resource's
+/// `AdsResourceMut` handle with one setter per argument of the resource function (ordinary, incremental,
+/// `#[config]` and `#[secret]` ones). The accessor finds the first resource of that type, whatever its name. The
+/// list is written out rather than read from the body, which may build its resources in any way (loops,
+/// helpers, `from_fn`). A listed resource the body did not return makes `with_resources` and the run fail with
+/// an error naming it.
+///
+/// # Selection
+/// A run extracts the selected resources: all but those with `selected = false`, or exactly those named by
+/// [`with_resources`](Source::with_resources), which is an error listing the known names for an unknown one.
+///
+/// # Configuration and secrets
+/// A source parameter marked `#[config]` or `#[secret]` is an `Option` of its type in the generated function:
+/// `None` looks it up when the function is called, at `sources.<source>.<param>` and then up the sections (see
+/// [`config::Config::param`]). A missing value makes the returned source fail its run and `with_resources` with
+/// an error naming every place looked at.
 pub use ele_macros::source;
 
 /// Derives [`Item`](trait@Item): describes the serialized fields of a struct that also derives
@@ -215,6 +275,7 @@ pub use ele_macros::Item;
 /// A struct whose serialized fields are known at compile time; see the derive [`Item`](macro@Item).
 pub use ele_core::item::Item;
 
+pub use ele_core::config::Secret;
 /// Makes a resource from its function: `ele::from_fn(get_resource).name(key).bind((key, endpoint))`.
 ///
 /// The seed's dynamic resources (one per endpoint, made in a loop) are built from the function, never from a
@@ -281,9 +342,11 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use crate::Postgres;
+    pub use crate::Secret;
     pub use crate::{
-        Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, Pipeline, Resource,
-        ResourceExt, ResourceState, Source, SourceState, WriteDisposition, items, resource, source,
+        Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, MergeStrategy, Pipeline,
+        Resource, ResourceExt, ResourceState, Scd2, SortOrder, Source, SourceState,
+        WriteDisposition, items, resource, source,
     };
     pub use ele_core::resource::WriteDisposition::{Append, Merge, Replace};
 }
@@ -296,10 +359,10 @@ pub mod __private {
         Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
     };
     pub use ele_core::resource::{
-        Emit, Key, Resource, ResourceHints, TableNameFn, WriteDisposition,
+        Emit, Key, MergeStrategy, Resource, ResourceHints, SortOrder, TableNameFn, WriteDisposition,
     };
     pub use ele_core::resource::{IntoResources, Resources};
-    pub use ele_core::source::Source;
+    pub use ele_core::source::{Accessor, Source};
     pub use ele_core::state::{ResourceState, SourceState};
     pub use futures::future::BoxFuture;
 
@@ -345,6 +408,55 @@ pub mod __private {
             source.push_boxed(resource);
         }
         source
+    }
+
+    /// The `#[config]` or `#[secret]` parameter `key` of the resource `out` belongs to, from
+    /// [`Config::current`](crate::config::Config::current).
+    pub fn resource_config<T: serde::de::DeserializeOwned, I>(
+        out: &Emit<I>,
+        key: &str,
+        secret: bool,
+    ) -> Result<T> {
+        crate::config::Config::current()?.param(
+            out.source_name(),
+            Some(out.resource_name()),
+            key,
+            secret,
+        )
+    }
+
+    /// The `#[config]` or `#[secret]` parameter `key` of the source `source`: the caller's value, else looked up.
+    pub fn source_config<T: serde::de::DeserializeOwned>(
+        source: &str,
+        key: &str,
+        secret: bool,
+        given: Option<T>,
+    ) -> Result<T> {
+        match given {
+            Some(value) => Ok(value),
+            None => crate::config::Config::current()?.param(source, None, key, secret),
+        }
+    }
+
+    /// The messages of the lookups that failed, joined.
+    pub fn config_errors<const N: usize>(errors: [Option<Error>; N]) -> String {
+        errors
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Records an error in `source` when it holds no resource of type `R`, which `resources(...)` lists.
+    pub fn check_listed<R: Resource>(source: &mut Source, listed: &str) {
+        if source.resource_of_type_mut::<R>().is_none() {
+            let message = format!(
+                "source `{}` lists resource `{listed}` in `#[source(resources(...))]`, but its function returned no `{listed}` resource",
+                source.name()
+            );
+            source.fail(message);
+        }
     }
 
     /// Compile-time checks against typed items (`#[derive(ele::Item)]`) and the traits of the derive.

@@ -7,5 +7,6 @@ fn ui() {
     t.compile_fail("tests/ui/incremental/*.rs");
     t.compile_fail("tests/ui/source/*.rs");
     t.compile_fail("tests/ui/item/*.rs");
+    t.compile_fail("tests/ui/config/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

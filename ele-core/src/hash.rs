@@ -66,6 +66,27 @@ pub fn row_hash(row: &Value) -> String {
     digest128(&dumps_sorted(row), DLT_ID_LENGTH_BYTES)
 }
 
+/// The scd2 row version of an item (dlt's `row_hash` row id): [`row_hash`] of the unflattened item without its
+/// top-level `_dlt*` keys, computed without copying the item.
+pub fn item_version_hash(item: &serde_json::Map<String, Value>) -> String {
+    let mut entries: Vec<(&String, &Value)> = item
+        .iter()
+        .filter(|(k, _)| !k.starts_with("_dlt"))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::from("{");
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(&mut out, k);
+        out.push(':');
+        write_json(&mut out, v, true);
+    }
+    out.push('}');
+    digest128(&out, DLT_ID_LENGTH_BYTES)
+}
+
 /// The incremental dedup hash of dlt 1.31 (`digest_dedup_value`): compact key-sorted JSON of `value`, then
 /// `digest128` with 9 bytes (12 characters). `value` is the primary key value (a list of values for a
 /// compound key) or the whole row when the key is `None`.

@@ -480,7 +480,38 @@ impl<T: Cursor> Incremental<T> {
             ),
             _ => (initial_value.clone(), HashSet::new()),
         };
+        // Lag (§1.9): start a window behind the last value; the stored last value stays the floor of the new one.
+        let mut floor = None;
+        let start_value = match (config.lag, start_value) {
+            (Some(lag), Some(last))
+                if end_value.is_none()
+                    && matches!(func, LastValueFunc::Max | LastValueFunc::Min) =>
+            {
+                let lagged = apply_lag(lag, &last, &func).map_err(|m| {
+                    Error::config(format!(
+                        "resource `{resource}`: cannot apply lag {lag} to the last value of `{cursor_path}`: {m}"
+                    ))
+                })?;
+                // The window never reaches below the initial value.
+                let lagged = match &initial_value {
+                    Some(initial)
+                        if func_prefers(&func, T::compare, initial, &lagged) == Some(true) =>
+                    {
+                        initial.clone()
+                    }
+                    _ => lagged,
+                };
+                floor = Some(last);
+                Some(lagged)
+            }
+            (Some(_), start) if end_value.is_some() => {
+                tracing::info!(resource = %resource, cursor = %cursor_path, "lag is off for a run with an end value");
+                start
+            }
+            (_, start) => start,
+        };
         let tracker = Tracker {
+            floor,
             resource: resource.to_owned(),
             cursor_path: cursor_path.clone(),
             path,
@@ -609,6 +640,8 @@ impl CursorPath {
 /// The filter and running values of one bound incremental.
 #[derive(Debug)]
 pub(crate) struct Tracker {
+    /// With lag: the last value stored before the run, below which the new last value never goes.
+    floor: Option<Value>,
     resource: String,
     cursor_path: String,
     path: CursorPath,
@@ -915,10 +948,16 @@ impl Tracker {
         entry
             .entry("initial_value")
             .or_insert_with(|| self.initial_value.clone().unwrap_or(Value::Null));
-        entry.insert(
-            "last_value".into(),
-            self.last_value.clone().unwrap_or(Value::Null),
-        );
+        let last_value = match (&self.floor, &self.last_value) {
+            (Some(floor), Some(last))
+                if func_prefers(&self.func, self.compare, floor, last) == Some(true) =>
+            {
+                Some(floor.clone())
+            }
+            (Some(floor), None) => Some(floor.clone()),
+            (_, last) => last.clone(),
+        };
+        entry.insert("last_value".into(), last_value.unwrap_or(Value::Null));
         let pending: HashSet<String> = self
             .pending
             .iter()
@@ -958,6 +997,88 @@ impl Tracker {
     }
 }
 
+/// Whether `func` (max or min) prefers `a` over `b` strictly; `None` for custom functions or incomparable values.
+fn func_prefers(
+    func: &LastValueFunc,
+    compare: fn(&Value, &Value) -> Option<Ordering>,
+    a: &Value,
+    b: &Value,
+) -> Option<bool> {
+    let order = compare(a, b)?;
+    match func {
+        LastValueFunc::Max => Some(order == Ordering::Greater),
+        LastValueFunc::Min => Some(order == Ordering::Less),
+        LastValueFunc::Custom(_) => None,
+    }
+}
+
+/// dlt's `apply_lag`: moves `last` back by `lag` (forward for `min`): seconds for date-times, days for dates,
+/// units for numbers (integers stay integers). Strings keep their format.
+fn apply_lag(lag: f64, last: &Value, func: &LastValueFunc) -> std::result::Result<Value, String> {
+    let sign = if matches!(func, LastValueFunc::Min) {
+        1.0
+    } else {
+        -1.0
+    };
+    let shift = sign * lag;
+    match last {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(json!(i + shift.trunc() as i64))
+            } else {
+                let f = n.as_f64().ok_or("not a finite number")? + shift;
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| "the result is not a finite number".to_owned())
+            }
+        }
+        Value::String(text) => lag_text(text, shift).map(Value::String),
+        other => Err(format!(
+            "lag needs a number, date or date-time cursor, not {other}"
+        )),
+    }
+}
+
+fn lag_text(text: &str, shift: f64) -> std::result::Result<String, String> {
+    use chrono::{Duration, NaiveDate, NaiveDateTime};
+    for format in ["%Y-%m-%d", "%Y%m%d"] {
+        if text.len() == if format == "%Y%m%d" { 8 } else { 10 }
+            && let Ok(date) = NaiveDate::parse_from_str(text, format)
+        {
+            let moved = date + Duration::days(shift.trunc() as i64);
+            return Ok(moved.format(format).to_string());
+        }
+    }
+    let delta = Duration::microseconds((shift * 1_000_000.0).round() as i64);
+    let digits = text
+        .split_once('.')
+        .map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).count());
+    let seconds_format = match digits {
+        None | Some(0) => SecondsFormat::Secs,
+        Some(1..=3) => SecondsFormat::Millis,
+        Some(4..=6) => SecondsFormat::Micros,
+        _ => SecondsFormat::Nanos,
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok((t + delta).to_rfc3339_opts(seconds_format, text.ends_with('Z')));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            let out = format.replace(
+                "%.f",
+                match seconds_format {
+                    SecondsFormat::Secs => "",
+                    SecondsFormat::Millis => "%.3f",
+                    SecondsFormat::Micros => "%.6f",
+                    _ => "%.9f",
+                },
+            );
+            return Ok((t + delta).format(&out).to_string());
+        }
+    }
+    Err(format!("`{text}` is not an ISO date or date-time"))
+}
+
 fn truncate(item: &Value) -> String {
     let text = item.to_string();
     if text.len() <= 200 {
@@ -976,6 +1097,8 @@ pub fn interval_from_env() -> Result<Option<Interval>> {
         names
             .iter()
             .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+            // An orchestrator's template renders a missing end as `None` (Airflow) or `null`.
+            .filter(|v| !matches!(v.trim(), "None" | "null"))
     };
     let Some(start) = read(INTERVAL_START_ENV) else {
         return Ok(None);
@@ -1106,6 +1229,18 @@ mod tests {
                     end.map(|e| e.to_rfc3339()),
                     Some("2023-02-19T00:00:00+00:00".to_owned())
                 );
+            },
+        );
+        // Airflow renders a datetime with a space, and a missing end as `None`.
+        with_env(
+            &[
+                ("ELE_INTERVAL_START", "2023-02-12 00:00:00+00:00"),
+                ("ELE_INTERVAL_END", "None"),
+            ],
+            || {
+                let (start, end) = run().expect("interval");
+                assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+                assert_eq!(end, None);
             },
         );
         with_env(&[("ELE_INTERVAL_START", "last tuesday")], || {

@@ -333,6 +333,7 @@ pub struct FromFn<F> {
     primary_key: Option<Key>,
     merge_key: Option<Key>,
     max_table_nesting: Option<usize>,
+    selected: Option<bool>,
 }
 
 /// A resource made from its function: `from_fn(get_resource).name(key).bind((key, endpoint))` calls
@@ -366,6 +367,7 @@ where
         primary_key: None,
         merge_key: None,
         max_table_nesting: None,
+        selected: None,
     }
 }
 
@@ -406,6 +408,12 @@ impl<F> FromFn<F> {
         self
     }
 
+    /// Selects or deselects the resource in its source, as [`ResourceExt::selected`] does.
+    pub fn selected(mut self, selected: bool) -> Self {
+        self.selected = Some(selected);
+        self
+    }
+
     /// Calls the function with `args`, a tuple in the order of the function's arguments (`(endpoint,)` for
     /// one), and applies the hints given so far to the resource it returns.
     pub fn bind<Args>(self, args: Args) -> <F as ResourceFn<Args>>::Resource
@@ -430,6 +438,9 @@ impl<F> FromFn<F> {
         }
         if let Some(depth) = self.max_table_nesting {
             resource = resource.max_table_nesting(depth);
+        }
+        if let Some(selected) = self.selected {
+            resource = resource.selected(selected);
         }
         resource
     }

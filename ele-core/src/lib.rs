@@ -4,6 +4,7 @@
 //! data: [`resource`] (what user code produces, through [`resource::Emit`]), [`pipeline`] (a run),
 //! [`normalize`] (items to rows), [`schema`] (tables and types), [`package`] (rows on disk), [`state`]
 //! (committed with the data) and [`destination`] (the trait a destination implements).
+pub mod config;
 pub mod destination;
 pub mod error;
 pub mod fault;
@@ -14,6 +15,7 @@ pub mod manage;
 pub mod normalize;
 pub mod package;
 pub mod pipeline;
+pub mod progress;
 pub mod resource;
 pub mod schema;
 pub mod source;

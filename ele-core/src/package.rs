@@ -11,11 +11,12 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::normalize::relational::{Cell, Row, RowSink};
-use crate::resource::WriteDisposition;
+use crate::resource::{MergeStrategy, SortOrder, WriteDisposition};
 use crate::schema::{Schema, Table};
 use crate::state::{PipelineState, StateRow};
 
@@ -45,6 +46,53 @@ pub struct ChainLoad {
     /// No primary key occurs twice among this load's rows, so merging needs no deduplication.
     #[serde(default)]
     pub unique_keys: bool,
+    /// How a merge writes the chain.
+    #[serde(default)]
+    pub merge: MergeSpec,
+}
+
+/// How a merge writes a table chain, with column names normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MergeSpec {
+    /// The strategy.
+    #[serde(default)]
+    pub strategy: MergeStrategy,
+    /// The root column flagging deleted keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_delete: Option<String>,
+    /// The root column choosing which duplicate of a primary key is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_sort: Option<(String, SortOrder)>,
+    /// The scd2 columns and times (scd2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scd2: Option<Scd2Spec>,
+}
+
+/// The scd2 part of a [`MergeSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scd2Spec {
+    /// Column holding when a version became valid.
+    pub valid_from: String,
+    /// Column holding when a version was retired.
+    pub valid_to: String,
+    /// The "valid to" value of active versions (NULL when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_to: Option<DateTime<Utc>>,
+    /// When this load retires and validates versions; set when the package is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<DateTime<Utc>>,
+    /// The column identifying a version; `_dlt_id` (a hash of the item) when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_version: Option<String>,
+}
+
+impl Scd2Spec {
+    /// The column identifying a version.
+    pub fn version_column(&self) -> &str {
+        self.row_version
+            .as_deref()
+            .unwrap_or(crate::schema::C_DLT_ID)
+    }
 }
 
 /// The manifest of a package: everything the destination needs besides the job files.

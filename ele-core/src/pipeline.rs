@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::destination::{Destination, LoadOutcome};
@@ -17,9 +16,10 @@ use crate::error::{Error, Result};
 use crate::incremental::{Interval, interval_from_env};
 use crate::normalize::naming;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, RootConfig};
-use crate::package::{ChainLoad, LoadPackage, Manifest, PackageWriter};
+use crate::package::{ChainLoad, LoadPackage, Manifest, MergeSpec, PackageWriter, Scd2Spec};
+use crate::progress;
 use crate::resource::{
-    EmitContext, ExtractedBatch, IntoResources, Key, Resources, WriteDisposition,
+    EmitContext, IntoResources, Key, MergeStrategy, Resources, WriteDisposition,
 };
 use crate::schema::Schema;
 use crate::state::{PipelineState, ResourceState, SourceState, StateRow};
@@ -40,6 +40,8 @@ pub struct PipelineBuilder {
     destination: Option<Arc<dyn Destination>>,
     pipelines_dir: Option<PathBuf>,
     lock_timeout: Option<Duration>,
+    dev_mode: bool,
+    progress: Option<crate::progress::Observer>,
 }
 
 impl PipelineBuilder {
@@ -68,6 +70,23 @@ impl PipelineBuilder {
         self
     }
 
+    /// Dev mode, for experiments (dlt's `dev_mode`, formerly `full_refresh`): this instance loads into a fresh
+    /// dataset `<dataset>_<YYYYMMDDhhmmss>` and starts from empty state (its working dir is wiped on build).
+    pub fn dev_mode(mut self, enabled: bool) -> Self {
+        self.dev_mode = enabled;
+        self
+    }
+
+    /// Reports the progress of every run (items extracted, rows normalized, packages loaded) to `observer`,
+    /// called on the pipeline's tasks and threads: keep it quick.
+    pub fn progress(
+        mut self,
+        observer: impl Fn(&crate::progress::Progress) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(Arc::new(observer));
+        self
+    }
+
     /// Checks the settings and builds the pipeline.
     pub fn build(self) -> Result<Pipeline> {
         if self.name.trim().is_empty() {
@@ -79,15 +98,21 @@ impl PipelineBuilder {
                 self.name
             ))
         })?;
-        let dataset = self
+        let mut dataset = self
             .dataset_name
             .unwrap_or_else(|| format!("{}_dataset", self.name));
+        if self.dev_mode {
+            dataset = dev_mode_dataset(&dataset);
+        }
         let dataset_name = naming::normalize_dataset_name(&dataset);
         let pipelines_dir = self
             .pipelines_dir
             .or_else(|| std::env::var_os(PIPELINES_DIR_ENV).map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(".ele").join("pipelines"));
         let working_dir = pipelines_dir.join(&self.name);
+        if self.dev_mode {
+            remove_dir_if_exists(&working_dir)?;
+        }
         let lock_timeout = self
             .lock_timeout
             .or_else(|| {
@@ -105,6 +130,7 @@ impl PipelineBuilder {
                 dataset_name,
                 destination,
                 working_dir,
+                progress: self.progress,
             }),
         })
     }
@@ -117,6 +143,7 @@ struct Inner {
     dataset_name: String,
     destination: Arc<dyn Destination>,
     working_dir: PathBuf,
+    progress: Option<crate::progress::Observer>,
 }
 
 /// Drives sources and resources through extract, normalize and load.
@@ -144,6 +171,8 @@ impl Pipeline {
             destination: None,
             pipelines_dir: None,
             lock_timeout: None,
+            dev_mode: false,
+            progress: None,
         }
     }
 
@@ -187,7 +216,7 @@ impl Pipeline {
     pub fn run<R: IntoResources>(&self, resources: R) -> Run<'_> {
         Run {
             pipeline: self,
-            resources: resources.into_resources(),
+            resources: resources.into_resources().selected(),
             write_disposition: None,
             primary_key: None,
             merge_key: None,
@@ -385,9 +414,12 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
 
     let (mut state, mut schema) = restore(p).await?;
     let extract_started = Instant::now();
+    progress::extract_started(p.progress.as_ref(), &run.resources);
     let extracted = extract_and_normalize(p, run, &mut state, &mut schema).await?;
     let extract_elapsed = extract_started.elapsed();
-    let Some((manifest, _lock)) = extracted else {
+    let new_package = extracted.as_ref().map(|(m, _, items)| (m, *items));
+    progress::normalized(p.progress.as_ref(), new_package, extract_elapsed);
+    let Some((manifest, _lock, _)) = extracted else {
         return Ok(load_info(p, packages, extract_elapsed, started));
     };
     tracing::info!(
@@ -484,7 +516,7 @@ async fn extract_and_normalize(
     run: Run<'_>,
     state: &mut PipelineState,
     schema: &mut Schema,
-) -> Result<Option<(Manifest, std::fs::File)>> {
+) -> Result<Option<(Manifest, std::fs::File, u64)>> {
     let Run {
         resources,
         write_disposition,
@@ -541,6 +573,7 @@ async fn extract_and_normalize(
                 resources.remove(&hints.name);
             }
         }
+        let merge = merge_spec(hints)?;
         let table = naming::normalize_tables_path(hints.table());
         configs.push(RootConfig {
             resource: hints.name.clone(),
@@ -562,10 +595,12 @@ async fn extract_and_normalize(
             // As dlt: once a child table of this root has `_dlt_root_id`, it is always written (it is NOT NULL).
             propagate_root_key: RootConfig::root_key_required(
                 hints.write_disposition,
+                merge.strategy,
                 root_key || hints.root_key,
             ) || schema.tables.values().any(|t| {
                 t.parent.is_some() && t.has_root_key() && schema.root_of(&t.name) == table
             }),
+            merge,
         });
     }
 
@@ -580,7 +615,7 @@ async fn extract_and_normalize(
     })?;
     let schema_before = schema.content_hash();
 
-    let (tx, rx) = mpsc::channel::<ExtractedBatch>(EXTRACT_QUEUE);
+    let (tx, rx, item_count) = progress::extract_channel(p.progress.as_ref(), EXTRACT_QUEUE);
     let normalize_configs = configs.clone();
     let mut working_schema = schema.clone();
     let load_id_for_normalizer = load_id.clone();
@@ -625,6 +660,7 @@ async fn extract_and_normalize(
         let ctx = Arc::new(EmitContext {
             resource_index: index,
             resource_name: name.clone(),
+            source_name: source_name.clone(),
             primary_key: hints.primary_key.clone(),
             stored_incremental: stored
                 .get("incremental")
@@ -752,10 +788,17 @@ async fn extract_and_normalize(
     new_state.local.last_load_id = Some(load_id.clone());
     let chains = roots
         .into_iter()
-        .map(|(c, unique_keys)| ChainLoad {
-            root: c.table,
-            write_disposition: c.write_disposition,
-            unique_keys,
+        .map(|(c, unique_keys)| {
+            let mut merge = c.merge;
+            if let Some(scd2) = &mut merge.scd2 {
+                scd2.boundary = scd2.boundary.or_else(|| load_id_time(&load_id));
+            }
+            ChainLoad {
+                root: c.table,
+                write_disposition: c.write_disposition,
+                unique_keys,
+                merge,
+            }
         })
         .collect();
     let manifest = writer.finish(
@@ -775,13 +818,70 @@ async fn extract_and_normalize(
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
     }
-    Ok(Some((manifest, lock)))
+    Ok(Some((manifest, lock, item_count.get())))
+}
+
+/// The merge settings of a resource with normalized column names, checked as dlt's
+/// `verify_schema_merge_disposition` does: a strategy that identifies rows by primary key without one is an
+/// error; hints that do not apply are ignored with a warning.
+fn merge_spec(hints: &crate::resource::ResourceHints) -> Result<MergeSpec> {
+    let merging = hints.write_disposition == WriteDisposition::Merge;
+    let strategy = hints.merge_strategy;
+    if merging && strategy.needs_primary_key() && hints.primary_key.is_empty() {
+        return Err(Error::config(format!(
+            "resource `{}`: the `{strategy}` merge strategy needs a primary key; set `primary_key` (or use \
+             `delete-insert` with a merge key)",
+            hints.name
+        )));
+    }
+    if !merging && (hints.hard_delete.is_some() || hints.dedup_sort.is_some()) {
+        tracing::warn!(resource = %hints.name, disposition = %hints.write_disposition,
+            "`hard_delete` and `dedup_sort` apply to merges only; ignored");
+    }
+    if merging && strategy.needs_primary_key() && !hints.merge_key.is_empty() {
+        tracing::warn!(resource = %hints.name, %strategy, "the merge key is ignored by this merge strategy");
+    }
+    if merging && hints.dedup_sort.is_some() && hints.primary_key.is_empty() {
+        tracing::warn!(resource = %hints.name, "`dedup_sort` needs a primary key; ignored");
+    }
+    if !merging {
+        return Ok(MergeSpec::default());
+    }
+    let scd2 = (strategy == MergeStrategy::Scd2).then(|| Scd2Spec {
+        valid_from: naming::normalize_path(&hints.scd2.validity_columns.0),
+        valid_to: naming::normalize_path(&hints.scd2.validity_columns.1),
+        active_to: hints.scd2.active_record_timestamp,
+        boundary: hints.scd2.boundary_timestamp,
+        row_version: hints
+            .scd2
+            .row_version_column
+            .as_deref()
+            .map(naming::normalize_path),
+    });
+    Ok(MergeSpec {
+        strategy,
+        hard_delete: hints.hard_delete.as_deref().map(naming::normalize_path),
+        dedup_sort: hints
+            .dedup_sort
+            .as_ref()
+            .filter(|_| !hints.primary_key.is_empty())
+            .map(|(c, order)| (naming::normalize_path(c), *order)),
+        scd2,
+    })
+}
+
+/// The time a load id stands for (it is a unix timestamp with fraction), rounded to microseconds.
+fn load_id_time(load_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let seconds: f64 = load_id.parse().ok()?;
+    let micros = (seconds * 1_000_000.0).round() as i64;
+    chrono::DateTime::from_timestamp_micros(micros)
 }
 
 /// Loads one complete package and, after the commit, advances the local state and schema.
 async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
     let started = Instant::now();
     let package = LoadPackage::open(package_dir)?;
+    progress::load_started(p.progress.as_ref(), &package.manifest);
     let outcome = match load_with_retries(p, &package).await {
         Ok(outcome) => outcome,
         Err(e @ Error::StateConflict { .. }) => {
@@ -806,12 +906,14 @@ async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
         .map_err(|e| Error::io("cannot move load package to", &loaded, e))?;
     // The rows are in the destination now; keep only the manifest.
     remove_dir_if_exists(&loaded.join("jobs"))?;
-    Ok(PackageInfo {
+    let info = PackageInfo {
         load_id: manifest.load_id.clone(),
         row_counts: manifest.row_counts(),
         outcome,
         load_elapsed: started.elapsed(),
-    })
+    };
+    progress::loaded(p.progress.as_ref(), &info);
+    Ok(info)
 }
 
 /// How often a package load is tried when it fails transiently (connection lost mid-COPY, server restart).
@@ -889,6 +991,25 @@ pub fn new_load_id(previous: Option<&str>) -> String {
     let frac = micros % 1_000_000;
     let id = format!("{secs}.{frac:06}");
     id.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// The dataset of a dev-mode instance: `dataset` with dlt's instance suffix `_YYYYMMDDhhmmss` (here in UTC on a
+/// 24-hour clock), later than the suffix of any earlier instance of this process, so two instances never
+/// share a dataset.
+fn dev_mode_dataset(dataset: &str) -> String {
+    static LAST: std::sync::Mutex<i64> = std::sync::Mutex::new(0);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Utc::now().timestamp().max(*last + 1);
+    *last = now;
+    let suffix = DateTime::<Utc>::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .format("%Y%m%d%H%M%S");
+    // dlt avoids a double `_`.
+    if dataset.ends_with('_') {
+        format!("{dataset}{suffix}")
+    } else {
+        format!("{dataset}_{suffix}")
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

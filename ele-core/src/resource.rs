@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -68,6 +69,137 @@ impl FromStr for WriteDisposition {
                 "unknown write disposition `{other}`; expected one of `append`, `replace`, `merge`"
             ))),
         }
+    }
+}
+
+/// How a merge writes its rows (dlt's merge strategies, §2.2-2.5 of the spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeStrategy {
+    /// Delete the destination rows whose primary or merge key is in the load, then insert the load's rows.
+    #[default]
+    DeleteInsert,
+    /// Update rows with a known primary key in place, insert the others (needs a primary key).
+    Upsert,
+    /// Insert rows whose primary key is not in the destination yet, skip the others (needs a primary key).
+    InsertOnly,
+    /// Keep every version of a row: versions missing from the load are retired (`_dlt_valid_to` is set), new
+    /// versions are inserted with `_dlt_valid_from`.
+    Scd2,
+}
+
+impl MergeStrategy {
+    /// The valid names, as accepted by [`FromStr`].
+    pub const NAMES: [&'static str; 4] = ["delete-insert", "upsert", "insert-only", "scd2"];
+
+    /// The name as dlt spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeStrategy::DeleteInsert => "delete-insert",
+            MergeStrategy::Upsert => "upsert",
+            MergeStrategy::InsertOnly => "insert-only",
+            MergeStrategy::Scd2 => "scd2",
+        }
+    }
+
+    /// Whether the strategy identifies rows by the primary key alone (and so requires one).
+    pub fn needs_primary_key(self) -> bool {
+        matches!(self, MergeStrategy::Upsert | MergeStrategy::InsertOnly)
+    }
+}
+
+impl fmt::Display for MergeStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MergeStrategy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "delete-insert" => Ok(MergeStrategy::DeleteInsert),
+            "upsert" => Ok(MergeStrategy::Upsert),
+            "insert-only" => Ok(MergeStrategy::InsertOnly),
+            "scd2" => Ok(MergeStrategy::Scd2),
+            other => Err(Error::config(format!(
+                "unknown merge strategy `{other}`; expected one of `delete-insert`, `upsert`, `insert-only`, `scd2`"
+            ))),
+        }
+    }
+}
+
+/// Which of several rows with the same primary key in one load is kept (dlt's `dedup_sort` column hint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    /// The row with the lowest value wins.
+    Asc,
+    /// The row with the highest value wins.
+    #[default]
+    Desc,
+}
+
+impl FromStr for SortOrder {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "asc" => Ok(SortOrder::Asc),
+            "desc" => Ok(SortOrder::Desc),
+            other => Err(Error::config(format!(
+                "unknown sort order `{other}`; expected `asc` or `desc`"
+            ))),
+        }
+    }
+}
+
+/// Options of the `scd2` merge strategy (dlt's `validity_column_names`, `active_record_timestamp`,
+/// `boundary_timestamp`, `row_version_column_name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scd2 {
+    /// The columns holding when a version became valid and when it was retired.
+    pub validity_columns: (String, String),
+    /// The "valid to" value of active versions; `None` (NULL) unless set.
+    pub active_record_timestamp: Option<DateTime<Utc>>,
+    /// The time versions are retired at and new ones become valid; the load's creation time unless set.
+    pub boundary_timestamp: Option<DateTime<Utc>>,
+    /// A column of the items that identifies a version; by default `_dlt_id` holds a hash of the whole item.
+    pub row_version_column: Option<String>,
+}
+
+impl Default for Scd2 {
+    fn default() -> Self {
+        Scd2 {
+            validity_columns: ("_dlt_valid_from".to_owned(), "_dlt_valid_to".to_owned()),
+            active_record_timestamp: None,
+            boundary_timestamp: None,
+            row_version_column: None,
+        }
+    }
+}
+
+impl Scd2 {
+    /// Names the validity columns (default `_dlt_valid_from`, `_dlt_valid_to`).
+    pub fn validity_columns(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.validity_columns = (from.into(), to.into());
+        self
+    }
+    /// Marks active versions with this "valid to" timestamp instead of NULL.
+    pub fn active_record_timestamp(mut self, at: DateTime<Utc>) -> Self {
+        self.active_record_timestamp = Some(at);
+        self
+    }
+    /// Retires and validates versions at this time instead of the load's creation time.
+    pub fn boundary_timestamp(mut self, at: DateTime<Utc>) -> Self {
+        self.boundary_timestamp = Some(at);
+        self
+    }
+    /// Uses this column of the items as the version identity instead of a hash of the item.
+    pub fn row_version_column(mut self, column: impl Into<String>) -> Self {
+        self.row_version_column = Some(column.into());
+        self
     }
 }
 
@@ -161,6 +293,18 @@ pub struct ResourceHints {
     pub max_table_nesting: Option<usize>,
     /// Write `_dlt_root_id` into child tables even when not merging.
     pub root_key: bool,
+    /// How a merge writes rows (delete-insert unless set).
+    pub merge_strategy: MergeStrategy,
+    /// Options of the scd2 strategy.
+    pub scd2: Scd2,
+    /// A column whose value marks a row as deleted: a merge removes the key instead of loading the row.
+    pub hard_delete: Option<String>,
+    /// The column deciding which of several rows with the same primary key in one load is kept.
+    pub dedup_sort: Option<(String, SortOrder)>,
+    /// Whether a source that holds the resource extracts it (dlt's `selected`); `true` by default.
+    /// [`Source::with_resources`](crate::source::Source::with_resources) selects exactly the resources it names.
+    /// A resource run on its own, outside a source, always runs.
+    pub selected: bool,
 }
 
 impl ResourceHints {
@@ -174,6 +318,11 @@ impl ResourceHints {
             merge_key: Key::none(),
             max_table_nesting: None,
             root_key: false,
+            merge_strategy: MergeStrategy::DeleteInsert,
+            scd2: Scd2::default(),
+            hard_delete: None,
+            dedup_sort: None,
+            selected: true,
         }
     }
 
@@ -297,6 +446,39 @@ pub trait ResourceExt: Resource + Sized {
         self.hints_mut().root_key = enabled;
         self
     }
+    /// Merges with `strategy`; sets the write disposition to merge.
+    fn merge_strategy(mut self, strategy: MergeStrategy) -> Self {
+        let hints = self.hints_mut();
+        hints.write_disposition = WriteDisposition::Merge;
+        hints.merge_strategy = strategy;
+        self
+    }
+    /// Merges with the scd2 strategy and these options; sets the write disposition to merge.
+    fn scd2(mut self, options: Scd2) -> Self {
+        let hints = self.hints_mut();
+        hints.write_disposition = WriteDisposition::Merge;
+        hints.merge_strategy = MergeStrategy::Scd2;
+        hints.scd2 = options;
+        self
+    }
+    /// Marks `column` as the hard-delete flag: a row whose value is `true` (or, for other types, not null)
+    /// deletes its key from the destination instead of being loaded.
+    fn hard_delete(mut self, column: impl Into<String>) -> Self {
+        self.hints_mut().hard_delete = Some(column.into());
+        self
+    }
+    /// Keeps, of several rows with the same primary key in one load, the one with the highest (`Desc`) or
+    /// lowest (`Asc`) value of `column`.
+    fn dedup_sort(mut self, column: impl Into<String>, order: SortOrder) -> Self {
+        self.hints_mut().dedup_sort = Some((column.into(), order));
+        self
+    }
+    /// Selects or deselects the resource in its source (dlt's `selected`): a source does not extract a deselected
+    /// resource unless `with_resources` names it.
+    fn selected(mut self, selected: bool) -> Self {
+        self.hints_mut().selected = selected;
+        self
+    }
 }
 
 impl<R: Resource> ResourceExt for R {}
@@ -343,6 +525,8 @@ pub struct ExtractedBatch {
 pub struct EmitContext {
     pub(crate) resource_index: usize,
     pub(crate) resource_name: String,
+    /// The source's name, or the pipeline's for resources run on their own.
+    pub(crate) source_name: String,
     pub(crate) primary_key: Key,
     pub(crate) resource_state: ResourceState,
     pub(crate) source_state: SourceState,
@@ -412,6 +596,16 @@ impl<T> Emit<T> {
         Ok(incremental)
     }
 
+    /// The name of the resource this emitter belongs to.
+    pub fn resource_name(&self) -> &str {
+        &self.ctx.resource_name
+    }
+
+    /// The name of the source of the resource (the pipeline name for a resource run on its own).
+    pub fn source_name(&self) -> &str {
+        &self.ctx.source_name
+    }
+
     /// The state of this resource.
     pub fn resource_state(&self) -> ResourceState {
         self.ctx.resource_state.clone()
@@ -442,11 +636,6 @@ impl<T: Serialize + 'static> Emit<T> {
             ctx,
             table_name,
         }
-    }
-
-    /// The name of the resource this emitter belongs to.
-    pub fn resource_name(&self) -> &str {
-        &self.ctx.resource_name
     }
 
     /// Sends one item or a page (`Vec`) of items. Items pass the resource's incrementals here, so
@@ -639,6 +828,9 @@ pub trait DynResource: Send {
     fn hints_mut(&mut self) -> &mut ResourceHints;
     /// Whether this resource is a stateless backfill chunk (see [`Resource::backfill_only`]).
     fn is_backfill(&self) -> bool;
+    /// The resource as `Any`, to find a resource of a known type in a source.
+    #[doc(hidden)]
+    fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Starts the body, sending batches into `tx`.
     #[doc(hidden)]
     fn start(
@@ -661,6 +853,10 @@ impl<R: Resource> DynResource for R {
         Resource::backfill_only(self)
     }
 
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
     fn start(
         self: Box<Self>,
         ctx: Arc<EmitContext>,
@@ -679,6 +875,17 @@ pub struct Resources {
     pub root_key: bool,
     /// The resources, run concurrently.
     pub list: Vec<Box<dyn DynResource>>,
+}
+
+impl Resources {
+    /// The resources a run extracts: for a source's resources (`source_name` set), the selected ones only
+    /// ([`ResourceHints::selected`]); resources run on their own all run.
+    pub fn selected(mut self) -> Self {
+        if self.source_name.is_some() {
+            self.list.retain(|r| r.hints().selected);
+        }
+        self
+    }
 }
 
 /// What [`crate::pipeline::Pipeline::run`] accepts: a resource, a tuple of resources, or a source.

@@ -2,17 +2,42 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
 use crate::error::{Error, Result};
-use crate::resource::{DynResource, IntoResources, Resource, Resources};
+use crate::resource::{DynResource, Emit, FnResource, IntoResources, Resource, Resources};
+
+/// The handle a `#[source]` struct's accessor returns for a resource of this type (`AdsResourceMut<'_>` for the
+/// `ads` resource), with one setter per argument. Implemented by `#[resource]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not made by a `#[resource]` function",
+    label = "listed in `#[source(resources(...))]`",
+    note = "list the names of `#[resource]` functions whose resources the source function returns, e.g. `resources(ads, campaigns)`"
+)]
+pub trait Accessor: Resource {
+    /// The handle, borrowing the resource.
+    type Mut<'a>;
+
+    /// The handle on `resource`; `None` when the source does not hold one (its setters then do nothing, and the
+    /// source reports why).
+    fn access(resource: Option<&mut Self>) -> Self::Mut<'_>;
+}
 
 /// A group of resources: dlt's `@dlt.source`. Its name is the state key of its resources
 /// (`sources.<name>.resources.<resource>`), and `root_key` writes `_dlt_root_id` into the child tables of all of
 /// them, so a replace load can later be merged into (the seed's facebook_ads example).
+///
+/// A run extracts the *selected* resources only: every resource is selected unless its `selected` hint is
+/// `false` (`#[resource(selected = false)]`, [`ResourceExt::selected`](crate::resource::ResourceExt::selected)),
+/// and [`Source::with_resources`] selects exactly the resources it names.
 pub struct Source {
     name: String,
     root_key: bool,
     max_table_nesting: Option<usize>,
     resources: Vec<Box<dyn DynResource>>,
+    /// Why the source could not be built (a missing configuration value, a listed resource the function did not
+    /// return): reported by [`Source::with_resources`] and by a run.
+    error: Option<String>,
 }
 
 impl fmt::Debug for Source {
@@ -21,6 +46,7 @@ impl fmt::Debug for Source {
             .field("name", &self.name)
             .field("root_key", &self.root_key)
             .field("resources", &self.resource_names())
+            .field("selected", &self.selected_resource_names())
             .finish()
     }
 }
@@ -33,7 +59,30 @@ impl Source {
             root_key: false,
             max_table_nesting: None,
             resources: Vec::new(),
+            error: None,
         }
+    }
+
+    /// A source named `name` that could not be built: [`Source::with_resources`] returns `message` as an error,
+    /// and a run of it fails with it. `#[source]` returns one when a configuration value is missing.
+    pub fn failed(name: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut source = Source::new(name);
+        source.error = Some(message.into());
+        source
+    }
+
+    /// Records why the source is not usable (see [`Source::failed`]); a second message is appended.
+    pub fn fail(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        self.error = Some(match self.error.take() {
+            Some(first) => format!("{first}; {message}"),
+            None => message,
+        });
+    }
+
+    /// Why the source could not be built, if it could not.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
     }
 
     /// Adds a resource (fixed ones and ones created in a loop alike).
@@ -79,12 +128,28 @@ impl Source {
         self
     }
 
-    /// Names of the resources, in order.
+    /// Names of the resources, selected or not, in order.
     pub fn resource_names(&self) -> Vec<&str> {
         self.resources
             .iter()
             .map(|r| r.hints().name.as_str())
             .collect()
+    }
+
+    /// Names of the resources a run extracts, in order.
+    pub fn selected_resource_names(&self) -> Vec<&str> {
+        self.resources
+            .iter()
+            .filter(|r| r.hints().selected)
+            .map(|r| r.hints().name.as_str())
+            .collect()
+    }
+
+    /// The first resource of type `R`; the typed accessors of a `#[source]` struct find their resources so.
+    pub fn resource_of_type_mut<R: Resource>(&mut self) -> Option<&mut R> {
+        self.resources
+            .iter_mut()
+            .find_map(|r| r.as_any_mut().downcast_mut::<R>())
     }
 
     /// The resource named `name`, to change its hints.
@@ -95,21 +160,28 @@ impl Source {
             .map(|r| &mut **r)
     }
 
-    /// Keeps only the named resources, in the order given; an unknown name is an error listing the known ones.
+    /// Selects exactly the named resources (dlt's `with_resources`), deselected ones included, and deselects
+    /// the others; the named ones come first, in the order given. An unknown name is an error listing the known
+    /// ones, and so is a source that could not be built ([`Source::failed`]).
     pub fn with_resources<I, S>(mut self, names: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut selected: Vec<Box<dyn DynResource>> = Vec::new();
+        if let Some(error) = &self.error {
+            return Err(Error::config(error.clone()));
+        }
+        let mut picked: Vec<Box<dyn DynResource>> = Vec::new();
         for name in names {
             let name = name.as_ref();
+            if picked.iter().any(|r| r.hints().name == name) {
+                continue;
+            }
             let Some(pos) = self.resources.iter().position(|r| r.hints().name == name) else {
-                let known: Vec<String> = self
-                    .resource_names()
-                    .into_iter()
-                    .chain(selected.iter().map(|r| r.hints().name.as_str()))
-                    .map(|n| format!("`{n}`"))
+                let known: Vec<String> = picked
+                    .iter()
+                    .chain(self.resources.iter())
+                    .map(|r| format!("`{}`", r.hints().name))
                     .collect();
                 return Err(Error::config(format!(
                     "source `{}` has no resource `{name}`; its resources are {}",
@@ -117,15 +189,34 @@ impl Source {
                     known.join(", ")
                 )));
             };
-            selected.push(self.resources.remove(pos));
+            let mut resource = self.resources.remove(pos);
+            resource.hints_mut().selected = true;
+            picked.push(resource);
         }
-        self.resources = selected;
+        for rest in &mut self.resources {
+            rest.hints_mut().selected = false;
+        }
+        picked.append(&mut self.resources);
+        self.resources = picked;
         Ok(self)
     }
 }
 
 impl IntoResources for Source {
     fn into_resources(self) -> Resources {
+        if let Some(message) = self.error {
+            // The run fails with the message before anything is loaded.
+            let failing = FnResource::new(self.name.clone(), move |_: Emit<Value>| async move {
+                Err(Error::config(message))
+            });
+            return Resources {
+                source_name: Some(self.name),
+                root_key: self.root_key,
+                list: vec![Box::new(failing)],
+            };
+        }
+        // Deselected resources stay in the list, flagged: the pipeline drops them ([`Resources::selected`]), after
+        // a `--resources` selection of the `ele` facade could still pick them.
         let mut list = self.resources;
         if let Some(depth) = self.max_table_nesting {
             for r in &mut list {

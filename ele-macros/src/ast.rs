@@ -7,8 +7,8 @@ use proc_macro2::{Delimiter, Group, Span, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{
-    AngleBracketedGenericArguments, Attribute, FnArg, GenericArgument, Ident, LitStr, Pat,
-    PatIdent, PatType, PathArguments, Signature, Type, Visibility,
+    AngleBracketedGenericArguments, Attribute, FnArg, GenericArgument, Ident, LitBool, LitStr,
+    Meta, Pat, PatIdent, PatType, PathArguments, Signature, Type, Visibility,
 };
 
 use crate::attr::{
@@ -74,6 +74,16 @@ pub(crate) enum Param<'a> {
     Incremental(Box<IncrementalParam<'a>>),
     /// A `ResourceState` or `SourceState` parameter, handed over by the runtime.
     State(StateParam<'a>),
+    /// A `#[config]` or `#[secret]` parameter, filled from the configuration unless the caller sets it.
+    Config(ConfigParam<'a>),
+}
+
+/// `#[config] page_size: u32` or `#[secret] token: Secret<String>`.
+pub(crate) struct ConfigParam<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) ty: &'a Type,
+    /// `#[secret]`: looked up in the environment and `.ele/secrets.toml` only.
+    pub(crate) secret: bool,
 }
 
 /// An ordinary argument: `mut page_size: usize` gives `page_size` and `usize`.
@@ -128,6 +138,12 @@ pub(crate) struct Hints {
     pub(crate) primary_key: Option<Key>,
     pub(crate) merge_key: Option<Key>,
     pub(crate) max_table_nesting: Option<Nesting>,
+    /// `MergeStrategy` variant and the span of its literal.
+    pub(crate) merge_strategy: Option<(&'static str, Span)>,
+    pub(crate) hard_delete: Option<LitStr>,
+    pub(crate) dedup_sort: Option<attr::DedupSort>,
+    /// `selected = false` (or `true`), with its literal's span.
+    pub(crate) selected: Option<LitBool>,
 }
 
 impl<'a> Resource<'a> {
@@ -152,6 +168,13 @@ impl<'a> Resource<'a> {
             primary_key: attrs.primary_key.into_inner(),
             merge_key: attrs.merge_key.into_inner(),
             max_table_nesting: attrs.max_table_nesting.into_inner(),
+            merge_strategy: attrs
+                .merge_strategy
+                .into_inner()
+                .map(|s| (s.variant, s.lit.span())),
+            hard_delete: attrs.hard_delete.into_inner(),
+            dedup_sort: attrs.dedup_sort.into_inner(),
+            selected: attrs.selected.into_inner(),
         };
         let krate = attrs
             .krate
@@ -173,7 +196,15 @@ impl<'a> Resource<'a> {
     pub(crate) fn args(&self) -> impl Iterator<Item = &Arg<'a>> {
         self.params.iter().filter_map(|p| match p {
             Param::Arg(arg) => Some(arg),
-            Param::Emitter | Param::Incremental(_) | Param::State(_) => None,
+            Param::Emitter | Param::Incremental(_) | Param::State(_) | Param::Config(_) => None,
+        })
+    }
+
+    /// The `#[config]` and `#[secret]` parameters, in order.
+    pub(crate) fn configs(&self) -> impl Iterator<Item = &ConfigParam<'a>> {
+        self.params.iter().filter_map(|p| match p {
+            Param::Config(config) => Some(config),
+            _ => None,
         })
     }
 
@@ -205,6 +236,24 @@ fn params<'a>(cx: &Ctxt, sig: &'a Signature) -> (Vec<Param<'a>>, Option<&'a Type
             FnArg::Typed(pat_type) => pat_type,
         };
         let recognised = recognise(&pat_type.ty);
+        let config = config_attr(cx, &pat_type.attrs);
+        if let Some(config) = config {
+            if let Some(r) = &recognised {
+                cx.error_spanned_by(
+                    config.attr,
+                    format!(
+                        "`#[{}]` goes on an ordinary argument, not on {}",
+                        config.name(),
+                        r.kind.describe()
+                    ),
+                );
+            } else {
+                if let Some(param) = config_param(cx, pat_type, config, "resource") {
+                    params.push(Param::Config(param));
+                }
+                continue;
+            }
+        }
         if recognised.as_ref().map(|r| r.kind) != Some(Kind::Incremental) {
             for attr in pat_type.attrs.iter().filter(|a| attr::is_incremental(a)) {
                 cx.error_spanned_by(
@@ -278,8 +327,11 @@ fn malformed_emitter(cx: &Ctxt, ty: &Type) {
 fn arg<'a>(cx: &Ctxt, pat_type: &'a PatType) -> Option<Arg<'a>> {
     let mut valid = true;
     // `#[incremental]` here has its own error already.
-    if let Some(attr) = pat_type.attrs.iter().find(|a| !attr::is_incremental(a)) {
-        cx.error_spanned_by(attr, "attributes on resource arguments are not supported");
+    if let Some(attr) = pat_type.attrs.iter().find(|a| !attr::is_param_attr(a)) {
+        cx.error_spanned_by(
+            attr,
+            "attributes on resource arguments are not supported, but `#[config]` and `#[secret]`",
+        );
         valid = false;
     }
     owned_type(cx, &pat_type.ty);
@@ -297,8 +349,14 @@ fn arg<'a>(cx: &Ctxt, pat_type: &'a PatType) -> Option<Arg<'a>> {
 /// Names of the methods of `Resource` and `ResourceExt` (ele-core) that a setter named after an incremental
 /// parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
 /// would call the setter. Keep in step with those traits.
-const RESOURCE_METHODS: [&str; 11] = [
+const RESOURCE_METHODS: [&str; 17] = [
     "name",
+    "selected",
+    "backfill_only",
+    "merge_strategy",
+    "scd2",
+    "hard_delete",
+    "dedup_sort",
     "table_name",
     "write_disposition",
     "primary_key",
@@ -324,7 +382,8 @@ fn incremental<'a>(
     for attr in &pat_type.attrs {
         if attr::is_incremental(attr) {
             config.read(cx, attr);
-        } else {
+        } else if !attr::is_config(attr) {
+            // `#[config]` here has its own error already.
             cx.error_spanned_by(
                 attr,
                 "an incremental parameter takes no attribute but `#[incremental(...)]`",
@@ -385,7 +444,7 @@ fn state<'a>(
         _ => (StateScope::Resource, "ResourceState"),
     };
     let mut valid = true;
-    if let Some(attr) = pat_type.attrs.iter().find(|a| !attr::is_incremental(a)) {
+    if let Some(attr) = pat_type.attrs.iter().find(|a| !attr::is_param_attr(a)) {
         cx.error_spanned_by(attr, "attributes on resource arguments are not supported");
         valid = false;
     }
@@ -430,6 +489,118 @@ fn plain_name<'a>(cx: &Ctxt, pat_type: &'a PatType, message: &str) -> Option<&'a
     }
 }
 
+/// `#[config]` or `#[secret]` on a parameter.
+#[derive(Clone, Copy)]
+pub(crate) struct ConfigAttr<'a> {
+    attr: &'a Attribute,
+    secret: bool,
+}
+
+impl ConfigAttr<'_> {
+    fn name(self) -> &'static str {
+        if self.secret {
+            attr::SECRET
+        } else {
+            attr::CONFIG
+        }
+    }
+}
+
+/// The parameter's `#[config]` or `#[secret]`, recording a second one and arguments given to it.
+fn config_attr<'a>(cx: &Ctxt, attrs: &'a [Attribute]) -> Option<ConfigAttr<'a>> {
+    let mut found: Option<ConfigAttr> = None;
+    for attr in attrs.iter().filter(|a| attr::is_config(a)) {
+        let this = ConfigAttr {
+            attr,
+            secret: attr.path().is_ident(attr::SECRET),
+        };
+        if !matches!(attr.meta, Meta::Path(_)) {
+            cx.error_spanned_by(
+                attr,
+                format!(
+                    "`#[{0}]` takes no arguments: the value is looked up under the parameter's name, e.g. `#[{0}] page_size: u32`",
+                    this.name()
+                ),
+            );
+        }
+        match found {
+            Some(first) if first.secret == this.secret => {
+                cx.error_spanned_by(attr, format!("duplicate `#[{}]`", this.name()));
+            }
+            Some(_) => cx.error_spanned_by(
+                attr,
+                "a parameter is `#[config]` or `#[secret]`, not both; a secret is read from the environment and `.ele/secrets.toml` only",
+            ),
+            None => found = Some(this),
+        }
+    }
+    found
+}
+
+/// A `#[config]` or `#[secret]` parameter: a plain name whose type is owned, and `Secret<T>` for a secret.
+/// `owner` is `resource` or `source`, for messages.
+fn config_param<'a>(
+    cx: &Ctxt,
+    pat_type: &'a PatType,
+    config: ConfigAttr,
+    owner: &str,
+) -> Option<ConfigParam<'a>> {
+    let mut valid = true;
+    if let Some(attr) = pat_type.attrs.iter().find(|a| !attr::is_param_attr(a)) {
+        cx.error_spanned_by(
+            attr,
+            format!(
+                "a `#[{}]` parameter takes no other attribute",
+                config.name()
+            ),
+        );
+        valid = false;
+    }
+    if config.secret && !is_secret_type(&pat_type.ty) {
+        cx.error_spanned_by(
+            &pat_type.ty,
+            "a `#[secret]` parameter has type `Secret<T>`, so that its value never shows in logs, errors or `Debug` output, e.g. `#[secret] token: Secret<String>`",
+        );
+        valid = false;
+    }
+    owned_type(cx, &pat_type.ty);
+    let ident = plain_name(
+        cx,
+        pat_type,
+        &format!(
+            "`#[{}]` parameters must be plain names: the name is the configuration key, e.g. `page_size: u32`",
+            config.name()
+        ),
+    )?;
+    let name = ident.unraw().to_string();
+    if owner == "resource" && RESOURCE_METHODS.contains(&name.as_str()) {
+        cx.error_spanned_by(
+            ident,
+            format!(
+                "a `#[{}]` parameter cannot be named `{name}`: its setter `.{name}(...)` would hide the resource method of that name; rename the parameter",
+                config.name()
+            ),
+        );
+        valid = false;
+    }
+    valid.then_some(ConfigParam {
+        ident,
+        ty: &pat_type.ty,
+        secret: config.secret,
+    })
+}
+
+/// Whether a type is written `Secret<T>` (by the last segment of its path).
+fn is_secret_type(ty: &Type) -> bool {
+    match ungroup(ty) {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().is_some_and(|s| {
+            s.ident == "Secret"
+                && matches!(&s.arguments, PathArguments::AngleBracketed(a) if a.args.len() == 1)
+        }),
+        _ => false,
+    }
+}
+
 /// The parameter types the macro recognises, by the last segment of their path.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -441,6 +612,17 @@ enum Kind {
     ResourceState,
     /// `SourceState`.
     SourceState,
+}
+
+impl Kind {
+    /// "the emitter", for messages.
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Emit => "the emitter",
+            Kind::Incremental => "an incremental",
+            Kind::ResourceState | Kind::SourceState => "a state parameter",
+        }
+    }
 }
 
 /// How a recognised type is written.
@@ -591,8 +773,13 @@ impl<'a> FnAttrs<'a> {
 /// `repo_issues` -> `RepoIssuesResource`, spanned at the function name so that the user can name it and
 /// go-to-definition lands on the function.
 fn struct_ident(ident: &Ident) -> Ident {
+    suffixed_ident(ident, "Resource")
+}
+
+/// `repo_issues` and `ResourceMut` -> `RepoIssuesResourceMut`, spanned at the function name.
+pub(crate) fn suffixed_ident(ident: &Ident, suffix: &str) -> Ident {
     let name = ident.unraw().to_string();
-    let mut camel = String::with_capacity(name.len() + 8);
+    let mut camel = String::with_capacity(name.len() + suffix.len());
     for part in name.split('_') {
         let mut chars = part.chars();
         if let Some(first) = chars.next() {
@@ -600,11 +787,11 @@ fn struct_ident(ident: &Ident) -> Ident {
             camel.push_str(chars.as_str());
         }
     }
-    camel.push_str("Resource");
+    camel.push_str(suffix);
     // A name that does not make an identifier this way (`_2fa`) keeps its own spelling, with a prefix.
     let mut ident_out = syn::parse_str::<Ident>(&camel)
-        .or_else(|_| syn::parse_str::<Ident>(&format!("__{name}Resource")))
-        .unwrap_or_else(|_| Ident::new("__EleResource", Span::call_site()));
+        .or_else(|_| syn::parse_str::<Ident>(&format!("__{name}{suffix}")))
+        .unwrap_or_else(|_| Ident::new(&format!("__Ele{suffix}"), Span::call_site()));
     ident_out.set_span(ident.span());
     ident_out
 }
@@ -619,6 +806,10 @@ pub(crate) struct Source<'a> {
     /// `root_key = true`; `false` and no key both leave it to what the body returns.
     pub(crate) root_key: bool,
     pub(crate) max_table_nesting: Option<Nesting>,
+    /// `resources(ads, campaigns)`: the `#[resource]` functions whose resources get an accessor.
+    pub(crate) resources: Vec<syn::Path>,
+    /// `FacebookAdsSource`, spanned at the function name.
+    pub(crate) struct_ident: Ident,
     /// The parameters of the generated function, in order, each passed on to the body.
     pub(crate) args: Vec<SourceArg<'a>>,
     pub(crate) attrs: FnAttrs<'a>,
@@ -631,7 +822,31 @@ pub(crate) struct Source<'a> {
 pub(crate) struct SourceArg<'a> {
     pub(crate) ident: Ident,
     pub(crate) ty: &'a Type,
+    /// `Some(secret)` for a `#[config]` (`false`) or `#[secret]` (`true`) parameter: the generated function takes
+    /// an `Option` of its type, and `None` looks it up.
+    pub(crate) config: Option<bool>,
 }
+
+/// Methods of the generated source struct and of `Source` (reached through `Deref`) that an accessor named after
+/// a listed resource would hide. Keep in step with `expand_source` and ele-core's `Source`.
+const SOURCE_METHODS: [&str; 16] = [
+    "with_resources",
+    "root_key",
+    "max_table_nesting",
+    "into_source",
+    "name",
+    "resource",
+    "push",
+    "push_boxed",
+    "set_root_key",
+    "has_root_key",
+    "resource_names",
+    "selected_resource_names",
+    "resource_mut",
+    "resource_of_type_mut",
+    "fail",
+    "error",
+];
 
 impl<'a> Source<'a> {
     /// Builds the model, recording what does not fit it.
@@ -646,6 +861,16 @@ impl<'a> Source<'a> {
                     "a source is a free function; it cannot take `self`",
                 ),
                 FnArg::Typed(pat_type) => {
+                    if let Some(config) = config_attr(cx, &pat_type.attrs) {
+                        if let Some(param) = config_param(cx, pat_type, config, "source") {
+                            args.push(SourceArg {
+                                ident: param.ident.clone(),
+                                ty: param.ty,
+                                config: Some(param.secret),
+                            });
+                        }
+                        continue;
+                    }
                     let ident = match &*pat_type.pat {
                         Pat::Ident(PatIdent {
                             by_ref: None,
@@ -658,6 +883,7 @@ impl<'a> Source<'a> {
                     args.push(SourceArg {
                         ident,
                         ty: &pat_type.ty,
+                        config: None,
                     });
                 }
             }
@@ -666,9 +892,31 @@ impl<'a> Source<'a> {
             Some(name) => name,
             None => LitStr::new(&ident.unraw().to_string(), ident.span()),
         };
+        let resources = attrs.resources.into_inner().unwrap_or_default();
+        for path in &resources {
+            if let Some(last) = path.segments.last() {
+                let accessor = last.ident.unraw().to_string();
+                if SOURCE_METHODS.contains(&accessor.as_str()) {
+                    cx.error_spanned_by(
+                        &last.ident,
+                        format!(
+                            "a listed resource cannot be named `{accessor}`: its accessor `.{accessor}()` would hide the source method of that name; rename the resource function"
+                        ),
+                    );
+                }
+                if !last.arguments.is_empty() {
+                    cx.error_spanned_by(
+                        &last.arguments,
+                        "expected the name of a `#[resource]` function, without arguments",
+                    );
+                }
+            }
+        }
         Source {
             original,
             ident,
+            struct_ident: suffixed_ident(ident, "Source"),
+            resources,
             name,
             root_key: attrs.root_key.into_inner().is_some_and(|b| b.value),
             max_table_nesting: attrs.max_table_nesting.into_inner(),

@@ -24,25 +24,44 @@ pub(crate) const PRIMARY_KEY: &str = "primary_key";
 pub(crate) const MERGE_KEY: &str = "merge_key";
 /// `max_table_nesting = 2`
 pub(crate) const MAX_TABLE_NESTING: &str = "max_table_nesting";
+/// `selected = false`
+pub(crate) const SELECTED: &str = "selected";
 /// `crate = "my_reexport::ele"`
 pub(crate) const CRATE: &str = "crate";
+/// `merge_strategy = "upsert"`
+pub(crate) const MERGE_STRATEGY: &str = "merge_strategy";
+/// `hard_delete = "deleted"`
+pub(crate) const HARD_DELETE: &str = "hard_delete";
+/// `dedup_sort = "updated_at"` or `dedup_sort = ("updated_at", "asc")`
+pub(crate) const DEDUP_SORT: &str = "dedup_sort";
 
 /// Every key of `#[resource]`, in the order error messages list them.
-pub(crate) const KEYS: [&str; 7] = [
+pub(crate) const KEYS: [&str; 11] = [
     NAME,
     TABLE_NAME,
     WRITE_DISPOSITION,
     PRIMARY_KEY,
     MERGE_KEY,
     MAX_TABLE_NESTING,
+    MERGE_STRATEGY,
+    HARD_DELETE,
+    DEDUP_SORT,
+    SELECTED,
     CRATE,
 ];
 
 /// `root_key = true`, in `#[source]`
 pub(crate) const ROOT_KEY: &str = "root_key";
+/// `resources(ads, campaigns)`, in `#[source]`
+pub(crate) const RESOURCES: &str = "resources";
 
 /// Every key of `#[source]`, in the order error messages list them.
-pub(crate) const SOURCE_KEYS: [&str; 4] = [NAME, ROOT_KEY, MAX_TABLE_NESTING, CRATE];
+pub(crate) const SOURCE_KEYS: [&str; 5] = [NAME, ROOT_KEY, MAX_TABLE_NESTING, RESOURCES, CRATE];
+
+/// The parameter attribute of a value filled from the configuration.
+pub(crate) const CONFIG: &str = "config";
+/// The parameter attribute of a secret filled from the configuration.
+pub(crate) const SECRET: &str = "secret";
 
 /// The parameter attribute.
 pub(crate) const INCREMENTAL: &str = "incremental";
@@ -85,6 +104,10 @@ fn example(key: &str) -> &'static str {
         PRIMARY_KEY => "primary_key = \"id\"",
         MERGE_KEY => "merge_key = (\"day\", \"region\")",
         MAX_TABLE_NESTING => "max_table_nesting = 2",
+        MERGE_STRATEGY => "merge_strategy = \"upsert\"",
+        HARD_DELETE => "hard_delete = \"deleted\"",
+        DEDUP_SORT => "dedup_sort = (\"updated_at\", \"desc\")",
+        SELECTED => "selected = false",
         _ => "crate = \"my_reexport::ele\"",
     }
 }
@@ -95,6 +118,7 @@ fn source_example(key: &str) -> &'static str {
         NAME => "name = \"facebook_ads\"",
         ROOT_KEY => "root_key = true",
         MAX_TABLE_NESTING => "max_table_nesting = 2",
+        RESOURCES => "resources(ads, campaigns)",
         _ => "crate = \"my_reexport::ele\"",
     }
 }
@@ -118,6 +142,14 @@ const KEY_FORM: &str =
     "expected a column name `\"id\"` or a tuple of column names `(\"id\", \"url\")`";
 const TABLE_NAME_FORM: &str = "expected a table name `\"issues\"`, the path of a function `event_table` taking `&Item` and returning `String`, or a closure `|e: &Event| e.kind.clone()`";
 const LAST_VALUE_FUNC_FORM: &str = "expected `\"max\"`, `\"min\"`, or the path of a function `fn(&[serde_json::Value]) -> serde_json::Value`";
+
+const STRATEGIES: [(&str, &str); 4] = [
+    ("delete-insert", "DeleteInsert"),
+    ("upsert", "Upsert"),
+    ("insert-only", "InsertOnly"),
+    ("scd2", "Scd2"),
+];
+const SORT_ORDERS: [(&str, &str); 2] = [("asc", "Asc"), ("desc", "Desc")];
 
 const DISPOSITIONS: [(&str, Disposition); 3] = [
     ("append", Disposition::Append),
@@ -225,6 +257,26 @@ impl Disposition {
     }
 }
 
+/// `merge_strategy = "..."`: the `MergeStrategy` variant, with its literal.
+pub(crate) struct MergeStrategy {
+    pub(crate) variant: &'static str,
+    pub(crate) lit: LitStr,
+}
+
+impl MergeStrategy {
+    /// Whether the strategy identifies rows by primary key.
+    pub(crate) fn needs_primary_key(&self) -> bool {
+        matches!(self.variant, "Upsert" | "InsertOnly")
+    }
+}
+
+/// `dedup_sort = "col"` (highest wins) or `("col", "asc" | "desc")`.
+pub(crate) struct DedupSort {
+    pub(crate) column: LitStr,
+    /// The `SortOrder` variant.
+    pub(crate) order: &'static str,
+}
+
 /// `write_disposition = "..."` with its literal.
 pub(crate) struct WriteDisposition {
     pub(crate) value: Disposition,
@@ -258,6 +310,10 @@ pub(crate) struct Attrs {
     pub(crate) primary_key: Attr<Key>,
     pub(crate) merge_key: Attr<Key>,
     pub(crate) max_table_nesting: Attr<Nesting>,
+    pub(crate) merge_strategy: Attr<MergeStrategy>,
+    pub(crate) hard_delete: Attr<LitStr>,
+    pub(crate) dedup_sort: Attr<DedupSort>,
+    pub(crate) selected: Attr<LitBool>,
     pub(crate) krate: Attr<syn::Path>,
 }
 
@@ -272,6 +328,10 @@ impl Attrs {
             primary_key: Attr::new(kind, PRIMARY_KEY),
             merge_key: Attr::new(kind, MERGE_KEY),
             max_table_nesting: Attr::new(kind, MAX_TABLE_NESTING),
+            merge_strategy: Attr::new(kind, MERGE_STRATEGY),
+            hard_delete: Attr::new(kind, HARD_DELETE),
+            dedup_sort: Attr::new(kind, DEDUP_SORT),
+            selected: Attr::new(kind, SELECTED),
             krate: Attr::new(kind, CRATE),
         };
         read_entries(cx, args, &RESOURCE_KEYS, |known, key, value| {
@@ -321,6 +381,34 @@ impl Attrs {
                 let nesting = nesting(cx, value);
                 self.max_table_nesting.set(cx, key, nesting);
             }
+            // merge_strategy = "delete-insert" | "upsert" | "insert-only" | "scd2"
+            MERGE_STRATEGY => {
+                let strategy =
+                    choice(cx, value, "merge strategy", &STRATEGIES).map(|(variant, lit)| {
+                        MergeStrategy {
+                            variant,
+                            lit: lit.clone(),
+                        }
+                    });
+                self.merge_strategy.set(cx, key, strategy);
+            }
+            // hard_delete = "deleted"
+            HARD_DELETE => {
+                let lit = non_empty_str(cx, value, "a column name cannot be empty", || {
+                    format!("expected a column name, e.g. `{}`", example(HARD_DELETE))
+                });
+                self.hard_delete.set(cx, key, lit);
+            }
+            // dedup_sort = "updated_at" | ("updated_at", "asc" | "desc")
+            DEDUP_SORT => {
+                let sort = dedup_sort(cx, value);
+                self.dedup_sort.set(cx, key, sort);
+            }
+            // selected = true | false
+            SELECTED => {
+                let flag = bool_lit(cx, SELECTED, value);
+                self.selected.set(cx, key, flag);
+            }
             // crate = "my_reexport::ele"
             _ => {
                 let path = crate_path(cx, value);
@@ -330,11 +418,41 @@ impl Attrs {
     }
 }
 
+/// `dedup_sort = "col"` or `dedup_sort = ("col", "asc" | "desc")`.
+fn dedup_sort(cx: &Ctxt, value: &Expr) -> Option<DedupSort> {
+    const FORM: &str = "expected a column name `\"updated_at\"` (the highest value wins) or a column and an order `(\"updated_at\", \"asc\")`";
+    let column = |expr: &Expr| {
+        let lit = string_lit(expr)?;
+        (!lit.value().is_empty()).then(|| lit.clone())
+    };
+    match ungroup(value) {
+        Expr::Tuple(tuple) if tuple.elems.len() == 2 => {
+            let Some(col) = column(&tuple.elems[0]) else {
+                cx.error_spanned_by(&tuple.elems[0], FORM);
+                return None;
+            };
+            let (order, _) = choice(cx, &tuple.elems[1], "sort order", &SORT_ORDERS)?;
+            Some(DedupSort { column: col, order })
+        }
+        other => match column(other) {
+            Some(col) => Some(DedupSort {
+                column: col,
+                order: "Desc",
+            }),
+            None => {
+                cx.error_spanned_by(other, FORM);
+                None
+            }
+        },
+    }
+}
+
 /// The parsed `#[source(...)]` attribute.
 pub(crate) struct SourceAttrs {
     pub(crate) name: Attr<LitStr>,
     pub(crate) root_key: Attr<LitBool>,
     pub(crate) max_table_nesting: Attr<Nesting>,
+    pub(crate) resources: Attr<Vec<syn::Path>>,
     pub(crate) krate: Attr<syn::Path>,
 }
 
@@ -346,6 +464,7 @@ impl SourceAttrs {
             name: Attr::new(kind, NAME),
             root_key: Attr::new(kind, ROOT_KEY),
             max_table_nesting: Attr::new(kind, MAX_TABLE_NESTING),
+            resources: Attr::new(kind, RESOURCES),
             krate: Attr::new(kind, CRATE),
         };
         read_entries(cx, args, &SOURCE_ATTR_KEYS, |known, key, value| {
@@ -373,6 +492,11 @@ impl SourceAttrs {
             MAX_TABLE_NESTING => {
                 let nesting = nesting(cx, value);
                 self.max_table_nesting.set(cx, key, nesting);
+            }
+            // resources(ads, campaigns, crate::stripe::charges)
+            RESOURCES => {
+                let paths = resource_paths(cx, value);
+                self.resources.set(cx, key, paths);
             }
             // crate = "my_reexport::ele"
             _ => {
@@ -521,6 +645,16 @@ pub(crate) fn is_incremental(attr: &Attribute) -> bool {
     attr.path().is_ident(INCREMENTAL)
 }
 
+/// Whether an attribute is `#[config]` or `#[secret]`.
+pub(crate) fn is_config(attr: &Attribute) -> bool {
+    attr.path().is_ident(CONFIG) || attr.path().is_ident(SECRET)
+}
+
+/// Whether a parameter attribute is one of the macros' own, which the body must not see.
+pub(crate) fn is_param_attr(attr: &Attribute) -> bool {
+    is_incremental(attr) || is_config(attr)
+}
+
 /// Reads every `key = value` entry of one attribute, handing each well-formed one with a known key to `set`.
 fn read_entries(
     cx: &Ctxt,
@@ -570,6 +704,14 @@ fn parse_entry(
         input.parse::<TokenStream>()?;
         return Ok(None);
     };
+    // `resources(ads, campaigns)`: a list, written like `#[derive(...)]`.
+    if known == RESOURCES && input.peek(syn::token::Paren) {
+        let value: Expr = input.parse()?;
+        if !input.is_empty() {
+            return Err(input.error(format!("expected `,` after `{known}(...)`")));
+        }
+        return Ok(Some((known, key, value)));
+    }
     if !input.peek(Token![=]) {
         return Err(syn::Error::new_spanned(
             &key,
@@ -854,3 +996,44 @@ fn crate_path(cx: &Ctxt, value: &Expr) -> Option<syn::Path> {
         }
     }
 }
+
+/// `resources(ads, campaigns)` (parsed as a tuple or a parenthesized path): the paths of `#[resource]` functions.
+fn resource_paths(cx: &Ctxt, value: &Expr) -> Option<Vec<syn::Path>> {
+    let elements: Vec<&Expr> = match ungroup(value) {
+        Expr::Tuple(t) => t.elems.iter().collect(),
+        Expr::Paren(p) => vec![&*p.expr],
+        other => {
+            cx.error_spanned_by(other, RESOURCES_FORM);
+            return None;
+        }
+    };
+    let mut paths: Vec<syn::Path> = Vec::with_capacity(elements.len());
+    for element in elements {
+        match ungroup(element) {
+            Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
+                let last = p.path.segments.last().map(|s| s.ident.to_string());
+                if paths
+                    .iter()
+                    .any(|q| q.segments.last().map(|s| s.ident.to_string()) == last)
+                {
+                    cx.error_spanned_by(
+                        p,
+                        format!(
+                            "resource `{}` is listed twice; each listed resource gets one accessor",
+                            last.unwrap_or_default()
+                        ),
+                    );
+                } else {
+                    paths.push(p.path.clone());
+                }
+            }
+            other => {
+                cx.error_spanned_by(other, RESOURCES_FORM);
+            }
+        }
+    }
+    // The valid names are kept even next to invalid ones, so that their own checks run too.
+    Some(paths)
+}
+
+const RESOURCES_FORM: &str = "expected the names of `#[resource]` functions, e.g. `resources(ads, campaigns)` or `resources(crate::stripe::charges)`";

@@ -8,21 +8,75 @@ use syn::{GenericParam, ReturnType, Signature};
 use crate::attr::{Attr, Attrs, Disposition, Key};
 use crate::ctxt::Ctxt;
 
-/// `write_disposition = "merge"` needs a key to merge on.
+/// `write_disposition = "merge"` needs a key to merge on; a merge strategy implies merge and upsert and
+/// insert-only need a primary key; `hard_delete` and `dedup_sort` need a merge (and `dedup_sort` a primary key).
 pub(crate) fn hints(cx: &Ctxt, attrs: &Attrs) {
-    let Some(disposition) = attrs.write_disposition.get() else {
-        return;
-    };
     // A key given in a bad form already has its error; a second one about it would only be noise.
     let names_a_key =
         |key: &Attr<Key>| key.is_invalid() || key.get().is_some_and(|k| !k.columns.is_empty());
-    if disposition.value == Disposition::Merge
+    let strategy = attrs.merge_strategy.get();
+    let disposition = attrs.write_disposition.get();
+    if let (Some(strategy), Some(disposition)) = (strategy, disposition)
+        && disposition.value != Disposition::Merge
+    {
+        cx.error_spanned_by(
+            &strategy.lit,
+            format!(
+                "`merge_strategy` applies to `write_disposition = \"merge\"`, not `\"{}\"`",
+                disposition.lit.value()
+            ),
+        );
+        return;
+    }
+    let merging = disposition.is_some_and(|d| d.value == Disposition::Merge)
+        || (disposition.is_none() && strategy.is_some());
+    if let Some(strategy) = strategy.filter(|s| s.needs_primary_key()) {
+        if !names_a_key(&attrs.primary_key) {
+            cx.error_spanned_by(
+                &strategy.lit,
+                format!(
+                    "`merge_strategy = \"{}\"` needs a `primary_key`: it identifies rows by it",
+                    strategy.lit.value()
+                ),
+            );
+        }
+    } else if merging
+        && strategy.is_none_or(|s| s.variant == "DeleteInsert")
         && !names_a_key(&attrs.primary_key)
         && !names_a_key(&attrs.merge_key)
     {
+        match (disposition, strategy) {
+            (Some(d), _) => cx.error_spanned_by(
+                &d.lit,
+                "`write_disposition = \"merge\"` needs a `primary_key` or a `merge_key`; name a key, or use `\"append\"`",
+            ),
+            (None, Some(s)) => cx.error_spanned_by(
+                &s.lit,
+                "`merge_strategy = \"delete-insert\"` needs a `primary_key` or a `merge_key`",
+            ),
+            (None, None) => {}
+        }
+    }
+    for (name, lit) in [
+        ("hard_delete", attrs.hard_delete.get()),
+        ("dedup_sort", attrs.dedup_sort.get().map(|d| &d.column)),
+    ] {
+        if let Some(lit) = lit
+            && !merging
+        {
+            cx.error_spanned_by(
+                lit,
+                format!("`{name}` applies to merges only; add `write_disposition = \"merge\"`"),
+            );
+        }
+    }
+    if let Some(sort) = attrs.dedup_sort.get()
+        && merging
+        && !names_a_key(&attrs.primary_key)
+    {
         cx.error_spanned_by(
-            &disposition.lit,
-            "`write_disposition = \"merge\"` needs a `primary_key` or a `merge_key`; name a key, or use `\"append\"`",
+            &sort.column,
+            "`dedup_sort` chooses among rows with the same primary key; set a `primary_key`",
         );
     }
 }

@@ -85,7 +85,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType};
 
-use crate::ast::{self, IncrementalParam, Param, Resource, StateParam, StateScope};
+use crate::ast::{self, ConfigParam, IncrementalParam, Param, Resource, StateParam, StateScope};
 use crate::attr::{self, IncrementalAttrs, Key, Lag, LastValueFunc, TableName, Variant};
 use crate::check;
 use crate::ctxt::Ctxt;
@@ -144,8 +144,8 @@ pub(crate) fn source(args: TokenStream, item: TokenStream) -> TokenStream {
     check::source_output(&cx, &original.sig);
     match cx.check() {
         Ok(()) => expand_source(&model),
-        // Nothing in a source's signature is the macro's, so the function is emitted exactly as written.
-        Err(error) => fallback::original(item, error),
+        // The function as written, without the parameter attributes only the macro knows.
+        Err(error) => fallback::function(item, &original, error),
     }
 }
 
@@ -154,6 +154,7 @@ fn expand_source(m: &ast::Source) -> TokenStream {
     let private = quote!(#krate::__private);
     let vis = &m.original.vis;
     let ident = m.ident;
+    let ty = &m.struct_ident;
     let cfg = &m.attrs.cfg;
     let outer_attrs = &m.attrs.constructor;
     let body_attrs = &m.attrs.body;
@@ -167,12 +168,31 @@ fn expand_source(m: &ast::Source) -> TokenStream {
     let fn_token = &sig.fn_token;
     let generics = &sig.generics;
     let where_clause = &sig.generics.where_clause;
-    let inputs = &sig.inputs;
+    // `#[config]` and `#[secret]` are the macro's; the body does not see them.
+    let inputs = sig.inputs.iter().map(|input| match input {
+        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_config) => {
+            let mut pat_type = pat_type.clone();
+            pat_type.attrs.retain(|a| !attr::is_config(a));
+            pat_type.into_token_stream()
+        }
+        other => other.into_token_stream(),
+    });
     let output = &sig.output;
     let body = &m.original.body;
     let body_fn = format_ident!("__ele_body");
     let arg_idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
-    let arg_tys: Vec<_> = m.args.iter().map(|a| a.ty).collect();
+    // A config parameter is an `Option` of its type: `None` looks it up.
+    let arg_tys: Vec<_> = m
+        .args
+        .iter()
+        .map(|a| {
+            let ty = a.ty;
+            match a.config {
+                Some(_) => quote!(::std::option::Option<#ty>),
+                None => quote!(#ty),
+            }
+        })
+        .collect();
 
     // A return type that is not `IntoResources` is reported on the whole of the user's return type: the calls
     // start at its first token and their parentheses carry its last.
@@ -200,17 +220,188 @@ fn expand_source(m: &ast::Source) -> TokenStream {
         quote!(.max_table_nesting(#depth))
     });
 
+    // `let (token,) = match (source_config::<T>("name", "token", true, token),) { (Ok(token),) => (token,),
+    // (token,) => return failed(..) };`: every missing value is reported at once.
+    let configs: Vec<_> = m.args.iter().filter(|a| a.config.is_some()).collect();
+    let config_binds = if configs.is_empty() {
+        quote!()
+    } else {
+        let idents: Vec<_> = configs.iter().map(|a| &a.ident).collect();
+        let lookups = configs.iter().map(|a| {
+            let arg = &a.ident;
+            let key = arg.unraw().to_string();
+            let secret = a.config.unwrap_or(false);
+            let ty = a.ty;
+            quote_spanned! {ty.span()=>
+                #private::source_config::<#ty>(#name, #key, #secret, #arg)
+            }
+        });
+        quote! {
+            let (#(#idents,)*) = match (#(#lookups,)*) {
+                (#(::std::result::Result::Ok(#idents),)*) => (#(#idents,)*),
+                (#(#idents,)*) => {
+                    return #ty::from(#private::Source::failed(
+                        #name,
+                        #private::config_errors([#(#idents.err()),*]),
+                    ));
+                }
+            };
+        }
+    };
+
+    // One alias per listed resource, so that a name that is not a `#[resource]` function is one error, at the name.
+    let listed: Vec<_> = m
+        .resources
+        .iter()
+        .enumerate()
+        .map(|(index, path)| {
+            let accessor = path
+                .segments
+                .last()
+                .map(|s| s.ident.clone())
+                .unwrap_or_else(|| format_ident!("__ele_resource"));
+            // Items are not hygienic: the name carries the source's struct name to stay unique in the module.
+            let alias = format_ident!("__{}Listed{}", ty, index);
+            (accessor, alias, resource_type(path, "Resource"))
+        })
+        .collect();
+    let aliases = listed.iter().map(|(_, alias, resource_ty)| {
+        quote! {
+            #(#cfg)*
+            #[allow(non_camel_case_types)]
+            type #alias = #resource_ty;
+        }
+    });
+    let checks = listed.iter().map(|(accessor, alias, _)| {
+        let listed = accessor.unraw().to_string();
+        quote!(#private::check_listed::<#alias>(&mut __ele_source, #listed);)
+    });
+    let accessors = listed.iter().map(|(accessor, alias, _)| {
+        let doc = format!(
+            "The `{0}` resource of this source, to set its arguments before a run (dlt's `source.{0}.bind(...)`).",
+            accessor.unraw()
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #accessor(&mut self) -> <#alias as #private::Accessor>::Mut<'_> {
+                <#alias as #private::Accessor>::access(self.0.resource_of_type_mut::<#alias>())
+            }
+        }
+    });
+    let struct_doc = format!(
+        "Source returned by [`{}`]: a [`Source`]({}::Source) (through `Deref`) with an accessor per listed resource; run it with a pipeline.",
+        ident.unraw(),
+        quote!(#krate).to_string().replace(' ', "")
+    );
+
     quote! {
         #(#cfg)*
         #(#outer_attrs)*
         #must_use
-        #vis fn #ident #generics (#(#arg_idents: #arg_tys),*) -> #private::Source #where_clause {
+        #vis fn #ident #generics (#(#arg_idents: #arg_tys),*) -> #ty #where_clause {
             #(#body_attrs)*
-            #fn_token #body_fn #generics (#inputs) #output #where_clause #body
+            #fn_token #body_fn #generics (#(#inputs),*) #output #where_clause #body
 
-            #private::from_resources(#name, #resources) #root_key #nesting
+            #config_binds
+            #[allow(unused_mut)]
+            let mut __ele_source = #private::from_resources(#name, #resources) #root_key #nesting;
+            #(#checks)*
+            #ty::from(__ele_source)
+        }
+
+        #(#aliases)*
+
+        #(#cfg)*
+        #[doc = #struct_doc]
+        #[allow(non_camel_case_types)]
+        #vis struct #ty(#private::Source);
+
+        #(#cfg)*
+        #[allow(dead_code)]
+        impl #ty {
+            #(#accessors)*
+
+            /// Selects exactly the named resources (deselected ones included) and deselects the others; an
+            /// unknown name is an error listing the known ones.
+            #vis fn with_resources<I, S>(self, names: I) -> #private::Result<Self>
+            where
+                I: ::std::iter::IntoIterator<Item = S>,
+                S: ::std::convert::AsRef<str>,
+            {
+                self.0.with_resources(names).map(#ty)
+            }
+
+            /// Writes `_dlt_root_id` into the child tables of every resource (dlt's `source.root_key = True`).
+            #vis fn root_key(self, enabled: bool) -> Self {
+                #ty(self.0.root_key(enabled))
+            }
+
+            /// Limits the nesting of every resource that does not set its own.
+            #vis fn max_table_nesting(self, depth: usize) -> Self {
+                #ty(self.0.max_table_nesting(depth))
+            }
+
+            /// The source without its accessors.
+            #vis fn into_source(self) -> #private::Source {
+                self.0
+            }
+        }
+
+        #(#cfg)*
+        impl ::std::convert::From<#private::Source> for #ty {
+            fn from(source: #private::Source) -> Self {
+                #ty(source)
+            }
+        }
+
+        #(#cfg)*
+        impl ::std::convert::From<#ty> for #private::Source {
+            fn from(source: #ty) -> Self {
+                source.0
+            }
+        }
+
+        #(#cfg)*
+        impl ::std::ops::Deref for #ty {
+            type Target = #private::Source;
+            fn deref(&self) -> &#private::Source {
+                &self.0
+            }
+        }
+
+        #(#cfg)*
+        impl ::std::ops::DerefMut for #ty {
+            fn deref_mut(&mut self) -> &mut #private::Source {
+                &mut self.0
+            }
+        }
+
+        #(#cfg)*
+        impl ::std::fmt::Debug for #ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        #(#cfg)*
+        #[automatically_derived]
+        impl #private::IntoResources for #ty {
+            fn into_resources(self) -> #private::Resources {
+                #private::IntoResources::into_resources(self.0)
+            }
         }
     }
+}
+
+/// The type `#[resource]` generates next to the function at `path`: `crate::fb::ads` and `Resource` give
+/// `crate::fb::AdsResource`, spanned at the function name.
+fn resource_type(path: &syn::Path, suffix: &str) -> syn::Path {
+    let mut path = path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = ast::suffixed_ident(&last.ident, suffix);
+    }
+    path
 }
 
 fn expand(m: &Resource) -> TokenStream {
@@ -267,6 +458,7 @@ fn expand(m: &Resource) -> TokenStream {
             };
             Some(quote!(let #ident = #private::#getter(&#out);))
         }
+        Param::Config(p) => Some(bind_config(p, &private, &out)),
         Param::Emitter | Param::Arg(_) => None,
     });
     let call_args = m.params.iter().map(|p| match p {
@@ -274,16 +466,18 @@ fn expand(m: &Resource) -> TokenStream {
         Param::Arg(arg) => arg.ident.to_token_stream(),
         Param::Incremental(p) => p.ident.to_token_stream(),
         Param::State(p) => p.ident.to_token_stream(),
+        Param::Config(p) => p.ident.to_token_stream(),
     });
 
     let sig = &m.original.sig;
     let asyncness = &sig.asyncness;
     let fn_token = &sig.fn_token;
-    // The parameter attributes `#[incremental(...)]` are the macro's; the body does not see them.
+    // The parameter attributes `#[incremental(...)]`, `#[config]` and `#[secret]` are the macro's; the body does
+    // not see them.
     let inputs = sig.inputs.iter().map(|input| match input {
-        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_incremental) => {
+        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_param_attr) => {
             let mut pat_type = pat_type.clone();
-            pat_type.attrs.retain(|a| !attr::is_incremental(a));
+            pat_type.attrs.retain(|a| !attr::is_param_attr(a));
             pat_type.into_token_stream()
         }
         other => other.into_token_stream(),
@@ -317,6 +511,7 @@ fn expand(m: &Resource) -> TokenStream {
     let backfill_only = backfill_only(m);
     let item_checks = typed::checks(m, &private);
 
+    let resource_mut = resource_mut(m, &private);
     let setters = if setters.is_empty() {
         quote!()
     } else {
@@ -346,6 +541,8 @@ fn expand(m: &Resource) -> TokenStream {
         }
 
         #setters
+
+        #resource_mut
 
         #(#cfg)*
         const _: () = {
@@ -452,7 +649,154 @@ fn incrementals(m: &Resource, private: &TokenStream) -> IncrementalParts {
         });
         parts.takes.push(quote!(let #local = self.#field;));
     }
+    for p in m.configs() {
+        let field = config_field(p);
+        let local = config_local(p);
+        let ty = p.ty;
+        let setter = p.ident;
+        let doc = format!(
+            "Sets the `{}` argument, which is then not looked up in the configuration.",
+            p.ident.unraw()
+        );
+        parts
+            .fields
+            .push(quote!(#field: ::std::option::Option<#ty>,));
+        parts
+            .values
+            .push(quote!(#field: ::std::option::Option::None,));
+        parts.setters.push(quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #setter(mut self, value: #ty) -> Self {
+                self.#field = ::std::option::Option::Some(value);
+                self
+            }
+        });
+        parts.takes.push(quote!(let #local = self.#field;));
+    }
     parts
+}
+
+/// `__ele_config_token`: the struct field of a `#[config]` or `#[secret]` parameter.
+fn config_field(p: &ConfigParam) -> syn::Ident {
+    format_ident!("__ele_config_{}", p.ident.unraw())
+}
+
+/// The same name, hygienic: the local that holds the caller's value in `extract`.
+fn config_local(p: &ConfigParam) -> syn::Ident {
+    syn::Ident::new(
+        &format!("__ele_config_{}", p.ident.unraw()),
+        Span::mixed_site(),
+    )
+}
+
+/// `let token = match <caller's value> { Some(v) => v, None => resource_config::<T>(&out, "token", true)? };`
+fn bind_config(p: &ConfigParam, private: &TokenStream, out: &syn::Ident) -> TokenStream {
+    let ident = p.ident;
+    let local = config_local(p);
+    let key = p.ident.unraw().to_string();
+    let secret = p.secret;
+    let ty = p.ty;
+    // Spanned at the type, so that a type that cannot be deserialized is reported there.
+    let lookup = quote_spanned! {ty.span()=>
+        #private::resource_config::<#ty, _>(&#out, #key, #secret)
+    };
+    quote! {
+        let #ident = match #local {
+            ::std::option::Option::Some(value) => value,
+            ::std::option::Option::None => #lookup?,
+        };
+    }
+}
+
+/// `AdsResourceMut<'a>`: the resource inside a source, as a `#[source]` struct's accessor returns it, with one
+/// setter per argument (dlt's `source.ads.bind(states=...)` is `source.ads().states(...)`).
+fn resource_mut(m: &Resource, private: &TokenStream) -> TokenStream {
+    let vis = &m.original.vis;
+    let cfg = &m.attrs.cfg;
+    let ty = &m.struct_ident;
+    let mut_ty = ast::suffixed_ident(m.ident, "ResourceMut");
+    let name = m.ident.unraw();
+    let lifetime = syn::Lifetime::new("'__ele", Span::call_site());
+    let mut setters = Vec::new();
+    for (index, arg) in m.args().enumerate() {
+        let setter = arg.ident;
+        let arg_ty = arg.ty;
+        let index = syn::Index::from(index);
+        let doc = format!("Sets the `{}` argument.", arg.ident.unraw());
+        setters.push(quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #setter(mut self, value: #arg_ty) -> Self {
+                if let ::std::option::Option::Some(resource) = &mut self.0 {
+                    resource.__ele_args.#index = value;
+                }
+                self
+            }
+        });
+    }
+    for p in m.incrementals() {
+        let setter = p.ident;
+        let field = incremental_field(p);
+        let incremental_ty = incremental_ty(p, private);
+        let doc = format!(
+            "Overrides the `{}` incremental, merged field by field with the attribute's settings.",
+            p.ident.unraw()
+        );
+        setters.push(quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #setter(mut self, incremental: #incremental_ty) -> Self {
+                if let ::std::option::Option::Some(resource) = &mut self.0 {
+                    resource.#field = ::std::option::Option::Some(incremental);
+                }
+                self
+            }
+        });
+    }
+    for p in m.configs() {
+        let setter = p.ident;
+        let field = config_field(p);
+        let config_ty = p.ty;
+        let doc = format!(
+            "Sets the `{}` argument, which is then not looked up in the configuration.",
+            p.ident.unraw()
+        );
+        setters.push(quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #setter(mut self, value: #config_ty) -> Self {
+                if let ::std::option::Option::Some(resource) = &mut self.0 {
+                    resource.#field = ::std::option::Option::Some(value);
+                }
+                self
+            }
+        });
+    }
+    let doc = format!(
+        "The [`{name}`] resource inside a source, as the source's accessor returns it: one setter per argument of [`{name}`]. Empty when the source does not hold it (the source then reports why)."
+    );
+    quote! {
+        #(#cfg)*
+        #[doc = #doc]
+        #[allow(dead_code, non_camel_case_types)]
+        #vis struct #mut_ty<#lifetime>(::std::option::Option<&#lifetime mut #ty>);
+
+        #(#cfg)*
+        #[automatically_derived]
+        impl #private::Accessor for #ty {
+            type Mut<#lifetime> = #mut_ty<#lifetime>;
+
+            fn access(resource: ::std::option::Option<&mut Self>) -> #mut_ty<'_> {
+                #mut_ty(resource)
+            }
+        }
+
+        #(#cfg)*
+        impl<#lifetime> #mut_ty<#lifetime> {
+            #(#setters)*
+        }
+    }
 }
 
 /// `let created_at = bind_incremental::<T, Item>(&out, "created_at", <attribute>, <call site>)?;`
@@ -646,10 +990,35 @@ fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
             sets.push(quote!(#h.#field = #private::Key::from([#(#columns),*]);));
         }
     }
+    if let Some((variant, span)) = hints.merge_strategy {
+        let variant = syn::Ident::new(variant, span);
+        if hints.write_disposition.is_none() {
+            sets.push(quote!(#h.write_disposition = #private::WriteDisposition::Merge;));
+        }
+        sets.push(quote!(#h.merge_strategy = #private::MergeStrategy::#variant;));
+    }
+    if let Some(column) = &hints.hard_delete {
+        sets.push(quote! {
+            #h.hard_delete = ::core::option::Option::Some(::std::string::String::from(#column));
+        });
+    }
+    if let Some(sort) = &hints.dedup_sort {
+        let column = &sort.column;
+        let order = syn::Ident::new(sort.order, column.span());
+        sets.push(quote! {
+            #h.dedup_sort = ::core::option::Option::Some((
+                ::std::string::String::from(#column),
+                #private::SortOrder::#order,
+            ));
+        });
+    }
     if let Some(nesting) = &hints.max_table_nesting {
         let mut depth = proc_macro2::Literal::usize_unsuffixed(nesting.depth);
         depth.set_span(nesting.span);
         sets.push(quote!(#h.max_table_nesting = ::core::option::Option::Some(#depth);));
+    }
+    if let Some(selected) = &hints.selected {
+        sets.push(quote!(#h.selected = #selected;));
     }
     let name = &hints.name;
     if sets.is_empty() {

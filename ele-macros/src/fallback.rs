@@ -19,21 +19,21 @@ pub(crate) fn original(item: TokenStream, error: syn::Error) -> TokenStream {
     quote!(#item #errors)
 }
 
-/// The function as the user wrote it without the parameter attributes `#[incremental(...)]`, which only the
-/// macro understands (left in, each would add "cannot find attribute `incremental`"), and the errors.
+/// The function as the user wrote it without the parameter attributes `#[incremental(...)]`, `#[config]` and
+/// `#[secret]`, which only the macro understands (left in, each would add "cannot find attribute `incremental`"), and the errors.
 pub(crate) fn function(item: TokenStream, function: &ItemFn, error: syn::Error) -> TokenStream {
-    let has_incremental =
+    let has_param_attr =
         function.sig.inputs.iter().any(
-            |input| matches!(input, FnArg::Typed(p) if p.attrs.iter().any(attr::is_incremental)),
+            |input| matches!(input, FnArg::Typed(p) if p.attrs.iter().any(attr::is_param_attr)),
         );
-    if !has_incremental {
+    if !has_param_attr {
         // The tokens exactly as written.
         return original(item, error);
     }
     let mut sig = function.sig.clone();
     for input in &mut sig.inputs {
         if let FnArg::Typed(p) = input {
-            p.attrs.retain(|a| !attr::is_incremental(a));
+            p.attrs.retain(|a| !attr::is_param_attr(a));
         }
     }
     let mut stripped = TokenStream::new();

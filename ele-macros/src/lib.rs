@@ -44,6 +44,7 @@ use proc_macro::TokenStream;
 /// - `write_disposition = "append" | "replace" | "merge"`: `"append"` by default; `"merge"` needs a key.
 /// - `primary_key`, `merge_key`: a column `"id"`, or columns `("id", "url")` / `["id", "url"]`; `()` for none.
 /// - `max_table_nesting = 2`: how deep nested data becomes child tables.
+/// - `selected = false`: a source holding the resource does not extract it unless `with_resources` names it.
 /// - `crate = "my_reexport::ele"`: the path of the ele facade, for crates that re-export it.
 ///
 /// The function must be `async`, non-generic, and take exactly one parameter whose type is `Emit<T>` (the
@@ -60,6 +61,12 @@ use proc_macro::TokenStream;
 ///   merged field by field with the attribute's settings.
 /// - `ResourceState`, `SourceState`: the state of the resource or of its source, committed with the data;
 ///   not arguments of the generated function either.
+/// - `#[config] page_size: u32`, `#[secret] token: Secret<String>`: filled from the configuration when the run
+///   starts unless the setter of the same name gave a value; not arguments of the generated function. A secret's
+///   type is `Secret<T>` (so its value never shows) and it is not read from `.ele/config.toml`.
+///
+/// Besides the resource struct, the macro generates `RepoIssuesResourceMut<'_>`, the handle a `#[source]`
+/// accessor returns: one setter per ordinary, incremental and config parameter.
 ///
 /// The other parameters are plain names (`mut` allowed) with owned types; they become the arguments of the
 /// generated function, in order. The return type is any `Result<(), E>` where `E` converts into a boxed
@@ -78,15 +85,19 @@ pub fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Turns a function that returns resources into a source: the generated function of the same name, visibility
-/// and arguments returns a `Source` named after it, holding the resources the body returned.
+/// and arguments returns a source struct (`facebook_ads` -> `FacebookAdsSource`, a `Source` through `Deref`)
+/// named after it, holding the resources the body returned, with an accessor per resource listed in
+/// `resources(...)`.
 ///
 /// ```text
-/// #[source(name = "facebook_ads", root_key = true, max_table_nesting = 2)]
-/// pub fn facebook_ads(token: String, states: Vec<String>) -> impl IntoResources {
-///     (ads(token.clone(), states), campaigns(token))
+/// #[source(name = "facebook_ads", root_key = true, resources(ads, campaigns))]
+/// pub fn facebook_ads(#[secret] token: Secret<String>) -> impl IntoResources {
+///     (ads(token.clone(), vec![]), campaigns(token))
 /// }
 ///
-/// let ads_only = facebook_ads(token, states).with_resources(["ads"])?;
+/// let mut fb_ads = facebook_ads(None);               // `None`: looked up in the configuration
+/// fb_ads.ads().states(vec!["DISAPPROVED".into()]);    // dlt's `fb_ads.ads.bind(states=...)`
+/// let ads_only = fb_ads.with_resources(["ads"])?;
 /// ```
 ///
 /// Attributes, all optional:
@@ -94,7 +105,11 @@ pub fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `root_key = true`: writes `_dlt_root_id` into the child tables of every resource; also on when the body
 ///   returns a source with `root_key` set. `false` leaves it to the body.
 /// - `max_table_nesting = 2`: the nesting of every resource that does not set its own.
+/// - `resources(ads, crate::x::campaigns)`: the `#[resource]` functions whose resources get a typed accessor
+///   (found in the source by type; written out because reading the body would be fragile).
 /// - `crate = "my_reexport::ele"`: the path of the ele facade, for crates that re-export it.
+///
+/// A parameter marked `#[config]` or `#[secret]` becomes an `Option` of its type: `None` looks it up.
 ///
 /// The function is a plain (not `async`) function without type or const parameters; the resources are the
 /// async ones. It returns anything implementing `IntoResources`: a resource, a tuple of resources, a

@@ -1,11 +1,8 @@
 //! The `ele` command-line tool: load JSON Lines files into PostgreSQL with the full runtime, and manage
 //! pipelines (info, state, schema, drop, reset, sync) as dlt's `dlt pipeline` command does.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use ele::config::{Config, POSTGRES_CREDENTIALS};
@@ -14,6 +11,13 @@ use ele::prelude::*;
 use ele::{FnResource, IncrementalConfig, Key};
 use futures::future::BoxFuture;
 use serde_json::Value;
+
+#[path = "ele/deploy.rs"]
+mod deploy;
+#[path = "ele/progress.rs"]
+mod progress;
+
+use progress::Progress;
 
 /// mimalloc instead of the system allocator: normalizing allocates and frees many small strings and maps, and
 /// frees them on other threads than the ones that allocated them, where glibc's allocator is slow.
@@ -53,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: LocalCommand,
     },
+    /// Write the files that run a pipeline program under an orchestrator.
+    Deploy {
+        #[command(subcommand)]
+        command: deploy::DeployCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,9 +97,18 @@ struct LoadArgs {
     /// Merge key column(s), comma-separated.
     #[arg(long)]
     merge_key: Option<String>,
-    /// How rows are written.
-    #[arg(long, default_value = "append", value_parser = ["append", "replace", "merge"])]
-    write_disposition: String,
+    /// How rows are written: append (the default), replace, or merge (implied by `--merge-strategy`).
+    #[arg(long, value_parser = ["append", "replace", "merge"])]
+    write_disposition: Option<String>,
+    /// How a merge writes rows.
+    #[arg(long, value_parser = ["delete-insert", "upsert", "insert-only", "scd2"])]
+    merge_strategy: Option<String>,
+    /// Column flagging a deleted row: `true` (or, for non-boolean columns, any value) deletes its key.
+    #[arg(long)]
+    hard_delete: Option<String>,
+    /// Which duplicate of a primary key in one load is kept: `column` (highest wins) or `column:asc`.
+    #[arg(long)]
+    dedup_sort: Option<String>,
     /// Cursor of an incremental load: a field, a nested path `a.b`, or a JSONPath `$.a.b`.
     #[arg(long)]
     cursor: Option<String>,
@@ -100,6 +118,9 @@ struct LoadArgs {
     /// End value of the cursor (exclusive); makes the run a stateless backfill.
     #[arg(long, requires = "cursor")]
     end_value: Option<String>,
+    /// Re-load a window behind the last value: seconds for date-times, days for dates, units for numbers.
+    #[arg(long, requires = "cursor")]
+    lag: Option<f64>,
     /// Pipeline name (working dir and state); the table name by default.
     #[arg(long)]
     pipeline: Option<String>,
@@ -206,25 +227,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs from `RUST_LOG` (warnings by default) and the progress lines, both on standard error.
+/// Logs from `RUST_LOG` (warnings by default) on standard error, written around the live progress line.
 fn init_tracing(progress: Progress) {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(move || progress.log_writer())
         .with_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         );
-    let stages = progress.with_filter(
-        tracing_subscriber::filter::Targets::new()
-            .with_target("ele_core::pipeline", tracing::Level::INFO),
-    );
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(stages)
-        .init();
+    tracing_subscriber::registry().with(logs).init();
 }
 
 /// The error with its causes, `a: b: c`, skipping causes already spelled out by the message.
@@ -259,6 +274,7 @@ async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Deploy { command } => deploy::run(command).map_err(usage),
     }
 }
 
@@ -272,7 +288,7 @@ async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
     if let Some(url) = &args.destination {
         config.set(&POSTGRES_CREDENTIALS, url.as_str());
     }
-    if !config.has_postgres() {
+    if !Postgres::is_configured(&config) {
         return Err(usage(Error::config(format!(
             "no destination: pass --destination postgresql://user:password@host:port/database, or --local for \
              the managed local instance, or configure `{}`; looked in: the --destination flag, {}",
@@ -280,12 +296,21 @@ async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
             config.places(&POSTGRES_CREDENTIALS).join(", ")
         ))));
     }
-    config.postgres().map_err(usage)
+    Postgres::from_config(&config).map_err(usage)
 }
 
 async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     let destination = destination(&args.destination).await?;
-    let disposition: WriteDisposition = args.write_disposition.parse().map_err(usage)?;
+    let disposition: WriteDisposition = match (&args.write_disposition, &args.merge_strategy) {
+        (None, Some(_)) => WriteDisposition::Merge,
+        (None, None) => WriteDisposition::Append,
+        (Some(d), _) => d.parse().map_err(usage)?,
+    };
+    if args.merge_strategy.is_some() && disposition != WriteDisposition::Merge {
+        return Err(usage(ele::Error::config(format!(
+            "--merge-strategy needs --write-disposition merge, not {disposition}"
+        ))));
+    }
     let pipeline_name = args.pipeline.clone().unwrap_or_else(|| args.table.clone());
     let mut builder = Pipeline::builder(&pipeline_name).destination(destination);
     if let Some(dataset) = &args.dataset {
@@ -293,6 +318,9 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     }
     if let Some(dir) = &args.pipelines_dir {
         builder = builder.pipelines_dir(dir);
+    }
+    if progress.enabled() {
+        builder = builder.progress(progress.observer());
     }
     let pipeline = builder.build().map_err(usage)?;
 
@@ -304,6 +332,9 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         }
         if let Some(v) = &args.end_value {
             config = config.end_value(cli_value(v));
+        }
+        if let Some(lag) = args.lag {
+            config = config.lag(lag);
         }
         config
     });
@@ -320,7 +351,19 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     if let Some(mk) = &args.merge_key {
         resource = resource.merge_key(Key::parse_list(mk));
     }
-    progress.start(pipeline.working_dir().to_owned());
+    if let Some(strategy) = &args.merge_strategy {
+        resource = resource.merge_strategy(strategy.parse().map_err(usage)?);
+    }
+    if let Some(column) = &args.hard_delete {
+        resource = resource.hard_delete(column);
+    }
+    if let Some(spec) = &args.dedup_sort {
+        let (column, order) = match spec.rsplit_once(':') {
+            Some((column, order)) => (column, order.parse().map_err(usage)?),
+            None => (spec.as_str(), ele::SortOrder::Desc),
+        };
+        resource = resource.dedup_sort(column, order);
+    }
     let info = pipeline.run(resource).await?;
     progress.finish();
     print!("{info}");
@@ -455,263 +498,4 @@ fn cli_value(text: &str) -> Value {
         Ok(v @ Value::Number(_)) => v,
         _ => Value::String(text.to_owned()),
     }
-}
-
-/// Progress of `ele load` on standard error: a line per finished stage (extract and normalize, then each
-/// package loaded), fed by the pipeline's tracing events; on a terminal also a live line with the elapsed time
-/// and the normalized data written so far.
-#[derive(Clone)]
-struct Progress {
-    inner: Arc<Mutex<ProgressState>>,
-}
-
-struct ProgressState {
-    enabled: bool,
-    terminal: bool,
-    /// What runs now and since when; `None` before the run and after it.
-    stage: Option<(&'static str, Instant)>,
-    working_dir: Option<PathBuf>,
-    /// Rows of the package extracted by this run, for the load line.
-    rows: Option<(String, u64)>,
-    /// Whether a live line is on the screen.
-    live: bool,
-    ticker: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Progress {
-    fn new(enabled: bool) -> Self {
-        Progress {
-            inner: Arc::new(Mutex::new(ProgressState {
-                enabled,
-                terminal: std::io::stderr().is_terminal(),
-                stage: None,
-                working_dir: None,
-                rows: None,
-                live: false,
-                ticker: None,
-            })),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The run starts: extract and normalize into `working_dir`.
-    fn start(&self, working_dir: PathBuf) {
-        let mut state = self.lock();
-        if !state.enabled {
-            return;
-        }
-        state.stage = Some(("extract and normalize", Instant::now()));
-        state.working_dir = Some(working_dir);
-        if state.terminal {
-            let progress = self.clone();
-            state.ticker = Some(std::thread::spawn(move || {
-                loop {
-                    std::thread::sleep(Duration::from_millis(250));
-                    if !progress.tick() {
-                        break;
-                    }
-                }
-            }));
-        }
-    }
-
-    /// Redraws the live line; false once the run is over.
-    fn tick(&self) -> bool {
-        let mut state = self.lock();
-        let Some((stage, since)) = state.stage else {
-            return false;
-        };
-        let mut line = format!("{stage}: {:.1} s", since.elapsed().as_secs_f64());
-        if stage == "extract and normalize"
-            && let Some(dir) = &state.working_dir
-        {
-            let bytes = dir_size(&dir.join("load").join("new"));
-            let secs = since.elapsed().as_secs_f64().max(0.001);
-            line.push_str(&format!(
-                ", {} normalized ({}/s)",
-                human_bytes(bytes as f64),
-                human_bytes(bytes as f64 / secs)
-            ));
-        }
-        if let Some((_, rows)) = &state.rows
-            && stage == "load"
-        {
-            line.push_str(&format!(", {rows} rows"));
-        }
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{line}");
-        let _ = err.flush();
-        state.live = true;
-        true
-    }
-
-    /// Prints a finished stage's line (over the live line on a terminal).
-    fn line(&self, text: &str) {
-        let mut state = self.lock();
-        if !state.enabled {
-            return;
-        }
-        let mut err = std::io::stderr().lock();
-        if state.live {
-            let _ = write!(err, "\r\x1b[2K");
-            state.live = false;
-        }
-        let _ = writeln!(err, "{text}");
-    }
-
-    /// The run is over: stop the live line.
-    fn finish(&self) {
-        let ticker = {
-            let mut state = self.lock();
-            state.stage = None;
-            if state.live {
-                let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r\x1b[2K");
-                let _ = err.flush();
-                state.live = false;
-            }
-            state.ticker.take()
-        };
-        if let Some(ticker) = ticker {
-            let _ = ticker.join();
-        }
-    }
-
-    fn on_extracted(&self, load_id: String, rows: u64, seconds: f64) {
-        self.line(&format!(
-            "extract and normalize: {rows} rows in {seconds:.2} s ({} rows/s)",
-            rate(rows, seconds)
-        ));
-        let mut state = self.lock();
-        if state.stage.is_some() {
-            state.stage = Some(("load", Instant::now()));
-        }
-        state.rows = Some((load_id, rows));
-    }
-
-    fn on_loaded(&self, load_id: String, seconds: f64, outcome: &str) {
-        let rows = self
-            .lock()
-            .rows
-            .as_ref()
-            .filter(|(id, _)| *id == load_id)
-            .map(|(_, n)| *n);
-        let what = if outcome.contains("AlreadyLoaded") {
-            "found committed by an earlier run"
-        } else {
-            "committed"
-        };
-        let text = match rows {
-            Some(rows) => format!(
-                "load: package {load_id} {what}, {rows} rows in {seconds:.2} s ({} rows/s)",
-                rate(rows, seconds)
-            ),
-            None => format!("load: pending package {load_id} {what} in {seconds:.2} s"),
-        };
-        self.line(&text);
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Progress {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = StageFields::default();
-        event.record(&mut fields);
-        match fields.message.as_str() {
-            "extracted and normalized" => self.on_extracted(
-                fields.load_id,
-                fields.rows.unwrap_or(0),
-                fields.seconds.unwrap_or(0.0),
-            ),
-            "loaded" => self.on_loaded(
-                fields.load_id,
-                fields.seconds.unwrap_or(0.0),
-                &fields.outcome,
-            ),
-            _ => {}
-        }
-    }
-}
-
-/// The fields of the pipeline's stage events.
-#[derive(Default)]
-struct StageFields {
-    message: String,
-    load_id: String,
-    outcome: String,
-    rows: Option<u64>,
-    seconds: Option<f64>,
-}
-
-impl tracing::field::Visit for StageFields {
-    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        if field.name() == "rows" {
-            self.rows = Some(value);
-        }
-    }
-
-    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-        if field.name() == "seconds" {
-            self.seconds = Some(value);
-        }
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.record_text(field.name(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.record_text(field.name(), format!("{value:?}"));
-    }
-}
-
-impl StageFields {
-    fn record_text(&mut self, name: &str, text: String) {
-        match name {
-            "message" => self.message = text,
-            "load_id" => self.load_id = text,
-            "outcome" => self.outcome = text,
-            _ => {}
-        }
-    }
-}
-
-fn rate(rows: u64, seconds: f64) -> u64 {
-    if seconds > 0.0 {
-        (rows as f64 / seconds).round() as u64
-    } else {
-        rows
-    }
-}
-
-fn human_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// Total size of the files under `dir` (0 when it is gone).
-fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&entry.path()),
-            Ok(_) => entry.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
-        })
-        .sum()
 }

@@ -567,7 +567,10 @@ async fn search_terms_keep_a_last_id_per_term_in_source_state() {
 
     // rustlang: 3 tweets in 2 pages; postgresql: 2 tweets in 1 page.
     let info = p
-        .run(twitter_source(api.base_url()))
+        .run(twitter_source(
+            api.base_url(),
+            Some("fixture-token".to_owned().into()),
+        ))
         .await
         .expect("first run");
     assert_eq!(
@@ -600,7 +603,10 @@ async fn search_terms_keep_a_last_id_per_term_in_source_state() {
     // Nothing new: each term is searched from its own last id, and nothing is loaded.
     api.reset();
     let info = p
-        .run(twitter_source(api.base_url()))
+        .run(twitter_source(
+            api.base_url(),
+            Some("fixture-token".to_owned().into()),
+        ))
         .await
         .expect("second run");
     assert_eq!(
@@ -615,7 +621,10 @@ async fn search_terms_keep_a_last_id_per_term_in_source_state() {
     // A new rustlang tweet: only it is loaded, and only that term's last id moves.
     api.set_handler(fake_api::search(canned.all_tweets()));
     let info = p
-        .run(twitter_source(api.base_url()))
+        .run(twitter_source(
+            api.base_url(),
+            Some("fixture-token".to_owned().into()),
+        ))
         .await
         .expect("third run");
     assert_eq!(info.rows("search_tweets__data"), 1, "{info}");
@@ -797,7 +806,7 @@ async fn zendesk_backfill_stops_at_the_end_of_its_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facebook_ads_replace_with_root_key_then_merge() {
     use ele::prelude::*;
-    use facebook_ads::{facebook_ads_source, fake_api, replace_then_merge, server::FixtureServer};
+    use facebook_ads::{facebook_ads, fake_api, replace_then_merge, server::FixtureServer};
     let db = TestDb::new("ex_facebook_ads").await;
     let p = db.pipeline("facebook_insights", "fb");
     let api = FixtureServer::start(fake_api::graph(fake_api::Canned::load()))
@@ -835,12 +844,10 @@ async fn facebook_ads_replace_with_root_key_then_merge() {
     assert_eq!(count(&db, "fb.ads__adlabels").await, 6);
 
     // Merging the paused ads again replaces their labels instead of adding to them.
+    let mut fb_ads = facebook_ads(api.base_url().to_owned());
+    fb_ads.ads().states(vec!["PAUSED".into()]);
     let info = p
-        .run(
-            facebook_ads_source(api.base_url(), &["PAUSED"])
-                .with_resources(["ads"])
-                .expect("known resource"),
-        )
+        .run(fb_ads.with_resources(["ads"]).expect("known resource"))
         .write_disposition(Merge)
         .await
         .expect("merge again");

@@ -8,5 +8,8 @@ mod dispositions;
 mod examples;
 mod faults;
 mod incremental;
+mod macros;
+mod merge_strategies;
 mod normalize;
+mod orchestration;
 mod relational;

@@ -20,7 +20,7 @@ use super::naming;
 use super::relational::{KeysSeen, NameCache, Normalizer, RootConfig};
 use crate::error::{Error, Result};
 use crate::package::{PackageWriter, Segment, SegmentWriter};
-use crate::resource::ExtractedBatch;
+use crate::resource::{ExtractedBatch, WriteDisposition};
 use crate::schema::Schema;
 
 /// Environment variable: number of normalizer worker threads (default: the available cores; 1 normalizes on the
@@ -308,6 +308,30 @@ pub(crate) fn normalize_stream(
             || dispatched.is_empty()
             || writer.has_rows(&r.table)
     });
+    for r in &roots {
+        let by_key =
+            r.write_disposition == WriteDisposition::Merge && r.merge.strategy.needs_primary_key();
+        if by_key && normalizer.saw_duplicate_key(&r.table) {
+            let nested = normalizer
+                .schema()
+                .chain(&r.table)
+                .iter()
+                .skip(1)
+                .any(|t| writer.has_rows(&t.name));
+            if nested {
+                return Err(Error::Item {
+                    resource: r.resource.clone(),
+                    table: r.table.clone(),
+                    message: format!(
+                        "a primary key occurs more than once in this load and the items have nested lists: \
+                         `{}` cannot tell which nested rows belong to which version; deduplicate the items \
+                         or merge with `delete-insert` (and `dedup_sort`)",
+                        r.merge.strategy
+                    ),
+                });
+            }
+        }
+    }
     let roots = roots
         .into_iter()
         .map(|r| {
@@ -324,7 +348,6 @@ mod tests {
 
     use super::*;
     use crate::package::{LoadPackage, Manifest};
-    use crate::resource::WriteDisposition;
     use crate::state::PipelineState;
 
     /// Items with their own `_dlt_id`s (so rows are comparable) whose schema keeps changing after the first
@@ -380,6 +403,7 @@ mod tests {
             merge_key: Vec::new(),
             max_nesting: 1000,
             propagate_root_key: true,
+            merge: Default::default(),
         };
         let mut schema = Schema::new("s");
         let (writer, roots) = normalize_stream(rx, &[config], &mut schema, "1.5", writer, workers)

@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use super::naming;
 use crate::error::{Error, Result};
 use crate::hash;
-use crate::resource::WriteDisposition;
+use crate::package::MergeSpec;
+use crate::resource::{MergeStrategy, WriteDisposition};
 use crate::schema::types::DataType;
 use crate::schema::{
     C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Schema, Table,
@@ -73,12 +74,23 @@ pub struct RootConfig {
     pub max_nesting: usize,
     /// Write `_dlt_root_id` into child rows.
     pub propagate_root_key: bool,
+    /// How a merge writes the chain (normalized names).
+    pub merge: MergeSpec,
 }
 
 impl RootConfig {
-    /// Whether `_dlt_root_id` goes into child rows: always for merge, and when asked for.
-    pub fn root_key_required(write_disposition: WriteDisposition, asked: bool) -> bool {
-        asked || write_disposition == WriteDisposition::Merge
+    /// Whether `_dlt_root_id` goes into child rows: when asked for, and for merges other than scd2 (as dlt
+    /// 1.31's `requires_root_key`; scd2 child rows are immutable versions found through `_dlt_parent_id`).
+    pub fn root_key_required(
+        write_disposition: WriteDisposition,
+        strategy: MergeStrategy,
+        asked: bool,
+    ) -> bool {
+        asked || (write_disposition == WriteDisposition::Merge && strategy != MergeStrategy::Scd2)
+    }
+
+    fn merge_strategy(&self) -> Option<MergeStrategy> {
+        (self.write_disposition == WriteDisposition::Merge).then_some(self.merge.strategy)
     }
 }
 
@@ -98,20 +110,26 @@ pub struct Normalizer<'s> {
     keys_seen: HashMap<String, KeysSeen>,
 }
 
-/// The primary keys (as 64-bit hashes) one merge table received in this load, and whether one came twice.
+/// The primary keys (as 64-bit hashes) one merge table received in this load.
 #[derive(Debug, Default)]
 pub(crate) struct KeysSeen {
     hashes: std::collections::HashSet<u64, foldhash::fast::RandomState>,
+    /// A key came twice.
     duplicate: bool,
+    /// Too many keys to remember: duplicates may have gone unnoticed.
+    overflowed: bool,
 }
 
 impl KeysSeen {
     fn insert(&mut self, hash: u64) {
-        if self.duplicate {
+        if self.duplicate || self.overflowed {
             return;
         }
-        if self.hashes.len() >= MAX_TRACKED_KEYS || !self.hashes.insert(hash) {
+        if self.hashes.len() >= MAX_TRACKED_KEYS {
             // Memory stays flat: past this many keys the loader deduplicates in SQL instead.
+            self.overflowed = true;
+            self.hashes = Default::default();
+        } else if !self.hashes.insert(hash) {
             self.duplicate = true;
             self.hashes = Default::default();
         }
@@ -121,6 +139,10 @@ impl KeysSeen {
     pub(crate) fn merge(&mut self, other: KeysSeen) {
         if other.duplicate {
             self.duplicate = true;
+            self.hashes = Default::default();
+        }
+        if other.overflowed {
+            self.overflowed = true;
             self.hashes = Default::default();
         }
         for hash in other.hashes {
@@ -207,7 +229,14 @@ impl<'s> Normalizer<'s> {
     /// Whether some primary key came twice in this load for the merge table `table` (a hash collision may
     /// say so wrongly, which only costs a deduplication).
     pub fn has_duplicate_keys(&self, table: &str) -> bool {
-        self.keys_seen.get(table).is_none_or(|k| k.duplicate)
+        self.keys_seen
+            .get(table)
+            .is_none_or(|k| k.duplicate || k.overflowed)
+    }
+
+    /// Whether some primary key certainly came twice in this load for the merge table `table`.
+    pub fn saw_duplicate_key(&self, table: &str) -> bool {
+        self.keys_seen.get(table).is_some_and(|k| k.duplicate)
     }
 
     /// Declares the root table of a resource with its key columns, before any item arrives, so key columns come
@@ -220,6 +249,19 @@ impl<'s> Normalizer<'s> {
             .or_insert_with(|| Table::new(config.table.clone(), None, config.write_disposition));
         table.write_disposition = config.write_disposition;
         table.resource = Some(config.resource.clone());
+        if let Some(scd2) = config
+            .merge
+            .scd2
+            .as_ref()
+            .filter(|_| config.merge_strategy() == Some(MergeStrategy::Scd2))
+        {
+            for name in [&scd2.valid_from, &scd2.valid_to] {
+                table
+                    .columns
+                    .entry(name.clone())
+                    .or_insert_with(|| Column::new(name.clone(), Some(DataType::Timestamp)));
+            }
+        }
         for key in &config.primary_key {
             let column = table
                 .columns
@@ -265,6 +307,23 @@ impl<'s> Normalizer<'s> {
             other => Fields::One("value", other),
         };
         let original_has_id = fields.get(C_DLT_ID).and_then(Value::as_str);
+        let strategy = config.merge_strategy();
+        // scd2 identifies a version by a hash of the whole item, taken before flattening.
+        let version_hash = (strategy == Some(MergeStrategy::Scd2)
+            && original_has_id.is_none()
+            && config
+                .merge
+                .scd2
+                .as_ref()
+                .is_none_or(|s| s.row_version.is_none()))
+        .then(|| match fields {
+            Fields::Object(map) => hash::item_version_hash(map),
+            Fields::One(key, value) => {
+                let mut map = Map::new();
+                map.insert(key.to_owned(), value.clone());
+                hash::item_version_hash(&map)
+            }
+        });
         let Flattened { mut row, lists } = flatten(
             self.schema.tables.get(&config.table),
             &mut self.names,
@@ -305,7 +364,23 @@ impl<'s> Normalizer<'s> {
         }
         let load_id = Value::String(self.load_id.clone());
         row.insert(self.names.system(C_DLT_LOAD_ID), &load_id);
-        let row_id = original_has_id.map_or_else(hash::random_row_id, str::to_owned);
+        let row_id = match (original_has_id, version_hash) {
+            (Some(id), _) => id.to_owned(),
+            (None, Some(version)) => version,
+            // upsert and insert-only: the id is a hash of the primary key, so nested ids stay stable.
+            (None, None)
+                if strategy.is_some_and(MergeStrategy::needs_primary_key)
+                    && !config.primary_key.is_empty() =>
+            {
+                let key: Map<String, Value> = config
+                    .primary_key
+                    .iter()
+                    .filter_map(|k| row.get(k.as_str()).map(|v| (k.clone(), (*v).clone())))
+                    .collect();
+                hash::row_hash(&Value::Object(key))
+            }
+            (None, None) => hash::random_row_id(),
+        };
         let row_id_value = Value::String(row_id);
         row.insert(self.names.system(C_DLT_ID), &row_id_value);
         self.write(config, &config.table, None, row, sink)?;

@@ -1,10 +1,12 @@
-//! Credentials: a libpq URL or key/value string, from code, `DESTINATION__POSTGRES__CREDENTIALS`, or a managed
-//! local instance.
+//! Credentials: a libpq URL or key/value string, from code, from the configuration
+//! (`DESTINATION__POSTGRES__CREDENTIALS`, `.ele/secrets.toml`, `.ele/config.toml`), or a managed local instance.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use ele_core::config::{Config, POSTGRES_CREDENTIALS, Secret};
 use ele_core::error::{Error, Result};
+use serde::Deserialize;
 use tokio_postgres::config::Host;
 
 use super::local::LocalCluster;
@@ -45,14 +47,28 @@ impl Postgres {
         Ok(Postgres { config })
     }
 
-    /// From `DESTINATION__POSTGRES__CREDENTIALS`.
+    /// From `destination.postgres.credentials` in the current configuration ([`Config::current`]):
+    /// `DESTINATION__POSTGRES__CREDENTIALS`, else `[destination.postgres] credentials` in `.ele/secrets.toml`,
+    /// else in `.ele/config.toml`. None of them is an error naming every place looked at.
     pub fn from_env() -> Result<Self> {
-        match std::env::var(CREDENTIALS_ENV) {
-            Ok(value) if !value.trim().is_empty() => Postgres::new(&value),
-            _ => Err(Error::config(format!(
-                "no PostgreSQL credentials: set {CREDENTIALS_ENV}=postgresql://user:password@host:port/database"
-            ))),
-        }
+        Postgres::from_config(&Config::current()?)
+    }
+
+    /// From `destination.postgres.credentials` in `config` (an explicit value, the environment,
+    /// `.ele/secrets.toml`, `.ele/config.toml`, in that order): a connection string, or dlt's table form with
+    /// `database`, `username`, `password`, `host`, `port`, `connect_timeout`.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let credentials: Secret<Credentials> = config.get(&POSTGRES_CREDENTIALS)?;
+        let text = match credentials.expose() {
+            Credentials::Url(url) => Secret::new(url.clone()),
+            Credentials::Parts(parts) => Secret::new(parts.conninfo()),
+        };
+        Postgres::new(text.expose())
+    }
+
+    /// Whether `config` holds PostgreSQL credentials anywhere.
+    pub fn is_configured(config: &Config) -> bool {
+        config.provider(&POSTGRES_CREDENTIALS).is_some()
     }
 
     /// The managed local instance under `dir` (created on first use, left running), database `ele`.
@@ -71,11 +87,12 @@ impl Postgres {
         Postgres::local_at(&local_dir()).await
     }
 
-    /// `DESTINATION__POSTGRES__CREDENTIALS` when set, else the managed local instance (for examples). Prints how
-    /// to open the local instance with psql.
+    /// The configured credentials when there are any ([`Postgres::from_env`]), else the managed local instance
+    /// (for examples). Prints how to open the local instance with psql.
     pub async fn from_env_or_local() -> Result<Self> {
-        if std::env::var(CREDENTIALS_ENV).is_ok_and(|v| !v.trim().is_empty()) {
-            return Postgres::from_env();
+        let config = Config::current()?;
+        if Postgres::is_configured(&config) {
+            return Postgres::from_config(&config);
         }
         let dir = local_dir();
         let pg = Postgres::local_at(&dir).await?;
@@ -83,7 +100,7 @@ impl Postgres {
             Error::config(format!("cannot start the local PostgreSQL instance: {e}"))
         })?;
         eprintln!(
-            "{CREDENTIALS_ENV} is not set: using the local PostgreSQL instance in {} (open it with: {}; stop it with: ele local stop)",
+            "no PostgreSQL credentials configured ({CREDENTIALS_ENV} or .ele/secrets.toml): using the local PostgreSQL instance in {} (open it with: {}; stop it with: ele local stop)",
             dir.display(),
             cluster.psql_command(LOCAL_DATABASE)
         );
@@ -108,7 +125,139 @@ impl Postgres {
     }
 }
 
+/// `destination.postgres.credentials`: a connection string, or its parts as dlt's table form has them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Credentials {
+    Url(String),
+    Parts(Parts),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Parts {
+    database: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    connect_timeout: Option<u64>,
+    #[allow(dead_code)] // accepted for dlt compatibility: always PostgreSQL here
+    drivername: Option<String>,
+}
+
+impl Parts {
+    /// A libpq key/value string, every value quoted.
+    fn conninfo(&self) -> String {
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let mut parts = Vec::new();
+        for (key, value) in [
+            ("host", self.host.clone()),
+            ("port", self.port.map(|p| p.to_string())),
+            ("user", self.username.clone()),
+            ("password", self.password.clone()),
+            ("dbname", self.database.clone()),
+            (
+                "connect_timeout",
+                self.connect_timeout.map(|t| t.to_string()),
+            ),
+        ] {
+            if let Some(value) = value {
+                parts.push(format!("{key}={}", quote(&value)));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
 /// `.ele/postgres` under the current directory.
 pub fn local_dir() -> PathBuf {
     PathBuf::from(".ele").join("postgres")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ele_core::config::{CONFIG_FILE, SECRETS_FILE};
+
+    fn dir_with(secrets: Option<&str>, config: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(text) = secrets {
+            std::fs::write(dir.path().join(SECRETS_FILE), text).expect("write secrets");
+        }
+        if let Some(text) = config {
+            std::fs::write(dir.path().join(CONFIG_FILE), text).expect("write config");
+        }
+        dir
+    }
+
+    #[test]
+    fn postgres_credentials_as_string_or_table() {
+        let table = dir_with(
+            Some(
+                "[destination.postgres.credentials]\ndatabase = \"dlt_data\"\nusername = \"loader\"\n\
+                 password = \"it's s3cret\"\nhost = \"db.example\"\nport = 5433\n",
+            ),
+            None,
+        );
+        let config = Config::load_from(table.path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        let pg = Postgres::from_config(&config).expect("valid credentials");
+        assert_eq!(
+            pg.location(),
+            "postgresql://loader@db.example:5433/dlt_data"
+        );
+        assert!(!format!("{pg:?}").contains("s3cret"));
+
+        let url = Config::load_from(dir_with(None, None).path())
+            .expect("loads")
+            .with_env([(
+                "DESTINATION__POSTGRES__CREDENTIALS",
+                "postgresql://u:pw@h:5432/db",
+            )]);
+        assert!(Postgres::is_configured(&url));
+        assert_eq!(
+            Postgres::from_config(&url).expect("valid").location(),
+            "postgresql://u@h:5432/db"
+        );
+
+        let missing = Config::load_from(dir_with(None, None).path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        assert!(!Postgres::is_configured(&missing));
+        let message = Postgres::from_config(&missing)
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            message.contains("environment variable DESTINATION__POSTGRES__CREDENTIALS"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn credentials_from_secrets_toml_when_the_variable_is_absent() {
+        let dir = dir_with(
+            Some(
+                "[destination.postgres]\ncredentials = \"postgresql://loader:s3cret@db.example:5433/dlt_data\"\n",
+            ),
+            None,
+        );
+        let config = Config::load_from(dir.path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        assert!(Postgres::is_configured(&config));
+        let pg = Postgres::from_config(&config).expect("valid");
+        assert_eq!(
+            pg.location(),
+            "postgresql://loader@db.example:5433/dlt_data"
+        );
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        // The variable wins over the file.
+        let env = config.with_env([(CREDENTIALS_ENV, "postgresql://u@h:5432/other")]);
+        assert_eq!(
+            Postgres::from_config(&env).expect("valid").location(),
+            "postgresql://u@h:5432/other"
+        );
+    }
 }

@@ -7,8 +7,9 @@ use bytes::{Bytes, BytesMut};
 use ele_core::destination::{Destination, LoadOutcome, PipelineLock, Restored};
 use ele_core::error::{Error, Result};
 use ele_core::package::{Job, LoadPackage, Manifest};
-use ele_core::resource::WriteDisposition;
-use ele_core::schema::{C_DLT_ROOT_ID, Schema};
+use ele_core::resource::{MergeStrategy, WriteDisposition};
+use ele_core::schema::types::DataType;
+use ele_core::schema::{C_DLT_ID, C_DLT_ROOT_ID, Schema};
 use ele_core::state::StateRow;
 use futures::future::BoxFuture;
 use futures::{SinkExt, pin_mut};
@@ -277,18 +278,36 @@ async fn apply_schema(
             .tables
             .get(root)
             .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
+        let strategy = m.chains.iter().find(|c| c.root == root).map(|c| &c.merge);
         if merging {
+            let complete = |c: &str| table.columns.get(c).is_some_and(|c| c.is_complete());
             if table.parent.is_none() {
                 let pk = table.primary_key();
-                if !pk.is_empty() && pk.iter().all(|c| table.columns[*c].is_complete()) {
+                if !pk.is_empty() && pk.iter().all(|c| complete(c)) {
                     create_index(&mut statements, &table.name, "primary_key", &pk);
                 }
-            } else if table
-                .columns
-                .get(C_DLT_ROOT_ID)
-                .is_some_and(|c| c.is_complete())
-            {
-                create_index(&mut statements, &table.name, "root_key", &[C_DLT_ROOT_ID]);
+                // scd2 looks versions up by their hash.
+                if let Some(scd2) = strategy.and_then(|m| m.scd2.as_ref())
+                    && complete(scd2.version_column())
+                {
+                    create_index(
+                        &mut statements,
+                        &table.name,
+                        "row_version",
+                        &[scd2.version_column()],
+                    );
+                }
+            } else {
+                if complete(C_DLT_ROOT_ID) {
+                    create_index(&mut statements, &table.name, "root_key", &[C_DLT_ROOT_ID]);
+                }
+                // upsert and scd2 match child rows by their (deterministic) ids.
+                if strategy.is_some_and(|m| {
+                    matches!(m.strategy, MergeStrategy::Upsert | MergeStrategy::Scd2)
+                }) && complete(C_DLT_ID)
+                {
+                    create_index(&mut statements, &table.name, "row_key", &[C_DLT_ID]);
+                }
             }
         }
     }
@@ -365,19 +384,20 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     let ds = m.dataset_name.as_str();
     let mut client = connect(pg).await?;
 
-    // A merge into tables that are all empty (or new), of rows whose keys are unique, has nothing to delete or
-    // deduplicate: its rows are COPYed straight into the final tables inside the load transaction.
+    // A plain delete-insert merge into tables that are all empty (or new), of rows whose keys are unique, has
+    // nothing to delete or deduplicate: its rows are COPYed straight into the final tables inside the load
+    // transaction.
+    let direct_candidate = |c: &&ele_core::package::ChainLoad| {
+        c.write_disposition == WriteDisposition::Merge
+            && c.unique_keys
+            && c.merge.strategy == MergeStrategy::DeleteInsert
+            && c.merge.hard_delete.is_none()
+    };
     let mut direct: HashSet<&str> = HashSet::new();
-    if m.chains
-        .iter()
-        .any(|c| c.write_disposition == WriteDisposition::Merge && c.unique_keys)
-    {
+    if m.chains.iter().any(|c| direct_candidate(&c)) {
         let before = existing_columns(&client, pg, ds).await?;
-        for chain in &m.chains {
-            if chain.write_disposition == WriteDisposition::Merge
-                && chain.unique_keys
-                && chain_is_empty(&client, pg, m, &before, &chain.root).await?
-            {
+        for chain in m.chains.iter().filter(direct_candidate) {
+            if chain_is_empty(&client, pg, m, &before, &chain.root).await? {
                 direct.insert(chain.root.as_str());
             }
         }
@@ -492,6 +512,45 @@ async fn drop_staging(
     if let Err(e) = client.batch_execute(&drops.join(";\n")).await {
         tracing::warn!(error = %e, "could not drop staging tables");
     }
+}
+
+/// upsert and insert-only match child rows by ids derived from the primary key, so the versions of a key
+/// sent twice in one load could not be told apart: the normalizer refuses such loads when it saw the
+/// duplicate, this catches the loads too large for it to track every key.
+async fn check_unique_keys(
+    tx: &tokio_postgres::Transaction<'_>,
+    pg: &Postgres,
+    plan: &sql::ChainMerge<'_>,
+) -> Result<()> {
+    let (Some(staging), false) = (&plan.root.staging, plan.unique_keys) else {
+        return Ok(());
+    };
+    if plan.children.iter().all(|c| c.staging.is_none()) {
+        return Ok(());
+    }
+    let keys = sql::column_list(&plan.primary_key);
+    let duplicate = tx
+        .query_opt(
+            &format!(
+                "SELECT 1 FROM {} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
+                qualified(plan.staging_schema, staging)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "checking staged primary keys", e))?;
+    if duplicate.is_some() {
+        return Err(Error::destination(
+            format!(
+                "cannot merge into `{}`: a primary key occurs more than once in this load and the rows have \
+                 nested lists, which upsert and insert-only cannot attribute to one version; deduplicate the \
+                 items or merge with `delete-insert`",
+                plan.root.table.name
+            ),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `rows` staged rows are few beside what `table` holds (under a tenth), judged from the planner's row
@@ -721,8 +780,23 @@ async fn commit_package(
                         root_link: link,
                     });
                 }
-                let pk = root_table.primary_key();
-                let mk = root_table.merge_key();
+                let merge = &chain.merge;
+                let hard_delete = merge.hard_delete.as_deref().and_then(|column| {
+                    let exists = root.columns.contains(&column);
+                    let data_type = root_table.columns.get(column).and_then(|c| c.data_type);
+                    exists.then_some(sql::HardDelete {
+                        column,
+                        boolean: data_type == Some(DataType::Bool),
+                    })
+                });
+                if merge.hard_delete.is_some() && merge.strategy == MergeStrategy::Scd2 {
+                    tracing::warn!(table = %root_table.name, "`hard_delete` is not used by scd2; ignored");
+                }
+                let dedup_sort = merge
+                    .dedup_sort
+                    .as_ref()
+                    .filter(|(c, _)| root.columns.contains(&c.as_str()))
+                    .map(|(c, order)| (c.as_str(), *order));
                 let staged: u64 = m
                     .jobs
                     .iter()
@@ -730,17 +804,53 @@ async fn commit_package(
                     .map(|j| j.rows)
                     .sum();
                 let index_deletes = is_small_beside(&tx, pg, ds, &root_table.name, staged).await?;
-                for statement in sql::merge_chain(
-                    ds,
+                let plan = sql::ChainMerge {
+                    dataset: ds,
                     staging_schema,
-                    &root,
-                    &children,
-                    &pk,
-                    &mk,
-                    chain.unique_keys,
-                    &chain_index.to_string(),
+                    root,
+                    children,
+                    primary_key: root_table.primary_key(),
+                    merge_key: root_table.merge_key(),
+                    unique_keys: chain.unique_keys,
+                    tag: chain_index.to_string(),
+                    hard_delete,
+                    dedup_sort,
                     index_deletes,
-                ) {
+                };
+                let statements = match merge.strategy {
+                    MergeStrategy::DeleteInsert => plan.delete_insert(),
+                    MergeStrategy::Upsert | MergeStrategy::InsertOnly => {
+                        if plan.primary_key.is_empty() {
+                            return Err(Error::destination(
+                                format!(
+                                    "cannot merge into `{}` with `{}`: the table has no primary key",
+                                    root_table.name, merge.strategy
+                                ),
+                                None,
+                            ));
+                        }
+                        check_unique_keys(&tx, pg, &plan).await?;
+                        if merge.strategy == MergeStrategy::Upsert {
+                            plan.upsert()
+                        } else {
+                            plan.insert_only()
+                        }
+                    }
+                    MergeStrategy::Scd2 => match &merge.scd2 {
+                        Some(spec) => plan.scd2(spec),
+                        None => {
+                            return Err(Error::Corrupt {
+                                what: "load package manifest",
+                                path: package.dir().to_owned(),
+                                message: format!(
+                                    "the scd2 merge of `{}` has no scd2 settings",
+                                    root_table.name
+                                ),
+                            });
+                        }
+                    },
+                };
+                for statement in statements {
                     tx.batch_execute(&statement).await.map_err(|e| {
                         sql_error(pg, &format!("merge into `{}`", root_table.name), e)
                     })?;

@@ -1,6 +1,8 @@
 //! SQL text: DDL and the statements of a load. Every identifier goes through [`ident`]; values are never
 //! spliced in (they travel as COPY data or bind parameters).
 
+use ele_core::package::Scd2Spec;
+use ele_core::resource::SortOrder;
 use ele_core::schema::types::DataType;
 use ele_core::schema::{C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Table};
 
@@ -122,128 +124,428 @@ pub struct ChainTable<'a> {
     pub root_link: Option<&'a str>,
 }
 
-/// The statements of a delete-insert merge of one table chain, in order (dlt's `gen_merge_sql`, §2.3).
-///
-/// `tag` makes temp table names unique within the transaction. Without any key the rows are appended. With
-/// `index_deletes` (a small load into a big table, matched on its primary key alone) the deletes are planned as
-/// index lookups, so they cost what the load holds rather than a scan of the tables.
-#[allow(clippy::too_many_arguments)] // one argument per part of dlt's merge statement
-pub fn merge_chain(
-    dataset: &str,
-    staging_schema: &str,
-    root: &ChainTable<'_>,
-    children: &[ChainTable<'_>],
-    primary_key: &[&str],
-    merge_key: &[&str],
-    unique_keys: bool,
-    tag: &str,
-    index_deletes: bool,
-) -> Vec<String> {
-    let Some(root_staging) = &root.staging else {
-        return Vec::new();
-    };
-    let d = qualified(dataset, &root.table.name);
-    let s = qualified(staging_schema, root_staging);
-    let mut out = Vec::new();
-    let mut groups = Vec::new();
-    for key in [primary_key, merge_key] {
-        if !key.is_empty() {
-            let conj: Vec<String> = key
-                .iter()
-                .map(|c| format!("d.{c} = s.{c}", c = ident(c)))
-                .collect();
-            groups.push(format!("({})", conj.join(" AND ")));
+/// The column flagging deleted keys, as it exists in the destination.
+#[derive(Debug, Clone)]
+pub struct HardDelete<'a> {
+    /// The column.
+    pub column: &'a str,
+    /// Whether it is boolean: then `true` deletes; any other type deletes when not null.
+    pub boolean: bool,
+}
+
+impl HardDelete<'_> {
+    /// The condition that a row of `alias` is a delete.
+    fn deleted(&self, alias: &str) -> String {
+        let c = format!("{alias}.{}", ident(self.column));
+        if self.boolean {
+            format!("{c} = TRUE")
+        } else {
+            format!("{c} IS NOT NULL")
         }
     }
-    let cols = column_list(&root.columns);
-    if groups.is_empty() {
-        out.push(format!("INSERT INTO {d} ({cols}) SELECT {cols} FROM {s}"));
-        for child in children {
-            if let Some(stg) = &child.staging {
-                let ccols = column_list(&child.columns);
-                out.push(format!(
-                    "INSERT INTO {} ({ccols}) SELECT {ccols} FROM {}",
-                    qualified(dataset, &child.table.name),
-                    qualified(staging_schema, stg)
-                ));
+
+    /// The condition that a row of `alias` is not a delete.
+    fn kept(&self, alias: &str) -> String {
+        let c = format!("{alias}.{}", ident(self.column));
+        if self.boolean {
+            format!("({c} IS NULL OR {c} = FALSE)")
+        } else {
+            format!("{c} IS NULL")
+        }
+    }
+}
+
+/// Everything the merge of one table chain needs: its tables as they exist, keys and hints.
+#[derive(Debug, Clone)]
+pub struct ChainMerge<'a> {
+    /// The dataset (schema) of the final tables.
+    pub dataset: &'a str,
+    /// The schema of this load's staging tables.
+    pub staging_schema: &'a str,
+    /// The root table.
+    pub root: ChainTable<'a>,
+    /// The child tables, parents before children.
+    pub children: Vec<ChainTable<'a>>,
+    /// Primary key columns of the root.
+    pub primary_key: Vec<&'a str>,
+    /// Merge key columns of the root.
+    pub merge_key: Vec<&'a str>,
+    /// No primary key occurs twice in staging.
+    pub unique_keys: bool,
+    /// Makes temp table names unique within the transaction.
+    pub tag: String,
+    /// The hard-delete column, when the root has one.
+    pub hard_delete: Option<HardDelete<'a>>,
+    /// The column (and order) choosing which duplicate of a primary key is kept.
+    pub dedup_sort: Option<(&'a str, SortOrder)>,
+    /// A small load into a big table: delete-insert plans its deletes as index lookups (when it matches on the
+    /// primary key alone), so they cost what the load holds rather than a scan of the tables.
+    pub index_deletes: bool,
+}
+
+impl ChainMerge<'_> {
+    fn final_table(&self, t: &ChainTable<'_>) -> String {
+        qualified(self.dataset, &t.table.name)
+    }
+
+    fn kept(&self, alias: &str) -> String {
+        self.hard_delete
+            .as_ref()
+            .map_or_else(|| "TRUE".to_owned(), |h| h.kept(alias))
+    }
+
+    /// The `ORDER BY` choosing the row kept among duplicates: the `dedup_sort` column (nulls never win), then
+    /// the order rows were sent in (`first` or last).
+    fn dedup_order(&self, first: bool) -> String {
+        let arrival = if first { "ctid" } else { "ctid DESC" };
+        match self.dedup_sort {
+            Some((column, SortOrder::Desc)) => {
+                format!("{} DESC NULLS LAST, {arrival}", ident(column))
             }
-        }
-        return out;
-    }
-    let predicate = groups.join(" OR ");
-    let delete_temp = ident(&format!("_ele_delete_{tag}"));
-    let insert_temp = ident(&format!("_ele_insert_{tag}"));
-    let id = ident(C_DLT_ID);
-    let index_deletes = index_deletes && merge_key.is_empty() && !primary_key.is_empty();
-    if index_deletes {
-        // The planner's estimates favour hashing whole tables; a lookup per staged key is what is proportional.
-        out.push("SET LOCAL enable_hashjoin = off".to_owned());
-        out.push("SET LOCAL enable_mergejoin = off".to_owned());
-    }
-    // The root rows go first, their ids kept for the children: one pass over the matches.
-    out.push(format!(
-        "CREATE TEMP TABLE {delete_temp} ON COMMIT DROP AS SELECT d.{id} FROM {d} AS d WITH NO DATA"
-    ));
-    out.push(format!(
-        "WITH _ele_deleted AS (DELETE FROM {d} AS d WHERE EXISTS (SELECT 1 FROM {s} AS s WHERE {predicate}) \
-         RETURNING d.{id}) INSERT INTO {delete_temp} SELECT {id} FROM _ele_deleted"
-    ));
-    for child in children {
-        if let Some(link) = child.root_link {
-            out.push(format!(
-                "DELETE FROM {} WHERE {} IN (SELECT {id} FROM {delete_temp})",
-                qualified(dataset, &child.table.name),
-                ident(link)
-            ));
-        }
-    }
-    if index_deletes {
-        out.push("SET LOCAL enable_hashjoin TO DEFAULT".to_owned());
-        out.push("SET LOCAL enable_mergejoin TO DEFAULT".to_owned());
-    }
-    if unique_keys || primary_key.is_empty() {
-        // Nothing to deduplicate: every staged row goes in.
-        out.push(format!("INSERT INTO {d} ({cols}) SELECT {cols} FROM {s}"));
-        for child in children {
-            if let Some(stg) = &child.staging {
-                let ccols = column_list(&child.columns);
-                out.push(format!(
-                    "INSERT INTO {} ({ccols}) SELECT {ccols} FROM {}",
-                    qualified(dataset, &child.table.name),
-                    qualified(staging_schema, stg)
-                ));
+            Some((column, SortOrder::Asc)) => {
+                format!("{} ASC NULLS LAST, {arrival}", ident(column))
             }
+            None => arrival.to_owned(),
         }
-        return out;
     }
-    // One row per primary key; the row sent first wins, as dlt's `ROW_NUMBER() ... ORDER BY (SELECT NULL)`
-    // picks on a freshly filled staging table (whose heap keeps the extract order).
-    let selection = if primary_key.is_empty() {
-        format!("SELECT {id} FROM {s}")
-    } else {
+
+    /// The staging root rows, one per primary key when staging may hold duplicates.
+    fn deduplicated_root(&self, staging: &str, first: bool) -> String {
+        let s = qualified(self.staging_schema, staging);
+        if self.unique_keys || self.primary_key.is_empty() {
+            return s;
+        }
         format!(
-            "SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY ctid) AS _ele_rn FROM {s}) AS _ele_numbered WHERE _ele_rn = 1",
-            column_list(primary_key)
+            "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) AS _ele_rn FROM {s}) AS \
+             _ele_numbered WHERE _ele_rn = 1)",
+            column_list(&self.primary_key),
+            self.dedup_order(first)
         )
-    };
-    out.push(format!(
-        "CREATE TEMP TABLE {insert_temp} ON COMMIT DROP AS {selection}"
-    ));
-    out.push(format!(
-        "INSERT INTO {d} ({cols}) SELECT {cols} FROM {s} WHERE {id} IN (SELECT {id} FROM {insert_temp})"
-    ));
-    for child in children {
-        if let (Some(stg), Some(link)) = (&child.staging, child.root_link) {
-            let ccols = column_list(&child.columns);
-            out.push(format!(
-                "INSERT INTO {} ({ccols}) SELECT {ccols} FROM {} WHERE {} IN (SELECT {id} FROM {insert_temp})",
-                qualified(dataset, &child.table.name),
-                qualified(staging_schema, stg),
-                ident(link)
-            ));
+    }
+
+    /// Appends every staged row (a merge without keys, as dlt).
+    fn append_all(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in std::iter::once(&self.root).chain(&self.children) {
+            if let Some(stg) = &t.staging {
+                let cols = column_list(&t.columns);
+                out.push(format!(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
+                    self.final_table(t),
+                    qualified(self.staging_schema, stg)
+                ));
+            }
+        }
+        out
+    }
+
+    /// Inserts the staged child rows whose root row id is in `roots` (a temp table of `_dlt_id`s).
+    fn insert_children_of(&self, roots: &str, out: &mut Vec<String>) {
+        let id = ident(C_DLT_ID);
+        for child in &self.children {
+            if let (Some(stg), Some(link)) = (&child.staging, child.root_link) {
+                let cols = column_list(&child.columns);
+                out.push(format!(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {} IN (SELECT {id} FROM {roots})",
+                    self.final_table(child),
+                    qualified(self.staging_schema, stg),
+                    ident(link)
+                ));
+            }
         }
     }
-    out
+
+    /// delete-insert (dlt's `gen_merge_sql`, §2.3): the destination rows matching a staged primary or merge
+    /// key are deleted with their child rows, then the staged rows are inserted, one per primary key (the
+    /// first sent, or the `dedup_sort` winner) and without those flagged as deleted.
+    pub fn delete_insert(&self) -> Vec<String> {
+        let Some(root_staging) = &self.root.staging else {
+            return Vec::new();
+        };
+        let d = self.final_table(&self.root);
+        let s = qualified(self.staging_schema, root_staging);
+        let mut groups = Vec::new();
+        for key in [&self.primary_key, &self.merge_key] {
+            if !key.is_empty() {
+                let conj: Vec<String> = key
+                    .iter()
+                    .map(|c| format!("d.{c} = s.{c}", c = ident(c)))
+                    .collect();
+                groups.push(format!("({})", conj.join(" AND ")));
+            }
+        }
+        if groups.is_empty() {
+            return self.append_all();
+        }
+        let mut out = Vec::new();
+        let predicate = groups.join(" OR ");
+        let delete_temp = ident(&format!("_ele_delete_{}", self.tag));
+        let insert_temp = ident(&format!("_ele_insert_{}", self.tag));
+        let id = ident(C_DLT_ID);
+        let index_deletes =
+            self.index_deletes && self.merge_key.is_empty() && !self.primary_key.is_empty();
+        if index_deletes {
+            // The planner's estimates favour hashing whole tables; a lookup per staged key is proportional.
+            out.push("SET LOCAL enable_hashjoin = off".to_owned());
+            out.push("SET LOCAL enable_mergejoin = off".to_owned());
+        }
+        // The root rows go first, their ids kept for the children: one pass over the matches.
+        out.push(format!(
+            "CREATE TEMP TABLE {delete_temp} ON COMMIT DROP AS SELECT d.{id} FROM {d} AS d WITH NO DATA"
+        ));
+        out.push(format!(
+            "WITH _ele_deleted AS (DELETE FROM {d} AS d WHERE EXISTS (SELECT 1 FROM {s} AS s WHERE {predicate}) \
+             RETURNING d.{id}) INSERT INTO {delete_temp} SELECT {id} FROM _ele_deleted"
+        ));
+        for child in &self.children {
+            if let Some(link) = child.root_link {
+                out.push(format!(
+                    "DELETE FROM {} WHERE {} IN (SELECT {id} FROM {delete_temp})",
+                    self.final_table(child),
+                    ident(link)
+                ));
+            }
+        }
+        if index_deletes {
+            out.push("SET LOCAL enable_hashjoin TO DEFAULT".to_owned());
+            out.push("SET LOCAL enable_mergejoin TO DEFAULT".to_owned());
+        }
+        let dedup = !self.unique_keys && !self.primary_key.is_empty();
+        if !dedup && self.hard_delete.is_none() {
+            // Nothing to deduplicate or filter: every staged row goes in.
+            return [out, self.append_all()].concat();
+        }
+        // One row per primary key; the row sent first wins (dlt's `ROW_NUMBER() ... ORDER BY (SELECT NULL)`
+        // picks that one on a freshly filled staging table), or the `dedup_sort` winner. Deduplication comes
+        // before the hard-delete filter, so a delete sent last for a key wins as in dlt.
+        out.push(format!(
+            "CREATE TEMP TABLE {insert_temp} ON COMMIT DROP AS SELECT s.{id} FROM {} AS s WHERE {}",
+            self.deduplicated_root(root_staging, true),
+            self.kept("s")
+        ));
+        let cols = column_list(&self.root.columns);
+        out.push(format!(
+            "INSERT INTO {d} ({cols}) SELECT {cols} FROM {s} WHERE {id} IN (SELECT {id} FROM {insert_temp})"
+        ));
+        self.insert_children_of(&insert_temp, &mut out);
+        out
+    }
+
+    /// upsert (dlt's `gen_upsert_sql`, §2.4): rows with a known primary key are updated in place, others are
+    /// inserted, flagged rows delete their key. The root `_dlt_id` is a hash of the key, so child rows are
+    /// matched by `_dlt_id`; list elements that disappeared are deleted. Unlike dlt, duplicates of a key in one
+    /// load are resolved (the last sent wins, or the `dedup_sort` winner) and a flagged row of a new key is
+    /// not inserted.
+    pub fn upsert(&self) -> Vec<String> {
+        let Some(root_staging) = &self.root.staging else {
+            return Vec::new();
+        };
+        let d = self.final_table(&self.root);
+        let s_table = qualified(self.staging_schema, root_staging);
+        let id = ident(C_DLT_ID);
+        let mut out = Vec::new();
+        let on: Vec<String> = self
+            .primary_key
+            .iter()
+            .map(|c| format!("d.{c} = s.{c}", c = ident(c)))
+            .collect();
+        let on = on.join(" AND ");
+        out.push(merge_statement(
+            &d,
+            &self.deduplicated_root(root_staging, false),
+            &on,
+            &self.root.columns,
+            &self.primary_key,
+            self.hard_delete.as_ref(),
+        ));
+        for child in &self.children {
+            let Some(link) = child.root_link else {
+                continue;
+            };
+            let n = self.final_table(child);
+            let mut stale = format!(
+                "DELETE FROM {n} WHERE {} IN (SELECT {id} FROM {s_table})",
+                ident(link)
+            );
+            if let Some(stg) = &child.staging {
+                let stg = qualified(self.staging_schema, stg);
+                out.push(merge_statement(
+                    &n,
+                    &stg,
+                    &format!("d.{id} = s.{id}"),
+                    &child.columns,
+                    &[C_DLT_ID],
+                    None,
+                ));
+                stale.push_str(&format!(
+                    " AND NOT EXISTS (SELECT 1 FROM {stg} AS s WHERE s.{id} = {n}.{id})"
+                ));
+            }
+            // List elements that are gone from the new version of their root row.
+            out.push(stale);
+            if let Some(h) = &self.hard_delete {
+                out.push(format!(
+                    "DELETE FROM {n} WHERE {} IN (SELECT s.{id} FROM {s_table} AS s WHERE {})",
+                    ident(link),
+                    h.deleted("s")
+                ));
+            }
+        }
+        out
+    }
+
+    /// insert-only (§2.4): staged rows whose primary key is not in the destination yet are inserted (the first
+    /// sent per key, or the `dedup_sort` winner, without rows flagged as deleted); child rows only with their
+    /// inserted root row.
+    pub fn insert_only(&self) -> Vec<String> {
+        let Some(root_staging) = &self.root.staging else {
+            return Vec::new();
+        };
+        let d = self.final_table(&self.root);
+        let s_table = qualified(self.staging_schema, root_staging);
+        let id = ident(C_DLT_ID);
+        let insert_temp = ident(&format!("_ele_insert_{}", self.tag));
+        let on: Vec<String> = self
+            .primary_key
+            .iter()
+            .map(|c| format!("d.{c} = s.{c}", c = ident(c)))
+            .collect();
+        let mut out = vec![format!(
+            "CREATE TEMP TABLE {insert_temp} ON COMMIT DROP AS SELECT s.{id} FROM {} AS s WHERE {} AND NOT \
+             EXISTS (SELECT 1 FROM {d} AS d WHERE {})",
+            self.deduplicated_root(root_staging, true),
+            self.kept("s"),
+            on.join(" AND ")
+        )];
+        let cols = column_list(&self.root.columns);
+        out.push(format!(
+            "INSERT INTO {d} ({cols}) SELECT {cols} FROM {s_table} WHERE {id} IN (SELECT {id} FROM {insert_temp})"
+        ));
+        self.insert_children_of(&insert_temp, &mut out);
+        out
+    }
+
+    /// scd2 (dlt's `gen_scd2_sql`, §2.5): active versions missing from the load (within the staged merge keys,
+    /// when there is a merge key) are retired at the boundary, new versions are inserted as active from the
+    /// boundary, child rows of new versions are inserted. Compound merge keys are compared as row values, not
+    /// concatenated.
+    pub fn scd2(&self, spec: &Scd2Spec) -> Vec<String> {
+        let Some(root_staging) = &self.root.staging else {
+            return Vec::new();
+        };
+        let d = self.final_table(&self.root);
+        let s = qualified(self.staging_schema, root_staging);
+        let version = ident(spec.version_column());
+        let from = ident(&spec.valid_from);
+        let to = ident(&spec.valid_to);
+        let boundary = spec
+            .boundary
+            .map_or_else(|| "now()".to_owned(), timestamp_literal);
+        let (active_value, active) = match spec.active_to {
+            None => ("NULL".to_owned(), format!("{to} IS NULL")),
+            Some(t) => {
+                let literal = timestamp_literal(t);
+                (literal.clone(), format!("{to} = {literal}"))
+            }
+        };
+        let mut retire = format!(
+            "UPDATE {d} SET {to} = {boundary} WHERE {active} AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE s.{version} = {d}.{version})"
+        );
+        if !self.merge_key.is_empty() {
+            let keys = column_list(&self.merge_key);
+            let staged: Vec<String> = self
+                .merge_key
+                .iter()
+                .map(|c| format!("s.{}", ident(c)))
+                .collect();
+            retire.push_str(&format!(
+                " AND ({keys}) IN (SELECT {} FROM {s} AS s)",
+                staged.join(", ")
+            ));
+        }
+        let mut out = vec![retire];
+        let data: Vec<&str> = self
+            .root
+            .columns
+            .iter()
+            .copied()
+            .filter(|c| *c != spec.valid_from && *c != spec.valid_to)
+            .collect();
+        let cols = column_list(&data);
+        let picked: Vec<String> = data.iter().map(|c| format!("s.{}", ident(c))).collect();
+        // One row per version: identical items sent twice are one version.
+        out.push(format!(
+            "INSERT INTO {d} ({cols}, {from}, {to}) SELECT DISTINCT ON (s.{version}) {}, {boundary}, {active_value} \
+             FROM {s} AS s WHERE NOT EXISTS (SELECT 1 FROM {d} AS d WHERE d.{version} = s.{version} AND d.{active}) \
+             ORDER BY s.{version}, s.ctid",
+            picked.join(", ")
+        ));
+        let id = ident(C_DLT_ID);
+        for child in &self.children {
+            if let Some(stg) = &child.staging {
+                let n = self.final_table(child);
+                let ccols = column_list(&child.columns);
+                let picked: Vec<String> = child
+                    .columns
+                    .iter()
+                    .map(|c| format!("s.{}", ident(c)))
+                    .collect();
+                out.push(format!(
+                    "INSERT INTO {n} ({ccols}) SELECT DISTINCT ON (s.{id}) {} FROM {} AS s WHERE NOT EXISTS \
+                     (SELECT 1 FROM {n} AS d WHERE d.{id} = s.{id}) ORDER BY s.{id}, s.ctid",
+                    picked.join(", "),
+                    qualified(self.staging_schema, stg)
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// `MERGE INTO target USING source ON ...`: flagged rows delete, matches update every non-key column,
+/// others are inserted.
+fn merge_statement(
+    target: &str,
+    source: &str,
+    on: &str,
+    columns: &[&str],
+    key: &[&str],
+    hard_delete: Option<&HardDelete<'_>>,
+) -> String {
+    let mut sql = format!("MERGE INTO {target} AS d USING {source} AS s ON {on}");
+    if let Some(h) = hard_delete {
+        sql.push_str(&format!(" WHEN MATCHED AND {} THEN DELETE", h.deleted("s")));
+    }
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|c| !key.contains(c))
+        .map(|c| format!("{c} = s.{c}", c = ident(c)))
+        .collect();
+    if !updates.is_empty() {
+        sql.push_str(&format!(
+            " WHEN MATCHED THEN UPDATE SET {}",
+            updates.join(", ")
+        ));
+    }
+    let values: Vec<String> = columns.iter().map(|c| format!("s.{}", ident(c))).collect();
+    sql.push_str(" WHEN NOT MATCHED");
+    if let Some(h) = hard_delete {
+        sql.push_str(&format!(" AND {}", h.kept("s")));
+    }
+    sql.push_str(&format!(
+        " THEN INSERT ({}) VALUES ({})",
+        column_list(columns),
+        values.join(", ")
+    ));
+    sql
+}
+
+/// A timestamp literal made by ele (never from data): `'2024-01-01T00:00:00.000000Z'::timestamptz`.
+fn timestamp_literal(t: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "'{}'::timestamptz",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
 }
 
 /// The column of a child table that links it to its root row, if any.

@@ -51,7 +51,7 @@ fn nested((a, b): (&str, &str)) -> Source {
 }
 
 fn main() {
-    let s: Source = facebook_ads("token".to_owned(), vec!["b", "a"]);
+    let s: Source = facebook_ads("token".to_owned(), vec!["b", "a"]).into();
     assert_eq!(s.name(), "facebook_ads");
     assert_eq!(s.resource_names(), ["a", "b", "campaigns"]);
     assert!(!s.has_root_key());
@@ -59,10 +59,11 @@ fn main() {
     let mut ads = facebook_ads("token".to_owned(), vec!["a", "b"])
         .with_resources(["b", "campaigns"])
         .expect("known resources");
-    assert_eq!(ads.resource_names(), ["b", "campaigns"]);
+    assert_eq!(ads.resource_names(), ["b", "campaigns", "a"]);
+    assert_eq!(ads.selected_resource_names(), ["b", "campaigns"]);
     ads.set_root_key(true);
     assert!(ads.has_root_key());
-    let resources = ele::IntoResources::into_resources(ads);
+    let resources = ele::IntoResources::into_resources(ads).selected();
     assert_eq!(resources.source_name.as_deref(), Some("facebook_ads"));
     assert!(resources.root_key);
     let nesting: Vec<_> = resources
