@@ -51,10 +51,27 @@ pub fn random_row_id() -> String {
 /// The deterministic `_dlt_id` of a nested row: `digest128("<parent>_<table>_<idx>", 10)`
 /// (dlt's `get_nested_row_hash`).
 pub fn nested_row_id(parent_row_id: &str, table_name: &str, list_idx: usize) -> String {
-    digest128(
-        &format!("{parent_row_id}_{table_name}_{list_idx}"),
-        DLT_ID_LENGTH_BYTES,
-    )
+    // The same bytes as `format!("{parent}_{table}_{idx}")`, fed in pieces (no string per row).
+    let mut hasher = Shake128::default();
+    hasher.update(parent_row_id.as_bytes());
+    hasher.update(b"_");
+    hasher.update(table_name.as_bytes());
+    hasher.update(b"_");
+    let mut digits = [0u8; 20];
+    let mut pos = digits.len();
+    let mut n = list_idx;
+    loop {
+        pos -= 1;
+        digits[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    hasher.update(&digits[pos..]);
+    let mut out = [0u8; DLT_ID_LENGTH_BYTES];
+    hasher.finalize_xof().read(&mut out);
+    STANDARD_NO_PAD.encode(out)
 }
 
 /// dlt's `get_row_hash`: `digest128b` (10 bytes) over the compact, key-sorted JSON of `row`.

@@ -509,17 +509,24 @@ fn encode_timestamp(out: &mut Vec<u8>, ts: &chrono::DateTime<chrono::Utc>) {
 
 /// Escapes a string for the text COPY format: backslash, tab, newline and carriage return.
 pub fn escape_copy_text(out: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
+    let mut rest = s.as_bytes();
+    // Runs without special bytes (nearly all text) are copied whole.
+    while let Some(i) = rest
+        .iter()
+        .position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r' | 0))
+    {
+        out.extend_from_slice(&rest[..i]);
+        match rest[i] {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             // PostgreSQL text cannot hold NUL; dlt drops it the same way.
-            0 => {}
-            _ => out.push(b),
+            _ => {}
         }
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
 }
 
 /// Writes `value` as JSON to a temp file next to `path`, syncs it, and renames it over `path`.
@@ -535,4 +542,34 @@ pub fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()>
         .map_err(|e| Error::io("cannot write", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io("cannot replace", path, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_special_bytes_and_drops_nul() {
+        let mut out = Vec::new();
+        escape_copy_text(&mut out, "plain");
+        escape_copy_text(&mut out, "|a\\b\tc\nd\re\0f\\");
+        escape_copy_text(&mut out, "");
+        assert_eq!(out, b"plain|a\\\\b\\tc\\nd\\ref\\\\".to_vec());
+    }
+
+    #[test]
+    fn timestamps_are_written_as_postgres_reads_them() {
+        let ts = chrono::DateTime::parse_from_rfc3339("2024-03-01T05:06:07.000089Z")
+            .expect("timestamp")
+            .with_timezone(&chrono::Utc);
+        let mut out = Vec::new();
+        encode_timestamp(&mut out, &ts);
+        assert_eq!(out, b"2024-03-01 05:06:07.000089+00".to_vec());
+        let old = chrono::DateTime::parse_from_rfc3339("0099-12-31T23:59:59Z")
+            .expect("timestamp")
+            .with_timezone(&chrono::Utc);
+        out.clear();
+        encode_timestamp(&mut out, &old);
+        assert_eq!(out, b"0099-12-31 23:59:59.000000+00".to_vec());
+    }
 }
