@@ -46,6 +46,9 @@ pub struct ChainLoad {
     /// No primary key occurs twice among this load's rows, so merging needs no deduplication.
     #[serde(default)]
     pub unique_keys: bool,
+    /// More primary keys than the normalizer tracks, none seen twice: the loader checks uniqueness itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchecked_keys: bool,
     /// How a merge writes the chain.
     #[serde(default)]
     pub merge: MergeSpec,

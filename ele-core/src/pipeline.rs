@@ -788,7 +788,7 @@ async fn extract_and_normalize(
     new_state.local.last_load_id = Some(load_id.clone());
     let chains = roots
         .into_iter()
-        .map(|(c, unique_keys)| {
+        .map(|(c, unique_keys, unchecked_keys)| {
             let mut merge = c.merge;
             if let Some(scd2) = &mut merge.scd2 {
                 scd2.boundary = scd2.boundary.or_else(|| load_id_time(&load_id));
@@ -797,6 +797,7 @@ async fn extract_and_normalize(
                 root: c.table,
                 write_disposition: c.write_disposition,
                 unique_keys,
+                unchecked_keys,
                 merge,
             }
         })

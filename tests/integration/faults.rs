@@ -446,6 +446,51 @@ async fn crash_before_committing_a_direct_load_loses_and_doubles_nothing() {
     crash_in_first_load("before_commit", 0).await;
 }
 
+/// More keys than the normalizer tracks (`ELE_MAX_TRACKED_KEYS`): a first load still goes straight into the
+/// empty tables when its keys are unique, and is undone and merged with deduplication when a key came twice
+/// after the normalizer stopped tracking. Either way the tables are what the tracked load writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untracked_keys_are_checked_by_the_loader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unique = dir.path().join("unique.jsonl");
+    let doubled = dir.path().join("doubled.jsonl");
+    std::fs::write(
+        &unique,
+        lines((0..600).map(|id| item(id, id * 60, 0, false))),
+    )
+    .expect("write");
+    // The repeats come last, long after the normalizer stopped tracking keys; the first sent wins.
+    std::fs::write(
+        &doubled,
+        lines(
+            (0..600)
+                .map(|id| item(id, id * 60, 0, false))
+                .chain((0..20).map(|id| item(id * 7, 50_000 + id, 1, false))),
+        ),
+    )
+    .expect("write");
+    for (file, name) in [(&unique, "unique"), (&doubled, "doubled")] {
+        let tracked = TestDb::new(&format!("keys_tracked_{name}")).await;
+        assert_success(&output(&mut ele_load(&tracked, file)), "tracked load");
+        let untracked = TestDb::new(&format!("keys_untracked_{name}")).await;
+        assert_success(
+            &output(ele_load(&untracked, file).env("ELE_MAX_TRACKED_KEYS", "50")),
+            "untracked load",
+        );
+        let (a, b) = (
+            tracked.dump_dataset(DATASET).await,
+            untracked.dump_dataset(DATASET).await,
+        );
+        assert!(a == b, "{name}: {}", a.differences(&b));
+        let root = b
+            .tables
+            .iter()
+            .find(|t| t.name == TABLE)
+            .expect("root table");
+        assert_eq!(root.rows.len(), 600, "{name}");
+    }
+}
+
 /// Tables left in the dataset's staging schema.
 async fn staging_tables(db: &TestDb) -> Vec<String> {
     db.lines(&format!(

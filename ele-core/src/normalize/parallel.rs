@@ -201,7 +201,8 @@ impl Coordinator<'_, '_> {
 }
 
 /// The normalizer loop, on a blocking thread: items in, rows into the package, with `workers` threads. Returns
-/// the writer and the root tables written, each with whether its primary keys were unique in this load.
+/// the writer and the root tables written, each with whether its primary keys were unique in this load and
+/// whether they were too many to tell.
 pub(crate) fn normalize_stream(
     mut rx: mpsc::Receiver<ExtractedBatch>,
     configs: &[RootConfig],
@@ -209,7 +210,7 @@ pub(crate) fn normalize_stream(
     load_id: &str,
     writer: PackageWriter,
     workers: usize,
-) -> Result<(PackageWriter, Vec<(RootConfig, bool)>)> {
+) -> Result<(PackageWriter, Vec<(RootConfig, bool, bool)>)> {
     let mut normalizer = Normalizer::new(schema, load_id);
     let mut roots: Vec<RootConfig> = Vec::new();
     for config in configs {
@@ -336,7 +337,8 @@ pub(crate) fn normalize_stream(
         .into_iter()
         .map(|r| {
             let unique = !normalizer.has_duplicate_keys(&r.table);
-            (r, unique)
+            let unchecked = normalizer.keys_unchecked(&r.table);
+            (r, unique, unchecked)
         })
         .collect();
     Ok((writer, roots))
@@ -410,6 +412,7 @@ mod tests {
             .expect("normalize");
         assert_eq!(roots.len(), 1);
         assert!(!roots[0].1, "the repeated ids are noticed");
+        assert!(!roots[0].2);
         let manifest = writer
             .finish(
                 "1.5",

@@ -27,6 +27,19 @@ use crate::schema::{
 /// duplicates (about 16 MB); beyond that the loader deduplicates in SQL.
 const MAX_TRACKED_KEYS: usize = 1 << 20;
 
+/// Environment variable overriding [`MAX_TRACKED_KEYS`] (tests use a small one).
+pub const MAX_TRACKED_KEYS_ENV: &str = "ELE_MAX_TRACKED_KEYS";
+
+fn max_tracked_keys() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var(MAX_TRACKED_KEYS_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(MAX_TRACKED_KEYS)
+    })
+}
+
 /// dlt's default nesting budget.
 pub const DEFAULT_MAX_NESTING: usize = 1000;
 
@@ -125,7 +138,7 @@ impl KeysSeen {
         if self.duplicate || self.overflowed {
             return;
         }
-        if self.hashes.len() >= MAX_TRACKED_KEYS {
+        if self.hashes.len() >= max_tracked_keys() {
             // Memory stays flat: past this many keys the loader deduplicates in SQL instead.
             self.overflowed = true;
             self.hashes = Default::default();
@@ -232,6 +245,14 @@ impl<'s> Normalizer<'s> {
         self.keys_seen
             .get(table)
             .is_none_or(|k| k.duplicate || k.overflowed)
+    }
+
+    /// Whether the merge table `table` received more primary keys than are tracked, none of them seen twice:
+    /// the loader has to check uniqueness itself.
+    pub fn keys_unchecked(&self, table: &str) -> bool {
+        self.keys_seen
+            .get(table)
+            .is_some_and(|k| k.overflowed && !k.duplicate)
     }
 
     /// Whether some primary key certainly came twice in this load for the merge table `table`.

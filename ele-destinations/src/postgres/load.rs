@@ -389,7 +389,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     // transaction.
     let direct_candidate = |c: &&ele_core::package::ChainLoad| {
         c.write_disposition == WriteDisposition::Merge
-            && c.unique_keys
+            && (c.unique_keys || c.unchecked_keys)
             && c.merge.strategy == MergeStrategy::DeleteInsert
             && c.merge.hard_delete.is_none()
     };
@@ -608,9 +608,46 @@ async fn chain_is_empty(
     Ok(row.get::<_, bool>(0))
 }
 
+/// Whether the primary key of `root` (just filled) is unique: a unique index on it builds. The caller rolls back
+/// to a savepoint when it is not (the failed build aborts the transaction up to there).
+async fn keys_are_unique(
+    tx: &tokio_postgres::Transaction<'_>,
+    pg: &Postgres,
+    m: &Manifest,
+    root: &str,
+) -> Result<bool> {
+    let Some(table) = m.schema.tables.get(root) else {
+        return Ok(false);
+    };
+    let check = sql::index_name(root, "ele_unique_check");
+    let built = tx
+        .batch_execute(&format!(
+            "CREATE UNIQUE INDEX {} ON {} ({})",
+            ident(&check),
+            qualified(&m.dataset_name, root),
+            sql::column_list(&table.primary_key())
+        ))
+        .await;
+    match built {
+        Ok(()) => {
+            tx.batch_execute(&format!(
+                "DROP INDEX {}",
+                qualified(&m.dataset_name, &check)
+            ))
+            .await
+            .map_err(|e| sql_error(pg, "dropping the uniqueness check", e))?;
+            Ok(true)
+        }
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => Ok(false),
+        Err(e) => Err(sql_error(pg, &format!("checking the keys of `{root}`"), e)),
+    }
+}
+
 /// The rows of a chain planned for a direct load: COPYed into its final tables when they are still empty
 /// (returns `None`), else into temp tables of this transaction, returned for the usual merge. The chain's
-/// deferred `indexes` are created after the rows are in.
+/// deferred `indexes` are created after the rows are in. With `unchecked` keys (more than the normalizer could
+/// track) a direct load is undone when its keys turn out not unique.
+#[allow(clippy::too_many_arguments)]
 async fn load_direct<'m>(
     tx: &tokio_postgres::Transaction<'_>,
     pg: &Postgres,
@@ -619,40 +656,55 @@ async fn load_direct<'m>(
     root: &str,
     chain_index: usize,
     indexes: &[String],
+    unchecked: bool,
 ) -> Result<Option<HashMap<&'m str, String>>> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
-    let empty = chain_is_empty(tx, pg, m, existing, root).await?;
     let tables = m.schema.chain(root);
-    let mut temp: HashMap<&str, String> = HashMap::new();
-    for job in m
+    let jobs: Vec<&'m Job> = m
         .jobs
         .iter()
         .filter(|j| tables.iter().any(|t| t.name == j.table))
-    {
-        if empty {
-            copy_job(tx, pg, package, job, ds, &job.table).await?;
-            continue;
+        .collect();
+    let run = |statement: String| async move {
+        tx.batch_execute(&statement)
+            .await
+            .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))
+    };
+    if chain_is_empty(tx, pg, m, existing, root).await? {
+        if unchecked {
+            run("SAVEPOINT ele_direct".to_owned()).await?;
         }
+        for job in &jobs {
+            copy_job(tx, pg, package, job, ds, &job.table).await?;
+        }
+        for statement in indexes {
+            run(statement.clone()).await?;
+        }
+        if !unchecked || keys_are_unique(tx, pg, m, root).await? {
+            return Ok(None);
+        }
+        tracing::info!(table = %root, "a primary key occurs twice: merging with deduplication instead");
+        run("ROLLBACK TO SAVEPOINT ele_direct".to_owned()).await?;
+    }
+    let mut temp: HashMap<&str, String> = HashMap::new();
+    for job in &jobs {
         if !temp.contains_key(job.table.as_str()) {
             let name = format!("_ele_stage_{chain_index}_{}", temp.len());
-            tx.batch_execute(&format!(
+            run(format!(
                 "CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP",
                 ident(&name),
                 qualified(ds, &job.table)
             ))
-            .await
-            .map_err(|e| sql_error(pg, "creating a temp staging table", e))?;
+            .await?;
             temp.insert(job.table.as_str(), name);
         }
         copy_job(tx, pg, package, job, "pg_temp", &temp[job.table.as_str()]).await?;
     }
     for statement in indexes {
-        tx.batch_execute(statement)
-            .await
-            .map_err(|e| sql_error(pg, &format!("schema change `{statement}`"), e))?;
+        run(statement.clone()).await?;
     }
-    Ok((!empty).then_some(temp))
+    Ok(Some(temp))
 }
 
 /// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row.
@@ -723,6 +775,7 @@ async fn commit_package(
                 &chain.root,
                 chain_index,
                 indexes,
+                chain.unchecked_keys,
             )
             .await?
             {
