@@ -200,6 +200,10 @@ impl Coordinator<'_, '_> {
     }
 }
 
+/// A root table written by a run: its config, whether its primary keys were unique in this load, and whether
+/// they were too many to tell.
+pub(crate) type RootWritten = (RootConfig, bool, bool);
+
 /// The normalizer loop, on a blocking thread: items in, rows into the package, with `workers` threads. Returns
 /// the writer and the root tables written, each with whether its primary keys were unique in this load and
 /// whether they were too many to tell.
@@ -210,7 +214,7 @@ pub(crate) fn normalize_stream(
     load_id: &str,
     writer: PackageWriter,
     workers: usize,
-) -> Result<(PackageWriter, Vec<(RootConfig, bool, bool)>)> {
+) -> Result<(PackageWriter, Vec<RootWritten>)> {
     let mut normalizer = Normalizer::new(schema, load_id);
     let mut roots: Vec<RootConfig> = Vec::new();
     for config in configs {
