@@ -541,6 +541,7 @@ async fn extract_and_normalize(
     }
     let source_name = source_name.unwrap_or_else(|| p.name.clone());
     let mut configs = Vec::with_capacity(list.len());
+    let mut replaced_resource = false;
     for resource in &mut list {
         let hints = resource.hints_mut();
         if let Some(d) = write_disposition {
@@ -565,7 +566,9 @@ async fn extract_and_normalize(
             );
         }
         if hints.write_disposition == WriteDisposition::Replace {
-            // dlt resets a replaced resource's state (its incremental cursors included) at every extract.
+            // dlt resets a replaced resource's state (its incremental cursors included) at every extract, which
+            // leaves at least an empty entry for the source.
+            replaced_resource = true;
             if let Some(resources) = state
                 .sources
                 .get_mut(&source_name)
@@ -759,10 +762,11 @@ async fn extract_and_normalize(
                 source.insert("resources".to_owned(), Value::Object(resources));
             }
         }
-        if new_state
-            .sources
-            .get(&source_name)
-            .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
+        if !replaced_resource
+            && new_state
+                .sources
+                .get(&source_name)
+                .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
         {
             new_state.sources.remove(&source_name);
         }
