@@ -281,6 +281,19 @@ CASES = {
         S(table="sc", wd="merge", strategy="scd2", lines=[{"id": 1, "v": "a2", "tags": ["x"]}, {"id": 3, "v": "c"}]),
         S(table="sc", wd="merge", strategy="scd2", lines=[{"id": 1, "v": "a2", "tags": ["x"]}, {"id": 2, "v": "b"},
                                                           {"id": 3, "v": "c"}])],
+    "lag_dates": [S(table="lgd", wd="merge", pk="id", cursor="day", initial="2024-01-01", lag="2", lines=[
+        {"id": i, "day": f"2024-01-{i:02}", "v": i} for i in range(1, 6)]),
+        S(table="lgd", wd="merge", pk="id", cursor="day", initial="2024-01-01", lag="2", lines=[
+            {"id": i, "day": f"2024-01-{i:02}", "v": i * 10} for i in range(1, 8)])],
+    "lag_timestamps": [S(table="lgt", wd="merge", pk="id", cursor="ts", lag="3600", lines=[
+        {"id": 1, "ts": "2024-01-01T10:00:00Z"}, {"id": 2, "ts": "2024-01-01T12:00:00Z"}]),
+        S(table="lgt", wd="merge", pk="id", cursor="ts", lag="3600", lines=[
+            {"id": 1, "ts": "2024-01-01T10:00:00Z", "v": 1}, {"id": 3, "ts": "2024-01-01T11:30:00Z", "v": 3},
+            {"id": 2, "ts": "2024-01-01T12:00:00Z", "v": 2}])],
+    "lag_ints": [S(table="lgi", wd="merge", pk="id", cursor="n", initial="0", lag="5", lines=[
+        {"id": i, "n": i * 3} for i in range(10)]),
+        S(table="lgi", wd="merge", pk="id", cursor="n", initial="0", lag="5", lines=[
+            {"id": i, "n": i * 3, "v": "again"} for i in range(12)])],
     "scd2_merge_key": [S(table="scm", wd="merge", strategy="scd2", mk="day", lines=[
         {"day": 1, "id": 1, "v": "a"}, {"day": 1, "id": 2, "v": "b"}, {"day": 2, "id": 3, "v": "c"}]),
         S(table="scm", wd="merge", strategy="scd2", mk="day", lines=[{"day": 1, "id": 1, "v": "a"}])],
@@ -295,9 +308,7 @@ KNOWN = [
     r"^_dlt_loads\.schema_version_hash length: ele \[20\] dlt \[44\]$",
     r"^_dlt_version\.version_hash length: ele \[20\] dlt \[44\]$",
     r"^_dlt_pipeline_state\.version_hash length: ele \[\d+\] dlt \[44\]$",
-    r'^state /destination_name: ele "postgres" dlt null$',
-    r"^state /sources only in ele \(\{\}\)$",
-    r"^_dlt_version\.version: dlt = ele \+ 1$",
+
     r"^staging dataset tables: ele \[\] dlt \[",
 ]
 
@@ -367,6 +378,8 @@ def _dlt_step(spec):
             inc_kw["initial_value"] = cli_value(spec["initial"])
         if spec.get("end") is not None:
             inc_kw["end_value"] = cli_value(spec["end"])
+        if spec.get("lag") is not None:
+            inc_kw["lag"] = float(spec["lag"])
 
         @dlt.resource(**kw)
         def res(cursor=dlt.sources.incremental(spec["cursor"], **inc_kw)):
@@ -418,7 +431,7 @@ class Ctx:
                "--pipelines-dir", os.path.join(self.work, "ele_pipelines")]
         for opt, key in (("--primary-key", "pk"), ("--merge-key", "mk"), ("--cursor", "cursor"),
                          ("--initial-value", "initial"), ("--end-value", "end"), ("--merge-strategy", "strategy"),
-                         ("--hard-delete", "hd"), ("--dedup-sort", "ds")):
+                         ("--hard-delete", "hd"), ("--dedup-sort", "ds"), ("--lag", "lag")):
             if spec.get(key) is not None:
                 cmd += [opt, spec[key]]
         r = subprocess.run(cmd, cwd=self.work, capture_output=True, text=True)

@@ -479,7 +479,7 @@ fn py_str(text: &str) -> String {
 }
 
 /// A shell word: as it is when it has only safe characters, else single-quoted.
-fn shell_word(word: &str) -> String {
+pub fn shell_word(word: &str) -> String {
     if !word.is_empty()
         && word
             .chars()

@@ -988,10 +988,9 @@ impl Tracker {
         }
         entry.insert("unique_hashes".into(), json!(hashes));
         if self.saw_rows {
-            entry.insert(
-                "start_value".into(),
-                self.start_value.clone().unwrap_or(Value::Null),
-            );
+            // With lag, dlt records the last value the run started from, not the lagged start.
+            let start = self.floor.as_ref().or(self.start_value.as_ref());
+            entry.insert("start_value".into(), start.cloned().unwrap_or(Value::Null));
         }
         Value::Object(entry)
     }

@@ -257,7 +257,12 @@ impl Pipeline {
                 || self.dataset_name().to_owned(),
                 |s| s.dataset_name.clone(),
             ),
-            destination: state.as_ref().map(|s| s.destination_name.clone()),
+            destination: state.as_ref().map(|s| {
+                s.destination_type
+                    .strip_prefix("dlt.destinations.")
+                    .unwrap_or(&s.destination_type)
+                    .to_owned()
+            }),
             state_version: state.as_ref().map(|s| s.version),
             last_load_id: state
                 .as_ref()

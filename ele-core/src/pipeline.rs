@@ -539,6 +539,7 @@ async fn extract_and_normalize(
     }
     let source_name = source_name.unwrap_or_else(|| p.name.clone());
     let mut configs = Vec::with_capacity(list.len());
+    let mut replaced_resource = false;
     for resource in &mut list {
         let hints = resource.hints_mut();
         if let Some(d) = write_disposition {
@@ -563,7 +564,9 @@ async fn extract_and_normalize(
             );
         }
         if hints.write_disposition == WriteDisposition::Replace {
-            // dlt resets a replaced resource's state (its incremental cursors included) at every extract.
+            // dlt resets a replaced resource's state (its incremental cursors included) at every extract, which
+            // leaves at least an empty entry for the source.
+            replaced_resource = true;
             if let Some(resources) = state
                 .sources
                 .get_mut(&source_name)
@@ -613,7 +616,6 @@ async fn extract_and_normalize(
             package_dir.display()
         ))
     })?;
-    let schema_before = schema.content_hash();
 
     let (tx, rx, item_count) = progress::extract_channel(p.progress.as_ref(), EXTRACT_QUEUE);
     let normalize_configs = configs.clone();
@@ -705,10 +707,14 @@ async fn extract_and_normalize(
             return Err(e);
         }
     };
+    let with_rows: Vec<&str> = roots
+        .iter()
+        .filter(|(r, ..)| writer.has_rows(&r.table))
+        .map(|(r, ..)| r.table.as_str())
+        .collect();
+    let version = next_schema_version(schema, &new_schema, &with_rows);
     *schema = new_schema;
-    if schema.content_hash() != schema_before {
-        schema.version += 1;
-    }
+    schema.version = version;
 
     // The state after this run: resource and source state as the bodies left it, incrementals advanced.
     let mut new_state = state.clone();
@@ -758,10 +764,11 @@ async fn extract_and_normalize(
                 source.insert("resources".to_owned(), Value::Object(resources));
             }
         }
-        if new_state
-            .sources
-            .get(&source_name)
-            .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
+        if !replaced_resource
+            && new_state
+                .sources
+                .get(&source_name)
+                .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
         {
             new_state.sources.remove(&source_name);
         }
@@ -869,6 +876,45 @@ fn merge_spec(hints: &crate::resource::ResourceHints) -> Result<MergeSpec> {
             .map(|(c, order)| (naming::normalize_path(c), *order)),
         scd2,
     })
+}
+
+/// The schema version after a run, numbered as dlt numbers it: one step for each stage that changed the schema.
+/// Extract changes it when a table receiving rows is declared or its hints change (always on the first run,
+/// which also declares the state table), normalize when columns or tables appear.
+fn next_schema_version(before: &Schema, after: &Schema, with_rows: &[&str]) -> u64 {
+    if before.content_hash() == after.content_hash() {
+        return before.version;
+    }
+    if before.version == 0 {
+        return 2;
+    }
+    let complete =
+        |t: &crate::schema::Table| -> Vec<(String, Option<crate::schema::types::DataType>, bool)> {
+            t.complete_columns()
+                .map(|c| (c.name.clone(), c.data_type, c.nullable))
+                .collect()
+        };
+    let extract =
+        with_rows.iter().any(
+            |name| match (before.tables.get(*name), after.tables.get(*name)) {
+                (None, _) => true,
+                (Some(old), Some(new)) => {
+                    old.complete_columns().next().is_none()
+                        || old.write_disposition != new.write_disposition
+                        || old.primary_key() != new.primary_key()
+                        || old.merge_key() != new.merge_key()
+                }
+                (Some(_), None) => false,
+            },
+        );
+    let normalize = after
+        .tables
+        .values()
+        .any(|t| match before.tables.get(&t.name) {
+            None => t.complete_columns().next().is_some(),
+            Some(old) => complete(old) != complete(t),
+        });
+    before.version + (u64::from(extract) + u64::from(normalize)).max(1)
 }
 
 /// The time a load id stands for (it is a unix timestamp with fraction), rounded to microseconds.

@@ -52,10 +52,11 @@ pub struct PipelineState {
     pub schema_names: Vec<String>,
     /// Destination kind, as dlt names it.
     pub destination_type: String,
-    /// Destination name.
-    pub destination_name: String,
-    /// Source and resource state: `sources.<source>.resources.<resource>....`.
+    /// Destination name: only set for a destination given its own name, so `null` (as dlt writes it).
     #[serde(default)]
+    pub destination_name: Option<String>,
+    /// Source and resource state: `sources.<source>.resources.<resource>....`; left out while empty, as dlt.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub sources: Map<String, Value>,
     /// Hash of the content (see [`PipelineState::content_hash`]).
     #[serde(rename = "_version_hash", default)]
@@ -81,7 +82,7 @@ impl PipelineState {
             default_schema_name: schema_name.to_owned(),
             schema_names: vec![schema_name.to_owned()],
             destination_type: format!("dlt.destinations.{destination}"),
-            destination_name: destination.to_owned(),
+            destination_name: None,
             sources: Map::new(),
             version_hash: String::new(),
             local: LocalState::default(),
@@ -326,3 +327,20 @@ state_handle!(
     /// The state shared by the resources of a source (`sources.<source>`), dlt's `dlt.current.state()`.
     SourceState
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_document_has_dlt_shape() {
+        let mut state = PipelineState::new("p", "p_dataset", "p", "postgres");
+        let doc = state.document();
+        assert_eq!(doc["destination_type"], "dlt.destinations.postgres");
+        assert!(doc["destination_name"].is_null(), "{doc}");
+        assert!(doc.get("sources").is_none(), "no empty sources: {doc}");
+        assert!(doc.get("_local").is_none());
+        state.sources.insert("p".into(), Value::Object(Map::new()));
+        assert_eq!(state.document()["sources"], serde_json::json!({"p": {}}));
+    }
+}

@@ -357,6 +357,20 @@ impl Attrs {
             }
             // write_disposition = "append" | "replace" | "merge"
             WRITE_DISPOSITION => {
+                if let Some(lit) = string_lit(value)
+                    && STRATEGIES.iter().any(|(name, _)| *name == lit.value())
+                {
+                    cx.error_spanned_by(
+                        lit,
+                        format!(
+                            "`{}` is a merge strategy, not a write disposition; write `merge_strategy = \"{}\"` (it implies `write_disposition = \"merge\"`)",
+                            lit.value(),
+                            lit.value()
+                        ),
+                    );
+                    self.write_disposition.set(cx, key, None);
+                    return;
+                }
                 let disposition =
                     choice(cx, value, "write disposition", &DISPOSITIONS).map(|(value, lit)| {
                         WriteDisposition {

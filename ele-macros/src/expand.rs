@@ -112,15 +112,23 @@ pub(crate) fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
     check::where_clause(&cx, &original.sig);
     match (cx.check(), model) {
         (Ok(()), Some(model)) => expand(&model),
-        (Err(error), _) => fallback::function(item, &original, error),
-        // `from_syn` returns `None` only after recording an error; kept total rather than `unreachable!`.
-        (Ok(()), None) => fallback::function(
-            item,
+        (Err(error), _) => fallback::stub(
+            fallback::function(item, &original, error),
             &original,
-            syn::Error::new(
-                Span::call_site(),
-                "`#[resource]` could not read this function",
+            "Resource",
+        ),
+        // `from_syn` returns `None` only after recording an error; kept total rather than `unreachable!`.
+        (Ok(()), None) => fallback::stub(
+            fallback::function(
+                item,
+                &original,
+                syn::Error::new(
+                    Span::call_site(),
+                    "`#[resource]` could not read this function",
+                ),
             ),
+            &original,
+            "Resource",
         ),
     }
 }
@@ -145,7 +153,11 @@ pub(crate) fn source(args: TokenStream, item: TokenStream) -> TokenStream {
     match cx.check() {
         Ok(()) => expand_source(&model),
         // The function as written, without the parameter attributes only the macro knows.
-        Err(error) => fallback::function(item, &original, error),
+        Err(error) => fallback::stub(
+            fallback::function(item, &original, error),
+            &original,
+            "Source",
+        ),
     }
 }
 

@@ -46,6 +46,21 @@ pub(crate) fn function(item: TokenStream, function: &ItemFn, error: syn::Error) 
     original(stripped, error)
 }
 
+/// A unit struct standing in for the struct the macro generates (`RepoIssuesResource`, `FacebookAdsSource`),
+/// so that code naming it still resolves while the attribute has an error; it carries the function's `#[cfg]`s.
+pub(crate) fn stub(output: TokenStream, function: &ItemFn, suffix: &str) -> TokenStream {
+    let vis = &function.vis;
+    let ident = crate::ast::suffixed_ident(&function.sig.ident, suffix);
+    let cfgs = function.attrs.iter().filter(|a| a.path().is_ident("cfg"));
+    quote! {
+        #output
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        #vis struct #ident;
+    }
+}
+
 /// The input could not be read as a function: the item unchanged, with a clearer error when it is another
 /// kind of item (`expected` says where the attribute goes).
 pub(crate) fn unparsed(item: TokenStream, error: syn::Error, expected: &str) -> TokenStream {

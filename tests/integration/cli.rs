@@ -4,7 +4,8 @@ use std::process::Command;
 
 use crate::support::TestDb;
 
-fn ele(db: &TestDb, args: &[&str]) -> std::process::Output {
+/// Runs the `ele` binary with `args` against `db`.
+pub(crate) fn ele(db: &TestDb, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ele"))
         .args(args)
         .envs(db.cli_env())

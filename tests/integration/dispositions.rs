@@ -244,3 +244,26 @@ async fn a_failing_resource_commits_nothing() {
     );
     assert!(p.state().expect("readable").is_none());
 }
+
+/// `_dlt_version` numbers schema versions as dlt does: a step per stage that changed the schema, so the
+/// versions match those of a dlt pipeline fed the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_versions_are_numbered_as_dlt_numbers_them() {
+    let db = TestDb::new("versions").await;
+    let p = db.pipeline("versions", "vs");
+    let run = |rows: Vec<Value>| p.run(ele::items(rows).name("t"));
+    run(vec![json!({"id": 1})]).await.expect("first");
+    run(vec![json!({"id": 2})]).await.expect("same columns");
+    run(vec![json!({"id": 3, "new": 1})])
+        .await
+        .expect("a new column");
+    run(vec![json!({"id": 4, "list": [1]})])
+        .await
+        .expect("a new child table");
+    // dlt 1.31 gives 2 (extract and normalize of the first run), then 3 and 4.
+    assert_eq!(
+        db.lines("SELECT version FROM vs._dlt_version ORDER BY version")
+            .await,
+        ["2", "3", "4"]
+    );
+}

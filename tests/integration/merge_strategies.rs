@@ -4,6 +4,7 @@
 use ele::prelude::*;
 use serde_json::{Value, json};
 
+use crate::cli::ele;
 use crate::support::TestDb;
 
 #[resource(merge_strategy = "upsert", primary_key = "id", hard_delete = "deleted")]
@@ -355,14 +356,6 @@ async fn lag_reloads_the_last_two_days_and_merge_absorbs_them() {
         json!("2024-01-06")
     );
     assert_eq!(db.lines("SELECT count(*) FROM meter.readings").await, ["6"]);
-}
-
-fn ele(db: &TestDb, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ele"))
-        .args(args)
-        .envs(db.cli_env())
-        .output()
-        .expect("the ele binary runs")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

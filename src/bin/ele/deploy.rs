@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use ele::Error;
-use ele::deploy::{AirflowDag, Credentials, Decompose};
+use ele::deploy::{AirflowDag, Credentials, Decompose, shell_word};
 
 #[derive(Subcommand)]
 pub(crate) enum DeployCommand {
@@ -153,19 +153,7 @@ pub(crate) fn run(command: DeployCommand) -> Result<(), Error> {
 /// This command line as a user would type it (`ele deploy airflow ...`), for the DAG file's header.
 fn recorded_command() -> String {
     std::iter::once("ele".to_owned())
-        .chain(std::env::args().skip(1).map(|a| quote(&a)))
+        .chain(std::env::args().skip(1).map(|a| shell_word(&a)))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn quote(word: &str) -> String {
-    if !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./,:=@%+".contains(c))
-    {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }
