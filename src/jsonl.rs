@@ -92,18 +92,38 @@ fn read_file(
         })?;
         page.push(value);
         if page.len() == PAGE {
-            if tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
+            if !send_page(tx, back, std::mem::take(&mut page)) {
                 return Ok(());
             }
             page.reserve(PAGE);
-            // Frees the pages the normalizer is done with.
-            while back.try_recv().is_ok() {}
         }
     }
     if !page.is_empty() {
-        let _ = tx.blocking_send(Ok(page));
+        send_page(tx, back, page);
     }
     Ok(())
+}
+
+/// Sends `page`, freeing the pages the normalizer hands back while the pipeline is full, so that they do not
+/// pile up. False when the pipeline stopped.
+fn send_page(
+    tx: &mpsc::Sender<Result<Vec<Value>>>,
+    back: &std::sync::mpsc::Receiver<Vec<Value>>,
+    page: Vec<Value>,
+) -> bool {
+    let mut page = Ok(page);
+    loop {
+        while back.try_recv().is_ok() {}
+        match tx.try_send(page) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(p)) => {
+                page = p;
+                // Wakes when a page comes back, or to retry the send.
+                let _ = back.recv_timeout(std::time::Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 /// Entry buffers reused across objects, one per nesting depth in use.
