@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use ele_core::error::{Error, Result};
 use ele_core::resource::{Emit, FnResource};
 use futures::future::BoxFuture;
+use serde::de;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -29,9 +30,12 @@ pub fn files(name: impl Into<String>, paths: Vec<PathBuf>) -> FnResource<Value, 
 /// Sends the parsed lines of `paths` to `out`.
 pub async fn read_files(paths: Vec<PathBuf>, out: Emit<Value>) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Value>>>(4);
+    // The normalizer hands the pages back: the reader frees them on the thread that allocated them.
+    let (back_tx, back) = std::sync::mpsc::channel();
+    let out = out.return_pages_to(back_tx);
     let reader = tokio::task::spawn_blocking(move || {
         for path in paths {
-            if let Err(e) = read_file(&path, &tx) {
+            if let Err(e) = read_file(&path, &tx, &back) {
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
@@ -45,7 +49,11 @@ pub async fn read_files(paths: Vec<PathBuf>, out: Emit<Value>) -> Result<()> {
         .map_err(|e| Error::config(format!("the file reader stopped: {e}")))
 }
 
-fn read_file(path: &Path, tx: &mpsc::Sender<Result<Vec<Value>>>) -> Result<()> {
+fn read_file(
+    path: &Path,
+    tx: &mpsc::Sender<Result<Vec<Value>>>,
+    back: &std::sync::mpsc::Receiver<Vec<Value>>,
+) -> Result<()> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -60,6 +68,7 @@ fn read_file(path: &Path, tx: &mpsc::Sender<Result<Vec<Value>>>) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, input);
     // One buffer for every line: parsing from bytes skips a String per line and its UTF-8 check.
     let mut line = Vec::with_capacity(4096);
+    let mut scratch = Scratch::default();
     let mut number = 0usize;
     loop {
         line.clear();
@@ -78,19 +87,160 @@ fn read_file(path: &Path, tx: &mpsc::Sender<Result<Vec<Value>>>) -> Result<()> {
         if blank {
             continue;
         }
-        let value: Value = serde_json::from_slice(&line).map_err(|e| {
+        let value = parse_line(&line, &mut scratch).map_err(|e| {
             Error::config(format!("{}:{number}: not valid JSON: {e}", path.display()))
         })?;
         page.push(value);
         if page.len() == PAGE {
-            if tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
+            if !send_page(tx, back, std::mem::take(&mut page)) {
                 return Ok(());
             }
             page.reserve(PAGE);
         }
     }
     if !page.is_empty() {
-        let _ = tx.blocking_send(Ok(page));
+        send_page(tx, back, page);
     }
     Ok(())
+}
+
+/// Sends `page`, freeing the pages the normalizer hands back while the pipeline is full, so that they do not
+/// pile up. False when the pipeline stopped.
+fn send_page(
+    tx: &mpsc::Sender<Result<Vec<Value>>>,
+    back: &std::sync::mpsc::Receiver<Vec<Value>>,
+    page: Vec<Value>,
+) -> bool {
+    let mut page = Ok(page);
+    loop {
+        while back.try_recv().is_ok() {}
+        match tx.try_send(page) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(p)) => {
+                page = p;
+                // Wakes when a page comes back, or to retry the send.
+                let _ = back.recv_timeout(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// Entry buffers reused across objects, one per nesting depth in use.
+#[derive(Default)]
+struct Scratch(Vec<Vec<(String, Value)>>);
+
+/// Parses one JSON text into the `Value` `serde_json::from_slice` gives, but builds each object from its
+/// collected entries, so its ordered map is allocated once at its final size instead of growing key by key.
+fn parse_line(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let value = de::DeserializeSeed::deserialize(ValueSeed(scratch), &mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Deserializes a `Value` as `serde_json`'s own visitor does (same numbers, same last-wins duplicate keys kept at
+/// their first position), with objects collected through [`Scratch`].
+struct ValueSeed<'s>(&'s mut Scratch);
+
+impl<'de> de::DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(ValueSeed(&mut *self.0))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = self.0.0.pop().unwrap_or_default();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(ValueSeed(&mut *self.0))?;
+            entries.push((key, value));
+        }
+        let object: serde_json::Map<String, Value> = entries.drain(..).collect();
+        self.0.0.push(entries);
+        Ok(Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_as_serde_json_does() {
+        let lines = [
+            r#"{"b": 1, "a": {"z": [1, -2, 3.5, -0.0, null, true], "y": "\u00e9\n"}, "c": []}"#,
+            r#"{"k": 1, "j": 2, "k": 3}"#,
+            r#"{"big": 18446744073709551615, "neg": -9223372036854775808, "f": 0.1, "e": 1.7976931348623157e308}"#,
+            r#"  [{"a": {}}, {"b": [[{"c": {"d": "e"}}]]}, "s", 0]  "#,
+            r#""just a string""#,
+        ];
+        let mut scratch = Scratch::default();
+        for line in lines {
+            let ours = parse_line(line.as_bytes(), &mut scratch).expect("parses");
+            let theirs: Value = serde_json::from_slice(line.as_bytes()).expect("parses");
+            assert_eq!(ours, theirs, "{line}");
+            let keys = |v: &Value| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>());
+            assert_eq!(keys(&ours), keys(&theirs), "{line}");
+            assert_eq!(ours.to_string(), theirs.to_string(), "{line}");
+        }
+        for bad in [
+            r#"{"a": 1e400}"#,
+            r#"{"a": 1"#,
+            r#"{"a": 1} x"#,
+            r#"{"a" 1}"#,
+        ] {
+            let ours = parse_line(bad.as_bytes(), &mut scratch).map_err(|e| e.to_string());
+            let theirs = serde_json::from_slice::<Value>(bad.as_bytes()).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{bad}");
+        }
+    }
 }

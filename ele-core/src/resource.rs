@@ -518,7 +518,12 @@ pub struct ExtractedBatch {
     pub items: Vec<Value>,
     /// The table of each item, when the resource chooses tables per item.
     pub tables: Option<Vec<String>>,
+    /// Where the normalizer hands the items back when it is done with them (see [`Emit::return_pages_to`]).
+    pub returns: Option<PageReturn>,
 }
+
+/// The channel of [`Emit::return_pages_to`].
+pub type PageReturn = std::sync::mpsc::Sender<Vec<Value>>;
 
 /// Shared per-resource context of an [`Emit`]: state and incrementals of one resource in one run.
 #[derive(Debug)]
@@ -553,6 +558,7 @@ pub struct Emit<T> {
     tx: mpsc::Sender<ExtractedBatch>,
     ctx: Arc<EmitContext>,
     table_name: Option<TableNameFn<T>>,
+    returns: Option<PageReturn>,
 }
 
 impl<T> Clone for Emit<T> {
@@ -561,6 +567,7 @@ impl<T> Clone for Emit<T> {
             tx: self.tx.clone(),
             ctx: Arc::clone(&self.ctx),
             table_name: self.table_name.clone(),
+            returns: self.returns.clone(),
         }
     }
 }
@@ -635,7 +642,16 @@ impl<T: Serialize + 'static> Emit<T> {
             tx,
             ctx,
             table_name,
+            returns: None,
         }
+    }
+
+    /// Has the normalizer send the items of each page back through `to` when it is done with them, so that
+    /// the thread reading `to` (the one that built them) frees them: freeing on another thread costs the
+    /// allocator more. Items whose receiver is gone are freed where they are.
+    pub fn return_pages_to(mut self, to: PageReturn) -> Self {
+        self.returns = Some(to);
+        self
     }
 
     /// Sends one item or a page (`Vec`) of items. Items pass the resource's incrementals here, so
@@ -686,6 +702,7 @@ impl<T: Serialize + 'static> Emit<T> {
                     resource: self.ctx.resource_index,
                     items,
                     tables,
+                    returns: self.returns.clone(),
                 })
                 .await
                 .map_err(|_| Error::Resource {

@@ -20,7 +20,7 @@ use super::naming;
 use super::relational::{KeysSeen, NameCache, Normalizer, RootConfig};
 use crate::error::{Error, Result};
 use crate::package::{PackageWriter, Segment, SegmentWriter};
-use crate::resource::{ExtractedBatch, WriteDisposition};
+use crate::resource::{ExtractedBatch, PageReturn, WriteDisposition};
 use crate::schema::Schema;
 
 /// Environment variable: number of normalizer worker threads (default: the available cores; 1 normalizes on the
@@ -50,6 +50,15 @@ struct Page {
     /// Items of the resource before this page (for the item numbers in error messages).
     first_index: u64,
     items: Vec<Value>,
+    returns: Option<PageReturn>,
+}
+
+/// Frees `items`, or hands them back to the thread that asked for them.
+fn give_back(items: Vec<Value>, returns: Option<PageReturn>) {
+    if let Some(to) = returns {
+        // A closed receiver returns the items, which are then freed here.
+        let _ = to.send(items);
+    }
 }
 
 /// What a worker made of a page: its rows, or nothing when the coordinator must normalize it again.
@@ -190,11 +199,14 @@ impl Coordinator<'_, '_> {
                     self.writer.write_segment(segment)?;
                 }
                 self.normalizer.merge_keys_seen(keys);
+                give_back(done.page.items, done.page.returns);
                 Ok(())
             }
             _ => {
                 let page = done.page;
-                self.normalize_here(page.resource, &page.items, None, page.first_index)
+                self.normalize_here(page.resource, &page.items, None, page.first_index)?;
+                give_back(page.items, page.returns);
+                Ok(())
             }
         }
     }
@@ -274,6 +286,7 @@ pub(crate) fn normalize_stream(
                     batch.tables.as_deref(),
                     first_index,
                 )?;
+                give_back(batch.items, batch.returns);
             } else {
                 if in_flight.len() >= senders.len() * PAGES_PER_WORKER
                     && let Some(w) = in_flight.pop_front()
@@ -287,6 +300,7 @@ pub(crate) fn normalize_stream(
                     resource: batch.resource,
                     first_index,
                     items: batch.items,
+                    returns: batch.returns,
                 };
                 senders[next_worker].send(page).map_err(|_| lost())?;
                 in_flight.push_back(next_worker);
@@ -392,15 +406,20 @@ mod tests {
         let package = dir.path().join("package");
         let writer = PackageWriter::create(&package).expect("writer");
         let (tx, rx) = mpsc::channel(64);
+        let (back_tx, back) = std::sync::mpsc::channel();
+        let mut sent = 0;
         for items in pages() {
+            sent += items.len();
             tx.try_send(ExtractedBatch {
                 resource: 0,
                 items,
                 tables: None,
+                returns: Some(back_tx.clone()),
             })
             .expect("queue");
         }
         drop(tx);
+        drop(back_tx);
         let config = RootConfig {
             resource: "events".into(),
             table: "events".into(),
@@ -414,6 +433,8 @@ mod tests {
         let mut schema = Schema::new("s");
         let (writer, roots) = normalize_stream(rx, &[config], &mut schema, "1.5", writer, workers)
             .expect("normalize");
+        let returned: usize = back.try_iter().map(|page| page.len()).sum();
+        assert_eq!(returned, sent, "every page is handed back");
         assert_eq!(roots.len(), 1);
         assert!(!roots[0].1, "the repeated ids are noticed");
         assert!(!roots[0].2);
