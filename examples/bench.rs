@@ -57,6 +57,10 @@ fn parse_args() -> Args {
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
+    // Scripts run inside the work dir: a relative `--shared` must not depend on it.
+    if let Ok(shared) = std::path::absolute(&args.shared) {
+        args.shared = shared;
+    }
     args
 }
 
@@ -214,6 +218,14 @@ fn run_floor(
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
+    if !out.status.success() {
+        eprintln!(
+            "merge_floor.sh failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
     let number = |key: &str| {
         text.split_whitespace()
             .skip_while(|w| !w.starts_with(key))
