@@ -599,10 +599,39 @@ struct IncrementalParts {
     fields: Vec<TokenStream>,
     /// `__ele_incremental_created_at: None,`
     values: Vec<TokenStream>,
-    /// `pub fn created_at(mut self, incremental: Incremental<String>) -> Self`, with the function's visibility
+    /// `pub fn created_at(mut self, value: Incremental<String>) -> Self`, with the function's visibility
     setters: Vec<TokenStream>,
     /// `let __ele_incremental_created_at = self.__ele_incremental_created_at;`, before the future takes over.
     takes: Vec<TokenStream>,
+}
+
+impl IncrementalParts {
+    /// An optional field set by a setter of the parameter's name, and taken into a local when the resource runs.
+    fn push_override(
+        &mut self,
+        vis: &syn::Visibility,
+        field: syn::Ident,
+        local: syn::Ident,
+        ty: TokenStream,
+        setter: &syn::Ident,
+        doc: &str,
+    ) {
+        self.fields
+            .push(quote!(#field: ::std::option::Option<#ty>,));
+        self.values
+            .push(quote!(#field: ::std::option::Option::None,));
+        // The struct's visibility, which reaches as far as a bare `pub` on its method would, without
+        // `unreachable_pub`; `dead_code` allowed: a private resource whose override is never used must not warn.
+        self.setters.push(quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #setter(mut self, value: #ty) -> Self {
+                self.#field = ::std::option::Option::Some(value);
+                self
+            }
+        });
+        self.takes.push(quote!(let #local = self.#field;));
+    }
 }
 
 /// `__ele_incremental_created_at`: the struct field of an incremental parameter.
@@ -635,56 +664,33 @@ fn incrementals(m: &Resource, private: &TokenStream) -> IncrementalParts {
         takes: Vec::new(),
     };
     for p in m.incrementals() {
-        let field = incremental_field(p);
-        let local = incremental_local(p);
-        let incremental_ty = incremental_ty(p, private);
-        let setter = p.ident;
         let doc = format!(
             "Overrides the `{}` incremental for this call, merged field by field with the attribute's settings (e.g. a backfill chunk with only `initial_value` and `end_value`).",
             p.ident.unraw()
         );
-        parts
-            .fields
-            .push(quote!(#field: ::std::option::Option<#incremental_ty>,));
-        parts
-            .values
-            .push(quote!(#field: ::std::option::Option::None,));
-        // The struct's visibility, which reaches as far as a bare `pub` on its method would, without
-        // `unreachable_pub`; `dead_code` allowed: a private resource whose override is never used must not warn.
-        parts.setters.push(quote! {
-            #[doc = #doc]
-            #[allow(dead_code)]
-            #vis fn #setter(mut self, incremental: #incremental_ty) -> Self {
-                self.#field = ::std::option::Option::Some(incremental);
-                self
-            }
-        });
-        parts.takes.push(quote!(let #local = self.#field;));
+        parts.push_override(
+            vis,
+            incremental_field(p),
+            incremental_local(p),
+            incremental_ty(p, private),
+            p.ident,
+            &doc,
+        );
     }
     for p in m.configs() {
-        let field = config_field(p);
-        let local = config_local(p);
-        let ty = p.ty;
-        let setter = p.ident;
         let doc = format!(
             "Sets the `{}` argument, which is then not looked up in the configuration.",
             p.ident.unraw()
         );
-        parts
-            .fields
-            .push(quote!(#field: ::std::option::Option<#ty>,));
-        parts
-            .values
-            .push(quote!(#field: ::std::option::Option::None,));
-        parts.setters.push(quote! {
-            #[doc = #doc]
-            #[allow(dead_code)]
-            #vis fn #setter(mut self, value: #ty) -> Self {
-                self.#field = ::std::option::Option::Some(value);
-                self
-            }
-        });
-        parts.takes.push(quote!(let #local = self.#field;));
+        let ty = p.ty;
+        parts.push_override(
+            vis,
+            config_field(p),
+            config_local(p),
+            quote!(#ty),
+            p.ident,
+            &doc,
+        );
     }
     parts
 }
