@@ -32,7 +32,7 @@
 //! }
 //! impl RepoIssuesResource {
 //!     /// Overrides the `created_at` incremental for this call, ...
-//!     pub fn created_at(mut self, incremental: Incremental<String>) -> Self { .. }
+//!     pub fn created_at(mut self, value: Incremental<String>) -> Self { .. }
 //! }
 //! const _: () = {
 //!     async fn __ele_body(out: Emit<Issue>, token: String, created_at: Incremental<String>,
