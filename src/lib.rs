@@ -54,7 +54,7 @@ pub use ele_core::resource::{
 };
 pub use ele_core::source::{Accessor, Source};
 pub use ele_core::state::{ResourceState, SourceState};
-pub use ele_core::{destination, progress, schema, state};
+pub use ele_core::{destination, package, progress, schema, state};
 #[cfg(feature = "postgres")]
 pub use ele_destinations::postgres::{self, Postgres};
 pub use run_args::RunArgs;

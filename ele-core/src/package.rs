@@ -2,9 +2,10 @@
 //!
 //! A package is written under `load/new/<load_id>/`, renamed to `load/normalized/<load_id>/` once complete
 //! (then it is pending: a later run loads it before extracting anything new), and moved to
-//! `load/loaded/<load_id>/` after the destination committed it. Each job file holds the rows of one table in
-//! PostgreSQL's text `COPY` format for the column list recorded in the manifest; a table gets a new job file
-//! when a column appears mid-run.
+//! `load/loaded/<load_id>/` after the destination committed it. Each job file holds the rows of one table as the
+//! tuples of PostgreSQL's binary `COPY` format (the loader adds its header and trailer) for the column list
+//! recorded in the manifest; a table gets a new job file when a column appears mid-run. Packages written before
+//! binary jobs hold text `COPY` lines and are still loaded.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -34,7 +35,28 @@ pub struct Job {
     pub columns: Vec<String>,
     /// Number of rows.
     pub rows: u64,
+    /// How the rows are encoded.
+    #[serde(default)]
+    pub format: JobFormat,
 }
+
+/// How a job file encodes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobFormat {
+    /// PostgreSQL's text `COPY` lines (packages written by earlier versions).
+    #[default]
+    Text,
+    /// The tuples of PostgreSQL's binary `COPY` format, without its header and trailer
+    /// ([`BINARY_COPY_HEADER`], [`BINARY_COPY_TRAILER`]).
+    Binary,
+}
+
+/// The header of a binary `COPY` stream: signature, flags (no OIDs) and an empty header extension.
+pub const BINARY_COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// The trailer of a binary `COPY` stream: a field count of -1.
+pub const BINARY_COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
 /// What a root table's chain receives in this load.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,15 +200,15 @@ struct OpenJob {
     out: BufWriter<File>,
 }
 
-/// Rows of one table in the text COPY encoding for a fixed column list, encoded off the writer's thread (by a
+/// Rows of one table in the binary COPY encoding for a fixed column list, encoded off the writer's thread (by a
 /// normalizer worker) and appended to the package with [`PackageWriter::write_segment`].
 #[derive(Debug)]
 pub struct Segment {
     /// The table.
     pub table: String,
-    /// Columns, in the order of the values in each line.
+    /// Columns, in the order of the values in each tuple.
     pub columns: Vec<String>,
-    /// The encoded lines.
+    /// The encoded tuples.
     pub bytes: Vec<u8>,
     /// Number of rows.
     pub rows: u64,
@@ -263,7 +285,7 @@ fn positions(columns: &[String]) -> Positions {
         .collect()
 }
 
-/// Appends one line of text COPY: the row's cells at their columns' positions, `\N` for the others.
+/// Appends one tuple of binary COPY: the row's cells at their columns' positions, NULL for the others.
 fn encode_row(
     out: &mut Vec<u8>,
     order: &mut Vec<Option<usize>>,
@@ -278,16 +300,14 @@ fn encode_row(
             order[pos] = Some(i);
         }
     }
-    for (i, cell) in order.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\t');
-        }
+    // PostgreSQL tables have at most 1,600 columns.
+    out.extend_from_slice(&(width.min(i16::MAX as usize) as i16).to_be_bytes());
+    for cell in order.iter() {
         match cell.and_then(|i| row.get(i)) {
-            None => out.extend_from_slice(b"\\N"),
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
             Some((_, cell)) => encode_cell(out, cell),
         }
     }
-    out.push(b'\n');
 }
 
 /// Writes the rows of a new package; implements [`RowSink`].
@@ -327,6 +347,7 @@ impl PackageWriter {
                 file,
                 columns,
                 rows: 0,
+                format: JobFormat::Binary,
             },
             positions,
             out: BufWriter::with_capacity(256 * 1024, f),
@@ -452,84 +473,85 @@ impl RowSink for PackageWriter {
     }
 }
 
-/// Appends `cell` in PostgreSQL's text COPY encoding.
+/// Microseconds from the Unix epoch to PostgreSQL's epoch, 2000-01-01 00:00:00 UTC.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Appends `cell` as a binary COPY field (length, then the value in the column type's binary form). Cells
+/// carry their column's type (the normalizer coerces every value to its column).
 fn encode_cell(out: &mut Vec<u8>, cell: &Cell) {
     match cell {
-        Cell::Text(s) => escape_copy_text(out, s),
-        Cell::Bigint(v) => {
-            let _ = write!(out, "{v}");
+        Cell::Text(s) => encode_text(out, s),
+        Cell::Bigint(v) => field(out, &v.to_be_bytes()),
+        // Negative zero is stored as zero, as dlt does.
+        Cell::Double(v) => field(out, &(if *v == 0.0 { 0.0f64 } else { *v }).to_be_bytes()),
+        Cell::Bool(v) => field(out, &[u8::from(*v)]),
+        Cell::Timestamp(ts) => field(
+            out,
+            &ts.timestamp_micros()
+                .saturating_sub(POSTGRES_EPOCH_MICROS)
+                .to_be_bytes(),
+        ),
+        Cell::Json(v) => {
+            // jsonb: a version byte, then the JSON text; the length is patched in once it is known.
+            let at = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 1]);
+            let mut text = Vec::new();
+            let _ = serde_json::to_writer(&mut text, v.as_ref());
+            strip_nul(out, &text);
+            patch_length(out, at);
         }
-        Cell::Double(v) => {
-            if v.is_nan() {
-                out.extend_from_slice(b"NaN");
-            } else if v.is_infinite() {
-                out.extend_from_slice(if *v > 0.0 { b"Infinity" } else { b"-Infinity" });
-            } else if *v == 0.0 {
-                // Negative zero is stored as zero, as dlt does.
-                out.push(b'0');
-            } else {
-                let _ = write!(out, "{v}");
-            }
-        }
-        Cell::Bool(v) => out.push(if *v { b't' } else { b'f' }),
-        Cell::Timestamp(ts) => encode_timestamp(out, ts),
-        Cell::Json(v) => escape_copy_text(out, &v.to_string()),
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff+00`, written by hand for the common years (chrono's formatter parses its
-/// format string on every call).
-fn encode_timestamp(out: &mut Vec<u8>, ts: &chrono::DateTime<chrono::Utc>) {
-    use chrono::{Datelike as _, Timelike as _};
-    let micros = ts.nanosecond() / 1000;
-    if !(1..=9999).contains(&ts.year()) || micros >= 1_000_000 {
-        let _ = write!(out, "{}", ts.format("%Y-%m-%d %H:%M:%S%.6f+00"));
-        return;
-    }
-    fn digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
-        let start = out.len();
-        out.resize(start + width, b'0');
-        for slot in out[start..].iter_mut().rev() {
-            *slot = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    }
-    digits(out, ts.year().unsigned_abs(), 4);
-    out.push(b'-');
-    digits(out, ts.month(), 2);
-    out.push(b'-');
-    digits(out, ts.day(), 2);
-    out.push(b' ');
-    digits(out, ts.hour(), 2);
-    out.push(b':');
-    digits(out, ts.minute(), 2);
-    out.push(b':');
-    digits(out, ts.second(), 2);
-    out.push(b'.');
-    digits(out, micros, 6);
-    out.extend_from_slice(b"+00");
+/// A field of known bytes.
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    out.extend_from_slice(bytes);
 }
 
-/// Escapes a string for the text COPY format: backslash, tab, newline and carriage return.
-pub fn escape_copy_text(out: &mut Vec<u8>, s: &str) {
-    let mut rest = s.as_bytes();
-    // Runs without special bytes (nearly all text) are copied whole.
-    while let Some(i) = rest
-        .iter()
-        .position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r' | 0))
-    {
-        out.extend_from_slice(&rest[..i]);
-        match rest[i] {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            // PostgreSQL text cannot hold NUL; dlt drops it the same way.
-            _ => {}
-        }
-        rest = &rest[i + 1..];
+/// A text field; PostgreSQL text cannot hold NUL, so it is dropped, as dlt does.
+fn encode_text(out: &mut Vec<u8>, s: &str) {
+    if !s.as_bytes().contains(&0) {
+        return field(out, s.as_bytes());
     }
-    out.extend_from_slice(rest);
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    strip_nul(out, s.as_bytes());
+    patch_length(out, at);
+}
+
+fn strip_nul(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend(bytes.iter().copied().filter(|b| *b != 0));
+}
+
+/// Writes the length of the field starting at `at` (its 4 length bytes, then the value) into those bytes.
+fn patch_length(out: &mut [u8], at: usize) {
+    let len = i32::try_from(out.len() - at - 4).unwrap_or(i32::MAX);
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Splits binary COPY tuples (as job files hold them) into rows of fields, `None` for NULL; `None` when the
+/// bytes are not well-formed tuples.
+pub fn decode_binary_tuples(mut bytes: &[u8]) -> Option<Vec<Vec<Option<&[u8]>>>> {
+    fn take<'b>(bytes: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+        let (head, rest) = (bytes.get(..n)?, bytes.get(n..)?);
+        *bytes = rest;
+        Some(head)
+    }
+    let mut rows = Vec::new();
+    while !bytes.is_empty() {
+        let count = i16::from_be_bytes(take(&mut bytes, 2)?.try_into().ok()?);
+        let mut row = Vec::with_capacity(usize::try_from(count).ok()?);
+        for _ in 0..count {
+            let len = i32::from_be_bytes(take(&mut bytes, 4)?.try_into().ok()?);
+            row.push(match usize::try_from(len) {
+                Ok(len) => Some(take(&mut bytes, len)?),
+                Err(_) => None,
+            });
+        }
+        rows.push(row);
+    }
+    Some(rows)
 }
 
 /// Writes `value` as JSON to a temp file next to `path`, syncs it, and renames it over `path`.
@@ -551,28 +573,62 @@ pub fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()>
 mod tests {
     use super::*;
 
-    #[test]
-    fn copy_text_escapes_special_bytes_and_drops_nul() {
+    fn encoded(cell: Cell) -> Vec<u8> {
         let mut out = Vec::new();
-        escape_copy_text(&mut out, "plain");
-        escape_copy_text(&mut out, "|a\\b\tc\nd\re\0f\\");
-        escape_copy_text(&mut out, "");
-        assert_eq!(out, b"plain|a\\\\b\\tc\\nd\\ref\\\\".to_vec());
+        encode_cell(&mut out, &cell);
+        out
     }
 
     #[test]
-    fn timestamps_are_written_as_postgres_reads_them() {
-        let ts = chrono::DateTime::parse_from_rfc3339("2024-03-01T05:06:07.000089Z")
-            .expect("timestamp")
-            .with_timezone(&chrono::Utc);
+    fn cells_are_encoded_in_postgres_binary_form() {
+        assert_eq!(
+            encoded(Cell::Bigint(-2)),
+            [0, 0, 0, 8, 255, 255, 255, 255, 255, 255, 255, 254]
+        );
+        assert_eq!(encoded(Cell::Bool(true)), [0, 0, 0, 1, 1]);
+        assert_eq!(encoded(Cell::Double(-0.0)), encoded(Cell::Double(0.0)));
+        assert_eq!(encoded(Cell::Double(1.5))[4..], 1.5f64.to_be_bytes());
+        assert_eq!(encoded(Cell::Text("a\0b".into())), [0, 0, 0, 2, b'a', b'b']);
+        assert_eq!(encoded(Cell::Text("".into())), [0, 0, 0, 0]);
+        let json = encoded(Cell::Json(std::borrow::Cow::Owned(
+            serde_json::json!({"a": [1]}),
+        )));
+        assert_eq!(json, [&[0, 0, 0, 10, 1][..], br#"{"a":[1]}"#].concat());
+    }
+
+    #[test]
+    fn timestamps_count_microseconds_from_2000() {
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .expect("timestamp")
+                .with_timezone(&chrono::Utc)
+        };
+        assert_eq!(
+            encoded(Cell::Timestamp(at("2000-01-01T00:00:00Z")))[4..],
+            0i64.to_be_bytes()
+        );
+        assert_eq!(
+            encoded(Cell::Timestamp(at("2000-01-01T00:00:01.000089Z")))[4..],
+            1_000_089i64.to_be_bytes()
+        );
+        assert_eq!(
+            encoded(Cell::Timestamp(at("1999-12-31T23:59:59Z")))[4..],
+            (-1_000_000i64).to_be_bytes()
+        );
+    }
+
+    #[test]
+    fn tuples_round_trip() {
+        let mut positions = Positions::default();
+        positions.insert("a".to_owned(), 0);
+        positions.insert("b".to_owned(), 1);
+        let row: Row = vec![(std::sync::Arc::from("b"), Cell::Bigint(7))];
         let mut out = Vec::new();
-        encode_timestamp(&mut out, &ts);
-        assert_eq!(out, b"2024-03-01 05:06:07.000089+00".to_vec());
-        let old = chrono::DateTime::parse_from_rfc3339("0099-12-31T23:59:59Z")
-            .expect("timestamp")
-            .with_timezone(&chrono::Utc);
-        out.clear();
-        encode_timestamp(&mut out, &old);
-        assert_eq!(out, b"0099-12-31 23:59:59.000000+00".to_vec());
+        encode_row(&mut out, &mut Vec::new(), 2, &positions, &row);
+        encode_row(&mut out, &mut Vec::new(), 2, &positions, &row);
+        let rows = decode_binary_tuples(&out).expect("well-formed");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], vec![None, Some(&7i64.to_be_bytes()[..])]);
+        assert!(decode_binary_tuples(&out[..out.len() - 1]).is_none());
     }
 }

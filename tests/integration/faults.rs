@@ -513,6 +513,93 @@ async fn crash_after_commit_leaves_no_staging_tables() {
     assert_eq!(staging_tables(&db).await, Vec::<String>::new());
 }
 
+/// Packages written before binary jobs hold text COPY lines: such a package left pending by a crash is loaded
+/// by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_package_with_text_jobs_is_loaded() {
+    let db = TestDb::new("fault_text_jobs").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rows, empty) = (
+        dir.path().join("rows.jsonl"),
+        dir.path().join("empty.jsonl"),
+    );
+    std::fs::write(
+        &rows,
+        "{\"id\": 1, \"name\": \"tab\\there\"}\n{\"id\": 2, \"name\": \"back\\\\slash\"}\n{\"id\": 3}\n",
+    )
+    .expect("write rows");
+    std::fs::write(&empty, "").expect("write empty file");
+    let load = |file: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ele"));
+        command
+            .args([
+                "load",
+                file.to_str().expect("utf-8 path"),
+                "--table",
+                "texts",
+            ])
+            .envs(db.cli_env())
+            .env_remove(FAULT_SKIP);
+        command
+    };
+    let crashed = output(load(&rows).env(FAULT, "before_commit"));
+    assert_eq!(crashed.status.signal(), Some(libc::SIGABRT));
+
+    // Rewrite the pending package as earlier versions wrote it.
+    let normalized = db.pipelines_dir.join("texts/load/normalized");
+    let package = std::fs::read_dir(&normalized)
+        .expect("a pending package")
+        .next()
+        .expect("one package")
+        .expect("dir entry")
+        .path();
+    let manifest_path = package.join("package.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    for job in manifest["jobs"].as_array_mut().expect("jobs") {
+        assert_eq!(job["format"], "binary");
+        let path = package
+            .join("jobs")
+            .join(job["file"].as_str().expect("file"));
+        let bytes = std::fs::read(&path).expect("job file");
+        let columns: Vec<&str> = job["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .map(|c| c.as_str().expect("column name"))
+            .collect();
+        let mut text = String::new();
+        for tuple in ele::package::decode_binary_tuples(&bytes).expect("binary tuples") {
+            let fields: Vec<String> = columns
+                .iter()
+                .zip(tuple)
+                .map(|(column, field)| match field {
+                    None => "\\N".to_owned(),
+                    Some(b) if *column == "id" => {
+                        i64::from_be_bytes(b.try_into().expect("8 bytes")).to_string()
+                    }
+                    Some(b) => String::from_utf8(b.to_vec())
+                        .expect("text")
+                        .replace('\\', "\\\\")
+                        .replace('\t', "\\t"),
+                })
+                .collect();
+            text.push_str(&fields.join("\t"));
+            text.push('\n');
+        }
+        std::fs::write(&path, text).expect("rewrite job");
+        job["format"] = json!("text");
+    }
+    std::fs::write(&manifest_path, manifest.to_string()).expect("rewrite manifest");
+
+    assert_success(&output(&mut load(&empty)), "the run after the crash");
+    assert_eq!(
+        db.lines("SELECT id, name FROM texts_dataset.texts ORDER BY id")
+            .await,
+        ["1|tab\there", "2|back\\slash", "3|NULL"]
+    );
+}
+
 /// Rows of the SIGKILL tests' big file: a debug build needs a few seconds to extract them, so a kill lands
 /// mid-run.
 const BIG_ROWS: u64 = 50_000;

@@ -453,14 +453,13 @@ mod tests {
         // Every row as `table: col=value ...` with the columns sorted, in file order per table.
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
         for job in &manifest.jobs {
-            let text = std::fs::read_to_string(opened.job_path(job)).expect("job file");
-            for line in text.lines() {
+            let bytes = std::fs::read(opened.job_path(job)).expect("job file");
+            for tuple in crate::package::decode_binary_tuples(&bytes).expect("binary tuples") {
                 let mut cells: Vec<String> = job
                     .columns
                     .iter()
-                    .zip(line.split('\t'))
-                    .filter(|(_, v)| *v != "\\N")
-                    .map(|(c, v)| format!("{c}={v}"))
+                    .zip(tuple)
+                    .filter_map(|(c, v)| Some(format!("{c}={:?}", v?)))
                     .collect();
                 cells.sort();
                 match rows.iter_mut().find(|(t, _)| *t == job.table) {

@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use bytes::{Bytes, BytesMut};
 use ele_core::destination::{Destination, LoadOutcome, PipelineLock, Restored};
 use ele_core::error::{Error, Result};
-use ele_core::package::{Job, LoadPackage, Manifest};
+use ele_core::package::{
+    BINARY_COPY_HEADER, BINARY_COPY_TRAILER, Job, JobFormat, LoadPackage, Manifest,
+};
 use ele_core::resource::{MergeStrategy, WriteDisposition};
 use ele_core::schema::types::DataType;
 use ele_core::schema::{C_DLT_ID, C_DLT_ROOT_ID, Schema};
@@ -334,10 +336,12 @@ async fn copy_job(
     table: &str,
 ) -> Result<u64> {
     let columns: Vec<&str> = job.columns.iter().map(String::as_str).collect();
+    let binary = job.format == JobFormat::Binary;
     let statement = format!(
-        "COPY {} ({}) FROM STDIN",
+        "COPY {} ({}) FROM STDIN{}",
         qualified(schema, table),
-        sql::column_list(&columns)
+        sql::column_list(&columns),
+        if binary { " WITH (FORMAT binary)" } else { "" }
     );
     let what = format!("COPY of {} into {}", job.file, qualified(schema, table));
     let path = package.job_path(job);
@@ -349,6 +353,11 @@ async fn copy_job(
         .await
         .map_err(|e| sql_error(pg, &what, e))?;
     pin_mut!(sink);
+    if binary {
+        sink.send(Bytes::from_static(BINARY_COPY_HEADER))
+            .await
+            .map_err(|e| sql_error(pg, &what, e))?;
+    }
     let mut buf = BytesMut::with_capacity(256 * 1024);
     loop {
         buf.reserve(256 * 1024);
@@ -360,6 +369,11 @@ async fn copy_job(
             break;
         }
         sink.send(buf.split().freeze())
+            .await
+            .map_err(|e| sql_error(pg, &what, e))?;
+    }
+    if binary {
+        sink.send(Bytes::from_static(BINARY_COPY_TRAILER))
             .await
             .map_err(|e| sql_error(pg, &what, e))?;
     }
