@@ -309,7 +309,7 @@ KNOWN = [
     r"^_dlt_version\.version_hash length: ele \[20\] dlt \[44\]$",
     r"^_dlt_pipeline_state\.version_hash length: ele \[\d+\] dlt \[44\]$",
 
-    r"^staging dataset tables: ele \[\] dlt \[",
+    r"^staging dataset tables: ele (\[\]|None) dlt \[",
 ]
 
 

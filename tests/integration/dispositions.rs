@@ -106,6 +106,38 @@ async fn merge_keeps_one_row_per_key_with_the_newer_values() {
     );
 }
 
+/// The first merge into new tables COPYs its rows frozen (every page all-visible and all-frozen, nothing left
+/// for vacuum); merges and replaces stage in temp tables, so no `<dataset>_staging` schema is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
+    let db = TestDb::new("merge_frozen").await;
+    let p = db.pipeline("github", "gh");
+    let many: Vec<(i64, &str)> = (0..2000).map(|i| (i, "x")).collect();
+    p.run(issues(many, "open".into())).await.expect("first run");
+    db.rows("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        .await;
+    let frozen = "SELECT count(*) > 1, bool_and(all_visible AND all_frozen) \
+                  FROM pg_visibility_map('gh.issues')";
+    assert_eq!(db.lines(frozen).await, ["t|t"]);
+
+    p.run(issues(vec![(1, "a2"), (5000, "new")], "closed".into()))
+        .await
+        .expect("merge into the filled table");
+    p.run(numbers(0, 3).write_disposition(Replace))
+        .await
+        .expect("replace");
+    assert_eq!(
+        db.lines("SELECT id, title, state FROM gh.issues WHERE id IN (0, 1, 5000) ORDER BY id")
+            .await,
+        ["0|x|open", "1|a2|closed", "5000|new|closed"]
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'gh%'")
+            .await,
+        ["1"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_in_one_run_collapse_to_the_first_one() {
     let db = TestDb::new("dedup").await;

@@ -11,7 +11,7 @@ use ele_core::package::{
 };
 use ele_core::resource::{MergeStrategy, WriteDisposition};
 use ele_core::schema::types::DataType;
-use ele_core::schema::{C_DLT_ID, C_DLT_ROOT_ID, Schema};
+use ele_core::schema::{C_DLT_ID, C_DLT_ROOT_ID, Schema, Table};
 use ele_core::state::StateRow;
 use futures::future::BoxFuture;
 use futures::{SinkExt, pin_mut};
@@ -212,16 +212,6 @@ async fn apply_schema(
     // Serialize schema changes of concurrent loads into the same dataset.
     super::state::lock_dataset_ddl(&tx, pg, ds).await?;
     let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
-    if m.chains
-        .iter()
-        .any(|c| c.write_disposition != WriteDisposition::Append)
-    {
-        // Created here, under the lock: concurrent `CREATE SCHEMA IF NOT EXISTS` can collide.
-        ddl.push(format!(
-            "CREATE SCHEMA IF NOT EXISTS {}",
-            ident(&ele_core::normalize::naming::normalize_staging_dataset_name(ds))
-        ));
-    }
     ddl.extend(sql::system_tables(ds));
     tx.batch_execute(&ddl.join(";\n"))
         .await
@@ -334,14 +324,23 @@ async fn copy_job(
     job: &Job,
     schema: &str,
     table: &str,
+    freeze: bool,
 ) -> Result<u64> {
     let columns: Vec<&str> = job.columns.iter().map(String::as_str).collect();
     let binary = job.format == JobFormat::Binary;
+    let options: Vec<&str> = [(binary, "FORMAT binary"), (freeze, "FREEZE")]
+        .into_iter()
+        .filter_map(|(on, option)| on.then_some(option))
+        .collect();
     let statement = format!(
         "COPY {} ({}) FROM STDIN{}",
         qualified(schema, table),
         sql::column_list(&columns),
-        if binary { " WITH (FORMAT binary)" } else { "" }
+        if options.is_empty() {
+            String::new()
+        } else {
+            format!(" WITH ({})", options.join(", "))
+        }
     );
     let what = format!("COPY of {} into {}", job.file, qualified(schema, table));
     let path = package.job_path(job);
@@ -382,17 +381,6 @@ async fn copy_job(
     Ok(rows)
 }
 
-/// Name of the staging table of `table` in load `load_id`: private to the load, at most 63 bytes.
-fn staging_name(load_id: &str, index: usize, table: &str) -> String {
-    let mut name = format!("l{}_{index}_{table}", load_id.replace('.', "_"));
-    let mut cut = name.len().min(63);
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    name.truncate(cut);
-    name
-}
-
 async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
@@ -408,79 +396,34 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             && c.merge.hard_delete.is_none()
     };
     let mut direct: HashSet<&str> = HashSet::new();
+    let mut fresh: HashSet<&str> = HashSet::new();
     if m.chains.iter().any(|c| direct_candidate(&c)) {
         let before = existing_columns(&client, pg, ds).await?;
         for chain in m.chains.iter().filter(direct_candidate) {
             if chain_is_empty(&client, pg, m, &before, &chain.root).await? {
                 direct.insert(chain.root.as_str());
+                let chain_tables = m.schema.chain(&chain.root);
+                if chain_tables.iter().all(|t| !before.contains_key(&t.name)) {
+                    fresh.insert(chain.root.as_str());
+                }
             }
         }
     }
     let (existing, deferred_indexes) = apply_schema(&mut client, pg, m, &direct).await?;
 
-    // Staging: merge and replace rows are COPYed into tables private to this load, outside the transaction.
-    let staging_schema = ele_core::normalize::naming::normalize_staging_dataset_name(ds);
-    let mut staging: HashMap<&str, String> = HashMap::new();
-    let mut staged_jobs: Vec<(&Job, String)> = Vec::new();
-    for (index, table) in m.schema.tables.values().enumerate() {
-        let root = m.schema.root_of(&table.name);
-        let Some(chain) = m.chains.iter().find(|c| c.root == root) else {
-            continue;
-        };
-        if chain.write_disposition == WriteDisposition::Append || direct.contains(root) {
-            continue;
-        }
-        let jobs: Vec<&Job> = m.jobs.iter().filter(|j| j.table == table.name).collect();
-        if jobs.is_empty() {
-            continue;
-        }
-        let name = staging_name(&m.load_id, index, &table.name);
-        for job in jobs {
-            staged_jobs.push((job, name.clone()));
-        }
-        staging.insert(table.name.as_str(), name);
-    }
-    let loads = qualified(ds, "_dlt_loads");
     let done = client
         .query_opt(
-            &format!("SELECT 1 FROM {loads} WHERE load_id = $1"),
+            &format!(
+                "SELECT 1 FROM {} WHERE load_id = $1",
+                qualified(ds, "_dlt_loads")
+            ),
             &[&m.load_id],
         )
         .await
         .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;
     if done.is_some() {
         tracing::info!(load_id = %m.load_id, "package was committed by an earlier run; not applying it again");
-        // A crash after the commit may have left this load's staging tables behind.
-        drop_staging(&client, &staging_schema, &staging).await;
         return Ok(LoadOutcome::AlreadyLoaded);
-    }
-    if !staging.is_empty() {
-        let mut ddl = Vec::new();
-        for (table, name) in &staging {
-            ddl.push(format!(
-                "DROP TABLE IF EXISTS {}",
-                qualified(&staging_schema, name)
-            ));
-            ddl.push(format!(
-                "CREATE UNLOGGED TABLE {} (LIKE {})",
-                qualified(&staging_schema, name),
-                qualified(ds, table)
-            ));
-        }
-        // Staging tables are private to this load; filling them in one transaction commits once.
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| sql_error(pg, "starting the staging transaction", e))?;
-        tx.batch_execute(&ddl.join(";\n"))
-            .await
-            .map_err(|e| sql_error(pg, "creating staging tables", e))?;
-        for (job, name) in &staged_jobs {
-            copy_job(&tx, pg, package, job, &staging_schema, name).await?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| sql_error(pg, "committing the staging tables", e))?;
     }
 
     // The data transaction rolls back as a whole, so a deadlock with a concurrent load is retried.
@@ -491,9 +434,8 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             pg,
             package,
             &existing,
-            &staging,
-            &staging_schema,
             &direct,
+            &fresh,
             &deferred_indexes,
         )
         .await;
@@ -506,26 +448,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             other => break other,
         }
     };
-    drop_staging(&client, &staging_schema, &staging).await;
     result
-}
-
-/// Drops this load's staging tables; a failure only leaves scratch tables behind, so it is logged.
-async fn drop_staging(
-    client: &tokio_postgres::Client,
-    staging_schema: &str,
-    staging: &HashMap<&str, String>,
-) {
-    if staging.is_empty() {
-        return;
-    }
-    let drops: Vec<String> = staging
-        .values()
-        .map(|name| format!("DROP TABLE IF EXISTS {}", qualified(staging_schema, name)))
-        .collect();
-    if let Err(e) = client.batch_execute(&drops.join(";\n")).await {
-        tracing::warn!(error = %e, "could not drop staging tables");
-    }
 }
 
 /// upsert and insert-only match child rows by ids derived from the primary key, so the versions of a key
@@ -660,7 +583,9 @@ async fn keys_are_unique(
 /// The rows of a chain planned for a direct load: COPYed into its final tables when they are still empty
 /// (returns `None`), else into temp tables of this transaction, returned for the usual merge. The chain's
 /// deferred `indexes` are created after the rows are in. With `unchecked` keys (more than the normalizer could
-/// track) a direct load is undone when its keys turn out not unique.
+/// track) a direct load is undone when its keys turn out not unique. The tables of a `fresh` chain (created by
+/// this load's schema change) are locked and truncated first, so the rows are COPYed frozen: already visible to
+/// all, nothing is left for the first reader or vacuum to rewrite.
 #[allow(clippy::too_many_arguments)]
 async fn load_direct<'m>(
     tx: &tokio_postgres::Transaction<'_>,
@@ -671,6 +596,7 @@ async fn load_direct<'m>(
     chain_index: usize,
     indexes: &[String],
     unchecked: bool,
+    fresh: bool,
 ) -> Result<Option<HashMap<&'m str, String>>> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
@@ -685,12 +611,29 @@ async fn load_direct<'m>(
             .await
             .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))
     };
+    let present: Vec<String> = tables
+        .iter()
+        .filter(|t| existing.contains_key(&t.name))
+        .map(|t| qualified(ds, &t.name))
+        .collect();
+    if fresh && !present.is_empty() {
+        // Locked before looking: no concurrent load's rows can land between the look and the truncate.
+        run(format!(
+            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            present.join(", ")
+        ))
+        .await?;
+    }
     if chain_is_empty(tx, pg, m, existing, root).await? {
         if unchecked {
             run("SAVEPOINT ele_direct".to_owned()).await?;
         }
+        let freeze = fresh && !present.is_empty();
+        if freeze {
+            run(format!("TRUNCATE TABLE {}", present.join(", "))).await?;
+        }
         for job in &jobs {
-            copy_job(tx, pg, package, job, ds, &job.table).await?;
+            copy_job(tx, pg, package, job, ds, &job.table, freeze).await?;
         }
         for statement in indexes {
             run(statement.clone()).await?;
@@ -701,36 +644,63 @@ async fn load_direct<'m>(
         tracing::info!(table = %root, "a primary key occurs twice: merging with deduplication instead");
         run("ROLLBACK TO SAVEPOINT ele_direct".to_owned()).await?;
     }
-    let mut temp: HashMap<&str, String> = HashMap::new();
-    for job in &jobs {
-        if !temp.contains_key(job.table.as_str()) {
-            let name = format!("_ele_stage_{chain_index}_{}", temp.len());
-            run(format!(
-                "CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP",
-                ident(&name),
-                qualified(ds, &job.table)
-            ))
-            .await?;
-            temp.insert(job.table.as_str(), name);
-        }
-        copy_job(tx, pg, package, job, "pg_temp", &temp[job.table.as_str()]).await?;
-    }
+    let temp = stage_in_temp(tx, pg, package, &jobs, chain_index).await?;
     for statement in indexes {
         run(statement.clone()).await?;
     }
     Ok(Some(temp))
 }
 
-/// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row.
+/// COPYs `jobs` into temp tables of this transaction shaped like their final tables (dropped at its end; no WAL
+/// is written for them); returns the temp table of each final table.
+async fn stage_in_temp<'m>(
+    tx: &tokio_postgres::Transaction<'_>,
+    pg: &Postgres,
+    package: &'m LoadPackage,
+    jobs: &[&'m Job],
+    chain_index: usize,
+) -> Result<HashMap<&'m str, String>> {
+    let ds = package.manifest.dataset_name.as_str();
+    let mut temp: HashMap<&str, String> = HashMap::new();
+    for job in jobs {
+        if !temp.contains_key(job.table.as_str()) {
+            let name = format!("_ele_stage_{chain_index}_{}", temp.len());
+            let statement = format!(
+                "CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP",
+                ident(&name),
+                qualified(ds, &job.table)
+            );
+            tx.batch_execute(&statement)
+                .await
+                .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))?;
+            temp.insert(job.table.as_str(), name);
+        }
+        copy_job(
+            tx,
+            pg,
+            package,
+            job,
+            "pg_temp",
+            &temp[job.table.as_str()],
+            false,
+        )
+        .await?;
+    }
+    Ok(temp)
+}
+
+/// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row. Merge and
+/// replace rows are staged in temp tables of the transaction, except the child rows of a delete-insert that
+/// needs no deduplication or hard-delete filter: those go straight into their final tables once the replaced
+/// rows are deleted.
 #[allow(clippy::too_many_arguments)]
 async fn commit_package(
     client: &mut tokio_postgres::Client,
     pg: &Postgres,
     package: &LoadPackage,
     existing: &Existing,
-    staging: &HashMap<&str, String>,
-    staging_schema: &str,
     direct: &HashSet<&str>,
+    fresh: &HashSet<&str>,
     deferred_indexes: &DeferredIndexes,
 ) -> Result<LoadOutcome> {
     let m = &package.manifest;
@@ -769,15 +739,15 @@ async fn commit_package(
             .iter()
             .any(|c| c.root == root && c.write_disposition == WriteDisposition::Append);
         if append {
-            copy_job(&tx, pg, package, job, ds, &job.table).await?;
+            copy_job(&tx, pg, package, job, ds, &job.table, false).await?;
         }
     }
 
     let mut exclusive = Vec::new();
     for (chain_index, chain) in m.chains.iter().enumerate() {
         // A chain planned for a direct load is done here, or merged from temp tables when it filled meanwhile.
-        let temp_staging;
-        let (staging, staging_schema) = if direct.contains(chain.root.as_str()) {
+        let mut staging = None;
+        if direct.contains(chain.root.as_str()) {
             let indexes = deferred_indexes
                 .get(&chain.root)
                 .map_or(&[][..], Vec::as_slice);
@@ -790,19 +760,21 @@ async fn commit_package(
                 chain_index,
                 indexes,
                 chain.unchecked_keys,
+                fresh.contains(chain.root.as_str()),
             )
             .await?
             {
                 None => continue,
-                Some(temp) => {
-                    temp_staging = temp;
-                    (&temp_staging, "pg_temp")
-                }
+                Some(temp) => staging = Some(temp),
             }
-        } else {
-            (staging, staging_schema)
-        };
+        }
         let tables = m.schema.chain(&chain.root);
+        let jobs_of = |tables: &[&Table]| -> Vec<&Job> {
+            m.jobs
+                .iter()
+                .filter(|j| tables.iter().any(|t| t.name == j.table))
+                .collect()
+        };
         let in_db = |name: &str| {
             existing
                 .get(name)
@@ -816,6 +788,31 @@ async fn commit_package(
                 };
                 let Some(root_columns) = in_db(&root_table.name) else {
                     continue;
+                };
+                let merge = &chain.merge;
+                let hard_delete = merge.hard_delete.as_deref().and_then(|column| {
+                    let exists = root_columns.contains(&column);
+                    let data_type = root_table.columns.get(column).and_then(|c| c.data_type);
+                    exists.then_some(sql::HardDelete {
+                        column,
+                        boolean: data_type == Some(DataType::Bool),
+                    })
+                });
+                // Nothing to deduplicate or filter: child rows need no staging.
+                let direct_children = staging.is_none()
+                    && merge.strategy == MergeStrategy::DeleteInsert
+                    && hard_delete.is_none()
+                    && (chain.unique_keys || root_table.primary_key().is_empty());
+                let staging = match staging.take() {
+                    Some(temp) => temp,
+                    None => {
+                        let staged = if direct_children {
+                            &tables[..1]
+                        } else {
+                            &tables[..]
+                        };
+                        stage_in_temp(&tx, pg, package, &jobs_of(staged), chain_index).await?
+                    }
                 };
                 let root = ChainTable {
                     table: root_table,
@@ -847,15 +844,6 @@ async fn commit_package(
                         root_link: link,
                     });
                 }
-                let merge = &chain.merge;
-                let hard_delete = merge.hard_delete.as_deref().and_then(|column| {
-                    let exists = root.columns.contains(&column);
-                    let data_type = root_table.columns.get(column).and_then(|c| c.data_type);
-                    exists.then_some(sql::HardDelete {
-                        column,
-                        boolean: data_type == Some(DataType::Bool),
-                    })
-                });
                 if merge.hard_delete.is_some() && merge.strategy == MergeStrategy::Scd2 {
                     tracing::warn!(table = %root_table.name, "`hard_delete` is not used by scd2; ignored");
                 }
@@ -873,7 +861,7 @@ async fn commit_package(
                 let index_deletes = is_small_beside(&tx, pg, ds, &root_table.name, staged).await?;
                 let plan = sql::ChainMerge {
                     dataset: ds,
-                    staging_schema,
+                    staging_schema: "pg_temp",
                     root,
                     children,
                     primary_key: root_table.primary_key(),
@@ -922,6 +910,11 @@ async fn commit_package(
                         sql_error(pg, &format!("merge into `{}`", root_table.name), e)
                     })?;
                 }
+                if direct_children {
+                    for job in jobs_of(&tables[1..]) {
+                        copy_job(&tx, pg, package, job, ds, &job.table, false).await?;
+                    }
+                }
             }
             WriteDisposition::Replace => {
                 let present: Vec<&str> = tables
@@ -932,6 +925,10 @@ async fn commit_package(
                 if present.is_empty() {
                     continue;
                 }
+                let staging = match staging.take() {
+                    Some(temp) => temp,
+                    None => stage_in_temp(&tx, pg, package, &jobs_of(&tables), chain_index).await?,
+                };
                 let list: Vec<String> = present.iter().map(|t| qualified(ds, t)).collect();
                 exclusive.push(format!("TRUNCATE TABLE {}", list.join(", ")));
                 for table in present {
@@ -940,7 +937,7 @@ async fn commit_package(
                         exclusive.push(format!(
                             "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
                             qualified(ds, table),
-                            qualified(staging_schema, stg)
+                            qualified("pg_temp", stg)
                         ));
                     }
                 }
@@ -974,16 +971,4 @@ async fn commit_package(
         .map_err(|e| sql_error(pg, "committing the load", e))?;
     ele_core::fault::point("after_commit");
     Ok(LoadOutcome::Committed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::staging_name;
-
-    #[test]
-    fn staging_names_are_private_and_short() {
-        let a = staging_name("1781239416.2746887", 3, &"t".repeat(63));
-        assert!(a.len() <= 63);
-        assert!(a.starts_with("l1781239416_2746887_3_"));
-    }
 }
