@@ -428,7 +428,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
 
     // The data transaction rolls back as a whole, so a deadlock with a concurrent load is retried.
     let mut attempt = 1;
-    let result = loop {
+    loop {
         let result = commit_package(
             &mut client,
             pg,
@@ -447,8 +447,7 @@ async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
             }
             other => break other,
         }
-    };
-    result
+    }
 }
 
 /// upsert and insert-only match child rows by ids derived from the primary key, so the versions of a key
