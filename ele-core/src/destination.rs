@@ -3,7 +3,7 @@
 use futures::future::BoxFuture;
 
 use crate::error::{Error, Result};
-use crate::package::LoadPackage;
+use crate::package::{FinishedJob, LoadPackage};
 use crate::schema::Schema;
 use crate::state::{PipelineState, StateRow};
 
@@ -63,6 +63,33 @@ pub struct StateCommit {
     pub state_row: Option<StateRow>,
 }
 
+/// The root tables a package being written will fill, known before extraction, for a load that starts while the
+/// package is still being written (see [`Destination::begin_load`]).
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    /// The dataset.
+    pub dataset: String,
+    /// The load id of the package.
+    pub load_id: String,
+    /// The root tables (normalized names) of the run's resources.
+    pub roots: Vec<String>,
+}
+
+/// A load begun while its package is still being written: it COPYs the job files the writer finished, in one
+/// open transaction, and completes with the package.
+pub trait LoadStream: Send {
+    /// COPYs a finished job file. After a failure the stream takes nothing more; [`LoadStream::finish`] then
+    /// hands the package back to the usual load.
+    fn copy<'a>(&'a mut self, job: &'a FinishedJob) -> BoxFuture<'a, ()>;
+
+    /// Loads the rest of the complete `package` and commits it with its state, as [`Destination::load`] does;
+    /// `Ok(None)` when the stream cannot take it (nothing was committed; load it the usual way).
+    fn finish<'a>(
+        self: Box<Self>,
+        package: &'a LoadPackage,
+    ) -> BoxFuture<'a, Result<Option<LoadOutcome>>>;
+}
+
 /// A place packages are loaded into.
 pub trait Destination: Send + Sync + 'static {
     /// The destination type as dlt names it (`postgres`).
@@ -94,6 +121,16 @@ pub trait Destination: Send + Sync + 'static {
     /// Loads a package: schema changes first, then all rows, the state row and the `_dlt_loads` row in one
     /// transaction. Loading a package that was already committed changes nothing.
     fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>>;
+
+    /// Starts loading a package that is still being written, when the destination can take its rows as they
+    /// come (e.g. into tables the package creates); `None` to load it once complete. The default declines.
+    fn begin_load<'a>(
+        &'a self,
+        plan: &'a LoadPlan,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn LoadStream>>>> {
+        let _ = plan;
+        Box::pin(async { Ok(None) })
+    }
 
     /// Commits a [`StateCommit`]: drops its tables, stores its schema, state row and `_dlt_loads` row, all in one
     /// transaction. Destinations that cannot do this return an error saying so.

@@ -196,9 +196,33 @@ type Positions = HashMap<String, usize, foldhash::fast::RandomState>;
 
 struct OpenJob {
     job: Job,
+    /// The table's definition when the job was started.
+    definition: Table,
+    /// Bytes written so far.
+    bytes: u64,
     positions: Positions,
     out: BufWriter<File>,
 }
+
+/// A job file the writer finished while the package is still being written, with its table's definition at
+/// the time (its columns include the job's); see [`PackageWriter::report_finished_jobs`].
+#[derive(Debug, Clone)]
+pub struct FinishedJob {
+    /// The job.
+    pub job: Job,
+    /// Its file.
+    pub path: PathBuf,
+    /// The table's definition.
+    pub table: Table,
+}
+
+/// Size at which a job file is finished and the next one started, when finished jobs are reported: a load that
+/// runs beside the normalizer COPYs the finished ones while later rows are still being written.
+/// `ELE_JOB_FILE_BYTES` sets another size.
+const REPORTED_JOB_BYTES: u64 = 16 << 20;
+
+/// The environment variable overriding [`REPORTED_JOB_BYTES`].
+pub const JOB_FILE_BYTES_ENV: &str = "ELE_JOB_FILE_BYTES";
 
 /// Rows of one table in the binary COPY encoding for a fixed column list, encoded off the writer's thread (by a
 /// normalizer worker) and appended to the package with [`PackageWriter::write_segment`].
@@ -206,6 +230,8 @@ struct OpenJob {
 pub struct Segment {
     /// The table.
     pub table: String,
+    /// The table's definition when the segment was started (its columns include [`Segment::columns`]).
+    pub definition: Table,
     /// Columns, in the order of the values in each tuple.
     pub columns: Vec<String>,
     /// The encoded tuples.
@@ -250,6 +276,7 @@ impl RowSink for SegmentWriter {
                 let positions = positions(&columns);
                 self.segments.push(Segment {
                     table: table.name.clone(),
+                    definition: table.clone(),
                     columns,
                     bytes: Vec::with_capacity(64 * 1024),
                     rows: 0,
@@ -318,6 +345,8 @@ pub struct PackageWriter {
     file_seq: u64,
     line: Vec<u8>,
     order: Vec<Option<usize>>,
+    report_to: Option<tokio::sync::mpsc::UnboundedSender<FinishedJob>>,
+    report_bytes: u64,
 }
 
 impl PackageWriter {
@@ -332,10 +361,24 @@ impl PackageWriter {
             file_seq: 0,
             line: Vec::with_capacity(1024),
             order: Vec::new(),
+            report_to: None,
+            report_bytes: REPORTED_JOB_BYTES,
         })
     }
 
-    fn open_job(&mut self, table: &str, columns: Vec<String>) -> Result<OpenJob> {
+    /// Reports every job file finished from now on (flushed, complete) to `to`, and finishes job files at about
+    /// 16 MB (or `ELE_JOB_FILE_BYTES`), so that a load can COPY them while the package is still being written. The jobs open when the
+    /// package is finished are not reported: they are in its manifest.
+    pub fn report_finished_jobs(&mut self, to: tokio::sync::mpsc::UnboundedSender<FinishedJob>) {
+        self.report_to = Some(to);
+        self.report_bytes = std::env::var(JOB_FILE_BYTES_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(REPORTED_JOB_BYTES);
+    }
+
+    fn open_job(&mut self, definition: &Table, columns: Vec<String>) -> Result<OpenJob> {
+        let table = definition.name.as_str();
         self.file_seq += 1;
         let file = format!("{}.{}.copy", table, self.file_seq);
         let path = self.dir.join(JOBS).join(&file);
@@ -349,6 +392,8 @@ impl PackageWriter {
                 rows: 0,
                 format: JobFormat::Binary,
             },
+            definition: definition.clone(),
+            bytes: 0,
             positions,
             out: BufWriter::with_capacity(256 * 1024, f),
         })
@@ -372,15 +417,11 @@ impl PackageWriter {
         pipeline_state: PipelineState,
         state_row: Option<StateRow>,
     ) -> Result<Manifest> {
+        self.report_to = None;
         let mut open: Vec<OpenJob> = self.open.drain().map(|(_, j)| j).collect();
         open.sort_by(|a, b| a.job.file.cmp(&b.job.file));
-        for mut job in open {
-            let path = self.dir.join(JOBS).join(&job.job.file);
-            job.out
-                .flush()
-                .and_then(|_| job.out.get_ref().sync_all())
-                .map_err(|e| Error::io("cannot write job file", &path, e))?;
-            self.finished.push(job.job);
+        for job in open {
+            self.finish_job(job)?;
         }
         self.finished.sort_by_key(|j| {
             j.file
@@ -406,17 +447,50 @@ impl PackageWriter {
 }
 
 impl PackageWriter {
-    /// Starts a new job file of `table` with `columns`; the open one, if any, is finished.
-    fn start_job(&mut self, table: &str, columns: Vec<String>) -> Result<()> {
-        let job = self.open_job(table, columns)?;
-        if let Some(mut old) = self.open.insert(table.to_owned(), job) {
-            let path = self.dir.join(JOBS).join(&old.job.file);
-            old.out
-                .flush()
-                .map_err(|e| Error::io("cannot write job file", &path, e))?;
-            self.finished.push(old.job);
+    /// Starts a new job file of `definition` with `columns`; the open one, if any, is finished.
+    fn start_job(&mut self, definition: &Table, columns: Vec<String>) -> Result<()> {
+        let job = self.open_job(definition, columns)?;
+        if let Some(old) = self.open.insert(definition.name.clone(), job) {
+            self.finish_job(old)?;
         }
         Ok(())
+    }
+
+    /// Flushes and syncs a job file, and reports it when someone listens.
+    fn finish_job(&mut self, mut job: OpenJob) -> Result<()> {
+        let path = self.dir.join(JOBS).join(&job.job.file);
+        job.out
+            .flush()
+            .and_then(|_| job.out.get_ref().sync_data())
+            .map_err(|e| Error::io("cannot write job file", &path, e))?;
+        if let Some(to) = &self.report_to
+            && job.job.rows > 0
+        {
+            // A closed receiver only means nobody loads early; the manifest still lists the job.
+            let _ = to.send(FinishedJob {
+                job: job.job.clone(),
+                path,
+                table: job.definition,
+            });
+        }
+        self.finished.push(job.job);
+        Ok(())
+    }
+
+    /// Finishes the open job of `table` once it reached the reporting size.
+    fn finish_if_large(&mut self, table: &str) -> Result<()> {
+        if self.report_to.is_none()
+            || self
+                .open
+                .get(table)
+                .is_none_or(|j| j.bytes < self.report_bytes)
+        {
+            return Ok(());
+        }
+        match self.open.remove(table) {
+            Some(job) => self.finish_job(job),
+            None => Ok(()),
+        }
     }
 
     /// Appends rows encoded elsewhere (see [`SegmentWriter`]) after the rows written so far.
@@ -429,7 +503,7 @@ impl PackageWriter {
             .get(&segment.table)
             .is_some_and(|j| j.job.columns == segment.columns);
         if !same {
-            self.start_job(&segment.table, segment.columns)?;
+            self.start_job(&segment.definition, segment.columns)?;
         }
         let Some(job) = self.open.get_mut(&segment.table) else {
             return Ok(());
@@ -439,7 +513,8 @@ impl PackageWriter {
             .write_all(&segment.bytes)
             .map_err(|e| Error::io("cannot write job file", self.dir.join(JOBS).join(path), e))?;
         job.job.rows += segment.rows;
-        Ok(())
+        job.bytes += segment.bytes.len() as u64;
+        self.finish_if_large(&segment.table)
     }
 }
 
@@ -451,7 +526,7 @@ impl RowSink for PackageWriter {
         };
         if needs_new {
             let columns = table.complete_columns().map(|c| c.name.clone()).collect();
-            self.start_job(&table.name, columns)?;
+            self.start_job(table, columns)?;
         }
         let Some(job) = self.open.get_mut(&table.name) else {
             return Ok(());
@@ -469,7 +544,8 @@ impl RowSink for PackageWriter {
             .write_all(&self.line)
             .map_err(|e| Error::io("cannot write job file", self.dir.join(JOBS).join(path), e))?;
         job.job.rows += 1;
-        Ok(())
+        job.bytes += self.line.len() as u64;
+        self.finish_if_large(&table.name)
     }
 }
 

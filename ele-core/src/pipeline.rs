@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
-use crate::destination::{Destination, LoadOutcome};
+use crate::destination::{Destination, LoadOutcome, LoadPlan, LoadStream};
 use crate::error::{Error, Result};
 use crate::incremental::{Interval, interval_from_env};
 use crate::normalize::naming;
@@ -407,7 +407,7 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     for package_dir in package_dirs(&dir.join(NORMALIZED))? {
         // A package another process is loading right now is its to finish.
         if let Some(lock) = try_lock_package(&package_dir)? {
-            packages.push(load_package(p, &package_dir).await?);
+            packages.push(load_package(p, &package_dir, None).await?);
             drop(lock);
         }
     }
@@ -417,9 +417,9 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     progress::extract_started(p.progress.as_ref(), &run.resources);
     let extracted = extract_and_normalize(p, run, &mut state, &mut schema).await?;
     let extract_elapsed = extract_started.elapsed();
-    let new_package = extracted.as_ref().map(|(m, _, items)| (m, *items));
+    let new_package = extracted.as_ref().map(|(m, _, items, _)| (m, *items));
     progress::normalized(p.progress.as_ref(), new_package, extract_elapsed);
-    let Some((manifest, _lock, _)) = extracted else {
+    let Some((manifest, _lock, _, copier)) = extracted else {
         return Ok(load_info(p, packages, extract_elapsed, started));
     };
     tracing::info!(
@@ -433,7 +433,12 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     create_dir(&dir.join(NORMALIZED))?;
     std::fs::rename(dir.join(NEW).join(&manifest.load_id), &normalized)
         .map_err(|e| Error::io("cannot move load package to", &normalized, e))?;
-    packages.push(load_package(p, &normalized).await?);
+    // The jobs the writer finished early are COPYed by now (or the stream gave up): it takes the rest.
+    let stream = match copier {
+        Some(copier) => copier.await.ok(),
+        None => None,
+    };
+    packages.push(load_package(p, &normalized, stream).await?);
     Ok(load_info(p, packages, extract_elapsed, started))
 }
 
@@ -511,12 +516,16 @@ pub(crate) fn read_schema(path: &Path) -> Result<Option<Schema>> {
 
 /// Runs the resources and normalizes their items into a new package under `load/new/`.
 /// Returns `None` when there is nothing to load (no rows and no state change).
+/// The task COPYing finished job files while the package is being written; it returns the stream when the
+/// writer is done.
+type Copier = tokio::task::JoinHandle<Box<dyn LoadStream>>;
+
 async fn extract_and_normalize(
     p: &Inner,
     run: Run<'_>,
     state: &mut PipelineState,
     schema: &mut Schema,
-) -> Result<Option<(Manifest, std::fs::File, u64)>> {
+) -> Result<Option<(Manifest, std::fs::File, u64, Option<Copier>)>> {
     let Run {
         resources,
         write_disposition,
@@ -609,13 +618,14 @@ async fn extract_and_normalize(
 
     let load_id = new_load_id(state.local.last_load_id.as_deref());
     let package_dir = p.working_dir.join(NEW).join(&load_id);
-    let writer = PackageWriter::create(&package_dir)?;
+    let mut writer = PackageWriter::create(&package_dir)?;
     let lock = try_lock_package(&package_dir)?.ok_or_else(|| {
         Error::config(format!(
             "load package {} is locked by another process",
             package_dir.display()
         ))
     })?;
+    let copier = begin_load(p, &configs, &load_id, &mut writer).await;
 
     let (tx, rx, item_count) = progress::extract_channel(p.progress.as_ref(), EXTRACT_QUEUE);
     let normalize_configs = configs.clone();
@@ -826,7 +836,49 @@ async fn extract_and_normalize(
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
     }
-    Ok(Some((manifest, lock, item_count.get())))
+    Ok(Some((manifest, lock, item_count.get(), copier)))
+}
+
+/// Starts loading while normalizing when every resource writes straight into its tables (appends, delete-insert
+/// merges without hard deletes) and the destination takes the package that way (its tables are all new).
+async fn begin_load(
+    p: &Inner,
+    configs: &[RootConfig],
+    load_id: &str,
+    writer: &mut PackageWriter,
+) -> Option<Copier> {
+    let direct = !configs.is_empty()
+        && configs.iter().all(|c| match c.write_disposition {
+            WriteDisposition::Append => true,
+            WriteDisposition::Merge => {
+                c.merge.strategy == MergeStrategy::DeleteInsert && c.merge.hard_delete.is_none()
+            }
+            WriteDisposition::Replace => false,
+        });
+    if !direct {
+        return None;
+    }
+    let plan = LoadPlan {
+        dataset: p.dataset_name.clone(),
+        load_id: load_id.to_owned(),
+        roots: configs.iter().map(|c| c.table.clone()).collect(),
+    };
+    let mut stream = match p.destination.begin_load(&plan).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::debug!(error = %e, "not loading while normalizing");
+            return None;
+        }
+    };
+    let (finished, mut jobs) = tokio::sync::mpsc::unbounded_channel();
+    writer.report_finished_jobs(finished);
+    Some(tokio::spawn(async move {
+        while let Some(job) = jobs.recv().await {
+            stream.copy(&job).await;
+        }
+        stream
+    }))
 }
 
 /// The merge settings of a resource with normalized column names, checked as dlt's
@@ -925,11 +977,24 @@ fn load_id_time(load_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// Loads one complete package and, after the commit, advances the local state and schema.
-async fn load_package(p: &Inner, package_dir: &Path) -> Result<PackageInfo> {
+async fn load_package(
+    p: &Inner,
+    package_dir: &Path,
+    stream: Option<Box<dyn LoadStream>>,
+) -> Result<PackageInfo> {
     let started = Instant::now();
     let package = LoadPackage::open(package_dir)?;
     progress::load_started(p.progress.as_ref(), &package.manifest);
-    let outcome = match load_with_retries(p, &package).await {
+    let streamed = match stream {
+        Some(stream) => stream.finish(&package).await,
+        None => Ok(None),
+    };
+    let loaded = match streamed {
+        Ok(Some(outcome)) => Ok(outcome),
+        Ok(None) => load_with_retries(p, &package).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match loaded {
         Ok(outcome) => outcome,
         Err(e @ Error::StateConflict { .. }) => {
             // The package was built on an outdated state: it must never be loaded.

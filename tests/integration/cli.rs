@@ -62,6 +62,84 @@ async fn ele_load_merges_json_lines() {
     );
 }
 
+/// A first merge into new tables is loaded while it is normalized: with tiny job files the rows go to the server
+/// in many COPYs during extraction, into tables the load transaction creates and widens as columns and child
+/// tables appear mid-run; the result is the complete, ordinary load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_streams_a_first_load_while_normalizing() {
+    let db = TestDb::new("clistream").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("events.jsonl");
+    let mut text = String::new();
+    for id in 0..3000 {
+        let line = if id < 1500 {
+            serde_json::json!({"id": id, "name": format!("n{id}")})
+        } else {
+            serde_json::json!({"id": id, "name": format!("n{id}"), "late": id % 7, "tags": ["a", "b"]})
+        };
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&file, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", file.to_str().expect("utf-8"), "--table", "events"])
+        .args(["--primary-key", "id", "--write-disposition", "merge"])
+        .envs(db.cli_env())
+        .env("ELE_JOB_FILE_BYTES", "4096")
+        .env("RUST_LOG", "ele_destinations=debug")
+        .output()
+        .expect("the ele binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+    assert!(
+        !stderr.contains("the load beside the normalizer"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.lines(
+            "SELECT count(*), count(DISTINCT id), count(late), sum(late) FROM events_dataset.events"
+        )
+        .await,
+        [format!(
+            "3000|3000|1500|{}",
+            (1500..3000).map(|i| i % 7).sum::<i64>()
+        )]
+    );
+    assert_eq!(
+        db.columns("events_dataset", "events").await,
+        [
+            "id|bigint|NO",
+            "name|character varying|YES",
+            "_dlt_load_id|character varying|NO",
+            "_dlt_id|character varying|NO",
+            "late|bigint|YES",
+        ]
+    );
+    assert_eq!(
+        db.lines(
+            "SELECT count(*), count(DISTINCT t._dlt_root_id) FROM events_dataset.events__tags AS t \
+             JOIN events_dataset.events AS e ON e._dlt_id = t._dlt_root_id"
+        )
+        .await,
+        ["3000|1500"]
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM events_dataset._dlt_loads WHERE status = 0")
+            .await,
+        ["1"]
+    );
+    // The merge indexes exist, as after any first merge.
+    assert_eq!(
+        db.lines(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'events_dataset' \
+             AND tablename LIKE 'events%' ORDER BY 1"
+        )
+        .await,
+        ["events__primary_key", "events__tags__root_key"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ele_load_without_destination_is_an_error() {
     let db = TestDb::new("clinodest").await;

@@ -399,10 +399,12 @@ async fn crash_in_first_load(point: &str, skip: u32) {
     let reference = reference().await;
     let fixture = Fixture::write();
     let db = TestDb::new(&format!("fault_first_{point}_{skip}")).await;
+    // Tiny job files: the first load COPYs them while it is still normalizing, so the crash lands mid-extract.
     let crashed = output(
         ele_load(&db, &fixture.base)
             .env(FAULT, point)
-            .env(FAULT_SKIP, skip.to_string()),
+            .env(FAULT_SKIP, skip.to_string())
+            .env("ELE_JOB_FILE_BYTES", "4096"),
     );
     let what = format!("first load, ELE_FAULT={point} ELE_FAULT_SKIP={skip}");
     assert_eq!(

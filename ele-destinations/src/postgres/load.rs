@@ -1,10 +1,12 @@
-//! Loading one package: schema changes, COPY into private staging tables, then one transaction with every row,
-//! the state row and the `_dlt_loads` row.
+//! Loading one package: schema changes, then one transaction with every row (merge and replace rows staged in
+//! temp tables), the state row and the `_dlt_loads` row.
 
 use std::collections::{HashMap, HashSet};
 
 use bytes::{Bytes, BytesMut};
-use ele_core::destination::{Destination, LoadOutcome, PipelineLock, Restored};
+use ele_core::destination::{
+    Destination, LoadOutcome, LoadPlan, LoadStream, PipelineLock, Restored,
+};
 use ele_core::error::{Error, Result};
 use ele_core::package::{
     BINARY_COPY_HEADER, BINARY_COPY_TRAILER, Job, JobFormat, LoadPackage, Manifest,
@@ -54,6 +56,13 @@ impl Destination for Postgres {
 
     fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>> {
         Box::pin(load(self, package))
+    }
+
+    fn begin_load<'a>(
+        &'a self,
+        plan: &'a LoadPlan,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn LoadStream>>>> {
+        Box::pin(super::stream::begin(self, plan))
     }
 
     fn commit_state<'a>(
@@ -168,7 +177,7 @@ async fn lock_pipeline(
 /// Columns of every table of the dataset, in order.
 type Existing = HashMap<String, Vec<String>>;
 
-async fn existing_columns(
+pub(super) async fn existing_columns(
     client: &impl GenericClient,
     pg: &Postgres,
     dataset: &str,
@@ -194,6 +203,50 @@ async fn existing_columns(
 /// Index statements left for the load transaction, per root table: a chain loaded directly into empty tables
 /// gets its indexes after its rows (one sort beats a million random index inserts).
 type DeferredIndexes = HashMap<String, Vec<String>>;
+
+/// The indexes a merge needs on `table` (suffix of the index name and columns): the root's primary key, the
+/// children's `_dlt_root_id`, and the ids upsert and scd2 match on; none for other dispositions.
+pub(super) fn merge_indexes<'t>(
+    m: &'t Manifest,
+    table: &'t Table,
+) -> Vec<(&'static str, Vec<&'t str>)> {
+    let root = m.schema.root_of(&table.name);
+    let merging = m
+        .schema
+        .tables
+        .get(root)
+        .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
+    if !merging {
+        return Vec::new();
+    }
+    let strategy = m.chains.iter().find(|c| c.root == root).map(|c| &c.merge);
+    let complete = |c: &str| table.columns.get(c).is_some_and(|c| c.is_complete());
+    let mut indexes = Vec::new();
+    if table.parent.is_none() {
+        let pk = table.primary_key();
+        if !pk.is_empty() && pk.iter().all(|c| complete(c)) {
+            indexes.push(("primary_key", pk));
+        }
+        // scd2 looks versions up by their hash.
+        if let Some(scd2) = strategy.and_then(|m| m.scd2.as_ref())
+            && complete(scd2.version_column())
+        {
+            indexes.push(("row_version", vec![scd2.version_column()]));
+        }
+    } else {
+        if complete(C_DLT_ROOT_ID) {
+            indexes.push(("root_key", vec![C_DLT_ROOT_ID]));
+        }
+        // upsert and scd2 match child rows by their (deterministic) ids.
+        if strategy
+            .is_some_and(|m| matches!(m.strategy, MergeStrategy::Upsert | MergeStrategy::Scd2))
+            && complete(C_DLT_ID)
+        {
+            indexes.push(("row_key", vec![C_DLT_ID]));
+        }
+    }
+    indexes
+}
 
 /// Creates the dataset, system tables, new tables and columns, and indexes (but those of the `direct` chains),
 /// in one short transaction, and records a changed schema in `_dlt_version`. Returns the columns that exist
@@ -264,43 +317,8 @@ async fn apply_schema(
                 }
             }
         }
-        let root = m.schema.root_of(&table.name);
-        let merging = m
-            .schema
-            .tables
-            .get(root)
-            .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
-        let strategy = m.chains.iter().find(|c| c.root == root).map(|c| &c.merge);
-        if merging {
-            let complete = |c: &str| table.columns.get(c).is_some_and(|c| c.is_complete());
-            if table.parent.is_none() {
-                let pk = table.primary_key();
-                if !pk.is_empty() && pk.iter().all(|c| complete(c)) {
-                    create_index(&mut statements, &table.name, "primary_key", &pk);
-                }
-                // scd2 looks versions up by their hash.
-                if let Some(scd2) = strategy.and_then(|m| m.scd2.as_ref())
-                    && complete(scd2.version_column())
-                {
-                    create_index(
-                        &mut statements,
-                        &table.name,
-                        "row_version",
-                        &[scd2.version_column()],
-                    );
-                }
-            } else {
-                if complete(C_DLT_ROOT_ID) {
-                    create_index(&mut statements, &table.name, "root_key", &[C_DLT_ROOT_ID]);
-                }
-                // upsert and scd2 match child rows by their (deterministic) ids.
-                if strategy.is_some_and(|m| {
-                    matches!(m.strategy, MergeStrategy::Upsert | MergeStrategy::Scd2)
-                }) && complete(C_DLT_ID)
-                {
-                    create_index(&mut statements, &table.name, "row_key", &[C_DLT_ID]);
-                }
-            }
+        for (suffix, columns) in merge_indexes(m, table) {
+            create_index(&mut statements, &table.name, suffix, &columns);
         }
     }
     for statement in &statements {
@@ -317,10 +335,10 @@ async fn apply_schema(
 }
 
 /// Streams a job file into `COPY table (columns) FROM STDIN`.
-async fn copy_job(
-    client: &tokio_postgres::Transaction<'_>,
+pub(super) async fn copy_job(
+    client: &tokio_postgres::Client,
     pg: &Postgres,
-    package: &LoadPackage,
+    path: &std::path::Path,
     job: &Job,
     schema: &str,
     table: &str,
@@ -343,10 +361,9 @@ async fn copy_job(
         }
     );
     let what = format!("COPY of {} into {}", job.file, qualified(schema, table));
-    let path = package.job_path(job);
-    let mut file = tokio::fs::File::open(&path)
+    let mut file = tokio::fs::File::open(path)
         .await
-        .map_err(|e| Error::io("cannot open job file", &path, e))?;
+        .map_err(|e| Error::io("cannot open job file", path, e))?;
     let sink = client
         .copy_in::<_, Bytes>(&statement)
         .await
@@ -363,7 +380,7 @@ async fn copy_job(
         let n = file
             .read_buf(&mut buf)
             .await
-            .map_err(|e| Error::io("cannot read job file", &path, e))?;
+            .map_err(|e| Error::io("cannot read job file", path, e))?;
         if n == 0 {
             break;
         }
@@ -546,8 +563,8 @@ async fn chain_is_empty(
 
 /// Whether the primary key of `root` (just filled) is unique: a unique index on it builds. The caller rolls back
 /// to a savepoint when it is not (the failed build aborts the transaction up to there).
-async fn keys_are_unique(
-    tx: &tokio_postgres::Transaction<'_>,
+pub(super) async fn keys_are_unique(
+    tx: &impl GenericClient,
     pg: &Postgres,
     m: &Manifest,
     root: &str,
@@ -632,7 +649,16 @@ async fn load_direct<'m>(
             run(format!("TRUNCATE TABLE {}", present.join(", "))).await?;
         }
         for job in &jobs {
-            copy_job(tx, pg, package, job, ds, &job.table, freeze).await?;
+            copy_job(
+                tx.client(),
+                pg,
+                &package.job_path(job),
+                job,
+                ds,
+                &job.table,
+                freeze,
+            )
+            .await?;
         }
         for statement in indexes {
             run(statement.clone()).await?;
@@ -675,9 +701,9 @@ async fn stage_in_temp<'m>(
             temp.insert(job.table.as_str(), name);
         }
         copy_job(
-            tx,
+            tx.client(),
             pg,
-            package,
+            &package.job_path(job),
             job,
             "pg_temp",
             &temp[job.table.as_str()],
@@ -738,7 +764,16 @@ async fn commit_package(
             .iter()
             .any(|c| c.root == root && c.write_disposition == WriteDisposition::Append);
         if append {
-            copy_job(&tx, pg, package, job, ds, &job.table, false).await?;
+            copy_job(
+                tx.client(),
+                pg,
+                &package.job_path(job),
+                job,
+                ds,
+                &job.table,
+                false,
+            )
+            .await?;
         }
     }
 
@@ -911,7 +946,16 @@ async fn commit_package(
                 }
                 if direct_children {
                     for job in jobs_of(&tables[1..]) {
-                        copy_job(&tx, pg, package, job, ds, &job.table, false).await?;
+                        copy_job(
+                            tx.client(),
+                            pg,
+                            &package.job_path(job),
+                            job,
+                            ds,
+                            &job.table,
+                            false,
+                        )
+                        .await?;
                     }
                 }
             }

@@ -4,7 +4,7 @@
 use ele_core::error::{Error, Result};
 use ele_core::schema::Schema;
 use ele_core::state::StateRow;
-use tokio_postgres::Transaction;
+use tokio_postgres::GenericClient;
 
 use super::client::sql_error;
 use super::config::Postgres;
@@ -14,7 +14,11 @@ use super::sql::qualified;
 const STATE_VERSIONS_KEPT: i64 = 10;
 
 /// Serialises schema changes of concurrent loads and pipeline commands into one dataset (transaction lock).
-pub(super) async fn lock_dataset_ddl(tx: &Transaction<'_>, pg: &Postgres, ds: &str) -> Result<()> {
+pub(super) async fn lock_dataset_ddl(
+    tx: &impl GenericClient,
+    pg: &Postgres,
+    ds: &str,
+) -> Result<()> {
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtext($1))",
         &[&format!("ele-ddl:{ds}")],
@@ -27,7 +31,7 @@ pub(super) async fn lock_dataset_ddl(tx: &Transaction<'_>, pg: &Postgres, ds: &s
 /// Fails with [`Error::StateConflict`] when a state at least as new as `state` was committed meanwhile: this
 /// commit then started from an outdated state and could load an increment twice (optimistic concurrency).
 pub(super) async fn check_newest(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
     state: &StateRow,
@@ -64,7 +68,7 @@ pub(super) async fn check_newest(
 /// Inserts the state row of load `load_id` and prunes versions older than the newest
 /// [`STATE_VERSIONS_KEPT`] (dlt's table grows without bound, dlt #2186).
 pub(super) async fn write_state_row(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
     load_id: &str,
@@ -102,7 +106,7 @@ pub(super) async fn write_state_row(
 
 /// Inserts the `_dlt_loads` row (status 0) that marks load `load_id` complete.
 pub(super) async fn write_load_record(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
     load_id: &str,
@@ -135,7 +139,7 @@ pub(super) enum KnownSchema {
 
 /// Records `schema` in `_dlt_version` unless it is already known.
 pub(super) async fn write_schema_version(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
     schema: &Schema,

@@ -1,0 +1,276 @@
+//! A load that runs beside the normalizer: when every root table of a run is new, its job files are COPYed as
+//! the writer finishes them, into tables this transaction creates (and so COPYs frozen), and the package
+//! commits as soon as it is complete. Whatever the stream cannot take (a table that exists after all, duplicate
+//! keys, a failed COPY) rolls it back and leaves the package to the usual load.
+
+use std::collections::{HashMap, HashSet};
+
+use ele_core::destination::{LoadOutcome, LoadPlan, LoadStream};
+use ele_core::error::{Error, Result};
+use ele_core::package::{FinishedJob, Job, LoadPackage, Manifest};
+use ele_core::resource::{MergeStrategy, WriteDisposition};
+use ele_core::schema::Table;
+use futures::future::BoxFuture;
+use tokio_postgres::Client;
+
+use super::client::{connect, sql_error};
+use super::config::Postgres;
+use super::load::{copy_job, existing_columns, keys_are_unique, merge_indexes};
+use super::sql;
+
+/// An open load transaction taking the job files of a package being written.
+pub(super) struct PgLoadStream {
+    pg: Postgres,
+    dataset: String,
+    load_id: String,
+    client: Client,
+    /// Tables created in this transaction, with their columns.
+    created: HashMap<String, Vec<String>>,
+    /// Job files COPYed so far.
+    copied: HashSet<String>,
+    /// Set after the first failure: the transaction is aborted, the package goes to the usual load.
+    failed: Option<Error>,
+}
+
+/// Starts a stream when none of `plan`'s root tables (nor a table named like one of their children) exists.
+pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<dyn LoadStream>>> {
+    let ds = plan.dataset.as_str();
+    let client = connect(pg).await?;
+    let existing = existing_columns(&client, pg, ds).await?;
+    let taken = existing.keys().any(|table| {
+        plan.roots.iter().any(|root| {
+            table == root
+                || table
+                    .strip_prefix(root.as_str())
+                    .is_some_and(|rest| rest.starts_with("__"))
+        })
+    });
+    if taken || plan.roots.is_empty() {
+        return Ok(None);
+    }
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
+    // As in the usual load: a second process finishing the same package waits for this one.
+    client
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("ele-load:{ds}:{}", plan.load_id)],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "locking the load", e))?;
+    // The dataset and the system tables, when missing, are created in this transaction too: a run that fails
+    // leaves nothing behind.
+    let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", sql::ident(ds))];
+    ddl.extend(sql::system_tables(ds));
+    client
+        .batch_execute(&ddl.join(";\n"))
+        .await
+        .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
+    tracing::debug!(load_id = %plan.load_id, "loading while normalizing");
+    Ok(Some(Box::new(PgLoadStream {
+        pg: pg.clone(),
+        dataset: ds.to_owned(),
+        load_id: plan.load_id.clone(),
+        client,
+        created: HashMap::new(),
+        copied: HashSet::new(),
+        failed: None,
+    })))
+}
+
+impl PgLoadStream {
+    async fn run(&self, statement: &str) -> Result<()> {
+        self.client
+            .batch_execute(statement)
+            .await
+            .map_err(|e| sql_error(&self.pg, &format!("`{statement}`"), e))
+    }
+
+    /// Creates `table` in this transaction, or adds the columns of `columns` it lacks.
+    async fn ensure_table(&mut self, table: &Table, columns: &[String]) -> Result<()> {
+        let ds = self.dataset.clone();
+        match self.created.get(&table.name) {
+            None => {
+                self.run(&sql::create_table(&ds, table)).await?;
+                let names = table
+                    .columns
+                    .values()
+                    .filter(|c| c.data_type.is_some())
+                    .map(|c| c.name.clone())
+                    .collect();
+                self.created.insert(table.name.clone(), names);
+            }
+            Some(have) => {
+                let missing: Vec<String> = columns
+                    .iter()
+                    .filter(|c| !have.contains(c))
+                    .cloned()
+                    .collect();
+                for name in missing {
+                    let column = table.columns.get(&name).ok_or_else(|| {
+                        Error::config(format!(
+                            "column `{name}` of `{}` has no definition",
+                            table.name
+                        ))
+                    })?;
+                    if let Some(statement) = sql::add_column(&ds, &table.name, column) {
+                        self.run(&statement).await?;
+                    }
+                    if let Some(have) = self.created.get_mut(&table.name) {
+                        have.push(name);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn copy_one(&mut self, job: &Job, path: &std::path::Path, table: &Table) -> Result<()> {
+        self.ensure_table(table, &job.columns).await?;
+        // The table was created in this transaction: its rows go in frozen.
+        copy_job(
+            &self.client,
+            &self.pg,
+            path,
+            job,
+            &self.dataset,
+            &job.table,
+            true,
+        )
+        .await?;
+        self.copied.insert(job.file.clone());
+        Ok(())
+    }
+
+    /// Everything after the streamed COPYs; an error leaves the transaction to be rolled back.
+    async fn complete(&mut self, package: &LoadPackage) -> Result<Option<LoadOutcome>> {
+        let m = &package.manifest;
+        if m.dataset_name != self.dataset || m.load_id != self.load_id || !streamable(m) {
+            return Ok(None);
+        }
+        let chain_tables: Vec<&Table> = m
+            .chains
+            .iter()
+            .flat_map(|c| m.schema.chain(&c.root))
+            .filter(|t| t.complete_columns().next().is_some())
+            .collect();
+        for job in &m.jobs {
+            if self.copied.contains(&job.file) {
+                continue;
+            }
+            let table = m.schema.tables.get(&job.table).ok_or_else(|| {
+                Error::config(format!("job table `{}` is not in the schema", job.table))
+            })?;
+            self.copy_one(job, &package.job_path(job), table).await?;
+        }
+        // Tables and columns of the final schema that no job brought.
+        for table in &chain_tables {
+            let columns: Vec<String> = table.complete_columns().map(|c| c.name.clone()).collect();
+            self.ensure_table(table, &columns).await?;
+        }
+        for table in &chain_tables {
+            for (suffix, columns) in merge_indexes(m, table) {
+                self.run(&sql::create_index(
+                    &self.dataset,
+                    &table.name,
+                    suffix,
+                    &columns,
+                ))
+                .await?;
+            }
+        }
+        for chain in &m.chains {
+            if chain.unchecked_keys
+                && !keys_are_unique(&self.client, &self.pg, m, &chain.root).await?
+            {
+                tracing::info!(table = %chain.root, "a primary key occurs twice: loading with deduplication instead");
+                return Ok(None);
+            }
+        }
+        let (pg, ds) = (&self.pg, self.dataset.as_str());
+        super::state::write_schema_version(
+            &self.client,
+            pg,
+            ds,
+            &m.schema,
+            super::state::KnownSchema::Anywhere,
+        )
+        .await?;
+        if let Some(state) = &m.state_row {
+            super::state::check_newest(&self.client, pg, ds, state).await?;
+            super::state::write_state_row(&self.client, pg, ds, &m.load_id, state).await?;
+        }
+        super::state::write_load_record(
+            &self.client,
+            pg,
+            ds,
+            &m.load_id,
+            &m.schema.name,
+            &m.schema.content_hash(),
+        )
+        .await?;
+        ele_core::fault::point("before_commit");
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| sql_error(pg, "committing the load", e))?;
+        ele_core::fault::point("after_commit");
+        Ok(Some(LoadOutcome::Committed))
+    }
+}
+
+/// Whether every chain of `m` goes straight into its (new) tables: appends, and delete-insert merges without
+/// hard deletes whose keys need no deduplication (or are checked here).
+fn streamable(m: &Manifest) -> bool {
+    m.chains.iter().all(|c| match c.write_disposition {
+        WriteDisposition::Append => true,
+        WriteDisposition::Merge => {
+            c.merge.strategy == MergeStrategy::DeleteInsert
+                && c.merge.hard_delete.is_none()
+                && (c.unique_keys || c.unchecked_keys)
+        }
+        WriteDisposition::Replace => false,
+    })
+}
+
+impl LoadStream for PgLoadStream {
+    fn copy<'a>(&'a mut self, job: &'a FinishedJob) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if self.failed.is_some() {
+                return;
+            }
+            if let Err(e) = self.copy_one(&job.job, &job.path, &job.table).await {
+                tracing::debug!(error = %e, "the load beside the normalizer stops; the package loads after it");
+                self.failed = Some(e);
+            }
+        })
+    }
+
+    fn finish<'a>(
+        mut self: Box<Self>,
+        package: &'a LoadPackage,
+    ) -> BoxFuture<'a, Result<Option<LoadOutcome>>> {
+        Box::pin(async move {
+            if self.failed.is_some() {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                return Ok(None);
+            }
+            match self.complete(package).await {
+                Ok(Some(outcome)) => Ok(Some(outcome)),
+                Ok(None) => {
+                    // Dropping the connection would roll back too; this ends the transaction at once.
+                    let _ = self.client.batch_execute("ROLLBACK").await;
+                    Ok(None)
+                }
+                Err(e @ Error::StateConflict { .. }) => Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the load beside the normalizer failed; the package loads again");
+                    let _ = self.client.batch_execute("ROLLBACK").await;
+                    Ok(None)
+                }
+            }
+        })
+    }
+}
