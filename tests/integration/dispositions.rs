@@ -138,6 +138,39 @@ async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
     );
 }
 
+/// A small merge of mostly new, higher keys (the usual increment) deletes through the index range between its
+/// smallest and largest key; a small merge of keys spread over the table looks each key up. Both replace
+/// exactly the rows of their keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_merges_replace_exactly_their_keys() {
+    let db = TestDb::new("merge_ranges").await;
+    let p = db.pipeline("github", "gh");
+    let base: Vec<(i64, &str)> = (0..3000).map(|i| (i, "old")).collect();
+    p.run(issues(base, "open".into())).await.expect("base");
+    // Keys 2990..3090: ten old ones at the top of the table, ninety new ones beyond it.
+    let tail: Vec<(i64, &str)> = (2990..3090).map(|i| (i, "tail")).collect();
+    p.run(issues(tail, "closed".into()))
+        .await
+        .expect("increment at the top");
+    // Keys spread over the whole table.
+    let spread: Vec<(i64, &str)> = (0..3000).step_by(100).map(|i| (i, "spread")).collect();
+    p.run(issues(spread, "closed".into()))
+        .await
+        .expect("increment spread out");
+    assert_eq!(
+        db.lines(
+            "SELECT title, count(*), min(id), max(id), count(DISTINCT id) FROM gh.issues \
+             GROUP BY title ORDER BY title"
+        )
+        .await,
+        [
+            "old|2960|1|2989|2960",
+            "spread|30|0|2900|30",
+            "tail|100|2990|3089|100"
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_in_one_run_collapse_to_the_first_one() {
     let db = TestDb::new("dedup").await;

@@ -531,6 +531,46 @@ async fn is_small_beside(
     Ok((rows as f64) * 10.0 < estimate)
 }
 
+/// Records the smallest and largest staged value of the single-column primary key `key` in a temp table
+/// (`lo`, `hi`) and returns its name when fewer than twice the `staged` rows of `table` lie between them
+/// (counted through the key index, stopping at that bound).
+#[allow(clippy::too_many_arguments)]
+async fn narrow_key_range(
+    tx: &impl GenericClient,
+    pg: &Postgres,
+    dataset: &str,
+    table: &str,
+    key: &str,
+    stage: &str,
+    staged: u64,
+    chain_index: usize,
+) -> Result<Option<String>> {
+    let range = format!("_ele_key_range_{chain_index}");
+    let k = ident(key);
+    let statement = format!(
+        "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT min({k}) AS lo, max({k}) AS hi FROM {}",
+        ident(&range),
+        qualified("pg_temp", stage)
+    );
+    tx.batch_execute(&statement)
+        .await
+        .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))?;
+    let bound = i64::try_from(staged.saturating_mul(2)).unwrap_or(i64::MAX);
+    let r = ident(&range);
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {} AS d WHERE d.{k} BETWEEN (SELECT lo FROM {r}) AND \
+                 (SELECT hi FROM {r}) LIMIT $1) AS within",
+                qualified(dataset, table)
+            ),
+            &[&bound],
+        )
+        .await
+        .map_err(|e| sql_error(pg, &format!("sizing the key range of `{table}`"), e))?;
+    Ok((row.get::<_, i64>(0) < bound).then_some(range))
+}
+
 /// Whether every table of the chain of `root` that exists in the destination is empty.
 async fn chain_is_empty(
     client: &impl GenericClient,
@@ -893,6 +933,22 @@ async fn commit_package(
                     .map(|j| j.rows)
                     .sum();
                 let index_deletes = is_small_beside(&tx, pg, ds, &root_table.name, staged).await?;
+                let key_range = match (root_table.primary_key().as_slice(), &root.staging) {
+                    ([key], Some(stage)) if index_deletes && root_table.merge_key().is_empty() => {
+                        narrow_key_range(
+                            &tx,
+                            pg,
+                            ds,
+                            &root_table.name,
+                            key,
+                            stage,
+                            staged,
+                            chain_index,
+                        )
+                        .await?
+                    }
+                    _ => None,
+                };
                 let plan = sql::ChainMerge {
                     dataset: ds,
                     staging_schema: "pg_temp",
@@ -905,6 +961,7 @@ async fn commit_package(
                     hard_delete,
                     dedup_sort,
                     index_deletes,
+                    key_range,
                 };
                 let statements = match merge.strategy {
                     MergeStrategy::DeleteInsert => plan.delete_insert(),

@@ -198,6 +198,11 @@ pub struct ChainMerge<'a> {
     /// A small load into a big table: delete-insert plans its deletes as index lookups (when it matches on the
     /// primary key alone), so they cost what the load holds rather than a scan of the tables.
     pub index_deletes: bool,
+    /// A temp table holding the smallest (`lo`) and largest (`hi`) staged value of a single-column primary key
+    /// when few destination rows lie between them (new keys beyond the old ones, as ids and timestamps grow):
+    /// the root delete then reads only that index range and hashes the staged keys, instead of looking every
+    /// staged key up.
+    pub key_range: Option<String>,
 }
 
 impl ChainMerge<'_> {
@@ -301,19 +306,30 @@ impl ChainMerge<'_> {
         let id = ident(C_DLT_ID);
         let index_deletes =
             self.index_deletes && self.merge_key.is_empty() && !self.primary_key.is_empty();
-        if index_deletes {
-            // The planner's estimates favour hashing whole tables; a lookup per staged key is proportional.
-            out.push("SET LOCAL enable_hashjoin = off".to_owned());
-            out.push("SET LOCAL enable_mergejoin = off".to_owned());
-        }
+        let key_range = match (self.primary_key.as_slice(), &self.key_range) {
+            ([key], Some(range)) if index_deletes => Some((ident(key), ident(range))),
+            _ => None,
+        };
         // The root rows go first, their ids kept for the children: one pass over the matches.
         out.push(format!(
             "CREATE TEMP TABLE {delete_temp} ON COMMIT DROP AS SELECT d.{id} FROM {d} AS d WITH NO DATA"
         ));
+        let range = key_range.as_ref().map_or_else(String::new, |(k, r)| {
+            format!("d.{k} BETWEEN (SELECT lo FROM {r}) AND (SELECT hi FROM {r}) AND ")
+        });
+        if index_deletes && key_range.is_none() {
+            // The planner's estimates favour hashing whole tables; a lookup per staged key is proportional.
+            out.push("SET LOCAL enable_hashjoin = off".to_owned());
+            out.push("SET LOCAL enable_mergejoin = off".to_owned());
+        }
         out.push(format!(
-            "WITH _ele_deleted AS (DELETE FROM {d} AS d WHERE EXISTS (SELECT 1 FROM {s} AS s WHERE {predicate}) \
-             RETURNING d.{id}) INSERT INTO {delete_temp} SELECT {id} FROM _ele_deleted"
+            "WITH _ele_deleted AS (DELETE FROM {d} AS d WHERE {range}EXISTS (SELECT 1 FROM {s} AS s WHERE \
+             {predicate}) RETURNING d.{id}) INSERT INTO {delete_temp} SELECT {id} FROM _ele_deleted"
         ));
+        if key_range.is_some() {
+            out.push("SET LOCAL enable_hashjoin = off".to_owned());
+            out.push("SET LOCAL enable_mergejoin = off".to_owned());
+        }
         for child in &self.children {
             if let Some(link) = child.root_link {
                 out.push(format!(
