@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo run --release --example bench -- --n 1000000 [--shared ../shared] [--work /tmp/ele-bench] [--floor] [--dlt /tmp/dltvenv/bin/python]
 //! ```
-//! Prints seconds, rows/s and peak RSS per stage, and ele's ratios to raw COPY, to the "stage everything" merge
+//! `RUST_LOG` shows ele's logs. Prints seconds, rows/s and peak RSS per stage, and ele's ratios to raw COPY, to the "stage everything" merge
 //! floor of `../shared/bench/merge_floor.sh` (with `--floor`) and to dlt (with `--dlt`).
 
 use std::path::{Path, PathBuf};
@@ -269,6 +269,12 @@ fn run_dlt(
 
 #[tokio::main]
 async fn main() -> ele::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args = parse_args();
     std::fs::create_dir_all(&args.work).map_err(|e| Error::io("cannot create", &args.work, e))?;
     let base = args.work.join(format!("base_{}.jsonl", args.n));
