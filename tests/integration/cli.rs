@@ -140,6 +140,48 @@ async fn ele_load_streams_a_first_load_while_normalizing() {
     );
 }
 
+/// A key sent twice is only known once the package is complete: the rows already COPYed while normalizing are
+/// rolled back and the package is merged with deduplication, keeping the first row of the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_falls_back_from_streaming_when_a_key_repeats() {
+    let db = TestDb::new("clistreamdup").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("events.jsonl");
+    let mut text = String::new();
+    for id in 0..3000 {
+        text.push_str(&serde_json::json!({"id": id, "name": format!("n{id}")}).to_string());
+        text.push('\n');
+    }
+    text.push_str("{\"id\": 7, \"name\": \"again\"}\n");
+    std::fs::write(&file, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", file.to_str().expect("utf-8"), "--table", "events"])
+        .args(["--primary-key", "id", "--write-disposition", "merge"])
+        .envs(db.cli_env())
+        .env("ELE_JOB_FILE_BYTES", "4096")
+        .env("RUST_LOG", "ele_destinations=debug")
+        .output()
+        .expect("the ele binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+    assert_eq!(
+        db.lines("SELECT count(*), count(DISTINCT id) FROM events_dataset.events")
+            .await,
+        ["3000|3000"]
+    );
+    assert_eq!(
+        db.lines("SELECT name FROM events_dataset.events WHERE id = 7")
+            .await,
+        ["n7"]
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM events_dataset._dlt_loads")
+            .await,
+        ["1"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ele_load_without_destination_is_an_error() {
     let db = TestDb::new("clinodest").await;
