@@ -839,8 +839,9 @@ async fn extract_and_normalize(
     Ok(Some((manifest, lock, item_count.get(), copier)))
 }
 
-/// Starts loading while normalizing when every resource writes straight into its tables (appends, delete-insert
-/// merges without hard deletes) and the destination takes the package that way (its tables are all new).
+/// Starts loading while normalizing when every resource writes straight into new tables (appends, replaces,
+/// delete-insert merges without hard deletes) and the destination takes the package that way (its tables are all
+/// new).
 async fn begin_load(
     p: &Inner,
     configs: &[RootConfig],
@@ -849,11 +850,10 @@ async fn begin_load(
 ) -> Option<Copier> {
     let direct = !configs.is_empty()
         && configs.iter().all(|c| match c.write_disposition {
-            WriteDisposition::Append => true,
+            WriteDisposition::Append | WriteDisposition::Replace => true,
             WriteDisposition::Merge => {
                 c.merge.strategy == MergeStrategy::DeleteInsert && c.merge.hard_delete.is_none()
             }
-            WriteDisposition::Replace => false,
         });
     if !direct {
         return None;

@@ -138,6 +138,32 @@ async fn ele_load_streams_a_first_load_while_normalizing() {
         .await,
         ["events__primary_key", "events__tags__root_key"]
     );
+
+    // A first replace into new tables streams too.
+    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", file.to_str().expect("utf-8"), "--table", "copies"])
+        .args([
+            "--write-disposition",
+            "replace",
+            "--dataset",
+            "events_dataset",
+        ])
+        .envs(db.cli_env())
+        .env("ELE_JOB_FILE_BYTES", "4096")
+        .env("RUST_LOG", "ele_destinations=debug")
+        .output()
+        .expect("the ele binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+    assert_eq!(
+        db.lines(
+            "SELECT (SELECT count(*) FROM events_dataset.copies), \
+             (SELECT count(*) FROM events_dataset.copies__tags)"
+        )
+        .await,
+        ["3000|3000"]
+    );
 }
 
 /// A key sent twice is only known once the package is complete: the rows already COPYed while normalizing are

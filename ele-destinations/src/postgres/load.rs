@@ -334,6 +334,27 @@ async fn apply_schema(
     Ok((existing, deferred))
 }
 
+/// COPYs a job of `package` into its own table in the package's dataset.
+async fn copy_to_final(
+    client: &tokio_postgres::Client,
+    pg: &Postgres,
+    package: &LoadPackage,
+    job: &Job,
+    freeze: bool,
+) -> Result<u64> {
+    let ds = package.manifest.dataset_name.as_str();
+    copy_job(
+        client,
+        pg,
+        &package.job_path(job),
+        job,
+        ds,
+        &job.table,
+        freeze,
+    )
+    .await
+}
+
 /// Streams a job file into `COPY table (columns) FROM STDIN`.
 pub(super) async fn copy_job(
     client: &tokio_postgres::Client,
@@ -689,16 +710,7 @@ async fn load_direct<'m>(
             run(format!("TRUNCATE TABLE {}", present.join(", "))).await?;
         }
         for job in &jobs {
-            copy_job(
-                tx.client(),
-                pg,
-                &package.job_path(job),
-                job,
-                ds,
-                &job.table,
-                freeze,
-            )
-            .await?;
+            copy_to_final(tx.client(), pg, package, job, freeze).await?;
         }
         for statement in indexes {
             run(statement.clone()).await?;
@@ -804,16 +816,7 @@ async fn commit_package(
             .iter()
             .any(|c| c.root == root && c.write_disposition == WriteDisposition::Append);
         if append {
-            copy_job(
-                tx.client(),
-                pg,
-                &package.job_path(job),
-                job,
-                ds,
-                &job.table,
-                false,
-            )
-            .await?;
+            copy_to_final(tx.client(), pg, package, job, false).await?;
         }
     }
 
@@ -1003,16 +1006,7 @@ async fn commit_package(
                 }
                 if direct_children {
                     for job in jobs_of(&tables[1..]) {
-                        copy_job(
-                            tx.client(),
-                            pg,
-                            &package.job_path(job),
-                            job,
-                            ds,
-                            &job.table,
-                            false,
-                        )
-                        .await?;
+                        copy_to_final(tx.client(), pg, package, job, false).await?;
                     }
                 }
             }
@@ -1045,19 +1039,7 @@ async fn commit_package(
         }
     }
 
-    if let Some(state) = &m.state_row {
-        super::state::check_newest(&tx, pg, ds, state).await?;
-        super::state::write_state_row(&tx, pg, ds, &m.load_id, state).await?;
-    }
-    super::state::write_load_record(
-        &tx,
-        pg,
-        ds,
-        &m.load_id,
-        &m.schema.name,
-        &m.schema.content_hash(),
-    )
-    .await?;
+    super::state::write_package_rows(&tx, pg, m).await?;
 
     // Statements taking exclusive locks come last, so readers wait as briefly as possible.
     for statement in &exclusive {

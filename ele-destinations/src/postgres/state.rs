@@ -2,6 +2,7 @@
 //! versions) and the `_dlt_loads` row that marks a load complete.
 
 use ele_core::error::{Error, Result};
+use ele_core::package::Manifest;
 use ele_core::schema::Schema;
 use ele_core::state::StateRow;
 use tokio_postgres::GenericClient;
@@ -102,6 +103,29 @@ pub(super) async fn write_state_row(
     .await
     .map_err(|e| sql_error(pg, "pruning old _dlt_pipeline_state rows", e))?;
     Ok(())
+}
+
+/// The rows a package commits besides its data: its state row (refused with [`Error::StateConflict`] when a
+/// newer state was committed meanwhile) and its `_dlt_loads` row.
+pub(super) async fn write_package_rows(
+    tx: &impl GenericClient,
+    pg: &Postgres,
+    m: &Manifest,
+) -> Result<()> {
+    let ds = m.dataset_name.as_str();
+    if let Some(state) = &m.state_row {
+        check_newest(tx, pg, ds, state).await?;
+        write_state_row(tx, pg, ds, &m.load_id, state).await?;
+    }
+    write_load_record(
+        tx,
+        pg,
+        ds,
+        &m.load_id,
+        &m.schema.name,
+        &m.schema.content_hash(),
+    )
+    .await
 }
 
 /// Inserts the `_dlt_loads` row (status 0) that marks load `load_id` complete.

@@ -198,19 +198,7 @@ impl PgLoadStream {
             super::state::KnownSchema::Anywhere,
         )
         .await?;
-        if let Some(state) = &m.state_row {
-            super::state::check_newest(&self.client, pg, ds, state).await?;
-            super::state::write_state_row(&self.client, pg, ds, &m.load_id, state).await?;
-        }
-        super::state::write_load_record(
-            &self.client,
-            pg,
-            ds,
-            &m.load_id,
-            &m.schema.name,
-            &m.schema.content_hash(),
-        )
-        .await?;
+        super::state::write_package_rows(&self.client, pg, m).await?;
         ele_core::fault::point("before_commit");
         self.client
             .batch_execute("COMMIT")
@@ -221,17 +209,16 @@ impl PgLoadStream {
     }
 }
 
-/// Whether every chain of `m` goes straight into its (new) tables: appends, and delete-insert merges without
-/// hard deletes whose keys need no deduplication (or are checked here).
+/// Whether every chain of `m` goes straight into its (new) tables: appends, replaces (of tables that did not
+/// exist) and delete-insert merges without hard deletes whose keys need no deduplication (or are checked here).
 fn streamable(m: &Manifest) -> bool {
     m.chains.iter().all(|c| match c.write_disposition {
-        WriteDisposition::Append => true,
+        WriteDisposition::Append | WriteDisposition::Replace => true,
         WriteDisposition::Merge => {
             c.merge.strategy == MergeStrategy::DeleteInsert
                 && c.merge.hard_delete.is_none()
                 && (c.unique_keys || c.unchecked_keys)
         }
-        WriteDisposition::Replace => false,
     })
 }
 
