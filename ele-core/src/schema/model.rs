@@ -65,6 +65,13 @@ impl Column {
     }
 }
 
+/// The hasher of the schema's maps: a column is looked up for every value normalized, so a fast (randomly
+/// seeded) hash; a table holds at most 1,600 columns, so names crafted to collide cannot cost much.
+pub type FastHash = foldhash::fast::RandomState;
+
+/// A table's columns by name, in order of first appearance.
+pub type Columns = IndexMap<String, Column, FastHash>;
+
 /// One table: a root table of a resource, or a child table holding a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
@@ -74,7 +81,7 @@ pub struct Table {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// Columns in order of first appearance.
-    pub columns: IndexMap<String, Column>,
+    pub columns: Columns,
     /// Write disposition (of the root table for children).
     pub write_disposition: WriteDisposition,
     /// The resource writing the table (root tables).
@@ -92,7 +99,7 @@ impl Table {
         Table {
             name: name.into(),
             parent,
-            columns: IndexMap::new(),
+            columns: Columns::default(),
             write_disposition,
             resource: None,
         }
@@ -135,7 +142,7 @@ pub struct Schema {
     /// Incremented whenever the content changes.
     pub version: u64,
     /// Tables in order of creation; parents come before their children.
-    pub tables: IndexMap<String, Table>,
+    pub tables: IndexMap<String, Table, FastHash>,
 }
 
 impl Schema {
@@ -144,7 +151,7 @@ impl Schema {
         Schema {
             name: name.into(),
             version: 0,
-            tables: IndexMap::new(),
+            tables: IndexMap::default(),
         }
     }
 
