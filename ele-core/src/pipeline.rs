@@ -514,12 +514,13 @@ pub(crate) fn read_schema(path: &Path) -> Result<Option<Schema>> {
     }
 }
 
-/// Runs the resources and normalizes their items into a new package under `load/new/`.
-/// Returns `None` when there is nothing to load (no rows and no state change).
 /// The task COPYing finished job files while the package is being written; it returns the stream when the
 /// writer is done.
 type Copier = tokio::task::JoinHandle<Box<dyn LoadStream>>;
 
+/// Runs the resources and normalizes their items into a new package under `load/new/`, with the task loading
+/// it meanwhile when the destination does that. Returns `None` when there is nothing to load (no rows and no
+/// state change).
 async fn extract_and_normalize(
     p: &Inner,
     run: Run<'_>,
@@ -625,7 +626,7 @@ async fn extract_and_normalize(
             package_dir.display()
         ))
     })?;
-    let copier = begin_load(p, &configs, &load_id, &mut writer).await;
+    let copier = begin_load(p, &configs, schema, &load_id, &mut writer).await;
 
     let (tx, rx, item_count) = progress::extract_channel(p.progress.as_ref(), EXTRACT_QUEUE);
     let normalize_configs = configs.clone();
@@ -845,10 +846,13 @@ async fn extract_and_normalize(
 async fn begin_load(
     p: &Inner,
     configs: &[RootConfig],
+    schema: &Schema,
     load_id: &str,
     writer: &mut PackageWriter,
 ) -> Option<Copier> {
-    let direct = !configs.is_empty()
+    // Tables the pipeline loaded before exist: no need to ask the destination.
+    let direct = !configs.iter().any(|c| schema.tables.contains_key(&c.table))
+        && !configs.is_empty()
         && configs.iter().all(|c| match c.write_disposition {
             WriteDisposition::Append | WriteDisposition::Replace => true,
             WriteDisposition::Merge => {
@@ -976,7 +980,8 @@ fn load_id_time(load_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp_micros(micros)
 }
 
-/// Loads one complete package and, after the commit, advances the local state and schema.
+/// Loads one complete package (the `stream` that began loading it takes it first; whatever it cannot take loads
+/// the usual way) and, after the commit, advances the local state and schema.
 async fn load_package(
     p: &Inner,
     package_dir: &Path,

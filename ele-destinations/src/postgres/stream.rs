@@ -229,7 +229,6 @@ impl LoadStream for PgLoadStream {
                 return;
             }
             if let Err(e) = self.copy_one(&job.job, &job.path, &job.table).await {
-                tracing::debug!(error = %e, "the load beside the normalizer stops; the package loads after it");
                 self.failed = Some(e);
             }
         })
@@ -240,7 +239,8 @@ impl LoadStream for PgLoadStream {
         package: &'a LoadPackage,
     ) -> BoxFuture<'a, Result<Option<LoadOutcome>>> {
         Box::pin(async move {
-            if self.failed.is_some() {
+            if let Some(e) = &self.failed {
+                tracing::debug!(error = %e, "the load beside the normalizer stopped; the package loads after it");
                 let _ = self.client.batch_execute("ROLLBACK").await;
                 return Ok(None);
             }
