@@ -126,17 +126,61 @@ fn send_page(
     }
 }
 
-/// Entry buffers reused across objects, one per nesting depth in use.
+/// Entry buffers reused across objects, one per nesting depth in use, and whether the line held a negative zero.
 #[derive(Default)]
-struct Scratch(Vec<Vec<(String, Value)>>);
+struct Scratch {
+    entries: Vec<Vec<(String, Value)>>,
+    negative_zero: bool,
+}
 
 /// Parses one JSON text into the `Value` `serde_json::from_slice` gives, but builds each object from its
 /// collected entries, so its ordered map is allocated once at its final size instead of growing key by key.
+/// The integer `-0` is read as the integer 0, as Python's `json` (and so dlt) reads it; `serde_json` gives the
+/// float -0.0, which stays a float when written `-0.0`.
 fn parse_line(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
+    scratch.negative_zero = false;
+    let value = parse_with(line, scratch)?;
+    if scratch.negative_zero
+        && let Some(rewritten) = integer_negative_zeros_as_zeros(line)
+    {
+        return parse_with(&rewritten, scratch);
+    }
+    Ok(value)
+}
+
+fn parse_with(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_slice(line);
     let value = de::DeserializeSeed::deserialize(ValueSeed(scratch), &mut de)?;
     de.end()?;
     Ok(value)
+}
+
+/// `line` with every number token `-0` (outside strings, not followed by a fraction or exponent) written ` 0`;
+/// `None` when there is none.
+fn integer_negative_zeros_as_zeros(line: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &b) in line.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'-' if line.get(i + 1) == Some(&b'0')
+                && !matches!(line.get(i + 2), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) =>
+            {
+                out.get_or_insert_with(|| line.to_vec())[i] = b' ';
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Deserializes a `Value` as `serde_json`'s own visitor does (same numbers, same last-wins duplicate keys kept at
@@ -171,6 +215,9 @@ impl<'de> de::Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        if v == 0.0 && v.is_sign_negative() {
+            self.0.negative_zero = true;
+        }
         Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
@@ -199,13 +246,13 @@ impl<'de> de::Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = self.0.0.pop().unwrap_or_default();
+        let mut entries = self.0.entries.pop().unwrap_or_default();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(ValueSeed(&mut *self.0))?;
             entries.push((key, value));
         }
         let object: serde_json::Map<String, Value> = entries.drain(..).collect();
-        self.0.0.push(entries);
+        self.0.entries.push(entries);
         Ok(Value::Object(object))
     }
 }
@@ -217,7 +264,7 @@ mod tests {
     #[test]
     fn parses_as_serde_json_does() {
         let lines = [
-            r#"{"b": 1, "a": {"z": [1, -2, 3.5, -0.0, null, true], "y": "\u00e9\n"}, "c": []}"#,
+            r#"{"b": 1, "a": {"z": [1, -2, 3.5, -0.0, -0e1, null, true], "y": "\u00e9\n"}, "c": []}"#,
             r#"{"k": 1, "j": 2, "k": 3}"#,
             r#"{"big": 18446744073709551615, "neg": -9223372036854775808, "f": 0.1, "e": 1.7976931348623157e308}"#,
             r#"  [{"a": {}}, {"b": [[{"c": {"d": "e"}}]]}, "s", 0]  "#,
@@ -242,5 +289,28 @@ mod tests {
             let theirs = serde_json::from_slice::<Value>(bad.as_bytes()).map_err(|e| e.to_string());
             assert_eq!(ours, theirs, "{bad}");
         }
+    }
+
+    #[test]
+    fn integer_negative_zero_is_the_integer_zero() {
+        let mut scratch = Scratch::default();
+        let line = r#"{"a": -0, "b": -0.0, "c": "x\"-0", "d": [-0,-0 ], "e": -0E2, "f": -1}"#;
+        let value = parse_line(line.as_bytes(), &mut scratch).expect("parses");
+        assert_eq!(value["a"].as_u64(), Some(0));
+        assert!(
+            value["b"]
+                .as_f64()
+                .is_some_and(|f| f == 0.0 && f.is_sign_negative())
+        );
+        assert_eq!(value["c"], "x\"-0");
+        assert_eq!(value["d"], serde_json::json!([0, 0]));
+        assert!(value["e"].is_f64());
+        assert_eq!(value["f"].as_i64(), Some(-1));
+        // A line without an integer -0 is parsed once, as serde_json parses it.
+        let floats = r#"{"b": -0.0}"#;
+        assert_eq!(
+            parse_line(floats.as_bytes(), &mut scratch).expect("parses"),
+            serde_json::from_str::<Value>(floats).expect("parses")
+        );
     }
 }
