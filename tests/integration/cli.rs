@@ -13,6 +13,23 @@ pub(crate) fn ele(db: &TestDb, args: &[&str]) -> std::process::Output {
         .expect("the ele binary runs")
 }
 
+/// `ele load FILE --table TABLE ARGS...` with 4 KB job files, so that a first load is COPYed while it is still
+/// being normalized; returns its standard error after checking that it succeeded and loaded that way.
+fn ele_load_streaming(db: &TestDb, file: &std::path::Path, table: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", file.to_str().expect("utf-8"), "--table", table])
+        .args(args)
+        .envs(db.cli_env())
+        .env("ELE_JOB_FILE_BYTES", "4096")
+        .env("RUST_LOG", "ele_destinations=debug")
+        .output()
+        .expect("the ele binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+    stderr
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ele_load_merges_json_lines() {
     let db = TestDb::new("cli").await;
@@ -81,17 +98,12 @@ async fn ele_load_streams_a_first_load_while_normalizing() {
         text.push('\n');
     }
     std::fs::write(&file, text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
-        .args(["load", file.to_str().expect("utf-8"), "--table", "events"])
-        .args(["--primary-key", "id", "--write-disposition", "merge"])
-        .envs(db.cli_env())
-        .env("ELE_JOB_FILE_BYTES", "4096")
-        .env("RUST_LOG", "ele_destinations=debug")
-        .output()
-        .expect("the ele binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+    let stderr = ele_load_streaming(
+        &db,
+        &file,
+        "events",
+        &["--primary-key", "id", "--write-disposition", "merge"],
+    );
     assert!(
         !stderr.contains("the load beside the normalizer"),
         "{stderr}"
@@ -140,22 +152,17 @@ async fn ele_load_streams_a_first_load_while_normalizing() {
     );
 
     // A first replace into new tables streams too.
-    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
-        .args(["load", file.to_str().expect("utf-8"), "--table", "copies"])
-        .args([
+    ele_load_streaming(
+        &db,
+        &file,
+        "copies",
+        &[
             "--write-disposition",
             "replace",
             "--dataset",
             "events_dataset",
-        ])
-        .envs(db.cli_env())
-        .env("ELE_JOB_FILE_BYTES", "4096")
-        .env("RUST_LOG", "ele_destinations=debug")
-        .output()
-        .expect("the ele binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+        ],
+    );
     assert_eq!(
         db.lines(
             "SELECT (SELECT count(*) FROM events_dataset.copies), \
@@ -180,17 +187,12 @@ async fn ele_load_falls_back_from_streaming_when_a_key_repeats() {
     }
     text.push_str("{\"id\": 7, \"name\": \"again\"}\n");
     std::fs::write(&file, text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
-        .args(["load", file.to_str().expect("utf-8"), "--table", "events"])
-        .args(["--primary-key", "id", "--write-disposition", "merge"])
-        .envs(db.cli_env())
-        .env("ELE_JOB_FILE_BYTES", "4096")
-        .env("RUST_LOG", "ele_destinations=debug")
-        .output()
-        .expect("the ele binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+    ele_load_streaming(
+        &db,
+        &file,
+        "events",
+        &["--primary-key", "id", "--write-disposition", "merge"],
+    );
     assert_eq!(
         db.lines("SELECT count(*), count(DISTINCT id) FROM events_dataset.events")
             .await,
