@@ -435,7 +435,7 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
         .map_err(|e| Error::io("cannot move load package to", &normalized, e))?;
     // The jobs the writer finished early are COPYed by now (or the stream gave up): it takes the rest.
     let stream = match copier {
-        Some(copier) => copier.await.ok(),
+        Some(copier) => copier.await.ok().flatten(),
         None => None,
     };
     packages.push(load_package(p, &normalized, stream).await?);
@@ -515,8 +515,8 @@ pub(crate) fn read_schema(path: &Path) -> Result<Option<Schema>> {
 }
 
 /// The task COPYing finished job files while the package is being written; it returns the stream when the
-/// writer is done.
-type Copier = tokio::task::JoinHandle<Box<dyn LoadStream>>;
+/// writer is done, or `None` when no load began (or it gave up).
+type Copier = tokio::task::JoinHandle<Option<Box<dyn LoadStream>>>;
 
 /// Runs the resources and normalizes their items into a new package under `load/new/`, with the task loading
 /// it meanwhile when the destination does that. Returns `None` when there is nothing to load (no rows and no
@@ -626,7 +626,7 @@ async fn extract_and_normalize(
             package_dir.display()
         ))
     })?;
-    let copier = begin_load(p, &configs, schema, &load_id, &mut writer).await;
+    let copier = begin_load(p, &configs, schema, &load_id, &mut writer);
 
     let (tx, rx, item_count) = progress::extract_channel(p.progress.as_ref(), EXTRACT_QUEUE);
     let normalize_configs = configs.clone();
@@ -840,10 +840,14 @@ async fn extract_and_normalize(
     Ok(Some((manifest, lock, item_count.get(), copier)))
 }
 
-/// Starts loading while normalizing when every resource writes straight into new tables (appends, replaces,
-/// delete-insert merges without hard deletes) and the destination takes the package that way (its tables are all
-/// new).
-async fn begin_load(
+/// How long a load begun beside the normalizer may wait for the next finished job file before it gives up (rolls
+/// back; the package loads once complete): a slow source must not keep a transaction open and idle.
+const STREAM_IDLE: Duration = Duration::from_secs(60);
+
+/// Loads while normalizing when every resource writes straight into new tables (appends, replaces, delete-insert
+/// merges without hard deletes): from the first finished job file on (a run too small to finish one loads once
+/// complete), if the destination takes the package that way (its tables are all new).
+fn begin_load(
     p: &Inner,
     configs: &[RootConfig],
     schema: &Schema,
@@ -867,21 +871,32 @@ async fn begin_load(
         load_id: load_id.to_owned(),
         roots: configs.iter().map(|c| c.table.clone()).collect(),
     };
-    let mut stream = match p.destination.begin_load(&plan).await {
-        Ok(Some(stream)) => stream,
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::debug!(error = %e, "not loading while normalizing");
-            return None;
-        }
-    };
+    let destination = Arc::clone(&p.destination);
     let (finished, mut jobs) = tokio::sync::mpsc::unbounded_channel();
     writer.report_finished_jobs(finished);
     Some(tokio::spawn(async move {
-        while let Some(job) = jobs.recv().await {
-            stream.copy(&job).await;
+        let first = jobs.recv().await?;
+        let mut stream = match destination.begin_load(&plan).await {
+            Ok(stream) => stream?,
+            Err(e) => {
+                tracing::debug!(error = %e, "not loading while normalizing");
+                return None;
+            }
+        };
+        stream.copy(&first).await;
+        loop {
+            match tokio::time::timeout(STREAM_IDLE, jobs.recv()).await {
+                Ok(Some(job)) => stream.copy(&job).await,
+                Ok(None) => return Some(stream),
+                Err(_) => {
+                    tracing::info!(
+                        "no rows for {} s: the load waits until the package is complete",
+                        STREAM_IDLE.as_secs()
+                    );
+                    return None;
+                }
+            }
         }
-        stream
     }))
 }
 
