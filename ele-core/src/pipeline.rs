@@ -842,7 +842,13 @@ async fn extract_and_normalize(
 
 /// How long a load begun beside the normalizer may wait for the next finished job file before it gives up (rolls
 /// back; the package loads once complete): a slow source must not keep a transaction open and idle.
-const STREAM_IDLE: Duration = Duration::from_secs(60);
+/// `ELE_STREAM_IDLE_SECS` sets another limit.
+fn stream_idle() -> Duration {
+    std::env::var("ELE_STREAM_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_secs)
+}
 
 /// Loads while normalizing when every resource writes straight into new tables (appends, replaces, delete-insert
 /// merges without hard deletes): from the first finished job file on (a run too small to finish one loads once
@@ -872,6 +878,7 @@ fn begin_load(
         roots: configs.iter().map(|c| c.table.clone()).collect(),
     };
     let destination = Arc::clone(&p.destination);
+    let idle = stream_idle();
     let (finished, mut jobs) = tokio::sync::mpsc::unbounded_channel();
     writer.report_finished_jobs(finished);
     Some(tokio::spawn(async move {
@@ -885,13 +892,13 @@ fn begin_load(
         };
         stream.copy(&first).await;
         loop {
-            match tokio::time::timeout(STREAM_IDLE, jobs.recv()).await {
+            match tokio::time::timeout(idle, jobs.recv()).await {
                 Ok(Some(job)) => stream.copy(&job).await,
                 Ok(None) => return Some(stream),
                 Err(_) => {
                     tracing::info!(
                         "no rows for {} s: the load waits until the package is complete",
-                        STREAM_IDLE.as_secs()
+                        idle.as_secs()
                     );
                     return None;
                 }

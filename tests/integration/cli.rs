@@ -210,6 +210,53 @@ async fn ele_load_falls_back_from_streaming_when_a_key_repeats() {
     );
 }
 
+/// A source that pauses longer than `ELE_STREAM_IDLE_SECS` after the first finished job file: the load begun
+/// beside the normalizer gives up (nothing stays open and idle), and the package loads once complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_gives_up_streaming_when_the_source_pauses() {
+    use std::io::Write as _;
+    let db = TestDb::new("clistreamidle").await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["load", "-", "--table", "events", "--primary-key", "id"])
+        .args(["--write-disposition", "merge"])
+        .envs(db.cli_env())
+        .env("ELE_JOB_FILE_BYTES", "4096")
+        .env("ELE_STREAM_IDLE_SECS", "1")
+        .env("RUST_LOG", "ele_destinations=debug,ele_core=info")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the ele binary starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let lines = |ids: std::ops::Range<i64>| -> String {
+        ids.map(|id| format!("{{\"id\": {id}, \"name\": \"n{id}\"}}\n"))
+            .collect()
+    };
+    stdin.write_all(lines(0..3000).as_bytes()).expect("write");
+    stdin.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    stdin
+        .write_all(lines(3000..6000).as_bytes())
+        .expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("ele finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("loading while normalizing"), "{stderr}");
+    assert!(stderr.contains("no rows for 1 s"), "{stderr}");
+    assert_eq!(
+        db.lines("SELECT count(*), count(DISTINCT id) FROM events_dataset.events")
+            .await,
+        ["6000|6000"]
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM events_dataset._dlt_loads")
+            .await,
+        ["1"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ele_load_without_destination_is_an_error() {
     let db = TestDb::new("clinodest").await;
