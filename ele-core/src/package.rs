@@ -221,7 +221,7 @@ pub struct FinishedJob {
 /// `ELE_JOB_FILE_BYTES` sets another size.
 const REPORTED_JOB_BYTES: u64 = 16 << 20;
 
-/// The environment variable overriding [`REPORTED_JOB_BYTES`].
+/// The environment variable setting the size (bytes) at which reported job files are finished (16 MB).
 pub const JOB_FILE_BYTES_ENV: &str = "ELE_JOB_FILE_BYTES";
 
 /// Rows of one table in the binary COPY encoding for a fixed column list, encoded off the writer's thread (by a

@@ -364,6 +364,13 @@ pub trait Resource: Send + 'static {
     fn backfill_only(&self) -> bool {
         false
     }
+
+    /// The resource this one wraps (as [`ResourceExt::table_name_fn`] does), so that a source's typed accessors
+    /// find it inside the wrapper.
+    #[doc(hidden)]
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        None
+    }
 }
 
 /// A function choosing the table of an item.
@@ -396,6 +403,10 @@ impl<R: Resource> Resource for Dispatched<R> {
 
     fn backfill_only(&self) -> bool {
         self.inner.backfill_only()
+    }
+
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        Some(&mut self.inner)
     }
 }
 
@@ -848,6 +859,9 @@ pub trait DynResource: Send {
     /// The resource as `Any`, to find a resource of a known type in a source.
     #[doc(hidden)]
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// The resource this one wraps, if any (see [`Resource::wrapped_mut`]).
+    #[doc(hidden)]
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource>;
     /// Starts the body, sending batches into `tx`.
     #[doc(hidden)]
     fn start(
@@ -872,6 +886,10 @@ impl<R: Resource> DynResource for R {
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        Resource::wrapped_mut(self)
     }
 
     fn start(

@@ -145,11 +145,16 @@ impl Source {
             .collect()
     }
 
-    /// The first resource of type `R`; the typed accessors of a `#[source]` struct find their resources so.
+    /// The first resource of type `R`, also inside a wrapper (`table_name_fn`); the typed accessors of a
+    /// `#[source]` struct find their resources so.
     pub fn resource_of_type_mut<R: Resource>(&mut self) -> Option<&mut R> {
-        self.resources
-            .iter_mut()
-            .find_map(|r| r.as_any_mut().downcast_mut::<R>())
+        fn find<R: Resource>(resource: &mut dyn DynResource) -> Option<&mut R> {
+            if resource.as_any_mut().is::<R>() {
+                return resource.as_any_mut().downcast_mut::<R>();
+            }
+            resource.wrapped_mut().and_then(find::<R>)
+        }
+        self.resources.iter_mut().find_map(|r| find::<R>(&mut **r))
     }
 
     /// The resource named `name`, to change its hints.

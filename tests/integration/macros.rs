@@ -28,6 +28,24 @@ fn zendesk() -> impl ele::IntoResources {
     (tickets(2), ticket_events())
 }
 
+/// A resource routed to tables per item inside the source body is still reached by its typed accessor.
+#[source(name = "zendesk_routed", resources(tickets))]
+fn zendesk_routed() -> impl ele::IntoResources {
+    (tickets(2)
+        .table_name_fn(|item: &Value| format!("tickets_{}", item["id"].as_i64().unwrap_or(0) % 2)),)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accessor_reaches_a_resource_routed_by_table_name_fn() {
+    let db = TestDb::new("macros_routed").await;
+    let p = db.pipeline("zendesk_routed", "zr");
+    let mut source = zendesk_routed();
+    source.tickets().count(5);
+    let info = p.run(source).await.expect("run");
+    assert_eq!(info.rows("tickets_0"), 2, "{info}");
+    assert_eq!(info.rows("tickets_1"), 3, "{info}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deselected_resources_run_only_when_picked() {
     let db = TestDb::new("macros_selected").await;

@@ -27,7 +27,7 @@ use crate::schema::{
 /// duplicates (about 16 MB); beyond that the loader deduplicates in SQL.
 const MAX_TRACKED_KEYS: usize = 1 << 20;
 
-/// Environment variable overriding [`MAX_TRACKED_KEYS`] (tests use a small one).
+/// Environment variable overriding how many primary keys the normalizer remembers (2^20; tests use a small one).
 pub const MAX_TRACKED_KEYS_ENV: &str = "ELE_MAX_TRACKED_KEYS";
 
 fn max_tracked_keys() -> usize {

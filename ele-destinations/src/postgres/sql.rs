@@ -58,7 +58,7 @@ pub fn add_column(schema: &str, table: &str, column: &Column) -> Option<String> 
 }
 
 /// `CREATE INDEX IF NOT EXISTS` on `columns` of a table, named after the table and a suffix, shortened to fit.
-/// `_dlt_root_id` is indexed under the byte-wise "C" collation (see [`root_link_in`]).
+/// `_dlt_root_id` is indexed under the byte-wise "C" collation (row ids are ASCII; lookups name the collation).
 pub fn create_index(schema: &str, table: &str, suffix: &str, columns: &[&str]) -> String {
     let name = index_name(table, suffix);
     let cols: Vec<String> = columns
