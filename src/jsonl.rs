@@ -3,8 +3,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use ele_core::error::{Error, Result};
-use ele_core::resource::{Emit, FnResource};
+use ele_core::{Emit, FnResource};
+use ele_core::{Error, Result};
 use futures::future::BoxFuture;
 use serde::de;
 use serde_json::Value;

@@ -35,10 +35,9 @@
 //! ```
 
 use chrono::{DateTime, Utc};
-use ele_core::incremental::{INTERVAL_END_ENV, INTERVAL_START_ENV, interval_from_env};
-use ele_core::pipeline::{Pipeline, PipelineBuilder, Run};
-use ele_core::resource::{IntoResources, Resources};
-use ele_core::schema::detect;
+use ele_core::interval::{INTERVAL_END_ENV, INTERVAL_START_ENV, interval_from_env, parse_bound};
+use ele_core::{IntoResources, Resources};
+use ele_core::{Pipeline, PipelineBuilder, Run};
 
 use crate::{Error, Result};
 
@@ -215,10 +214,7 @@ impl RunArgs {
 fn parse_time(flag: &str, text: &str) -> Result<DateTime<Utc>> {
     // The same forms as the environment variables: ISO 8601 with `T` or a space (how Airflow prints a
     // date-time), a zone or UTC, or a date.
-    let trimmed = text.trim();
-    detect::parse_iso_timestamp(trimmed)
-        .or_else(|| detect::coerce_text_to_timestamp(trimmed))
-        .ok_or_else(|| {
+    parse_bound(text).ok_or_else(|| {
             Error::config(format!(
                 "{flag} {text} is not an ISO 8601 date-time (like 2023-02-12T00:00:00Z); the environment's \
                  {} and {} take the same form",
@@ -281,7 +277,7 @@ mod tests {
     #[test]
     fn selects_resources_in_the_order_given() {
         use crate::FnResource;
-        use ele_core::resource::Emit;
+        use ele_core::Emit;
         let resource = |name: &str| {
             FnResource::new(name.to_owned(), |_out: Emit<serde_json::Value>| async {
                 Ok(())
@@ -291,7 +287,7 @@ mod tests {
             crate::Source::new("zendesk")
                 .resource(resource("tickets"))
                 .resource(resource("users"))
-                .resource(ele_core::resource::ResourceExt::selected(
+                .resource(ele_core::ResourceExt::selected(
                     resource("ticket_events"),
                     false,
                 ))

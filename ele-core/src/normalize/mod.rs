@@ -1,4 +1,5 @@
-//! Relational normalizer and naming convention.
-pub mod naming;
+//! The normalize stage: extracted batches become rows of the package (dlt's relational normalizer), values
+//! are coerced into their columns' types, and pages are normalized on worker threads.
+pub mod coerce;
 pub mod parallel;
 pub mod relational;

@@ -16,12 +16,13 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::naming;
 use super::relational::{KeysSeen, NameCache, Normalizer, RootConfig};
-use crate::error::{Error, Result};
+use crate::extract::resource::{ExtractedBatch, PageReturn};
+use crate::foundation::error::{Error, Result};
+use crate::model::hints::WriteDisposition;
+use crate::model::naming;
+use crate::model::schema::Schema;
 use crate::package::{PackageWriter, Segment, SegmentWriter};
-use crate::resource::{ExtractedBatch, PageReturn, WriteDisposition};
-use crate::schema::Schema;
 
 /// Environment variable: number of normalizer worker threads (default: the available cores; 1 normalizes on the
 /// coordinator thread alone).
@@ -306,7 +307,7 @@ pub(crate) fn normalize_stream(
                 in_flight.push_back(next_worker);
                 next_worker = (next_worker + 1) % senders.len();
             }
-            crate::fault::point("during_normalize");
+            crate::foundation::fault::point("during_normalize");
         }
         while let Some(w) = in_flight.pop_front() {
             let done = receivers[w].recv().map_err(|_| lost())?;
@@ -367,8 +368,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::model::state::PipelineState;
     use crate::package::{LoadPackage, Manifest};
-    use crate::state::PipelineState;
 
     /// Items with their own `_dlt_id`s (so rows are comparable) whose schema keeps changing after the first
     /// pages: a new column, a value of another type (a variant column), a new child table, a repeated key.

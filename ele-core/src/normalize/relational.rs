@@ -9,19 +9,19 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::naming;
-use crate::error::{Error, Result};
-use crate::hash;
-use crate::package::MergeSpec;
-use crate::resource::{MergeStrategy, WriteDisposition};
-use crate::schema::types::DataType;
-use crate::schema::{
+use crate::foundation::error::{Error, Result};
+use crate::foundation::hash;
+use crate::model::hints::{MergeStrategy, WriteDisposition};
+use crate::model::naming;
+use crate::model::schema::DataType;
+use crate::model::schema::{
     C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Schema, Table,
 };
+use crate::package::MergeSpec;
+use crate::package::{Cell, Row, RowSink};
 
 /// How many primary keys per merge table the normalizer remembers to tell the loader that staging holds no
 /// duplicates (about 16 MB); beyond that the loader deduplicates in SQL.
@@ -42,33 +42,6 @@ fn max_tracked_keys() -> usize {
 
 /// dlt's default nesting budget.
 pub const DEFAULT_MAX_NESTING: usize = 1000;
-
-/// One value of a row, already coerced to its column's type; borrowed from the item where it can be.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell<'a> {
-    /// `varchar`.
-    Text(Cow<'a, str>),
-    /// `bigint`.
-    Bigint(i64),
-    /// `double precision`.
-    Double(f64),
-    /// `boolean`.
-    Bool(bool),
-    /// `timestamp with time zone`.
-    Timestamp(DateTime<Utc>),
-    /// `jsonb`.
-    Json(Cow<'a, Value>),
-}
-
-/// A normalized row: column names (normalized, shared with the name cache) with their values; columns without
-/// a value are null.
-pub type Row<'a> = Vec<(Arc<str>, Cell<'a>)>;
-
-/// Receives the rows the normalizer produces.
-pub trait RowSink {
-    /// Takes one row of `table`; the table's columns include every column of the row.
-    fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()>;
-}
 
 /// How the items of one resource are normalized.
 #[derive(Debug, Clone)]
@@ -729,7 +702,7 @@ fn fit_slow<'v>(
     };
     // As dlt: the variant is named after the value's own type, and typed by detection (an ISO string sent to a
     // bigint column lands in `<col>__v_text`, typed timestamp).
-    let own_type = crate::schema::types::value_type(value).unwrap_or(DataType::Text);
+    let own_type = crate::model::schema::value_type(value).unwrap_or(DataType::Text);
     let variant =
         naming::shorten_fragments(&[name.to_string(), format!("v_{}", own_type.as_str())]);
     let variant_type = table
@@ -791,10 +764,10 @@ fn is_system_not_null(name: &str) -> bool {
 
 /// The type a new column gets for `value` (not null).
 fn infer_type(value: &Value) -> DataType {
-    crate::schema::types::infer(value).unwrap_or(DataType::Text)
+    crate::model::schema::infer(value).unwrap_or(DataType::Text)
 }
 
 /// Converts `value` to a cell of type `to`, or `None` when dlt would not coerce.
 fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
-    crate::schema::detect::coerce(value, to)
+    super::coerce::coerce(value, to)
 }

@@ -1,6 +1,6 @@
 //! Connecting and turning driver errors into messages that say what failed and what to check.
 
-use ele_core::error::Error;
+use ele_core::Error;
 use tokio_postgres::{Client, NoTls};
 
 use super::config::Postgres;

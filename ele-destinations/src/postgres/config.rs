@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ele_core::config::{Config, POSTGRES_CREDENTIALS, Secret};
-use ele_core::error::{Error, Result};
+use ele_core::{Error, Result};
 use serde::Deserialize;
 use tokio_postgres::config::Host;
 

@@ -7,14 +7,14 @@ use bytes::{Bytes, BytesMut};
 use ele_core::destination::{
     Destination, LoadOutcome, LoadPlan, LoadStream, PipelineLock, Restored,
 };
-use ele_core::error::{Error, Result};
 use ele_core::package::{
     BINARY_COPY_HEADER, BINARY_COPY_TRAILER, Job, JobFormat, LoadPackage, Manifest,
 };
-use ele_core::resource::{MergeStrategy, WriteDisposition};
-use ele_core::schema::types::DataType;
+use ele_core::schema::DataType;
 use ele_core::schema::{C_DLT_ID, C_DLT_ROOT_ID, Schema, Table};
 use ele_core::state::StateRow;
+use ele_core::{Error, Result};
+use ele_core::{MergeStrategy, WriteDisposition};
 use futures::future::BoxFuture;
 use futures::{SinkExt, pin_mut};
 use tokio::io::AsyncReadExt;

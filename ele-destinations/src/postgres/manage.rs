@@ -1,8 +1,8 @@
 //! Changing a pipeline's stored state outside of a load (dlt's `pipeline drop`, an incremental reset): drop
 //! tables, store the new schema, the state row and a `_dlt_loads` row, in one transaction.
 
+use ele_core::Result;
 use ele_core::destination::StateCommit;
-use ele_core::error::Result;
 
 use super::client::{connect, sql_error};
 use super::config::Postgres;

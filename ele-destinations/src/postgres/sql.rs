@@ -1,9 +1,9 @@
 //! SQL text: DDL and the statements of a load. Every identifier goes through [`ident`]; values are never
 //! spliced in (they travel as COPY data or bind parameters).
 
+use ele_core::SortOrder;
 use ele_core::package::Scd2Spec;
-use ele_core::resource::SortOrder;
-use ele_core::schema::types::DataType;
+use ele_core::schema::DataType;
 use ele_core::schema::{C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Table};
 
 /// Quotes an identifier: `"na""me"`.

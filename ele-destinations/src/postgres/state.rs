@@ -1,10 +1,10 @@
 //! The system tables a commit writes: the `_dlt_pipeline_state` row (after the concurrency check, pruning old
 //! versions) and the `_dlt_loads` row that marks a load complete.
 
-use ele_core::error::{Error, Result};
 use ele_core::package::Manifest;
 use ele_core::schema::Schema;
 use ele_core::state::StateRow;
+use ele_core::{Error, Result};
 use tokio_postgres::GenericClient;
 
 use super::client::sql_error;

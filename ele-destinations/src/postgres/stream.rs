@@ -6,10 +6,10 @@
 use std::collections::{HashMap, HashSet};
 
 use ele_core::destination::{LoadOutcome, LoadPlan, LoadStream};
-use ele_core::error::{Error, Result};
 use ele_core::package::{FinishedJob, Job, LoadPackage, Manifest};
-use ele_core::resource::{MergeStrategy, WriteDisposition};
 use ele_core::schema::Table;
+use ele_core::{Error, Result};
+use ele_core::{MergeStrategy, WriteDisposition};
 use futures::future::BoxFuture;
 use tokio_postgres::Client;
 

@@ -12,17 +12,17 @@ use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
 use crate::destination::{Destination, LoadOutcome, LoadPlan, LoadStream};
-use crate::error::{Error, Result};
-use crate::incremental::{Interval, interval_from_env};
-use crate::normalize::naming;
+use crate::extract::resource::{EmitContext, IntoResources, Resources};
+use crate::foundation::error::{Error, Result};
+use crate::model::hints::{Key, MergeStrategy, WriteDisposition};
+use crate::model::interval::{Interval, interval_from_env};
+use crate::model::naming;
+use crate::model::schema::Schema;
+use crate::model::state::{PipelineState, ResourceState, SourceState, StateRow};
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, RootConfig};
 use crate::package::{ChainLoad, LoadPackage, Manifest, MergeSpec, PackageWriter, Scd2Spec};
-use crate::progress;
-use crate::resource::{
-    EmitContext, IntoResources, Key, MergeStrategy, Resources, WriteDisposition,
-};
-use crate::schema::Schema;
-use crate::state::{PipelineState, ResourceState, SourceState, StateRow};
+use crate::run::progress;
+use crate::run::report::{LoadInfo, PackageInfo};
 
 /// Environment variable overriding where pipeline working dirs live.
 pub const PIPELINES_DIR_ENV: &str = "ELE_PIPELINES_DIR";
@@ -41,7 +41,7 @@ pub struct PipelineBuilder {
     pipelines_dir: Option<PathBuf>,
     lock_timeout: Option<Duration>,
     dev_mode: bool,
-    progress: Option<crate::progress::Observer>,
+    progress: Option<crate::run::progress::Observer>,
 }
 
 impl PipelineBuilder {
@@ -81,7 +81,7 @@ impl PipelineBuilder {
     /// called on the pipeline's tasks and threads: keep it quick.
     pub fn progress(
         mut self,
-        observer: impl Fn(&crate::progress::Progress) + Send + Sync + 'static,
+        observer: impl Fn(&crate::run::progress::Progress) + Send + Sync + 'static,
     ) -> Self {
         self.progress = Some(Arc::new(observer));
         self
@@ -143,7 +143,7 @@ struct Inner {
     dataset_name: String,
     destination: Arc<dyn Destination>,
     working_dir: PathBuf,
-    progress: Option<crate::progress::Observer>,
+    progress: Option<crate::run::progress::Observer>,
 }
 
 /// Drives sources and resources through extract, normalize and load.
@@ -191,12 +191,12 @@ impl Pipeline {
         &self.inner.working_dir
     }
 
-    /// The destination (used by [`crate::manage`]).
+    /// The destination (used by [`crate::run::manage`]).
     pub(crate) fn destination_ref(&self) -> &Arc<dyn Destination> {
         &self.inner.destination
     }
 
-    /// The (normalized) schema name (used by [`crate::manage`]).
+    /// The (normalized) schema name (used by [`crate::run::manage`]).
     pub(crate) fn schema_name(&self) -> &str {
         &self.inner.schema_name
     }
@@ -279,100 +279,6 @@ impl<'p> IntoFuture for Run<'p> {
     }
 }
 
-/// What one package did.
-#[derive(Debug, Clone)]
-pub struct PackageInfo {
-    /// Its load id.
-    pub load_id: String,
-    /// Rows per table.
-    pub row_counts: Vec<(String, u64)>,
-    /// Whether it was committed now or found committed before.
-    pub outcome: LoadOutcome,
-    /// Time spent loading it (schema changes, COPY, merge, commit).
-    pub load_elapsed: Duration,
-}
-
-/// The result of a run, printed like dlt's load info.
-#[derive(Debug, Clone)]
-pub struct LoadInfo {
-    /// Pipeline name.
-    pub pipeline_name: String,
-    /// Dataset name.
-    pub dataset_name: String,
-    /// Destination type.
-    pub destination: String,
-    /// Destination location (no password).
-    pub location: String,
-    /// Packages loaded by this run, pending ones from earlier runs first.
-    pub packages: Vec<PackageInfo>,
-    /// Time spent extracting and normalizing this run's new data.
-    pub extract_elapsed: Duration,
-    /// Wall time of the run.
-    pub elapsed: Duration,
-}
-
-impl LoadInfo {
-    /// Rows loaded into `table` by this run.
-    pub fn rows(&self, table: &str) -> u64 {
-        self.packages
-            .iter()
-            .flat_map(|p| &p.row_counts)
-            .filter(|(t, _)| t == table)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// Whether the run loaded no package (nothing new).
-    pub fn is_empty(&self) -> bool {
-        self.packages.is_empty()
-    }
-}
-
-impl fmt::Display for LoadInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "Pipeline {} load step completed in {:.2} seconds",
-            self.pipeline_name,
-            self.elapsed.as_secs_f64()
-        )?;
-        writeln!(
-            f,
-            "{} load package(s) were loaded to destination {} and into dataset {}",
-            self.packages.len(),
-            self.destination,
-            self.dataset_name
-        )?;
-        writeln!(
-            f,
-            "The {} destination used {} location to store data",
-            self.destination, self.location
-        )?;
-        writeln!(
-            f,
-            "Extract and normalize took {:.2} seconds",
-            self.extract_elapsed.as_secs_f64()
-        )?;
-        for package in &self.packages {
-            let status = match package.outcome {
-                LoadOutcome::Committed => "LOADED",
-                LoadOutcome::AlreadyLoaded => "LOADED (found committed by an earlier run)",
-            };
-            writeln!(
-                f,
-                "Load package {} is {} and contains no failed jobs ({:.2} s)",
-                package.load_id,
-                status,
-                package.load_elapsed.as_secs_f64()
-            )?;
-            for (table, rows) in &package.row_counts {
-                writeln!(f, "  {table}: {rows} row(s)")?;
-            }
-        }
-        Ok(())
-    }
-}
-
 const NEW: &str = "load/new";
 const NORMALIZED: &str = "load/normalized";
 const LOADED: &str = "load/loaded";
@@ -428,7 +334,7 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
         seconds = extract_elapsed.as_secs_f64(),
         "extracted and normalized"
     );
-    crate::fault::point("after_extract");
+    crate::foundation::fault::point("after_extract");
     let normalized = dir.join(NORMALIZED).join(&manifest.load_id);
     create_dir(&dir.join(NORMALIZED))?;
     std::fs::rename(dir.join(NEW).join(&manifest.load_id), &normalized)
@@ -910,7 +816,7 @@ fn begin_load(
 /// The merge settings of a resource with normalized column names, checked as dlt's
 /// `verify_schema_merge_disposition` does: a strategy that identifies rows by primary key without one is an
 /// error; hints that do not apply are ignored with a warning.
-fn merge_spec(hints: &crate::resource::ResourceHints) -> Result<MergeSpec> {
+fn merge_spec(hints: &crate::model::hints::ResourceHints) -> Result<MergeSpec> {
     let merging = hints.write_disposition == WriteDisposition::Merge;
     let strategy = hints.merge_strategy;
     if merging && strategy.needs_primary_key() && hints.primary_key.is_empty() {
@@ -967,7 +873,7 @@ fn next_schema_version(before: &Schema, after: &Schema, with_rows: &[&str]) -> u
         return 2;
     }
     let complete =
-        |t: &crate::schema::Table| -> Vec<(String, Option<crate::schema::types::DataType>, bool)> {
+        |t: &crate::model::schema::Table| -> Vec<(String, Option<crate::model::schema::DataType>, bool)> {
             t.complete_columns()
                 .map(|c| (c.name.clone(), c.data_type, c.nullable))
                 .collect()
@@ -1037,7 +943,7 @@ async fn load_package(
     }
     let schema_file = schema_path(&p.working_dir, &p.schema_name);
     create_dir(&p.working_dir.join("schemas"))?;
-    crate::package::write_json_atomically(&schema_file, &manifest.schema)?;
+    crate::foundation::files::write_json_atomically(&schema_file, &manifest.schema)?;
     let loaded = p.working_dir.join(LOADED).join(&manifest.load_id);
     create_dir(&p.working_dir.join(LOADED))?;
     remove_dir_if_exists(&loaded)?;

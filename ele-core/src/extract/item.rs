@@ -41,8 +41,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::incremental::Cursor;
-use crate::resource::{Key, Resource, ResourceExt, WriteDisposition};
+use crate::extract::incremental::Cursor;
+use crate::extract::resource::{Resource, ResourceExt};
+use crate::model::hints::{Key, WriteDisposition};
 
 /// A struct whose serialized fields are known at compile time; implement it with `#[derive(ele::Item)]`.
 ///

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::destination::StateCommit;
-use crate::error::{Error, Result};
+use crate::foundation::error::{Error, Result};
+use crate::model::hints::WriteDisposition;
+use crate::model::schema::Schema;
+use crate::model::state::{LocalState, PipelineState, StateRow};
 use crate::package::LoadPackage;
-use crate::pipeline::{Pipeline, new_load_id};
-use crate::resource::WriteDisposition;
-use crate::schema::Schema;
-use crate::state::{LocalState, PipelineState, StateRow};
+use crate::run::pipeline::{Pipeline, new_load_id};
 
 const NORMALIZED: &str = "load/normalized";
 const LOADED: &str = "load/loaded";
@@ -202,7 +202,7 @@ impl fmt::Display for SyncInfo {
 impl Pipeline {
     /// The schema stored in the working dir (`schemas/<schema>.schema.json`), if any.
     pub fn stored_schema(&self) -> Result<Option<Schema>> {
-        crate::pipeline::read_schema(&self.schema_file())
+        crate::run::pipeline::read_schema(&self.schema_file())
     }
 
     /// What the working dir holds: state, schema, packages, tables with rows loaded. No connection is made.
@@ -570,7 +570,7 @@ fn write_schema(path: &Path, schema: &Schema) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
     }
-    crate::package::write_json_atomically(path, schema)
+    crate::foundation::files::write_json_atomically(path, schema)
 }
 
 fn remove_file_if_exists(path: &Path) -> Result<()> {
@@ -617,8 +617,11 @@ mod tests {
         let state =
             state_with(json!({"p": {"resources": {"a": {"x": 1}}}, "s": {"resources": {"b": {}}}}));
         let mut schema = Schema::new("p");
-        let mut table =
-            crate::schema::Table::new("c_table", None, crate::resource::WriteDisposition::Append);
+        let mut table = crate::model::schema::Table::new(
+            "c_table",
+            None,
+            crate::model::hints::WriteDisposition::Append,
+        );
         table.resource = Some("c".into());
         schema.tables.insert("c_table".into(), table);
         let known: Vec<String> = known_resources(Some(&state), &schema).into_iter().collect();

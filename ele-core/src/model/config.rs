@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::foundation::error::{Error, Result};
 
 /// The folder holding `config.toml` and `secrets.toml`, under the current directory.
 pub const CONFIG_DIR: &str = ".ele";

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha3::{Digest, Sha3_256};
 
-use crate::error::{Error, Result};
+use crate::foundation::error::{Error, Result};
 
 /// dlt's state engine version.
 pub const STATE_ENGINE_VERSION: u64 = 4;
@@ -139,7 +139,7 @@ impl PipelineState {
 
     /// Writes `state.json` into `dir` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        crate::package::write_json_atomically(&dir.join("state.json"), self)
+        crate::foundation::files::write_json_atomically(&dir.join("state.json"), self)
     }
 
     /// The state object of a resource (created empty when missing).

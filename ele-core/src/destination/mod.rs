@@ -2,10 +2,10 @@
 
 use futures::future::BoxFuture;
 
-use crate::error::{Error, Result};
+use crate::foundation::error::{Error, Result};
+use crate::model::schema::Schema;
+use crate::model::state::{PipelineState, StateRow};
 use crate::package::{FinishedJob, LoadPackage};
-use crate::schema::Schema;
-use crate::state::{PipelineState, StateRow};
 
 /// What a destination holds about a pipeline, read at the start of a run.
 #[derive(Debug, Clone, Default)]

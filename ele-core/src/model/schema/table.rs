@@ -3,8 +3,8 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::types::DataType;
-use crate::resource::WriteDisposition;
+use super::data_type::DataType;
+use crate::model::hints::WriteDisposition;
 
 /// Name of the load-id column of root tables.
 pub const C_DLT_LOAD_ID: &str = "_dlt_load_id";
@@ -175,6 +175,6 @@ impl Schema {
     /// A hash of the content (base64 SHA3-256, as dlt's version hashes), to tell whether the schema changed.
     pub fn content_hash(&self) -> String {
         let json = serde_json::to_string(&self.tables).unwrap_or_default();
-        crate::hash::digest256(&json)
+        crate::foundation::hash::digest256(&json)
     }
 }

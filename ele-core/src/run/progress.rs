@@ -1,5 +1,5 @@
 //! Progress of a run, reported to an observer given to the pipeline builder
-//! ([`crate::pipeline::PipelineBuilder::progress`]): items extracted as they arrive, then rows per table once a
+//! ([`crate::run::pipeline::PipelineBuilder::progress`]): items extracted as they arrive, then rows per table once a
 //! package is normalized, then each package's load. The core only reports; front ends (the `ele` CLI's bars
 //! and lines) render.
 
@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::destination::LoadOutcome;
+use crate::extract::resource::{ExtractedBatch, Resources};
 use crate::package::Manifest;
-use crate::pipeline::PackageInfo;
-use crate::resource::{ExtractedBatch, Resources};
+use crate::run::report::PackageInfo;
 
 /// What receives the progress of a pipeline's runs.
 pub type Observer = Arc<dyn Fn(&Progress) + Send + Sync>;

@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::resource::{DynResource, Emit, FnResource, IntoResources, Resource, Resources};
+use crate::extract::resource::{DynResource, Emit, FnResource, IntoResources, Resource, Resources};
+use crate::foundation::error::{Error, Result};
 
 /// The handle a `#[source]` struct's accessor returns for a resource of this type (`AdsResourceMut<'_>` for the
 /// `ads` resource), with one setter per argument. Implemented by `#[resource]`.
@@ -28,7 +28,7 @@ pub trait Accessor: Resource {
 /// them, so a replace load can later be merged into (the seed's facebook_ads example).
 ///
 /// A run extracts the *selected* resources only: every resource is selected unless its `selected` hint is
-/// `false` (`#[resource(selected = false)]`, [`ResourceExt::selected`](crate::resource::ResourceExt::selected)),
+/// `false` (`#[resource(selected = false)]`, [`ResourceExt::selected`](crate::extract::resource::ResourceExt::selected)),
 /// and [`Source::with_resources`] selects exactly the resources it names.
 pub struct Source {
     name: String,

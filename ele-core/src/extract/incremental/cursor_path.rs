@@ -1,0 +1,112 @@
+//! Cursor paths: `a.b` or JSONPath (`$.a.b`, `$.items[*].ts`, `$`), parsed once and applied to every item.
+
+use serde_json::Value;
+
+/// One step of a cursor path.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Field(String),
+    Index(usize),
+    Any,
+}
+
+/// A compiled cursor path: `field`, `a.b`, `$.a.b`, `$.items[*].ts`, `$`.
+#[derive(Debug, Clone)]
+pub(super) struct CursorPath(Vec<Step>);
+
+impl CursorPath {
+    pub(super) fn parse(path: &str) -> std::result::Result<CursorPath, String> {
+        let trimmed = path.trim();
+        if trimmed.is_empty() {
+            return Err("the path is empty".into());
+        }
+        let rest = trimmed.strip_prefix('$').unwrap_or(trimmed);
+        let rest = rest.strip_prefix('.').unwrap_or(rest);
+        let mut steps = Vec::new();
+        if rest.is_empty() {
+            return Ok(CursorPath(steps));
+        }
+        if !trimmed.starts_with('$') && !rest.contains(['.', '[']) {
+            return Ok(CursorPath(vec![Step::Field(rest.to_owned())]));
+        }
+        for part in rest.split('.') {
+            let (name, brackets) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if !name.is_empty() {
+                let name = name.trim_matches(|c| c == '"' || c == '\'');
+                steps.push(Step::Field(if name == "*" {
+                    return Err("`*` must be written `[*]`".into());
+                } else {
+                    name.to_owned()
+                }));
+            }
+            let mut b = brackets;
+            while let Some(open) = b.strip_prefix('[') {
+                let close = open.find(']').ok_or("missing `]`")?;
+                let inner = &open[..close];
+                steps.push(if inner == "*" {
+                    Step::Any
+                } else if let Ok(i) = inner.parse::<usize>() {
+                    Step::Index(i)
+                } else {
+                    Step::Field(inner.trim_matches(|c| c == '"' || c == '\'').to_owned())
+                });
+                b = &open[close + 1..];
+            }
+            if !b.is_empty() {
+                return Err(format!("unexpected `{b}`"));
+            }
+        }
+        Ok(CursorPath(steps))
+    }
+
+    /// The first value matched (`None` when absent).
+    pub(super) fn find<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        fn go<'v>(steps: &[Step], value: &'v Value) -> Option<&'v Value> {
+            let Some((step, rest)) = steps.split_first() else {
+                return Some(value);
+            };
+            match step {
+                Step::Field(name) => go(rest, value.get(name)?),
+                Step::Index(i) => go(rest, value.get(*i)?),
+                Step::Any => match value {
+                    Value::Array(items) => items.iter().find_map(|v| go(rest, v)),
+                    Value::Object(map) => map.values().find_map(|v| go(rest, v)),
+                    _ => None,
+                },
+            }
+        }
+        go(&self.0, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cursor_paths() {
+        let item = json!({"a": {"b": 1}, "items": [{"ts": 5}, {"ts": 6}]});
+        assert_eq!(
+            CursorPath::parse("a.b").expect("parses").find(&item),
+            Some(&json!(1))
+        );
+        assert_eq!(
+            CursorPath::parse("$.a.b").expect("parses").find(&item),
+            Some(&json!(1))
+        );
+        assert_eq!(
+            CursorPath::parse("$.items[*].ts")
+                .expect("parses")
+                .find(&item),
+            Some(&json!(5))
+        );
+        assert_eq!(
+            CursorPath::parse("$").expect("parses").find(&item),
+            Some(&item)
+        );
+    }
+}

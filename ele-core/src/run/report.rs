@@ -1,0 +1,100 @@
+//! What a run reports: per package, the rows per table and the outcome; per run, dlt's load info.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::destination::LoadOutcome;
+
+/// What one package did.
+#[derive(Debug, Clone)]
+pub struct PackageInfo {
+    /// Its load id.
+    pub load_id: String,
+    /// Rows per table.
+    pub row_counts: Vec<(String, u64)>,
+    /// Whether it was committed now or found committed before.
+    pub outcome: LoadOutcome,
+    /// Time spent loading it (schema changes, COPY, merge, commit).
+    pub load_elapsed: Duration,
+}
+
+/// The result of a run, printed like dlt's load info.
+#[derive(Debug, Clone)]
+pub struct LoadInfo {
+    /// Pipeline name.
+    pub pipeline_name: String,
+    /// Dataset name.
+    pub dataset_name: String,
+    /// Destination type.
+    pub destination: String,
+    /// Destination location (no password).
+    pub location: String,
+    /// Packages loaded by this run, pending ones from earlier runs first.
+    pub packages: Vec<PackageInfo>,
+    /// Time spent extracting and normalizing this run's new data.
+    pub extract_elapsed: Duration,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl LoadInfo {
+    /// Rows loaded into `table` by this run.
+    pub fn rows(&self, table: &str) -> u64 {
+        self.packages
+            .iter()
+            .flat_map(|p| &p.row_counts)
+            .filter(|(t, _)| t == table)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Whether the run loaded no package (nothing new).
+    pub fn is_empty(&self) -> bool {
+        self.packages.is_empty()
+    }
+}
+
+impl fmt::Display for LoadInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Pipeline {} load step completed in {:.2} seconds",
+            self.pipeline_name,
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "{} load package(s) were loaded to destination {} and into dataset {}",
+            self.packages.len(),
+            self.destination,
+            self.dataset_name
+        )?;
+        writeln!(
+            f,
+            "The {} destination used {} location to store data",
+            self.destination, self.location
+        )?;
+        writeln!(
+            f,
+            "Extract and normalize took {:.2} seconds",
+            self.extract_elapsed.as_secs_f64()
+        )?;
+        for package in &self.packages {
+            let status = match package.outcome {
+                LoadOutcome::Committed => "LOADED",
+                LoadOutcome::AlreadyLoaded => "LOADED (found committed by an earlier run)",
+            };
+            writeln!(
+                f,
+                "Load package {} is {} and contains no failed jobs ({:.2} s)",
+                package.load_id,
+                status,
+                package.load_elapsed.as_secs_f64()
+            )?;
+            for (table, rows) in &package.row_counts {
+                writeln!(f, "  {table}: {rows} row(s)")?;
+            }
+        }
+        Ok(())
+    }
+}
