@@ -25,7 +25,7 @@ CRATES = [
     ("ele-destinations", "ele-destinations/src/lib.rs"),
     ("ele-macros", "ele-macros/src/lib.rs"),
     ("ele", "src/lib.rs"),
-    ("ele (binary)", "src/bin/ele.rs"),
+    ("ele (binary)", "src/bin/ele/main.rs"),
 ]
 
 # ele-core's layers, lowest first: a module path prefix and its layer. A file may use only files of its own layer
@@ -38,7 +38,6 @@ LAYERS = {
         ("destination", 2),
         ("extract", 3),
         ("normalize", 3),
-        ("memory", 4),
         ("run", 4),
         ("", 5),  # the crate root: re-exports only
     ]

@@ -37,7 +37,6 @@
 //! and the emitter keeps the item type visible to the macro and to rust-analyzer (see [`Emit`]).
 
 pub mod config;
-#[cfg(feature = "cli")]
 pub mod deploy;
 pub mod jsonl;
 pub mod run_args;

@@ -7,6 +7,8 @@ use crate::model::schema::Schema;
 use crate::model::state::{PipelineState, StateRow};
 use crate::package::{FinishedJob, LoadPackage};
 
+pub mod memory;
+
 /// What a destination holds about a pipeline, read at the start of a run.
 #[derive(Debug, Clone, Default)]
 pub struct Restored {

@@ -121,9 +121,9 @@ impl PipelineState {
         true
     }
 
-    /// Reads `state.json` from `dir`, or `None` when there is none.
-    pub fn load(dir: &Path) -> Result<Option<Self>> {
-        let path = dir.join("state.json");
+    /// Reads the state from the file at `path` (a working dir's `state.json`), `None` when there is none.
+    pub fn read_file(path: &Path) -> Result<Option<Self>> {
+        let path = path.to_owned();
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text)
                 .map(Some)
@@ -137,9 +137,9 @@ impl PipelineState {
         }
     }
 
-    /// Writes `state.json` into `dir` atomically.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        crate::foundation::files::write_json_atomically(&dir.join("state.json"), self)
+    /// Writes the state to the file at `path` atomically.
+    pub fn write_file(&self, path: &Path) -> Result<()> {
+        crate::foundation::files::write_json_atomically(path, self)
     }
 
     /// The state object of a resource (created empty when missing).

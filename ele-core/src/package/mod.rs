@@ -191,8 +191,6 @@ impl LoadPackage {
     }
 }
 
-/// Column positions of a job's lines.
-
 struct OpenJob {
     job: Job,
     /// The table's definition when the job was started.

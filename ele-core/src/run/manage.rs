@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
@@ -19,10 +19,9 @@ use crate::model::hints::WriteDisposition;
 use crate::model::schema::Schema;
 use crate::model::state::{LocalState, PipelineState, StateRow};
 use crate::package::LoadPackage;
-use crate::run::pipeline::{Pipeline, new_load_id};
-
-const NORMALIZED: &str = "load/normalized";
-const LOADED: &str = "load/loaded";
+use crate::run::pipeline::Pipeline;
+use crate::run::versioning::new_load_id;
+use crate::run::workdir::{package_ids, remove_file_if_exists};
 
 /// One table of the stored schema, as [`PipelineInfo`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,20 +201,20 @@ impl fmt::Display for SyncInfo {
 impl Pipeline {
     /// The schema stored in the working dir (`schemas/<schema>.schema.json`), if any.
     pub fn stored_schema(&self) -> Result<Option<Schema>> {
-        crate::run::pipeline::read_schema(&self.schema_file())
+        self.workdir().read_schema(self.schema_name())
     }
 
     /// What the working dir holds: state, schema, packages, tables with rows loaded. No connection is made.
     pub fn info(&self) -> Result<PipelineInfo> {
         let state = self.state()?;
         let schema = self.stored_schema()?;
-        let dir = self.working_dir();
-        let pending = package_ids(&dir.join(NORMALIZED))?;
-        let loaded = package_ids(&dir.join(LOADED))?;
+        let dir = self.workdir();
+        let pending = package_ids(&dir.normalized_packages())?;
+        let loaded = package_ids(&dir.loaded_packages())?;
         let mut rows: Vec<(String, u64)> = Vec::new();
         for id in &loaded {
             // A loaded package keeps only its manifest; one that cannot be read is skipped.
-            let Ok(package) = LoadPackage::open(&dir.join(LOADED).join(id)) else {
+            let Ok(package) = LoadPackage::open(&dir.loaded_packages().join(id)) else {
                 continue;
             };
             for (table, n) in package.manifest.row_counts() {
@@ -252,7 +251,7 @@ impl Pipeline {
         let resources = known_resources(state.as_ref(), schema.as_ref().unwrap_or(&empty));
         Ok(PipelineInfo {
             pipeline_name: self.name().to_owned(),
-            working_dir: dir.to_owned(),
+            working_dir: dir.root().to_owned(),
             dataset_name: state.as_ref().map_or_else(
                 || self.dataset_name().to_owned(),
                 |s| s.dataset_name.clone(),
@@ -374,8 +373,7 @@ impl Pipeline {
                 self.dataset_name()
             )));
         }
-        let dir = self.working_dir();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+        let dir = self.workdir();
         let local = self.state()?;
         let state_version = match restored.state {
             Some(mut state) => {
@@ -383,18 +381,18 @@ impl Pipeline {
                     last_extracted_hash: Some(state.version_hash.clone()),
                     last_load_id: local.and_then(|l| l.local.last_load_id),
                 };
-                state.save(dir)?;
+                dir.write_state(&state)?;
                 Some(state.version)
             }
             None => {
-                remove_file_if_exists(&dir.join("state.json"))?;
+                remove_file_if_exists(&dir.state_file())?;
                 None
             }
         };
-        let schema_file = self.schema_file();
+        let schema_file = dir.schema_file(self.schema_name());
         let (schema_version, tables) = match &restored.schema {
             Some(schema) => {
-                write_schema(&schema_file, schema)?;
+                dir.write_schema(schema)?;
                 (Some(schema.version), schema.tables.len())
             }
             None => {
@@ -409,12 +407,6 @@ impl Pipeline {
         })
     }
 
-    fn schema_file(&self) -> PathBuf {
-        self.working_dir()
-            .join("schemas")
-            .join(format!("{}.schema.json", self.schema_name()))
-    }
-
     /// State and schema as a run would start from: the local ones, replaced by the destination's when newer.
     async fn current(&self) -> Result<(PipelineState, Schema)> {
         self.restore_current().await
@@ -422,7 +414,7 @@ impl Pipeline {
 
     /// A change must not overtake packages built on the state before it (they would be discarded).
     fn refuse_pending(&self, what: &str) -> Result<()> {
-        let dir = self.working_dir().join(NORMALIZED);
+        let dir = self.workdir().normalized_packages();
         let pending = package_ids(&dir)?;
         if pending.is_empty() {
             return Ok(());
@@ -497,12 +489,10 @@ impl Pipeline {
         self.destination_ref().commit_state(&commit).await?;
         tracing::info!(load_id = %load_id, dropped = ?dropped, resources = ?changed, "state change committed");
         // The destination has it now; the working dir follows.
-        let dir = self.working_dir();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
         new_state.local.last_extracted_hash = Some(new_state.version_hash.clone());
         new_state.local.last_load_id = Some(load_id.clone());
-        new_state.save(dir)?;
-        write_schema(&self.schema_file(), &schema)?;
+        self.workdir().write_state(&new_state)?;
+        self.workdir().write_schema(&schema)?;
         Ok(StateChange {
             load_id: Some(load_id),
             dropped_tables: dropped,
@@ -564,41 +554,6 @@ fn prune_empty(state: &mut PipelineState) {
         }
     }
     state.sources.retain(|_, source| !is_empty_object(source));
-}
-
-fn write_schema(path: &Path, schema: &Schema) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
-    }
-    crate::foundation::files::write_json_atomically(path, schema)
-}
-
-fn remove_file_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("cannot remove", path, e)),
-    }
-}
-
-/// Names of the package directories under `dir`, oldest load id first.
-fn package_ids(dir: &Path) -> Result<Vec<String>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("cannot read", dir, e)),
-    };
-    let mut ids: Vec<(f64, String)> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("cannot read", dir, e))?;
-        if !entry.path().is_dir() {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy().into_owned();
-        ids.push((name.parse::<f64>().unwrap_or(f64::MAX), name));
-    }
-    ids.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(ids.into_iter().map(|(_, id)| id).collect())
 }
 
 #[cfg(test)]

@@ -12,9 +12,7 @@ use ele::{FnResource, IncrementalConfig, Key};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-#[path = "ele/deploy.rs"]
 mod deploy;
-#[path = "ele/progress.rs"]
 mod progress;
 
 use progress::Progress;
