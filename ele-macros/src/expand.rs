@@ -79,7 +79,7 @@
 //! }
 //! ```
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -90,6 +90,7 @@ use crate::attr::{self, IncrementalAttrs, Key, Lag, LastValueFunc, TableName, Va
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::fallback;
+use crate::respan::{bounds, parenthesized, respan};
 use crate::typed;
 
 /// `#[resource(args)] item`.
@@ -947,39 +948,6 @@ fn table_name_fn(m: &Resource, private: &TokenStream) -> TokenStream {
             ::std::option::Option::Some(table_name_fn(#func))
         }
     }
-}
-
-/// The spans of the first and last tokens of `tokens`: an error on tokens spanned from one to the other covers
-/// all of them, also where `Span::join` is not available.
-fn bounds(tokens: impl ToTokens) -> (Span, Span) {
-    let mut trees = tokens.into_token_stream().into_iter();
-    let first = trees.next().map_or_else(Span::call_site, |t| t.span());
-    let last = trees.last().map_or(first, |t| t.span());
-    (first, last)
-}
-
-/// `(tokens)`, the parentheses spanned at `span`.
-fn parenthesized(tokens: TokenStream, span: Span) -> TokenStream {
-    let mut group = Group::new(Delimiter::Parenthesis, tokens);
-    group.set_span(span);
-    group.into_token_stream()
-}
-
-/// `tokens` with every span set to `span`, so that an error about them points at the user's code.
-pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut tree| {
-            if let TokenTree::Group(g) = &tree {
-                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
-                group.set_span(span);
-                tree = TokenTree::Group(group);
-            } else {
-                tree.set_span(span);
-            }
-            tree
-        })
-        .collect()
 }
 
 /// The initial `ResourceHints`: `ResourceHints::new(name)` with the given hints assigned.

@@ -5,7 +5,8 @@
 //! model of the function, `check` holds the rules across fields, `expand` generates code from the model
 //! only, and `fallback` is the output on error. `ctxt` collects the errors so that one build reports all.
 //! `item` is the `Item` derive (with `case`, serde's rename rules), and `typed` the checks `#[resource]`
-//! emits against a typed item.
+//! emits against a typed item; both spell field names as types through `field_name`. `respan` holds the span
+//! helpers.
 
 mod ast;
 mod attr;
@@ -14,7 +15,9 @@ mod check;
 mod ctxt;
 mod expand;
 mod fallback;
+mod field_name;
 mod item;
+mod respan;
 mod typed;
 
 use proc_macro::TokenStream;

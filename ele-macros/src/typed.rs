@@ -30,8 +30,8 @@ use syn::{LitStr, PathArguments, Type};
 
 use crate::ast::Resource;
 use crate::attr::{Key, LastValueFunc};
-use crate::expand::respan;
-use crate::item::name_type;
+use crate::field_name::name_type;
+use crate::respan::{bounds, respan};
 
 /// The check function for `m`, or nothing when there is nothing to check.
 pub(crate) fn checks(m: &Resource, private: &TokenStream) -> TokenStream {
@@ -73,7 +73,7 @@ pub(crate) fn checks(m: &Resource, private: &TokenStream) -> TokenStream {
         );
         match p.cursor_ty {
             Some(cursor_ty) if !custom && !is_value(cursor_ty) => {
-                let span = first_span(cursor_ty);
+                let (span, _) = bounds(cursor_ty);
                 let call = quote_spanned!(span=> #item_mod::cursor::<_, #cursor_ty>);
                 checks.push(quote!(#call(#path);));
             }
@@ -167,12 +167,4 @@ fn is_value(ty: &Type) -> bool {
         Type::Paren(p) => is_value(&p.elem),
         _ => false,
     }
-}
-
-/// The span of the first token of `ty`, where an error about the whole type starts.
-fn first_span(ty: &Type) -> Span {
-    quote!(#ty)
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |t| t.span())
 }
