@@ -81,9 +81,9 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::ReturnType;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, ReturnType};
 
 use crate::ast::{self, ConfigParam, IncrementalParam, Param, Resource, StateParam, StateScope};
 use crate::attr::{self, IncrementalAttrs, Key, Lag, LastValueFunc, TableName, Variant};
@@ -177,19 +177,13 @@ fn expand_source(m: &ast::Source) -> TokenStream {
         quote!(#[must_use = "a source does nothing until a pipeline runs it"])
     };
 
-    let sig = &m.original.sig;
+    // `#[config]` and `#[secret]` are the macro's; the body does not see them.
+    let mut sig = m.original.sig.clone();
+    attr::strip_param_attrs(&mut sig, attr::is_config);
     let fn_token = &sig.fn_token;
     let generics = &sig.generics;
     let where_clause = &sig.generics.where_clause;
-    // `#[config]` and `#[secret]` are the macro's; the body does not see them.
-    let inputs = sig.inputs.iter().map(|input| match input {
-        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_config) => {
-            let mut pat_type = pat_type.clone();
-            pat_type.attrs.retain(|a| !attr::is_config(a));
-            pat_type.into_token_stream()
-        }
-        other => other.into_token_stream(),
-    });
+    let inputs = &sig.inputs;
     let output = &sig.output;
     let body = &m.original.body;
     let body_fn = format_ident!("__ele_body");
@@ -314,7 +308,7 @@ fn expand_source(m: &ast::Source) -> TokenStream {
         #must_use
         #vis fn #ident #generics (#(#arg_idents: #arg_tys),*) -> #ty #where_clause {
             #(#body_attrs)*
-            #fn_token #body_fn #generics (#(#inputs),*) #output #where_clause #body
+            #fn_token #body_fn #generics (#inputs) #output #where_clause #body
 
             #config_binds
             #[allow(unused_mut)]
@@ -482,19 +476,13 @@ fn expand(m: &Resource) -> TokenStream {
         Param::Config(p) => p.ident.to_token_stream(),
     });
 
-    let sig = &m.original.sig;
-    let asyncness = &sig.asyncness;
-    let fn_token = &sig.fn_token;
     // The parameter attributes `#[incremental(...)]`, `#[config]` and `#[secret]` are the macro's; the body does
     // not see them.
-    let inputs = sig.inputs.iter().map(|input| match input {
-        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_param_attr) => {
-            let mut pat_type = pat_type.clone();
-            pat_type.attrs.retain(|a| !attr::is_param_attr(a));
-            pat_type.into_token_stream()
-        }
-        other => other.into_token_stream(),
-    });
+    let mut sig = m.original.sig.clone();
+    attr::strip_param_attrs(&mut sig, attr::is_param_attr);
+    let asyncness = &sig.asyncness;
+    let fn_token = &sig.fn_token;
+    let inputs = &sig.inputs;
     let output = &sig.output;
     let body = &m.original.body;
     let body_fn = format_ident!("__ele_body");
@@ -560,7 +548,7 @@ fn expand(m: &Resource) -> TokenStream {
         #(#cfg)*
         const _: () = {
             #(#body_attrs)*
-            #asyncness #fn_token #body_fn(#(#inputs),*) #output #body
+            #asyncness #fn_token #body_fn(#inputs) #output #body
 
             #item_checks
 
