@@ -34,16 +34,15 @@ use crate::field_name::name_type;
 use crate::respan::{bounds, respan};
 
 /// The check function for `m`, or nothing when there is nothing to check.
-pub(crate) fn checks(m: &Resource, private: &TokenStream) -> TokenStream {
-    if !is_plain_path(m.item_ty) {
+pub(crate) fn checks(m: &Resource, item_ty: &Type, private: &TokenStream) -> TokenStream {
+    if !is_plain_path(item_ty) {
         return TokenStream::new();
     }
     let item_mod = quote!(#private::item);
-    let item_ty = m.item_ty;
     let start = quote!((&#item_mod::Probe::<#item_ty>::new()).probe());
     let mut checks = Vec::new();
 
-    let keys = [&m.hints.primary_key, &m.hints.merge_key];
+    let keys = [m.hints.primary_key.get(), m.hints.merge_key.get()];
     for Key { columns } in keys.into_iter().flatten() {
         for column in columns {
             if let Some(check) = key_check(&item_mod, &start, column) {
