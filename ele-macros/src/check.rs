@@ -541,16 +541,17 @@ fn listed_resources(cx: &Ctxt, resources: &[syn::Path]) {
     }
 }
 
-/// Names of the methods of `Resource` and `ResourceExt` (ele-core) that a setter named after an incremental or
+/// The methods of ele-core's `Resource` and `ResourceExt` traits, which a setter named after an incremental or
 /// config parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
-/// would call the setter. Keep in step with those traits.
-const RESOURCE_METHODS: [&str; 17] = [
+/// would call the setter. A test (below) keeps this list equal to the traits' methods.
+const RESOURCE_METHODS: [&str; 18] = [
     // `Resource`
     "hints",
     "hints_mut",
     "extract",
     "table_name_fn",
     "backfill_only",
+    "wrapped_mut",
     // `ResourceExt` (its `table_name_fn` is listed above)
     "name",
     "table_name",
@@ -586,3 +587,104 @@ const SOURCE_METHODS: [&str; 16] = [
     "fail",
     "error",
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use syn::{ImplItem, Item, TraitItem, Type};
+
+    use super::{RESOURCE_METHODS, SOURCE_METHODS};
+
+    /// The first of `candidates` (relative to the workspace root) that exists, parsed.
+    fn ele_core_file(candidates: &[&str]) -> syn::File {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let path = candidates
+            .iter()
+            .map(|c| root.join(c))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("none of {candidates:?} exists"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        syn::parse_file(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    }
+
+    /// The names of the methods of the trait `name` in `file`.
+    fn trait_methods(file: &syn::File, name: &str) -> BTreeSet<String> {
+        file.items
+            .iter()
+            .find_map(|item| match item {
+                Item::Trait(t) if t.ident == name => Some(t),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no trait `{name}`"))
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                TraitItem::Fn(f) => Some(f.sig.ident.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The names of the methods (functions taking `self`) of the inherent impls of `name` in `file`.
+    fn inherent_methods(file: &syn::File, name: &str) -> BTreeSet<String> {
+        file.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Impl(i)
+                    if i.trait_.is_none()
+                        && matches!(&*i.self_ty, Type::Path(p) if p.path.is_ident(name)) =>
+                {
+                    Some(i)
+                }
+                _ => None,
+            })
+            .flat_map(|i| &i.items)
+            .filter_map(|item| match item {
+                ImplItem::Fn(f) if f.sig.receiver().is_some() => Some(f.sig.ident.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Without duplicates, as a set.
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        let set: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            set.len(),
+            names.len(),
+            "a name is listed twice in {names:?}"
+        );
+        set
+    }
+
+    #[test]
+    fn reserved_resource_names_are_the_resource_traits_methods() {
+        let file = ele_core_file(&[
+            "ele-core/src/extract/resource.rs",
+            "ele-core/src/resource.rs",
+        ]);
+        let mut methods = trait_methods(&file, "Resource");
+        methods.extend(trait_methods(&file, "ResourceExt"));
+        assert_eq!(set(&RESOURCE_METHODS), methods);
+    }
+
+    #[test]
+    fn reserved_source_names_are_the_source_methods() {
+        let file = ele_core_file(&["ele-core/src/extract/source.rs", "ele-core/src/source.rs"]);
+        let mut methods = inherent_methods(&file, "Source");
+        // The generated source struct's own methods (`expand::expand_source`).
+        methods.extend(
+            [
+                "with_resources",
+                "root_key",
+                "max_table_nesting",
+                "into_source",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(set(&SOURCE_METHODS), methods);
+    }
+}
