@@ -58,7 +58,8 @@ pub use ele_core::{destination, package, progress, schema, state};
 pub use ele_destinations::postgres::{self, Postgres};
 pub use run_args::RunArgs;
 
-/// Turns an async function into a resource: calling it returns a resource value and runs nothing.
+/// Turns an async function into a resource: calling the function returns a resource value, a struct named after
+/// it (`repo_issues` -> `RepoIssuesResource`), and runs nothing; a pipeline runs the body.
 ///
 /// ```no_run
 /// use ele::prelude::*;
@@ -70,13 +71,49 @@ pub use run_args::RunArgs;
 /// }
 /// ```
 ///
-/// Attributes: `name`, `table_name` (a name, or a function of the item), `write_disposition` (`"append"`,
-/// `"replace"`, `"merge"`), `primary_key` and `merge_key` (`"id"` or `("id", "url")`), `max_table_nesting`,
-/// `selected` (`false`: a source holding the resource does not extract it unless `with_resources` names it), and
-/// `crate` (the path of a crate re-exporting ele). Each hint is also a builder method of the same name on the
-/// resource value ([`ResourceExt`]). Exactly one parameter has type `Emit<T>`; `Incremental<T>`,
-/// `ResourceState` and `SourceState` parameters are bound by the runtime; the others are the function's
-/// ordinary arguments. `merge` needs a key.
+/// # Attributes
+/// All optional. Each hint is also a builder method of the same name on the resource value ([`ResourceExt`]).
+/// - `name = "issues"`: the resource name (and state key); the function name by default.
+/// - `table_name = "issues"`: the table the rows go to; the resource name by default. Or a function of the
+///   item naming the table of each item: a path `table_name = event_table` (`fn(&Item) -> String`) or a
+///   closure `table_name = |e: &Event| e.kind.clone()`.
+/// - `write_disposition = "append" | "replace" | "merge"`: `"append"` by default; `"merge"` needs a key.
+/// - `primary_key`, `merge_key`: a column `"id"`, or columns `("id", "url")` / `["id", "url"]`; `()` for none.
+/// - `merge_strategy = "delete-insert" | "upsert" | "insert-only" | "scd2"`: implies `"merge"`; `"upsert"` and
+///   `"insert-only"` need a `primary_key`.
+/// - `hard_delete = "deleted"` (merges only): the column whose `true` (or non-null) value deletes the row's key.
+/// - `dedup_sort = "updated_at"` or `("updated_at", "asc" | "desc")` (merges with a `primary_key`): of several
+///   rows with the same key in one load, keeps the one with the highest (by default) or lowest value.
+/// - `max_table_nesting = 2`: how deep nested data becomes child tables.
+/// - `selected = false`: a source holding the resource does not extract it unless `with_resources` names it.
+/// - `crate = "my_reexport::ele"`: the path of the ele facade, for crates that re-export it.
+///
+/// # Parameters
+/// The function is `async` and non-generic, and takes exactly one parameter of type `Emit<T>` (the item type
+/// `T`). Parameters are recognised by the last segment of their type's path, not through type aliases:
+/// - `Emit<T>`: the emitter.
+/// - `Incremental<T>` (`Incremental` alone: `serde_json::Value` cursors): bound by the runtime from state
+///   before the body runs, and kept current by `out.send`. `#[incremental(...)]` on it gives the settings
+///   `cursor`, `initial_value`, `end_value` (any expression), `last_value_func` (`"max"`, `"min"`, or a
+///   path to a `fn(&[serde_json::Value]) -> serde_json::Value`), `primary_key` (`()` disables dedup),
+///   `allow_external_schedulers` (`true`/`false`), `on_cursor_value_missing` (`"raise"`, `"include"`,
+///   `"exclude"`), `row_order` (`"asc"`, `"desc"`) and `lag` (a number). It is not an argument of the
+///   generated function: the resource value gets a setter of the same name that overrides it for one call,
+///   merged field by field with the attribute's settings.
+/// - `ResourceState`, `SourceState`: the state of the resource or of its source, committed with the data;
+///   not arguments of the generated function either.
+/// - `#[config]` and `#[secret]` parameters: see below.
+///
+/// The other parameters are plain names (`mut` allowed) with owned types; they become the arguments of the
+/// generated function, in order. A parameter with a setter (incremental, `#[config]`, `#[secret]`) cannot be
+/// named like a method of [`Resource`] or [`ResourceExt`]. The return type is any `Result<(), E>` where `E`
+/// converts into a boxed error, such as `ele::Result<()>`.
+///
+/// Besides the resource struct, the macro generates `RepoIssuesResourceMut<'_>`, the handle a `#[source]`
+/// accessor returns: one setter per ordinary, incremental and config parameter.
+///
+/// On a mistake the function is emitted unchanged (without ele's parameter attributes) next to the errors, all
+/// of them reported at once.
 ///
 /// # Configuration and secrets
 /// A parameter marked `#[config]` or `#[secret]` is not an argument of the generated function: the resource
@@ -167,8 +204,11 @@ pub use ele_macros::resource;
 /// Attributes, all optional: `name` (the source name, the state key of its resources; the function name by
 /// default), `root_key` (`true` writes `_dlt_root_id` into every child table), `max_table_nesting` (for the
 /// resources that do not set their own), `resources(ads, campaigns)` (see below), `crate` (the path of a crate
-/// re-exporting ele). The function is not `async` and not generic; it returns a resource, a tuple of resources,
-/// a `Vec<Box<dyn DynResource>>` or a `Source`.
+/// re-exporting ele). `root_key` is also on when the body returns a source with `root_key` set; `false` leaves it
+/// to the body. The function is a plain (not `async`) function without type or const parameters; it returns a
+/// resource, a tuple of resources, a `Vec<Box<dyn DynResource>>` (resources made in a loop) or a `Source` (whose
+/// name is replaced). On a mistake the function is emitted unchanged next to the errors, all of them reported at
+/// once.
 ///
 /// # Typed accessors
 /// `resources(...)` lists the `#[resource]` functions (by name or path, e.g. `crate::stripe::charges`) whose

@@ -1,5 +1,6 @@
-//! Parsing of `#[resource(...)]`, of the parameter attribute `#[incremental(...)]` and of `#[source(...)]` into
-//! typed slots that remember the tokens that set them.
+//! ele's attributes: parsing of `#[resource(...)]`, of the parameter attribute `#[incremental(...)]` and of
+//! `#[source(...)]` into typed slots that remember the tokens that set them; recognising and stripping the
+//! parameter attributes (`#[incremental]`, `#[config]`, `#[secret]`).
 //!
 //! The arguments are split at top-level commas first, and each `key = value` entry is parsed on its own: a
 //! mistake in one entry is recorded and the next entry is still read, so every bad key of one attribute is
@@ -8,7 +9,9 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Meta, Token};
+use syn::{
+    Attribute, Expr, ExprLit, FnArg, Ident, Lit, LitBool, LitInt, LitStr, Meta, Signature, Token,
+};
 
 use crate::ctxt::Ctxt;
 
@@ -667,6 +670,21 @@ pub(crate) fn is_config(attr: &Attribute) -> bool {
 /// Whether a parameter attribute is one of the macros' own, which the body must not see.
 pub(crate) fn is_param_attr(attr: &Attribute) -> bool {
     is_incremental(attr) || is_config(attr)
+}
+
+/// Removes the parameter attributes that `is_ours` picks (ele's own, such as [`is_param_attr`]) from the
+/// parameters of `sig`: only the macro understands them, and left in, each would add "cannot find attribute".
+/// Returns whether it removed any.
+pub(crate) fn strip_param_attrs(sig: &mut Signature, is_ours: fn(&Attribute) -> bool) -> bool {
+    let mut stripped = false;
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(p) = input {
+            let before = p.attrs.len();
+            p.attrs.retain(|a| !is_ours(a));
+            stripped |= p.attrs.len() != before;
+        }
+    }
+    stripped
 }
 
 /// Reads every `key = value` entry of one attribute, handing each well-formed one with a known key to `set`.

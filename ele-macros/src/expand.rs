@@ -79,17 +79,18 @@
 //! }
 //! ```
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, ReturnType};
+use syn::{ReturnType, Type};
 
-use crate::ast::{self, ConfigParam, IncrementalParam, Param, Resource, StateParam, StateScope};
+use crate::ast::{self, Binding, ConfigParam, IncrementalParam, Resource, StateParam, StateScope};
 use crate::attr::{self, IncrementalAttrs, Key, Lag, LastValueFunc, TableName, Variant};
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::fallback;
+use crate::respan::{bounds, parenthesized, respan};
 use crate::typed;
 
 /// `#[resource(args)] item`.
@@ -105,19 +106,16 @@ pub(crate) fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
-    let attrs = attr::Attrs::from_args(&cx, args);
-    check::hints(&cx, &attrs);
-    check::signature(&cx, &original.sig);
-    let model = Resource::from_syn(&cx, &original, attrs);
-    check::where_clause(&cx, &original.sig);
-    match (cx.check(), model) {
-        (Ok(()), Some(model)) => expand(&model),
+    let model = Resource::from_syn(&cx, &original, args);
+    check::resource(&cx, &model);
+    match (cx.check(), model.item_ty) {
+        (Ok(()), Some(item_ty)) => expand(&model, item_ty),
         (Err(error), _) => fallback::stub(
             fallback::function(item, &original, error),
             &original,
             "Resource",
         ),
-        // `from_syn` returns `None` only after recording an error; kept total rather than `unreachable!`.
+        // Without an emitter `check` recorded an error; kept total rather than `unreachable!`.
         (Ok(()), None) => fallback::stub(
             fallback::function(
                 item,
@@ -146,10 +144,8 @@ pub(crate) fn source(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
-    let attrs = attr::SourceAttrs::from_args(&cx, args);
-    check::source_signature(&cx, &original.sig);
-    let model = ast::Source::from_syn(&cx, &original, attrs);
-    check::source_output(&cx, &original.sig);
+    let model = ast::Source::from_syn(&cx, &original, args);
+    check::source(&cx, &model);
     match cx.check() {
         Ok(()) => expand_source(&model),
         // The function as written, without the parameter attributes only the macro knows.
@@ -176,30 +172,23 @@ fn expand_source(m: &ast::Source) -> TokenStream {
         quote!(#[must_use = "a source does nothing until a pipeline runs it"])
     };
 
-    let sig = &m.original.sig;
+    // `#[config]` and `#[secret]` are the macro's; the body does not see them.
+    let mut sig = m.original.sig.clone();
+    attr::strip_param_attrs(&mut sig, attr::is_config);
     let fn_token = &sig.fn_token;
     let generics = &sig.generics;
     let where_clause = &sig.generics.where_clause;
-    // `#[config]` and `#[secret]` are the macro's; the body does not see them.
-    let inputs = sig.inputs.iter().map(|input| match input {
-        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_config) => {
-            let mut pat_type = pat_type.clone();
-            pat_type.attrs.retain(|a| !attr::is_config(a));
-            pat_type.into_token_stream()
-        }
-        other => other.into_token_stream(),
-    });
+    let inputs = &sig.inputs;
     let output = &sig.output;
     let body = &m.original.body;
     let body_fn = format_ident!("__ele_body");
-    let arg_idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let arg_idents: Vec<_> = m.args().map(|a| &a.ident).collect();
     // A config parameter is an `Option` of its type: `None` looks it up.
     let arg_tys: Vec<_> = m
-        .args
-        .iter()
+        .args()
         .map(|a| {
             let ty = a.ty;
-            match a.config {
+            match a.config() {
                 Some(_) => quote!(::std::option::Option<#ty>),
                 None => quote!(#ty),
             }
@@ -234,7 +223,7 @@ fn expand_source(m: &ast::Source) -> TokenStream {
 
     // `let (token,) = match (source_config::<T>("name", "token", true, token),) { (Ok(token),) => (token,),
     // (token,) => return failed(..) };`: every missing value is reported at once.
-    let configs: Vec<_> = m.args.iter().filter(|a| a.config.is_some()).collect();
+    let configs: Vec<_> = m.args().filter(|a| a.config().is_some()).collect();
     let config_binds = if configs.is_empty() {
         quote!()
     } else {
@@ -242,7 +231,7 @@ fn expand_source(m: &ast::Source) -> TokenStream {
         let lookups = configs.iter().map(|a| {
             let arg = &a.ident;
             let key = arg.unraw().to_string();
-            let secret = a.config.unwrap_or(false);
+            let secret = a.config().unwrap_or(false);
             let ty = a.ty;
             quote_spanned! {ty.span()=>
                 #private::source_config::<#ty>(#name, #key, #secret, #arg)
@@ -313,7 +302,7 @@ fn expand_source(m: &ast::Source) -> TokenStream {
         #must_use
         #vis fn #ident #generics (#(#arg_idents: #arg_tys),*) -> #ty #where_clause {
             #(#body_attrs)*
-            #fn_token #body_fn #generics (#(#inputs),*) #output #where_clause #body
+            #fn_token #body_fn #generics (#inputs) #output #where_clause #body
 
             #config_binds
             #[allow(unused_mut)]
@@ -416,13 +405,12 @@ fn resource_type(path: &syn::Path, suffix: &str) -> syn::Path {
     path
 }
 
-fn expand(m: &Resource) -> TokenStream {
+fn expand(m: &Resource, item_ty: &Type) -> TokenStream {
     let krate = &m.krate;
     let private = quote!(#krate::__private);
     let vis = &m.original.vis;
     let ident = m.ident;
     let ty = &m.struct_ident;
-    let item_ty = m.item_ty;
     let cfg = &m.attrs.cfg;
     let constructor_attrs = &m.attrs.constructor;
     let body_attrs = &m.attrs.body;
@@ -461,39 +449,33 @@ fn expand(m: &Resource) -> TokenStream {
         takes: incremental_takes,
     } = incrementals(m, &private);
     // The runtime's values for the incremental and state parameters, bound before the body runs, in order.
-    let binds = m.params.iter().filter_map(|p| match p {
-        Param::Incremental(p) => Some(bind_incremental(m, p, &private, &out)),
-        Param::State(StateParam { ident, scope }) => {
+    let binds = m.bindings().filter_map(|p| match p {
+        Binding::Incremental(p) => Some(bind_incremental(&p, item_ty, &private, &out)),
+        Binding::State(StateParam { ident, scope }) => {
             let getter = match scope {
                 StateScope::Resource => quote!(resource_state),
                 StateScope::Source => quote!(source_state),
             };
             Some(quote!(let #ident = #private::#getter(&#out);))
         }
-        Param::Config(p) => Some(bind_config(p, &private, &out)),
-        Param::Emitter | Param::Arg(_) => None,
+        Binding::Config(p) => Some(bind_config(&p, &private, &out)),
+        Binding::Emitter | Binding::Arg(_) => None,
     });
-    let call_args = m.params.iter().map(|p| match p {
-        Param::Emitter => out.to_token_stream(),
-        Param::Arg(arg) => arg.ident.to_token_stream(),
-        Param::Incremental(p) => p.ident.to_token_stream(),
-        Param::State(p) => p.ident.to_token_stream(),
-        Param::Config(p) => p.ident.to_token_stream(),
+    let call_args = m.bindings().map(|p| match p {
+        Binding::Emitter => out.to_token_stream(),
+        Binding::Arg(arg) => arg.ident.to_token_stream(),
+        Binding::Incremental(p) => p.ident.to_token_stream(),
+        Binding::State(p) => p.ident.to_token_stream(),
+        Binding::Config(p) => p.ident.to_token_stream(),
     });
 
-    let sig = &m.original.sig;
-    let asyncness = &sig.asyncness;
-    let fn_token = &sig.fn_token;
     // The parameter attributes `#[incremental(...)]`, `#[config]` and `#[secret]` are the macro's; the body does
     // not see them.
-    let inputs = sig.inputs.iter().map(|input| match input {
-        FnArg::Typed(pat_type) if pat_type.attrs.iter().any(attr::is_param_attr) => {
-            let mut pat_type = pat_type.clone();
-            pat_type.attrs.retain(|a| !attr::is_param_attr(a));
-            pat_type.into_token_stream()
-        }
-        other => other.into_token_stream(),
-    });
+    let mut sig = m.original.sig.clone();
+    attr::strip_param_attrs(&mut sig, attr::is_param_attr);
+    let asyncness = &sig.asyncness;
+    let fn_token = &sig.fn_token;
+    let inputs = &sig.inputs;
     let output = &sig.output;
     let body = &m.original.body;
     let body_fn = format_ident!("__ele_body");
@@ -519,9 +501,9 @@ fn expand(m: &Resource) -> TokenStream {
     // Spanned at the item type, so that errors about it (not `Serialize`, a private type behind a public
     // function: E0446) point at `Emit<Item>` in the signature.
     let item_assoc = quote_spanned!(item_ty.span()=> type Item = #item_ty;);
-    let table_name_fn = table_name_fn(m, &private);
+    let table_name_fn = table_name_fn(m, item_ty, &private);
     let backfill_only = backfill_only(m);
-    let item_checks = typed::checks(m, &private);
+    let item_checks = typed::checks(m, item_ty, &private);
 
     let resource_mut = resource_mut(m, &private);
     let setters = if setters.is_empty() {
@@ -559,7 +541,7 @@ fn expand(m: &Resource) -> TokenStream {
         #(#cfg)*
         const _: () = {
             #(#body_attrs)*
-            #asyncness #fn_token #body_fn(#(#inputs),*) #output #body
+            #asyncness #fn_token #body_fn(#inputs) #output #body
 
             #item_checks
 
@@ -670,9 +652,9 @@ fn incrementals(m: &Resource, private: &TokenStream) -> IncrementalParts {
         );
         parts.push_override(
             vis,
-            incremental_field(p),
-            incremental_local(p),
-            incremental_ty(p, private),
+            incremental_field(&p),
+            incremental_local(&p),
+            incremental_ty(&p, private),
             p.ident,
             &doc,
         );
@@ -685,8 +667,8 @@ fn incrementals(m: &Resource, private: &TokenStream) -> IncrementalParts {
         let ty = p.ty;
         parts.push_override(
             vis,
-            config_field(p),
-            config_local(p),
+            config_field(&p),
+            config_local(&p),
             quote!(#ty),
             p.ident,
             &doc,
@@ -755,8 +737,8 @@ fn resource_mut(m: &Resource, private: &TokenStream) -> TokenStream {
     }
     for p in m.incrementals() {
         let setter = p.ident;
-        let field = incremental_field(p);
-        let incremental_ty = incremental_ty(p, private);
+        let field = incremental_field(&p);
+        let incremental_ty = incremental_ty(&p, private);
         let doc = format!(
             "Overrides the `{}` incremental, merged field by field with the attribute's settings.",
             p.ident.unraw()
@@ -774,7 +756,7 @@ fn resource_mut(m: &Resource, private: &TokenStream) -> TokenStream {
     }
     for p in m.configs() {
         let setter = p.ident;
-        let field = config_field(p);
+        let field = config_field(&p);
         let config_ty = p.ty;
         let doc = format!(
             "Sets the `{}` argument, which is then not looked up in the configuration.",
@@ -819,21 +801,20 @@ fn resource_mut(m: &Resource, private: &TokenStream) -> TokenStream {
 
 /// `let created_at = bind_incremental::<T, Item>(&out, "created_at", <attribute>, <call site>)?;`
 fn bind_incremental(
-    m: &Resource,
     p: &IncrementalParam,
+    item_ty: &Type,
     private: &TokenStream,
     out: &syn::Ident,
 ) -> TokenStream {
     let ident = p.ident;
     let local = incremental_local(p);
     let param = p.ident.unraw().to_string();
-    let item_ty = m.item_ty;
     // `_` for a bare `Incremental`: the cursor type is the default of the field's type.
     let cursor_ty = match p.cursor_ty {
         Some(cursor_ty) => cursor_ty.to_token_stream(),
         None => quote!(_),
     };
-    let config = incremental_config(&p.config, private);
+    let config = incremental_config(p.config, private);
     quote! {
         let #ident = #private::bind_incremental::<#cursor_ty, #item_ty>(&#out, #param, #config, #local)?;
     }
@@ -894,22 +875,22 @@ fn incremental_config(c: &IncrementalAttrs, private: &TokenStream) -> TokenStrea
 /// override) and no state parameter exists; nothing (the trait's `false`) without incrementals.
 fn backfill_only(m: &Resource) -> TokenStream {
     let mut checks = Vec::new();
-    for p in &m.params {
+    for p in m.bindings() {
         match p {
-            Param::Incremental(p) => {
+            Binding::Incremental(p) => {
                 if p.config.end_value.get().is_some() {
                     continue;
                 }
-                let field = incremental_field(p);
+                let field = incremental_field(&p);
                 checks.push(quote! {
                     self.#field.as_ref().is_some_and(|i| i.config().has_end_value())
                 });
             }
-            Param::State(_) => return TokenStream::new(),
+            Binding::State(_) => return TokenStream::new(),
             _ => {}
         }
     }
-    if !m.params.iter().any(|p| matches!(p, Param::Incremental(_))) {
+    if m.incrementals().next().is_none() {
         return TokenStream::new();
     }
     let body = if checks.is_empty() {
@@ -925,11 +906,10 @@ fn backfill_only(m: &Resource) -> TokenStream {
 }
 
 /// `fn table_name_fn` when `table_name` is a function of the item; nothing otherwise (the trait's default).
-fn table_name_fn(m: &Resource, private: &TokenStream) -> TokenStream {
-    let Some(TableName::Dynamic(func)) = &m.hints.table_name else {
+fn table_name_fn(m: &Resource, item_ty: &Type, private: &TokenStream) -> TokenStream {
+    let Some(TableName::Dynamic(func)) = m.hints.table_name.get() else {
         return quote!();
     };
-    let item_ty = m.item_ty;
     // `Arc::new` inside a function with the bound: the bound gives an unannotated closure (`|e| e.kind.clone()`)
     // its signature, which `Arc::new` alone would not, and a wrong signature is one error on the user's
     // expression rather than a second one about the unsizing cast.
@@ -949,57 +929,24 @@ fn table_name_fn(m: &Resource, private: &TokenStream) -> TokenStream {
     }
 }
 
-/// The spans of the first and last tokens of `tokens`: an error on tokens spanned from one to the other covers
-/// all of them, also where `Span::join` is not available.
-fn bounds(tokens: impl ToTokens) -> (Span, Span) {
-    let mut trees = tokens.into_token_stream().into_iter();
-    let first = trees.next().map_or_else(Span::call_site, |t| t.span());
-    let last = trees.last().map_or(first, |t| t.span());
-    (first, last)
-}
-
-/// `(tokens)`, the parentheses spanned at `span`.
-fn parenthesized(tokens: TokenStream, span: Span) -> TokenStream {
-    let mut group = Group::new(Delimiter::Parenthesis, tokens);
-    group.set_span(span);
-    group.into_token_stream()
-}
-
-/// `tokens` with every span set to `span`, so that an error about them points at the user's code.
-pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut tree| {
-            if let TokenTree::Group(g) = &tree {
-                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
-                group.set_span(span);
-                tree = TokenTree::Group(group);
-            } else {
-                tree.set_span(span);
-            }
-            tree
-        })
-        .collect()
-}
-
 /// The initial `ResourceHints`: `ResourceHints::new(name)` with the given hints assigned.
 fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
     let h = syn::Ident::new("__ele_hints", Span::mixed_site());
     let hints = &m.hints;
     let mut sets = Vec::new();
-    if let Some(TableName::Fixed(table)) = &hints.table_name {
+    if let Some(TableName::Fixed(table)) = hints.table_name.get() {
         sets.push(quote! {
             #h.table_name = ::core::option::Option::Some(::std::string::String::from(#table));
         });
     }
-    if let Some((disposition, span)) = hints.write_disposition {
-        let variant = syn::Ident::new(disposition.variant(), span);
+    if let Some(disposition) = hints.write_disposition.get() {
+        let variant = syn::Ident::new(disposition.value.variant(), disposition.lit.span());
         sets.push(quote!(#h.write_disposition = #private::WriteDisposition::#variant;));
     }
     // `()` is the default, so an empty key needs no assignment.
     for (field, key) in [
-        ("primary_key", &hints.primary_key),
-        ("merge_key", &hints.merge_key),
+        ("primary_key", hints.primary_key.get()),
+        ("merge_key", hints.merge_key.get()),
     ] {
         if let Some(Key { columns }) = key
             && !columns.is_empty()
@@ -1008,19 +955,19 @@ fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
             sets.push(quote!(#h.#field = #private::Key::from([#(#columns),*]);));
         }
     }
-    if let Some((variant, span)) = hints.merge_strategy {
-        let variant = syn::Ident::new(variant, span);
-        if hints.write_disposition.is_none() {
+    if let Some(strategy) = hints.merge_strategy.get() {
+        let variant = syn::Ident::new(strategy.variant, strategy.lit.span());
+        if hints.write_disposition.get().is_none() {
             sets.push(quote!(#h.write_disposition = #private::WriteDisposition::Merge;));
         }
         sets.push(quote!(#h.merge_strategy = #private::MergeStrategy::#variant;));
     }
-    if let Some(column) = &hints.hard_delete {
+    if let Some(column) = hints.hard_delete.get() {
         sets.push(quote! {
             #h.hard_delete = ::core::option::Option::Some(::std::string::String::from(#column));
         });
     }
-    if let Some(sort) = &hints.dedup_sort {
+    if let Some(sort) = hints.dedup_sort.get() {
         let column = &sort.column;
         let order = syn::Ident::new(sort.order, column.span());
         sets.push(quote! {
@@ -1030,15 +977,15 @@ fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
             ));
         });
     }
-    if let Some(nesting) = &hints.max_table_nesting {
+    if let Some(nesting) = hints.max_table_nesting.get() {
         let mut depth = proc_macro2::Literal::usize_unsuffixed(nesting.depth);
         depth.set_span(nesting.span);
         sets.push(quote!(#h.max_table_nesting = ::core::option::Option::Some(#depth);));
     }
-    if let Some(selected) = &hints.selected {
+    if let Some(selected) = hints.selected.get() {
         sets.push(quote!(#h.selected = #selected;));
     }
-    let name = &hints.name;
+    let name = m.name();
     if sets.is_empty() {
         quote!(#private::ResourceHints::new(#name))
     } else {

@@ -1,6 +1,5 @@
-//! Output on error: the user's function unchanged, followed by the errors.
-//!
-//! A source function is emitted exactly as written (see [`original`]).
+//! Output on error: the user's function unchanged (without ele's parameter attributes), followed by the errors,
+//! and a stand-in for the struct the macro would have generated.
 //!
 //! Emitting the input keeps rust-analyzer's completions and hints working while the attribute or the
 //! signature is being typed (tokio PR #4162). The unchanged function has its `Emit` parameter, so it still
@@ -8,7 +7,6 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
-use syn::FnArg;
 
 use crate::ast::ItemFn;
 use crate::attr;
@@ -22,19 +20,10 @@ pub(crate) fn original(item: TokenStream, error: syn::Error) -> TokenStream {
 /// The function as the user wrote it without the parameter attributes `#[incremental(...)]`, `#[config]` and
 /// `#[secret]`, which only the macro understands (left in, each would add "cannot find attribute `incremental`"), and the errors.
 pub(crate) fn function(item: TokenStream, function: &ItemFn, error: syn::Error) -> TokenStream {
-    let has_param_attr =
-        function.sig.inputs.iter().any(
-            |input| matches!(input, FnArg::Typed(p) if p.attrs.iter().any(attr::is_param_attr)),
-        );
-    if !has_param_attr {
+    let mut sig = function.sig.clone();
+    if !attr::strip_param_attrs(&mut sig, attr::is_param_attr) {
         // The tokens exactly as written.
         return original(item, error);
-    }
-    let mut sig = function.sig.clone();
-    for input in &mut sig.inputs {
-        if let FnArg::Typed(p) = input {
-            p.attrs.retain(|a| !attr::is_param_attr(a));
-        }
     }
     let mut stripped = TokenStream::new();
     for a in &function.attrs {

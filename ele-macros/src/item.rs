@@ -30,7 +30,7 @@
 //! or target type: `Field` is implemented `where Inner: Field<..>`.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{ToTokens, format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote};
 use syn::ext::IdentExt;
 use syn::parse::ParseStream;
 use syn::{
@@ -40,7 +40,8 @@ use syn::{
 
 use crate::case::RenameRule;
 use crate::ctxt::Ctxt;
-use crate::expand::respan;
+use crate::field_name::name_type;
+use crate::respan::respan;
 
 /// `#[ele(crate = "my_reexport::ele")]`
 const CRATE: &str = "crate";
@@ -347,32 +348,6 @@ fn skip_value(input: ParseStream) -> syn::Result<()> {
         input.parse::<proc_macro2::Group>()?;
     }
     Ok(())
-}
-
-/// The type of a field name: `"id"` is `FieldName<'i', 'd'>`, each token spanned at `span`; a name longer than
-/// [`NAME_CHUNK`] characters continues in `FieldName`'s last parameter.
-pub(crate) fn name_type(item_mod: &TokenStream, name: &str, span: Span) -> TokenStream {
-    let chars: Vec<char> = name.chars().collect();
-    chunk_type(item_mod, &chars, span)
-}
-
-/// The number of characters of ele-core's `FieldName`.
-const NAME_CHUNK: usize = 24;
-
-fn chunk_type(item_mod: &TokenStream, chars: &[char], span: Span) -> TokenStream {
-    let (chunk, rest) = chars.split_at(chars.len().min(NAME_CHUNK));
-    let mut args: Vec<TokenStream> = chunk
-        .iter()
-        .map(|c| {
-            let mut lit = Literal::character(*c);
-            lit.set_span(span);
-            lit.into_token_stream()
-        })
-        .collect();
-    if !rest.is_empty() {
-        args.push(chunk_type(item_mod, rest, span));
-    }
-    quote_spanned!(span=> #item_mod::FieldName<#(#args),*>)
 }
 
 /// "`a`, `b`", with `{` and `}` doubled for `#[diagnostic::on_unimplemented]`.

@@ -30,20 +30,19 @@ use syn::{LitStr, PathArguments, Type};
 
 use crate::ast::Resource;
 use crate::attr::{Key, LastValueFunc};
-use crate::expand::respan;
-use crate::item::name_type;
+use crate::field_name::name_type;
+use crate::respan::{bounds, respan};
 
 /// The check function for `m`, or nothing when there is nothing to check.
-pub(crate) fn checks(m: &Resource, private: &TokenStream) -> TokenStream {
-    if !is_plain_path(m.item_ty) {
+pub(crate) fn checks(m: &Resource, item_ty: &Type, private: &TokenStream) -> TokenStream {
+    if !is_plain_path(item_ty) {
         return TokenStream::new();
     }
     let item_mod = quote!(#private::item);
-    let item_ty = m.item_ty;
     let start = quote!((&#item_mod::Probe::<#item_ty>::new()).probe());
     let mut checks = Vec::new();
 
-    let keys = [&m.hints.primary_key, &m.hints.merge_key];
+    let keys = [m.hints.primary_key.get(), m.hints.merge_key.get()];
     for Key { columns } in keys.into_iter().flatten() {
         for column in columns {
             if let Some(check) = key_check(&item_mod, &start, column) {
@@ -73,7 +72,7 @@ pub(crate) fn checks(m: &Resource, private: &TokenStream) -> TokenStream {
         );
         match p.cursor_ty {
             Some(cursor_ty) if !custom && !is_value(cursor_ty) => {
-                let span = first_span(cursor_ty);
+                let (span, _) = bounds(cursor_ty);
                 let call = quote_spanned!(span=> #item_mod::cursor::<_, #cursor_ty>);
                 checks.push(quote!(#call(#path);));
             }
@@ -167,12 +166,4 @@ fn is_value(ty: &Type) -> bool {
         Type::Paren(p) => is_value(&p.elem),
         _ => false,
     }
-}
-
-/// The span of the first token of `ty`, where an error about the whole type starts.
-fn first_span(ty: &Type) -> Span {
-    quote!(#ty)
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |t| t.span())
 }
