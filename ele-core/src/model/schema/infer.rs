@@ -23,7 +23,7 @@ pub fn value_type(value: &Value) -> Option<DataType> {
 
 /// The type a new column gets from its first non-null value (`_infer_column_type` with dlt's default
 /// detections, i.e. only `iso_timestamp`): a string that passes
-/// [`is_iso_timestamp`](crate::foundation::py_time::is_iso_timestamp) is a timestamp, any other string text; other
+/// `is_iso_timestamp` (dlt's ISO 8601 date-time detection) is a timestamp, any other string text; other
 /// values as [`value_type`]. `None` for null.
 ///
 /// This is also the type of a new variant column (`<col>__v_text` holding an ISO string is a `timestamp`).
