@@ -20,7 +20,8 @@ use futures::{SinkExt, pin_mut};
 use tokio::io::AsyncReadExt;
 use tokio_postgres::GenericClient;
 
-use super::client::{connect, sql_error};
+use super::classify::sql_error;
+use super::connect::connect;
 use super::config::Postgres;
 use super::sql::{self, ChainTable, ident, qualified};
 

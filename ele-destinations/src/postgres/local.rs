@@ -906,7 +906,7 @@ impl LocalCluster {
         let sql_error = |what: &str, e: tokio_postgres::Error| LocalError::Sql {
             what: what.to_owned(),
             socket_dir: self.socket_dir.clone(),
-            message: super::client::describe(&e),
+            message: super::classify::describe(&e),
         };
         let (client, connection) =
             tokio_postgres::connect(&self.connection_string("postgres"), NoTls)

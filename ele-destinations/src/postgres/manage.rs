@@ -4,7 +4,8 @@
 use ele_core::Result;
 use ele_core::destination::StateCommit;
 
-use super::client::{connect, sql_error};
+use super::classify::sql_error;
+use super::connect::connect;
 use super::config::Postgres;
 use super::sql::{self, ident, qualified};
 

@@ -7,7 +7,7 @@ use ele_core::state::StateRow;
 use ele_core::{Error, Result};
 use tokio_postgres::GenericClient;
 
-use super::client::sql_error;
+use super::classify::sql_error;
 use super::config::Postgres;
 use super::sql::qualified;
 

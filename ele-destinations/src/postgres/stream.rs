@@ -13,7 +13,8 @@ use ele_core::{MergeStrategy, WriteDisposition};
 use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::client::{connect, sql_error};
+use super::classify::sql_error;
+use super::connect::connect;
 use super::config::Postgres;
 use super::load::{copy_job, existing_columns, keys_are_unique, merge_indexes};
 use super::sql;
