@@ -8,9 +8,11 @@
 //!   `manage`: dropping tables and committing state outside a load;
 //! - `state`: the `_dlt_pipeline_state` and `_dlt_loads` rows a commit writes;
 //! - [`local`]: throwaway and managed local clusters from the installed server binaries.
+mod catalog;
 mod classify;
 pub mod config;
 mod connect;
+mod copy;
 mod load;
 pub mod local;
 mod manage;

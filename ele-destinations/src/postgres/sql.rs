@@ -1,8 +1,8 @@
 //! SQL text: DDL and the statements of a load. Every identifier goes through [`ident`]; values are never
 //! spliced in (they travel as COPY data or bind parameters).
 
-use ele_core::SortOrder;
-use ele_core::package::Scd2Spec;
+use ele_core::package::{Manifest, Scd2Spec};
+use ele_core::{MergeStrategy, SortOrder, WriteDisposition};
 use ele_core::schema::DataType;
 use ele_core::schema::{C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Table};
 
@@ -593,6 +593,50 @@ pub fn root_link<'a>(table: &Table, parent_is_root: bool, existing: &[&'a str]) 
         return existing.iter().find(|c| **c == C_DLT_PARENT_ID).copied();
     }
     None
+}
+
+/// The indexes a merge needs on `table` (suffix of the index name and columns): the root's primary key, the
+/// children's `_dlt_root_id`, and the ids upsert and scd2 match on; none for other dispositions.
+pub(super) fn merge_indexes<'t>(
+    m: &'t Manifest,
+    table: &'t Table,
+) -> Vec<(&'static str, Vec<&'t str>)> {
+    let root = m.schema.root_of(&table.name);
+    let merging = m
+        .schema
+        .tables
+        .get(root)
+        .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
+    if !merging {
+        return Vec::new();
+    }
+    let strategy = m.chains.iter().find(|c| c.root == root).map(|c| &c.merge);
+    let complete = |c: &str| table.columns.get(c).is_some_and(|c| c.is_complete());
+    let mut indexes = Vec::new();
+    if table.parent.is_none() {
+        let pk = table.primary_key();
+        if !pk.is_empty() && pk.iter().all(|c| complete(c)) {
+            indexes.push(("primary_key", pk));
+        }
+        // scd2 looks versions up by their hash.
+        if let Some(scd2) = strategy.and_then(|m| m.scd2.as_ref())
+            && complete(scd2.version_column())
+        {
+            indexes.push(("row_version", vec![scd2.version_column()]));
+        }
+    } else {
+        if complete(C_DLT_ROOT_ID) {
+            indexes.push(("root_key", vec![C_DLT_ROOT_ID]));
+        }
+        // upsert and scd2 match child rows by their (deterministic) ids.
+        if strategy
+            .is_some_and(|m| matches!(m.strategy, MergeStrategy::Upsert | MergeStrategy::Scd2))
+            && complete(C_DLT_ID)
+        {
+            indexes.push(("row_key", vec![C_DLT_ID]));
+        }
+    }
+    indexes
 }
 
 #[cfg(test)]

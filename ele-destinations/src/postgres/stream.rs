@@ -16,8 +16,9 @@ use tokio_postgres::Client;
 use super::classify::sql_error;
 use super::connect::connect;
 use super::config::Postgres;
-use super::load::{copy_job, existing_columns, keys_are_unique, merge_indexes};
-use super::sql;
+use super::catalog::{existing_columns, keys_are_unique};
+use super::copy::copy_job;
+use super::sql::{self, merge_indexes};
 
 /// An open load transaction taking the job files of a package being written.
 pub(super) struct PgLoadStream {
