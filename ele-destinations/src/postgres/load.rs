@@ -3,158 +3,24 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ele_core::destination::{
-    Destination, LoadOutcome, LoadPlan, LoadStream, PipelineLock, Restored,
-};
+use ele_core::destination::LoadOutcome;
 use ele_core::package::{Job, LoadPackage, Manifest};
-use ele_core::schema::DataType;
-use ele_core::schema::{Schema, Table};
-use ele_core::state::StateRow;
+use ele_core::schema::{DataType, Table};
 use ele_core::{Error, Result};
 use ele_core::{MergeStrategy, WriteDisposition};
-use futures::future::BoxFuture;
 use tokio_postgres::GenericClient;
 
+use super::catalog::{
+    Existing, chain_is_empty, existing_columns, is_small_beside, keys_are_unique,
+};
 use super::classify::sql_error;
-use super::connect::connect;
-use super::catalog::{Existing, chain_is_empty, existing_columns, is_small_beside, keys_are_unique, table_exists};
 use super::config::Postgres;
+use super::connect::connect;
 use super::copy::copy_job;
 use super::sql::{self, ChainTable, ident, qualified};
 
 /// How often the data transaction is tried when it fails transiently (deadlock, serialization failure).
 const COMMIT_ATTEMPTS: u64 = 3;
-
-impl Destination for Postgres {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn location(&self) -> String {
-        Postgres::location(self)
-    }
-
-    fn restore<'a>(
-        &'a self,
-        dataset: &'a str,
-        pipeline_name: &'a str,
-        schema_name: &'a str,
-    ) -> BoxFuture<'a, Result<Restored>> {
-        Box::pin(restore(self, dataset, pipeline_name, schema_name))
-    }
-
-    fn lock_pipeline<'a>(
-        &'a self,
-        dataset: &'a str,
-        pipeline_name: &'a str,
-        timeout: std::time::Duration,
-    ) -> BoxFuture<'a, Result<PipelineLock>> {
-        Box::pin(lock_pipeline(self, dataset, pipeline_name, timeout))
-    }
-
-    fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>> {
-        Box::pin(load(self, package))
-    }
-
-    fn begin_load<'a>(
-        &'a self,
-        plan: &'a LoadPlan,
-    ) -> BoxFuture<'a, Result<Option<Box<dyn LoadStream>>>> {
-        Box::pin(super::stream::begin(self, plan))
-    }
-
-    fn commit_state<'a>(
-        &'a self,
-        commit: &'a ele_core::destination::StateCommit,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(super::manage::commit_state(self, commit))
-    }
-}
-
-async fn restore(
-    pg: &Postgres,
-    dataset: &str,
-    pipeline_name: &str,
-    schema_name: &str,
-) -> Result<Restored> {
-    let client = connect(pg).await?;
-    let mut restored = Restored::default();
-    if table_exists(&client, pg, dataset, "_dlt_pipeline_state").await?
-        && table_exists(&client, pg, dataset, "_dlt_loads").await?
-    {
-        let query = format!(
-            "SELECT s.state FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
-             WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s._dlt_load_id DESC LIMIT 1",
-            qualified(dataset, "_dlt_pipeline_state"),
-            qualified(dataset, "_dlt_loads")
-        );
-        let row = client
-            .query_opt(&query, &[&pipeline_name])
-            .await
-            .map_err(|e| sql_error(pg, "reading the stored pipeline state", e))?;
-        if let Some(row) = row {
-            restored.state = Some(StateRow::decode(row.get::<_, &str>(0))?);
-        }
-    }
-    if table_exists(&client, pg, dataset, "_dlt_version").await? {
-        let query = format!(
-            "SELECT schema FROM {} WHERE schema_name = $1 ORDER BY inserted_at DESC, version DESC LIMIT 1",
-            qualified(dataset, "_dlt_version")
-        );
-        let row = client
-            .query_opt(&query, &[&schema_name])
-            .await
-            .map_err(|e| sql_error(pg, "reading the stored schema", e))?;
-        if let Some(row) = row {
-            match serde_json::from_str::<Schema>(row.get::<_, &str>(0)) {
-                Ok(schema) => restored.schema = Some(schema),
-                Err(e) => {
-                    tracing::warn!(error = %e, "stored schema was not written by ele; inferring anew")
-                }
-            }
-        }
-    }
-    Ok(restored)
-}
-
-/// Holds a session advisory lock on a connection of its own; closing the connection releases it.
-async fn lock_pipeline(
-    pg: &Postgres,
-    dataset: &str,
-    pipeline_name: &str,
-    timeout: std::time::Duration,
-) -> Result<PipelineLock> {
-    let client = connect(pg).await?;
-    let key = format!("ele-run:{dataset}:{pipeline_name}");
-    let started = std::time::Instant::now();
-    let mut told = false;
-    loop {
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
-            .await
-            .map_err(|e| sql_error(pg, "locking the pipeline", e))?
-            .get(0);
-        if locked {
-            return Ok(PipelineLock::new(client));
-        }
-        if started.elapsed() >= timeout {
-            return Err(Error::config(format!(
-                "pipeline `{pipeline_name}` (dataset `{dataset}`) is being run by another process; waited {:.0} s for it to \
-                 finish. Stateful runs of one pipeline run one at a time; backfill chunks (with an end value) do not wait",
-                timeout.as_secs_f64()
-            )));
-        }
-        if !told {
-            tracing::info!(
-                pipeline = pipeline_name,
-                dataset,
-                "another run of this pipeline is in progress; waiting"
-            );
-            told = true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
 
 /// Index statements left for the load transaction, per root table: a chain loaded directly into empty tables
 /// gets its indexes after its rows (one sort beats a million random index inserts).
@@ -267,7 +133,9 @@ async fn copy_to_final(
     .await
 }
 
-async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
+/// Loads `package`: its schema changes, then its rows and system rows in one transaction, tried again when
+/// it fails transiently.
+pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
     let mut client = connect(pg).await?;
