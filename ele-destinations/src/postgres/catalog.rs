@@ -145,4 +145,3 @@ pub(super) async fn is_small_beside(
     let estimate = if tuples > 0.0 { tuples } else { bytes / 100.0 };
     Ok((rows as f64) * 10.0 < estimate)
 }
-

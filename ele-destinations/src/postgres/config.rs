@@ -9,12 +9,12 @@ use serde::Deserialize;
 use tokio_postgres::config::Host;
 
 /// dlt's environment variable for the PostgreSQL credentials.
-pub const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
+pub(super) const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
 
 /// The PostgreSQL destination: where to connect. `Debug` and messages never show the password.
 #[derive(Clone)]
 pub struct Postgres {
-    pub(crate) config: tokio_postgres::Config,
+    pub(super) config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for Postgres {

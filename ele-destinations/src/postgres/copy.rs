@@ -74,4 +74,3 @@ pub(super) async fn copy_job(
     ele_core::fault::point("after_copy");
     Ok(rows)
 }
-

@@ -49,10 +49,7 @@ impl Destination for Postgres {
         Box::pin(stream::begin(self, plan))
     }
 
-    fn commit_state<'a>(
-        &'a self,
-        commit: &'a StateCommit,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn commit_state<'a>(&'a self, commit: &'a StateCommit) -> BoxFuture<'a, Result<()>> {
         Box::pin(state::commit_state(self, commit))
     }
 }

@@ -126,7 +126,7 @@ pub(super) async fn lock_dataset_ddl(
 
 /// Fails with [`Error::StateConflict`] when a state at least as new as `state` was committed meanwhile: this
 /// commit then started from an outdated state and could load an increment twice (optimistic concurrency).
-pub(super) async fn check_newest(
+async fn check_newest(
     tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
@@ -163,7 +163,7 @@ pub(super) async fn check_newest(
 
 /// Inserts the state row of load `load_id` and prunes versions older than the newest
 /// [`STATE_VERSIONS_KEPT`] (dlt's table grows without bound, dlt #2186).
-pub(super) async fn write_state_row(
+async fn write_state_row(
     tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
@@ -224,7 +224,7 @@ pub(super) async fn write_package_rows(
 }
 
 /// Inserts the `_dlt_loads` row (status 0) that marks load `load_id` complete.
-pub(super) async fn write_load_record(
+async fn write_load_record(
     tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
@@ -245,7 +245,7 @@ pub(super) async fn write_load_record(
 }
 
 /// `engine_version` of the `_dlt_version` rows ele writes (dlt's schema engine version).
-pub(super) const SCHEMA_ENGINE_VERSION: i64 = 11;
+const SCHEMA_ENGINE_VERSION: i64 = 11;
 
 /// Which stored versions make writing a `_dlt_version` row unnecessary.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -349,14 +349,7 @@ async fn try_commit(
 
     // The new schema becomes the newest stored version, so a restore (`sync`) sees the change.
     let schema_hash = commit.schema.content_hash();
-    write_schema_version(
-        &tx,
-        pg,
-        ds,
-        &commit.schema,
-        KnownSchema::Newest,
-    )
-    .await?;
+    write_schema_version(&tx, pg, ds, &commit.schema, KnownSchema::Newest).await?;
 
     if let Some(state) = &commit.state_row {
         write_state_row(&tx, pg, ds, &commit.load_id, state).await?;

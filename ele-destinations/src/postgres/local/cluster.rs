@@ -10,8 +10,9 @@ use std::sync::{Mutex, PoisonError};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use super::super::classify::describe;
-use super::dirs::{create_temp_root, existing_managed_root, lock_dir, managed_root, remove_if_exists};
+use super::dirs::{
+    create_temp_root, existing_managed_root, lock_dir, managed_root, remove_if_exists,
+};
 use super::error::{LocalError, io_error};
 use super::process::{ServerUser, find_server_binaries, server_user, shell_quote};
 use super::server::{
@@ -20,6 +21,7 @@ use super::server::{
 };
 use super::settings::{LOG_FILE, PORT, SERVER_USER};
 use super::watchdog;
+use crate::postgres::classify::describe;
 
 /// A throwaway cluster's cleanup state.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ fn owner_uid(user: Option<&ServerUser>) -> u32 {
 
 /// Whether `dir` and all its ancestors are traversable by `user` (with the credentials `Command::uid/gid`
 /// gives: no supplementary groups). Always true when not root.
-pub(super) fn traversable_by(dir: &Path, user: Option<&ServerUser>) -> bool {
+fn traversable_by(dir: &Path, user: Option<&ServerUser>) -> bool {
     let Some(user) = user else { return true };
     dir.ancestors()
         .filter(|a| !a.as_os_str().is_empty())
@@ -54,7 +54,7 @@ pub(super) fn usable_root(root: &Path) -> bool {
 }
 
 /// Makes `root` private to the user the server runs as.
-pub(super) fn claim(root: &Path, user: Option<&ServerUser>) -> Result<(), LocalError> {
+fn claim(root: &Path, user: Option<&ServerUser>) -> Result<(), LocalError> {
     fs::set_permissions(root, fs::Permissions::from_mode(0o700))
         .map_err(io_error("cannot set the mode of", root))?;
     if let Some(user) = user {

@@ -71,7 +71,10 @@ pub enum LocalError {
 }
 
 /// A closure turning an I/O error of `what` on `path` into a [`LocalError`].
-pub(super) fn io_error(what: impl Into<String>, path: &Path) -> impl FnOnce(io::Error) -> LocalError {
+pub(super) fn io_error(
+    what: impl Into<String>,
+    path: &Path,
+) -> impl FnOnce(io::Error) -> LocalError {
     let what = what.into();
     let path = path.to_owned();
     move |source| LocalError::Io { what, path, source }

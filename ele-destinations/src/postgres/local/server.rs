@@ -143,7 +143,11 @@ pub(super) enum Status {
 }
 
 /// `pg_ctl status`: 0 running, 3 not running, 4 no (accessible) data directory.
-pub(super) fn server_status(bin: &Path, user: Option<&ServerUser>, root: &Path) -> Result<Status, LocalError> {
+pub(super) fn server_status(
+    bin: &Path,
+    user: Option<&ServerUser>,
+    root: &Path,
+) -> Result<Status, LocalError> {
     let what = "checking whether the PostgreSQL server runs";
     let mut cmd = command(&bin.join("pg_ctl"), user);
     cmd.arg("-D").arg(root.join("data")).arg("status");
@@ -176,7 +180,11 @@ pub(super) fn start_server(
 }
 
 /// `pg_ctl stop -m fast` (waits until the server is gone).
-pub(super) fn stop_server(bin: &Path, user: Option<&ServerUser>, root: &Path) -> Result<(), LocalError> {
+pub(super) fn stop_server(
+    bin: &Path,
+    user: Option<&ServerUser>,
+    root: &Path,
+) -> Result<(), LocalError> {
     let log = root.join(LOG_FILE);
     let mut cmd = command(&bin.join("pg_ctl"), user);
     cmd.arg("-D").arg(root.join("data")).args([

@@ -53,8 +53,7 @@ pub(super) fn at_exit(cleanup: Box<dyn FnOnce() + Send>) {
 extern "C" fn run_cleanups() {
     // Unwinding out of an `extern "C"` function aborts: contain any panic.
     let _ = std::panic::catch_unwind(|| {
-        let cleanups =
-            std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(PoisonError::into_inner));
+        let cleanups = std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(PoisonError::into_inner));
         for cleanup in cleanups {
             cleanup();
         }
