@@ -1,7 +1,6 @@
-//! Credentials: a libpq URL or key/value string, from code, from the configuration
-//! (`DESTINATION__POSTGRES__CREDENTIALS`, `.ele/secrets.toml`, `.ele/config.toml`), or a managed local instance.
+//! Credentials and the `Postgres` type: a libpq URL or key/value string, from code or from the configuration
+//! (`DESTINATION__POSTGRES__CREDENTIALS`, `.ele/secrets.toml`, `.ele/config.toml`). Parsing only, no network.
 
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ele_core::config::{Config, POSTGRES_CREDENTIALS, Secret};
@@ -9,18 +8,13 @@ use ele_core::{Error, Result};
 use serde::Deserialize;
 use tokio_postgres::config::Host;
 
-use super::local::LocalCluster;
-
 /// dlt's environment variable for the PostgreSQL credentials.
-pub const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
-
-/// Name of the database created in a managed local instance.
-pub const LOCAL_DATABASE: &str = "ele";
+pub(super) const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
 
 /// The PostgreSQL destination: where to connect. `Debug` and messages never show the password.
 #[derive(Clone)]
 pub struct Postgres {
-    pub(crate) config: tokio_postgres::Config,
+    pub(super) config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -69,42 +63,6 @@ impl Postgres {
     /// Whether `config` holds PostgreSQL credentials anywhere.
     pub fn is_configured(config: &Config) -> bool {
         config.provider(&POSTGRES_CREDENTIALS).is_some()
-    }
-
-    /// The managed local instance under `dir` (created on first use, left running), database `ele`.
-    pub async fn local_at(dir: &Path) -> Result<Self> {
-        let cluster = LocalCluster::ensure_managed(dir).map_err(|e| {
-            Error::config(format!("cannot start the local PostgreSQL instance: {e}"))
-        })?;
-        cluster.create_database(LOCAL_DATABASE).await.map_err(|e| {
-            Error::config(format!("cannot create database `{LOCAL_DATABASE}`: {e}"))
-        })?;
-        Postgres::new(&cluster.connection_string(LOCAL_DATABASE))
-    }
-
-    /// The managed local instance under `.ele/postgres`.
-    pub async fn local() -> Result<Self> {
-        Postgres::local_at(&local_dir()).await
-    }
-
-    /// The configured credentials when there are any ([`Postgres::from_env`]), else the managed local instance
-    /// (for examples). Prints how to open the local instance with psql.
-    pub async fn from_env_or_local() -> Result<Self> {
-        let config = Config::current()?;
-        if Postgres::is_configured(&config) {
-            return Postgres::from_config(&config);
-        }
-        let dir = local_dir();
-        let pg = Postgres::local_at(&dir).await?;
-        let cluster = LocalCluster::ensure_managed(&dir).map_err(|e| {
-            Error::config(format!("cannot start the local PostgreSQL instance: {e}"))
-        })?;
-        eprintln!(
-            "no PostgreSQL credentials configured ({CREDENTIALS_ENV} or .ele/secrets.toml): using the local PostgreSQL instance in {} (open it with: {}; stop it with: ele local stop)",
-            dir.display(),
-            cluster.psql_command(LOCAL_DATABASE)
-        );
-        Ok(pg)
     }
 
     /// The database name.
@@ -168,11 +126,6 @@ impl Parts {
         }
         parts.join(" ")
     }
-}
-
-/// `.ele/postgres` under the current directory.
-pub fn local_dir() -> PathBuf {
-    PathBuf::from(".ele").join("postgres")
 }
 
 #[cfg(test)]

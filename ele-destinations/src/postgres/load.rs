@@ -3,250 +3,28 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bytes::{Bytes, BytesMut};
-use ele_core::destination::{
-    Destination, LoadOutcome, LoadPlan, LoadStream, PipelineLock, Restored,
-};
-use ele_core::package::{
-    BINARY_COPY_HEADER, BINARY_COPY_TRAILER, Job, JobFormat, LoadPackage, Manifest,
-};
-use ele_core::schema::DataType;
-use ele_core::schema::{C_DLT_ID, C_DLT_ROOT_ID, Schema, Table};
-use ele_core::state::StateRow;
+use ele_core::destination::LoadOutcome;
+use ele_core::package::{Job, LoadPackage, Manifest};
+use ele_core::schema::{DataType, Table};
 use ele_core::{Error, Result};
 use ele_core::{MergeStrategy, WriteDisposition};
-use futures::future::BoxFuture;
-use futures::{SinkExt, pin_mut};
-use tokio::io::AsyncReadExt;
 use tokio_postgres::GenericClient;
 
-use super::client::{connect, sql_error};
+use super::catalog::{
+    Existing, chain_is_empty, existing_columns, is_small_beside, keys_are_unique,
+};
+use super::classify::sql_error;
 use super::config::Postgres;
+use super::connect::connect;
+use super::copy::copy_job;
 use super::sql::{self, ChainTable, ident, qualified};
 
 /// How often the data transaction is tried when it fails transiently (deadlock, serialization failure).
 const COMMIT_ATTEMPTS: u64 = 3;
 
-impl Destination for Postgres {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn location(&self) -> String {
-        Postgres::location(self)
-    }
-
-    fn restore<'a>(
-        &'a self,
-        dataset: &'a str,
-        pipeline_name: &'a str,
-        schema_name: &'a str,
-    ) -> BoxFuture<'a, Result<Restored>> {
-        Box::pin(restore(self, dataset, pipeline_name, schema_name))
-    }
-
-    fn lock_pipeline<'a>(
-        &'a self,
-        dataset: &'a str,
-        pipeline_name: &'a str,
-        timeout: std::time::Duration,
-    ) -> BoxFuture<'a, Result<PipelineLock>> {
-        Box::pin(lock_pipeline(self, dataset, pipeline_name, timeout))
-    }
-
-    fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>> {
-        Box::pin(load(self, package))
-    }
-
-    fn begin_load<'a>(
-        &'a self,
-        plan: &'a LoadPlan,
-    ) -> BoxFuture<'a, Result<Option<Box<dyn LoadStream>>>> {
-        Box::pin(super::stream::begin(self, plan))
-    }
-
-    fn commit_state<'a>(
-        &'a self,
-        commit: &'a ele_core::destination::StateCommit,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(super::manage::commit_state(self, commit))
-    }
-}
-
-async fn table_exists(
-    client: &impl GenericClient,
-    pg: &Postgres,
-    dataset: &str,
-    table: &str,
-) -> Result<bool> {
-    let row = client
-        .query_one(
-            "SELECT to_regclass($1)::text",
-            &[&qualified(dataset, table)],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "looking up a system table", e))?;
-    Ok(row.get::<_, Option<String>>(0).is_some())
-}
-
-async fn restore(
-    pg: &Postgres,
-    dataset: &str,
-    pipeline_name: &str,
-    schema_name: &str,
-) -> Result<Restored> {
-    let client = connect(pg).await?;
-    let mut restored = Restored::default();
-    if table_exists(&client, pg, dataset, "_dlt_pipeline_state").await?
-        && table_exists(&client, pg, dataset, "_dlt_loads").await?
-    {
-        let query = format!(
-            "SELECT s.state FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
-             WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s._dlt_load_id DESC LIMIT 1",
-            qualified(dataset, "_dlt_pipeline_state"),
-            qualified(dataset, "_dlt_loads")
-        );
-        let row = client
-            .query_opt(&query, &[&pipeline_name])
-            .await
-            .map_err(|e| sql_error(pg, "reading the stored pipeline state", e))?;
-        if let Some(row) = row {
-            restored.state = Some(StateRow::decode(row.get::<_, &str>(0))?);
-        }
-    }
-    if table_exists(&client, pg, dataset, "_dlt_version").await? {
-        let query = format!(
-            "SELECT schema FROM {} WHERE schema_name = $1 ORDER BY inserted_at DESC, version DESC LIMIT 1",
-            qualified(dataset, "_dlt_version")
-        );
-        let row = client
-            .query_opt(&query, &[&schema_name])
-            .await
-            .map_err(|e| sql_error(pg, "reading the stored schema", e))?;
-        if let Some(row) = row {
-            match serde_json::from_str::<Schema>(row.get::<_, &str>(0)) {
-                Ok(schema) => restored.schema = Some(schema),
-                Err(e) => {
-                    tracing::warn!(error = %e, "stored schema was not written by ele; inferring anew")
-                }
-            }
-        }
-    }
-    Ok(restored)
-}
-
-/// Holds a session advisory lock on a connection of its own; closing the connection releases it.
-async fn lock_pipeline(
-    pg: &Postgres,
-    dataset: &str,
-    pipeline_name: &str,
-    timeout: std::time::Duration,
-) -> Result<PipelineLock> {
-    let client = connect(pg).await?;
-    let key = format!("ele-run:{dataset}:{pipeline_name}");
-    let started = std::time::Instant::now();
-    let mut told = false;
-    loop {
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
-            .await
-            .map_err(|e| sql_error(pg, "locking the pipeline", e))?
-            .get(0);
-        if locked {
-            return Ok(PipelineLock::new(client));
-        }
-        if started.elapsed() >= timeout {
-            return Err(Error::config(format!(
-                "pipeline `{pipeline_name}` (dataset `{dataset}`) is being run by another process; waited {:.0} s for it to \
-                 finish. Stateful runs of one pipeline run one at a time; backfill chunks (with an end value) do not wait",
-                timeout.as_secs_f64()
-            )));
-        }
-        if !told {
-            tracing::info!(
-                pipeline = pipeline_name,
-                dataset,
-                "another run of this pipeline is in progress; waiting"
-            );
-            told = true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
-/// Columns of every table of the dataset, in order.
-type Existing = HashMap<String, Vec<String>>;
-
-pub(super) async fn existing_columns(
-    client: &impl GenericClient,
-    pg: &Postgres,
-    dataset: &str,
-) -> Result<Existing> {
-    let rows = client
-        .query(
-            "SELECT table_name::text, column_name::text FROM information_schema.columns \
-             WHERE table_schema = $1 ORDER BY table_name, ordinal_position",
-            &[&dataset],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "reading the dataset's columns", e))?;
-    let mut existing: Existing = HashMap::new();
-    for row in rows {
-        existing
-            .entry(row.get::<_, String>(0))
-            .or_default()
-            .push(row.get::<_, String>(1));
-    }
-    Ok(existing)
-}
-
 /// Index statements left for the load transaction, per root table: a chain loaded directly into empty tables
 /// gets its indexes after its rows (one sort beats a million random index inserts).
 type DeferredIndexes = HashMap<String, Vec<String>>;
-
-/// The indexes a merge needs on `table` (suffix of the index name and columns): the root's primary key, the
-/// children's `_dlt_root_id`, and the ids upsert and scd2 match on; none for other dispositions.
-pub(super) fn merge_indexes<'t>(
-    m: &'t Manifest,
-    table: &'t Table,
-) -> Vec<(&'static str, Vec<&'t str>)> {
-    let root = m.schema.root_of(&table.name);
-    let merging = m
-        .schema
-        .tables
-        .get(root)
-        .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
-    if !merging {
-        return Vec::new();
-    }
-    let strategy = m.chains.iter().find(|c| c.root == root).map(|c| &c.merge);
-    let complete = |c: &str| table.columns.get(c).is_some_and(|c| c.is_complete());
-    let mut indexes = Vec::new();
-    if table.parent.is_none() {
-        let pk = table.primary_key();
-        if !pk.is_empty() && pk.iter().all(|c| complete(c)) {
-            indexes.push(("primary_key", pk));
-        }
-        // scd2 looks versions up by their hash.
-        if let Some(scd2) = strategy.and_then(|m| m.scd2.as_ref())
-            && complete(scd2.version_column())
-        {
-            indexes.push(("row_version", vec![scd2.version_column()]));
-        }
-    } else {
-        if complete(C_DLT_ROOT_ID) {
-            indexes.push(("root_key", vec![C_DLT_ROOT_ID]));
-        }
-        // upsert and scd2 match child rows by their (deterministic) ids.
-        if strategy
-            .is_some_and(|m| matches!(m.strategy, MergeStrategy::Upsert | MergeStrategy::Scd2))
-            && complete(C_DLT_ID)
-        {
-            indexes.push(("row_key", vec![C_DLT_ID]));
-        }
-    }
-    indexes
-}
 
 /// Creates the dataset, system tables, new tables and columns, and indexes (but those of the `direct` chains),
 /// in one short transaction, and records a changed schema in `_dlt_version`. Returns the columns that exist
@@ -317,7 +95,7 @@ async fn apply_schema(
                 }
             }
         }
-        for (suffix, columns) in merge_indexes(m, table) {
+        for (suffix, columns) in sql::merge_indexes(m, table) {
             create_index(&mut statements, &table.name, suffix, &columns);
         }
     }
@@ -355,71 +133,9 @@ async fn copy_to_final(
     .await
 }
 
-/// Streams a job file into `COPY table (columns) FROM STDIN`.
-pub(super) async fn copy_job(
-    client: &tokio_postgres::Client,
-    pg: &Postgres,
-    path: &std::path::Path,
-    job: &Job,
-    schema: &str,
-    table: &str,
-    freeze: bool,
-) -> Result<u64> {
-    let columns: Vec<&str> = job.columns.iter().map(String::as_str).collect();
-    let binary = job.format == JobFormat::Binary;
-    let options: Vec<&str> = [(binary, "FORMAT binary"), (freeze, "FREEZE")]
-        .into_iter()
-        .filter_map(|(on, option)| on.then_some(option))
-        .collect();
-    let statement = format!(
-        "COPY {} ({}) FROM STDIN{}",
-        qualified(schema, table),
-        sql::column_list(&columns),
-        if options.is_empty() {
-            String::new()
-        } else {
-            format!(" WITH ({})", options.join(", "))
-        }
-    );
-    let what = format!("COPY of {} into {}", job.file, qualified(schema, table));
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| Error::io("cannot open job file", path, e))?;
-    let sink = client
-        .copy_in::<_, Bytes>(&statement)
-        .await
-        .map_err(|e| sql_error(pg, &what, e))?;
-    pin_mut!(sink);
-    if binary {
-        sink.send(Bytes::from_static(BINARY_COPY_HEADER))
-            .await
-            .map_err(|e| sql_error(pg, &what, e))?;
-    }
-    let mut buf = BytesMut::with_capacity(256 * 1024);
-    loop {
-        buf.reserve(256 * 1024);
-        let n = file
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| Error::io("cannot read job file", path, e))?;
-        if n == 0 {
-            break;
-        }
-        sink.send(buf.split().freeze())
-            .await
-            .map_err(|e| sql_error(pg, &what, e))?;
-    }
-    if binary {
-        sink.send(Bytes::from_static(BINARY_COPY_TRAILER))
-            .await
-            .map_err(|e| sql_error(pg, &what, e))?;
-    }
-    let rows = sink.finish().await.map_err(|e| sql_error(pg, &what, e))?;
-    ele_core::fault::point("after_copy");
-    Ok(rows)
-}
-
-async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
+/// Loads `package`: its schema changes, then its rows and system rows in one transaction, tried again when
+/// it fails transiently.
+pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOutcome> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
     let mut client = connect(pg).await?;
@@ -527,31 +243,6 @@ async fn check_unique_keys(
     Ok(())
 }
 
-/// Whether `rows` staged rows are few beside what `table` holds (under a tenth), judged from the planner's row
-/// estimate or, before the table was first analyzed, from its size at a generous 100 bytes a row.
-async fn is_small_beside(
-    client: &impl GenericClient,
-    pg: &Postgres,
-    dataset: &str,
-    table: &str,
-    rows: u64,
-) -> Result<bool> {
-    let row = client
-        .query_opt(
-            "SELECT GREATEST(c.reltuples, 0)::float8, pg_relation_size(c.oid)::float8 FROM pg_class c \
-             WHERE c.oid = to_regclass($1)",
-            &[&qualified(dataset, table)],
-        )
-        .await
-        .map_err(|e| sql_error(pg, &format!("sizing `{table}`"), e))?;
-    let Some(row) = row else {
-        return Ok(false);
-    };
-    let (tuples, bytes): (f64, f64) = (row.get(0), row.get(1));
-    let estimate = if tuples > 0.0 { tuples } else { bytes / 100.0 };
-    Ok((rows as f64) * 10.0 < estimate)
-}
-
 /// Records the smallest and largest staged value of the single-column primary key `key` in a temp table
 /// (`lo`, `hi`) and returns its name when fewer than twice the `staged` rows of `table` lie between them
 /// (counted through the key index, stopping at that bound).
@@ -590,71 +281,6 @@ async fn narrow_key_range(
         .await
         .map_err(|e| sql_error(pg, &format!("sizing the key range of `{table}`"), e))?;
     Ok((row.get::<_, i64>(0) < bound).then_some(range))
-}
-
-/// Whether every table of the chain of `root` that exists in the destination is empty.
-async fn chain_is_empty(
-    client: &impl GenericClient,
-    pg: &Postgres,
-    m: &Manifest,
-    existing: &Existing,
-    root: &str,
-) -> Result<bool> {
-    let probes: Vec<String> = m
-        .schema
-        .chain(root)
-        .iter()
-        .filter(|t| existing.contains_key(&t.name))
-        .map(|t| {
-            format!(
-                "NOT EXISTS (SELECT 1 FROM {})",
-                qualified(&m.dataset_name, &t.name)
-            )
-        })
-        .collect();
-    if probes.is_empty() {
-        return Ok(true);
-    }
-    let row = client
-        .query_one(&format!("SELECT {}", probes.join(" AND ")), &[])
-        .await
-        .map_err(|e| sql_error(pg, &format!("looking into `{root}`"), e))?;
-    Ok(row.get::<_, bool>(0))
-}
-
-/// Whether the primary key of `root` (just filled) is unique: a unique index on it builds. The caller rolls back
-/// to a savepoint when it is not (the failed build aborts the transaction up to there).
-pub(super) async fn keys_are_unique(
-    tx: &impl GenericClient,
-    pg: &Postgres,
-    m: &Manifest,
-    root: &str,
-) -> Result<bool> {
-    let Some(table) = m.schema.tables.get(root) else {
-        return Ok(false);
-    };
-    let check = sql::index_name(root, "ele_unique_check");
-    let built = tx
-        .batch_execute(&format!(
-            "CREATE UNIQUE INDEX {} ON {} ({})",
-            ident(&check),
-            qualified(&m.dataset_name, root),
-            sql::column_list(&table.primary_key())
-        ))
-        .await;
-    match built {
-        Ok(()) => {
-            tx.batch_execute(&format!(
-                "DROP INDEX {}",
-                qualified(&m.dataset_name, &check)
-            ))
-            .await
-            .map_err(|e| sql_error(pg, "dropping the uniqueness check", e))?;
-            Ok(true)
-        }
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => Ok(false),
-        Err(e) => Err(sql_error(pg, &format!("checking the keys of `{root}`"), e)),
-    }
 }
 
 /// The rows of a chain planned for a direct load: COPYed into its final tables when they are still empty

@@ -1,19 +1,31 @@
 //! PostgreSQL destination: binary COPY, one transaction per load package.
 //!
-//! - [`config`]: credentials and their validation (no network);
-//! - [`client`]: connecting, classifying errors;
-//! - [`sql`]: DDL and merge SQL, every identifier quoted;
-//! - `load`: the load of one package; `stream`: the load of a package into new tables while it is written;
-//!   `manage`: dropping tables and committing state outside a load;
-//! - `state`: the `_dlt_pipeline_state` and `_dlt_loads` rows a commit writes;
+//! The public API is [`Postgres`] (where to connect: from code, the configuration or the managed local
+//! instance), [`local_dir`] and the [`local`] clusters. The rest is private:
+//!
+//! - `config`: credentials and the `Postgres` type (no network); `managed`: `Postgres` on the managed local
+//!   instance;
+//! - `connect`: opening connections; `classify`: driver errors into ele's error kinds;
+//! - `destination`: the one `Destination` impl, delegating to `load` (the load of one package), `stream` (the
+//!   load of a package into new tables while it is written) and `state`;
+//! - `copy`: COPY of job files, `catalog`: what the database already holds, `sql`: DDL and merge SQL with every
+//!   identifier quoted (all three shared by `load` and `stream`);
+//! - `state`: restoring state and schema, the pipeline lock, the system rows a commit writes, state changes
+//!   outside a load;
 //! - [`local`]: throwaway and managed local clusters from the installed server binaries.
-pub mod client;
-pub mod config;
+
+mod catalog;
+mod classify;
+mod config;
+mod connect;
+mod copy;
+mod destination;
 mod load;
 pub mod local;
-mod manage;
-pub mod sql;
+mod managed;
+mod sql;
 mod state;
 mod stream;
 
 pub use config::Postgres;
+pub use managed::local_dir;

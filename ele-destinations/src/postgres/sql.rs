@@ -1,23 +1,23 @@
 //! SQL text: DDL and the statements of a load. Every identifier goes through [`ident`]; values are never
 //! spliced in (they travel as COPY data or bind parameters).
 
-use ele_core::SortOrder;
-use ele_core::package::Scd2Spec;
+use ele_core::package::{Manifest, Scd2Spec};
 use ele_core::schema::DataType;
 use ele_core::schema::{C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Table};
+use ele_core::{MergeStrategy, SortOrder, WriteDisposition};
 
 /// Quotes an identifier: `"na""me"`.
-pub fn ident(name: &str) -> String {
+pub(super) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `"schema"."table"`.
-pub fn qualified(schema: &str, table: &str) -> String {
+pub(super) fn qualified(schema: &str, table: &str) -> String {
     format!("{}.{}", ident(schema), ident(table))
 }
 
 /// The PostgreSQL type of a column type, as dlt maps it.
-pub fn pg_type(t: DataType) -> &'static str {
+fn pg_type(t: DataType) -> &'static str {
     match t {
         DataType::Text => "varchar",
         DataType::Bigint => "bigint",
@@ -34,7 +34,7 @@ fn column_def(c: &Column, t: DataType) -> String {
 }
 
 /// `CREATE TABLE` with the table's typed columns in order.
-pub fn create_table(schema: &str, table: &Table) -> String {
+pub(super) fn create_table(schema: &str, table: &Table) -> String {
     let columns: Vec<String> = table
         .columns
         .values()
@@ -48,7 +48,7 @@ pub fn create_table(schema: &str, table: &Table) -> String {
 }
 
 /// `ALTER TABLE ... ADD COLUMN` for a typed column.
-pub fn add_column(schema: &str, table: &str, column: &Column) -> Option<String> {
+pub(super) fn add_column(schema: &str, table: &str, column: &Column) -> Option<String> {
     let t = column.data_type?;
     Some(format!(
         "ALTER TABLE {} ADD COLUMN {}",
@@ -59,7 +59,7 @@ pub fn add_column(schema: &str, table: &str, column: &Column) -> Option<String> 
 
 /// `CREATE INDEX IF NOT EXISTS` on `columns` of a table, named after the table and a suffix, shortened to fit.
 /// `_dlt_root_id` is indexed under the byte-wise "C" collation (row ids are ASCII; lookups name the collation).
-pub fn create_index(schema: &str, table: &str, suffix: &str, columns: &[&str]) -> String {
+pub(super) fn create_index(schema: &str, table: &str, suffix: &str, columns: &[&str]) -> String {
     let name = index_name(table, suffix);
     let cols: Vec<String> = columns
         .iter()
@@ -80,7 +80,7 @@ pub fn create_index(schema: &str, table: &str, suffix: &str, columns: &[&str]) -
 }
 
 /// An index name of at most 63 bytes, unique per table and suffix.
-pub fn index_name(table: &str, suffix: &str) -> String {
+pub(super) fn index_name(table: &str, suffix: &str) -> String {
     let full = format!("{table}__{suffix}");
     if full.len() <= 63 {
         return full;
@@ -95,7 +95,7 @@ pub fn index_name(table: &str, suffix: &str) -> String {
 }
 
 /// The system tables, as dlt creates them.
-pub fn system_tables(schema: &str) -> Vec<String> {
+pub(super) fn system_tables(schema: &str) -> Vec<String> {
     vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {} (\"load_id\" varchar(64) NOT NULL, \"schema_name\" varchar, \"status\" bigint NOT NULL, \"inserted_at\" timestamp with time zone NOT NULL, \"schema_version_hash\" varchar)",
@@ -113,7 +113,7 @@ pub fn system_tables(schema: &str) -> Vec<String> {
 }
 
 /// The column list of a table as `"a", "b"`.
-pub fn column_list(columns: &[&str]) -> String {
+pub(super) fn column_list(columns: &[&str]) -> String {
     columns
         .iter()
         .map(|c| ident(c))
@@ -130,24 +130,24 @@ fn root_link_in(link: &str, subquery: &str) -> String {
 
 /// One table of a chain as the merge sees it.
 #[derive(Debug, Clone)]
-pub struct ChainTable<'a> {
+pub(super) struct ChainTable<'a> {
     /// The table in the schema.
-    pub table: &'a Table,
+    pub(super) table: &'a Table,
     /// Its staging table (in the staging schema) when this load has rows for it.
-    pub staging: Option<String>,
+    pub(super) staging: Option<String>,
     /// Its typed columns as they exist in the destination.
-    pub columns: Vec<&'a str>,
+    pub(super) columns: Vec<&'a str>,
     /// The column linking it to the root row: `_dlt_root_id`, or `_dlt_parent_id` for a direct child without one.
-    pub root_link: Option<&'a str>,
+    pub(super) root_link: Option<&'a str>,
 }
 
 /// The column flagging deleted keys, as it exists in the destination.
 #[derive(Debug, Clone)]
-pub struct HardDelete<'a> {
+pub(super) struct HardDelete<'a> {
     /// The column.
-    pub column: &'a str,
+    pub(super) column: &'a str,
     /// Whether it is boolean: then `true` deletes; any other type deletes when not null.
-    pub boolean: bool,
+    pub(super) boolean: bool,
 }
 
 impl HardDelete<'_> {
@@ -174,35 +174,35 @@ impl HardDelete<'_> {
 
 /// Everything the merge of one table chain needs: its tables as they exist, keys and hints.
 #[derive(Debug, Clone)]
-pub struct ChainMerge<'a> {
+pub(super) struct ChainMerge<'a> {
     /// The dataset (schema) of the final tables.
-    pub dataset: &'a str,
+    pub(super) dataset: &'a str,
     /// The schema of this load's staging tables.
-    pub staging_schema: &'a str,
+    pub(super) staging_schema: &'a str,
     /// The root table.
-    pub root: ChainTable<'a>,
+    pub(super) root: ChainTable<'a>,
     /// The child tables, parents before children.
-    pub children: Vec<ChainTable<'a>>,
+    pub(super) children: Vec<ChainTable<'a>>,
     /// Primary key columns of the root.
-    pub primary_key: Vec<&'a str>,
+    pub(super) primary_key: Vec<&'a str>,
     /// Merge key columns of the root.
-    pub merge_key: Vec<&'a str>,
+    pub(super) merge_key: Vec<&'a str>,
     /// No primary key occurs twice in staging.
-    pub unique_keys: bool,
+    pub(super) unique_keys: bool,
     /// Makes temp table names unique within the transaction.
-    pub tag: String,
+    pub(super) tag: String,
     /// The hard-delete column, when the root has one.
-    pub hard_delete: Option<HardDelete<'a>>,
+    pub(super) hard_delete: Option<HardDelete<'a>>,
     /// The column (and order) choosing which duplicate of a primary key is kept.
-    pub dedup_sort: Option<(&'a str, SortOrder)>,
+    pub(super) dedup_sort: Option<(&'a str, SortOrder)>,
     /// A small load into a big table: delete-insert plans its deletes as index lookups (when it matches on the
     /// primary key alone), so they cost what the load holds rather than a scan of the tables.
-    pub index_deletes: bool,
+    pub(super) index_deletes: bool,
     /// A temp table holding the smallest (`lo`) and largest (`hi`) staged value of a single-column primary key
     /// when few destination rows lie between them (new keys beyond the old ones, as ids and timestamps grow):
     /// the root delete then reads only that index range and hashes the staged keys, instead of looking every
     /// staged key up.
-    pub key_range: Option<String>,
+    pub(super) key_range: Option<String>,
 }
 
 impl ChainMerge<'_> {
@@ -280,7 +280,7 @@ impl ChainMerge<'_> {
     /// delete-insert (dlt's `gen_merge_sql`, §2.3): the destination rows matching a staged primary or merge
     /// key are deleted with their child rows, then the staged rows are inserted, one per primary key (the
     /// first sent, or the `dedup_sort` winner) and without those flagged as deleted.
-    pub fn delete_insert(&self) -> Vec<String> {
+    pub(super) fn delete_insert(&self) -> Vec<String> {
         let Some(root_staging) = &self.root.staging else {
             return Vec::new();
         };
@@ -369,7 +369,7 @@ impl ChainMerge<'_> {
     /// matched by `_dlt_id`; list elements that disappeared are deleted. Unlike dlt, duplicates of a key in one
     /// load are resolved (the last sent wins, or the `dedup_sort` winner) and a flagged row of a new key is
     /// not inserted.
-    pub fn upsert(&self) -> Vec<String> {
+    pub(super) fn upsert(&self) -> Vec<String> {
         let Some(root_staging) = &self.root.staging else {
             return Vec::new();
         };
@@ -432,7 +432,7 @@ impl ChainMerge<'_> {
     /// insert-only (§2.4): staged rows whose primary key is not in the destination yet are inserted (the first
     /// sent per key, or the `dedup_sort` winner, without rows flagged as deleted); child rows only with their
     /// inserted root row.
-    pub fn insert_only(&self) -> Vec<String> {
+    pub(super) fn insert_only(&self) -> Vec<String> {
         let Some(root_staging) = &self.root.staging else {
             return Vec::new();
         };
@@ -464,7 +464,7 @@ impl ChainMerge<'_> {
     /// when there is a merge key) are retired at the boundary, new versions are inserted as active from the
     /// boundary, child rows of new versions are inserted. Compound merge keys are compared as row values, not
     /// concatenated.
-    pub fn scd2(&self, spec: &Scd2Spec) -> Vec<String> {
+    pub(super) fn scd2(&self, spec: &Scd2Spec) -> Vec<String> {
         let Some(root_staging) = &self.root.staging else {
             return Vec::new();
         };
@@ -584,7 +584,11 @@ fn timestamp_literal(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The column of a child table that links it to its root row, if any.
-pub fn root_link<'a>(table: &Table, parent_is_root: bool, existing: &[&'a str]) -> Option<&'a str> {
+pub(super) fn root_link<'a>(
+    table: &Table,
+    parent_is_root: bool,
+    existing: &[&'a str],
+) -> Option<&'a str> {
     let _ = table;
     if let Some(c) = existing.iter().find(|c| **c == C_DLT_ROOT_ID) {
         return Some(c);
@@ -593,6 +597,50 @@ pub fn root_link<'a>(table: &Table, parent_is_root: bool, existing: &[&'a str]) 
         return existing.iter().find(|c| **c == C_DLT_PARENT_ID).copied();
     }
     None
+}
+
+/// The indexes a merge needs on `table` (suffix of the index name and columns): the root's primary key, the
+/// children's `_dlt_root_id`, and the ids upsert and scd2 match on; none for other dispositions.
+pub(super) fn merge_indexes<'t>(
+    m: &'t Manifest,
+    table: &'t Table,
+) -> Vec<(&'static str, Vec<&'t str>)> {
+    let root = m.schema.root_of(&table.name);
+    let merging = m
+        .schema
+        .tables
+        .get(root)
+        .is_some_and(|t| t.write_disposition == WriteDisposition::Merge);
+    if !merging {
+        return Vec::new();
+    }
+    let strategy = m.chains.iter().find(|c| c.root == root).map(|c| &c.merge);
+    let complete = |c: &str| table.columns.get(c).is_some_and(|c| c.is_complete());
+    let mut indexes = Vec::new();
+    if table.parent.is_none() {
+        let pk = table.primary_key();
+        if !pk.is_empty() && pk.iter().all(|c| complete(c)) {
+            indexes.push(("primary_key", pk));
+        }
+        // scd2 looks versions up by their hash.
+        if let Some(scd2) = strategy.and_then(|m| m.scd2.as_ref())
+            && complete(scd2.version_column())
+        {
+            indexes.push(("row_version", vec![scd2.version_column()]));
+        }
+    } else {
+        if complete(C_DLT_ROOT_ID) {
+            indexes.push(("root_key", vec![C_DLT_ROOT_ID]));
+        }
+        // upsert and scd2 match child rows by their (deterministic) ids.
+        if strategy
+            .is_some_and(|m| matches!(m.strategy, MergeStrategy::Upsert | MergeStrategy::Scd2))
+            && complete(C_DLT_ID)
+        {
+            indexes.push(("row_key", vec![C_DLT_ID]));
+        }
+    }
+    indexes
 }
 
 #[cfg(test)]

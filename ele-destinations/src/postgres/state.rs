@@ -1,18 +1,113 @@
-//! The system tables a commit writes: the `_dlt_pipeline_state` row (after the concurrency check, pruning old
-//! versions) and the `_dlt_loads` row that marks a load complete.
+//! The pipeline's state in the system tables: restoring it (state row and schema), the pipeline lock, the rows a
+//! commit writes (the `_dlt_pipeline_state` row after the concurrency check, pruning old versions; the
+//! `_dlt_version` row; the `_dlt_loads` row that marks a load complete), and state changes outside a load
+//! (dropping tables, resetting state).
 
+use ele_core::destination::{PipelineLock, Restored, StateCommit};
 use ele_core::package::Manifest;
 use ele_core::schema::Schema;
 use ele_core::state::StateRow;
 use ele_core::{Error, Result};
 use tokio_postgres::GenericClient;
 
-use super::client::sql_error;
+use super::catalog::table_exists;
+use super::classify::sql_error;
 use super::config::Postgres;
-use super::sql::qualified;
+use super::connect::connect;
+use super::sql::{self, ident, qualified};
+
+/// How often a state change outside a load is tried when it fails transiently (a deadlock with a concurrent
+/// load).
+const COMMIT_ATTEMPTS: u64 = 3;
 
 /// How many versions of a pipeline's state `_dlt_pipeline_state` keeps.
 const STATE_VERSIONS_KEPT: i64 = 10;
+
+/// The newest committed state of `pipeline_name` and the newest stored schema `schema_name` in `dataset`.
+pub(super) async fn restore(
+    pg: &Postgres,
+    dataset: &str,
+    pipeline_name: &str,
+    schema_name: &str,
+) -> Result<Restored> {
+    let client = connect(pg).await?;
+    let mut restored = Restored::default();
+    if table_exists(&client, pg, dataset, "_dlt_pipeline_state").await?
+        && table_exists(&client, pg, dataset, "_dlt_loads").await?
+    {
+        let query = format!(
+            "SELECT s.state FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
+             WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s._dlt_load_id DESC LIMIT 1",
+            qualified(dataset, "_dlt_pipeline_state"),
+            qualified(dataset, "_dlt_loads")
+        );
+        let row = client
+            .query_opt(&query, &[&pipeline_name])
+            .await
+            .map_err(|e| sql_error(pg, "reading the stored pipeline state", e))?;
+        if let Some(row) = row {
+            restored.state = Some(StateRow::decode(row.get::<_, &str>(0))?);
+        }
+    }
+    if table_exists(&client, pg, dataset, "_dlt_version").await? {
+        let query = format!(
+            "SELECT schema FROM {} WHERE schema_name = $1 ORDER BY inserted_at DESC, version DESC LIMIT 1",
+            qualified(dataset, "_dlt_version")
+        );
+        let row = client
+            .query_opt(&query, &[&schema_name])
+            .await
+            .map_err(|e| sql_error(pg, "reading the stored schema", e))?;
+        if let Some(row) = row {
+            match serde_json::from_str::<Schema>(row.get::<_, &str>(0)) {
+                Ok(schema) => restored.schema = Some(schema),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored schema was not written by ele; inferring anew")
+                }
+            }
+        }
+    }
+    Ok(restored)
+}
+
+/// Holds a session advisory lock on a connection of its own; closing the connection releases it.
+pub(super) async fn lock_pipeline(
+    pg: &Postgres,
+    dataset: &str,
+    pipeline_name: &str,
+    timeout: std::time::Duration,
+) -> Result<PipelineLock> {
+    let client = connect(pg).await?;
+    let key = format!("ele-run:{dataset}:{pipeline_name}");
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
+            .await
+            .map_err(|e| sql_error(pg, "locking the pipeline", e))?
+            .get(0);
+        if locked {
+            return Ok(PipelineLock::new(client));
+        }
+        if started.elapsed() >= timeout {
+            return Err(Error::config(format!(
+                "pipeline `{pipeline_name}` (dataset `{dataset}`) is being run by another process; waited {:.0} s for it to \
+                 finish. Stateful runs of one pipeline run one at a time; backfill chunks (with an end value) do not wait",
+                timeout.as_secs_f64()
+            )));
+        }
+        if !told {
+            tracing::info!(
+                pipeline = pipeline_name,
+                dataset,
+                "another run of this pipeline is in progress; waiting"
+            );
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
 
 /// Serialises schema changes of concurrent loads and pipeline commands into one dataset (transaction lock).
 pub(super) async fn lock_dataset_ddl(
@@ -31,7 +126,7 @@ pub(super) async fn lock_dataset_ddl(
 
 /// Fails with [`Error::StateConflict`] when a state at least as new as `state` was committed meanwhile: this
 /// commit then started from an outdated state and could load an increment twice (optimistic concurrency).
-pub(super) async fn check_newest(
+async fn check_newest(
     tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
@@ -68,7 +163,7 @@ pub(super) async fn check_newest(
 
 /// Inserts the state row of load `load_id` and prunes versions older than the newest
 /// [`STATE_VERSIONS_KEPT`] (dlt's table grows without bound, dlt #2186).
-pub(super) async fn write_state_row(
+async fn write_state_row(
     tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
@@ -129,7 +224,7 @@ pub(super) async fn write_package_rows(
 }
 
 /// Inserts the `_dlt_loads` row (status 0) that marks load `load_id` complete.
-pub(super) async fn write_load_record(
+async fn write_load_record(
     tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
@@ -150,7 +245,7 @@ pub(super) async fn write_load_record(
 }
 
 /// `engine_version` of the `_dlt_version` rows ele writes (dlt's schema engine version).
-pub(super) const SCHEMA_ENGINE_VERSION: i64 = 11;
+const SCHEMA_ENGINE_VERSION: i64 = 11;
 
 /// Which stored versions make writing a `_dlt_version` row unnecessary.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -200,5 +295,76 @@ pub(super) async fn write_schema_version(
     )
     .await
     .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
+    Ok(())
+}
+
+/// Commits `commit` in one transaction; see [`ele_core::destination::Destination::commit_state`].
+pub(super) async fn commit_state(pg: &Postgres, commit: &StateCommit) -> Result<()> {
+    let mut client = connect(pg).await?;
+    let mut attempt = 1;
+    loop {
+        match try_commit(&mut client, pg, commit).await {
+            Err(e) if e.is_transient() && !client.is_closed() && attempt < COMMIT_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "state transaction failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_commit(
+    client: &mut tokio_postgres::Client,
+    pg: &Postgres,
+    commit: &StateCommit,
+) -> Result<()> {
+    let ds = commit.dataset.as_str();
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| sql_error(pg, "starting the state transaction", e))?;
+    // Schema changes of the dataset are serialized, as loads do.
+    lock_dataset_ddl(&tx, pg, ds).await?;
+    let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
+    ddl.extend(sql::system_tables(ds));
+    tx.batch_execute(&ddl.join(";\n"))
+        .await
+        .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
+    if !commit.drop_tables.is_empty() {
+        let list: Vec<String> = commit
+            .drop_tables
+            .iter()
+            .map(|t| qualified(ds, t))
+            .collect();
+        tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", list.join(", ")))
+            .await
+            .map_err(|e| sql_error(pg, &format!("dropping {}", list.join(", ")), e))?;
+    }
+
+    if let Some(state) = &commit.state_row {
+        // The same optimistic check as a load: a newer committed state means another run was concurrent.
+        check_newest(&tx, pg, ds, state).await?;
+    }
+
+    // The new schema becomes the newest stored version, so a restore (`sync`) sees the change.
+    let schema_hash = commit.schema.content_hash();
+    write_schema_version(&tx, pg, ds, &commit.schema, KnownSchema::Newest).await?;
+
+    if let Some(state) = &commit.state_row {
+        write_state_row(&tx, pg, ds, &commit.load_id, state).await?;
+    }
+    write_load_record(
+        &tx,
+        pg,
+        ds,
+        &commit.load_id,
+        &commit.schema.name,
+        &schema_hash,
+    )
+    .await?;
+    tx.commit()
+        .await
+        .map_err(|e| sql_error(pg, "committing the state change", e))?;
     Ok(())
 }

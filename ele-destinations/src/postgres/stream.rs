@@ -13,13 +13,15 @@ use ele_core::{MergeStrategy, WriteDisposition};
 use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::client::{connect, sql_error};
+use super::catalog::{existing_columns, keys_are_unique};
+use super::classify::sql_error;
 use super::config::Postgres;
-use super::load::{copy_job, existing_columns, keys_are_unique, merge_indexes};
-use super::sql;
+use super::connect::connect;
+use super::copy::copy_job;
+use super::sql::{self, merge_indexes};
 
 /// An open load transaction taking the job files of a package being written.
-pub(super) struct PgLoadStream {
+struct PgLoadStream {
     pg: Postgres,
     dataset: String,
     load_id: String,

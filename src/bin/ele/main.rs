@@ -262,7 +262,7 @@ async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
         Command::Local {
             command: LocalCommand::Stop,
         } => {
-            let dir = ele::postgres::config::local_dir();
+            let dir = ele::postgres::local_dir();
             let stopped = ele::postgres::local::LocalCluster::stop_managed(&dir)
                 .map_err(|e| Error::config(format!("cannot stop the local instance: {e}")))?;
             if stopped {

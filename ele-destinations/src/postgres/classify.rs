@@ -1,51 +1,12 @@
-//! Connecting and turning driver errors into messages that say what failed and what to check.
+//! Classifying driver errors into ele's error kinds: transient (worth trying again) or not, with a message
+//! saying what failed, where, and what to check.
 
 use ele_core::Error;
-use tokio_postgres::{Client, NoTls};
 
 use super::config::Postgres;
 
-/// How many times a connection is tried when the server cannot be reached (refused, reset, starting up).
-const CONNECT_ATTEMPTS: u32 = 5;
-
-/// Opens a connection; the connection task runs in the background until the client is dropped.
-///
-/// Transient failures (the server is unreachable or restarting) are retried with exponential backoff, about
-/// 3 seconds in all; permanent ones (authentication, missing database, permissions) fail at once.
-pub async fn connect(pg: &Postgres) -> Result<Client, Error> {
-    let mut attempt = 1;
-    loop {
-        match try_connect(pg).await {
-            Err(e) if e.is_transient() && attempt < CONNECT_ATTEMPTS => {
-                let wait = std::time::Duration::from_millis(200 << attempt.min(6));
-                tracing::warn!(error = %e, attempt, ?wait, "cannot connect to PostgreSQL, retrying");
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn try_connect(pg: &Postgres) -> Result<Client, Error> {
-    let (client, connection) = pg
-        .config
-        .connect(NoTls)
-        .await
-        .map_err(|e| connect_error(pg, e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "postgres connection closed with an error");
-        }
-    });
-    client
-        .batch_execute("SET client_min_messages TO warning")
-        .await
-        .map_err(|e| connect_error(pg, e))?;
-    Ok(client)
-}
-
-fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
+/// A failed connection attempt: transient when the server is unreachable, starting up or shutting down.
+pub(super) fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
     // Unreachable, or reachable but starting up or shutting down (57P03, 57P01).
     let transient = e.as_db_error().is_none()
         || matches!(e.code().map(|c| c.code()), Some("57P03") | Some("57P01"));
@@ -68,7 +29,7 @@ fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
 }
 
 /// A driver error as one line: the server's message with detail and hint, or the client-side cause.
-pub fn describe(e: &tokio_postgres::Error) -> String {
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = format!("{} ({})", db.message(), db.code().code());
@@ -96,7 +57,7 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 /// Wraps a driver error of `what` (a statement or step) into a destination error.
-pub fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> Error {
+pub(super) fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> Error {
     // Lost connections (also a backend terminated by an administrator or a restarting server: 57P0x,
     // connection exceptions 08xxx), deadlocks and serialization failures may succeed when tried again.
     let code = e.code().map(|c| c.code()).unwrap_or_default();

@@ -1,0 +1,55 @@
+//! The one `Destination` implementation of `Postgres`, delegating to the load, the streamed load and the state
+//! code.
+
+use ele_core::Result;
+use ele_core::destination::{
+    Destination, LoadOutcome, LoadPlan, LoadStream, PipelineLock, Restored, StateCommit,
+};
+use ele_core::package::LoadPackage;
+use futures::future::BoxFuture;
+
+use super::config::Postgres;
+use super::{load, state, stream};
+
+impl Destination for Postgres {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn location(&self) -> String {
+        Postgres::location(self)
+    }
+
+    fn restore<'a>(
+        &'a self,
+        dataset: &'a str,
+        pipeline_name: &'a str,
+        schema_name: &'a str,
+    ) -> BoxFuture<'a, Result<Restored>> {
+        Box::pin(state::restore(self, dataset, pipeline_name, schema_name))
+    }
+
+    fn lock_pipeline<'a>(
+        &'a self,
+        dataset: &'a str,
+        pipeline_name: &'a str,
+        timeout: std::time::Duration,
+    ) -> BoxFuture<'a, Result<PipelineLock>> {
+        Box::pin(state::lock_pipeline(self, dataset, pipeline_name, timeout))
+    }
+
+    fn load<'a>(&'a self, package: &'a LoadPackage) -> BoxFuture<'a, Result<LoadOutcome>> {
+        Box::pin(load::load(self, package))
+    }
+
+    fn begin_load<'a>(
+        &'a self,
+        plan: &'a LoadPlan,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn LoadStream>>>> {
+        Box::pin(stream::begin(self, plan))
+    }
+
+    fn commit_state<'a>(&'a self, commit: &'a StateCommit) -> BoxFuture<'a, Result<()>> {
+        Box::pin(state::commit_state(self, commit))
+    }
+}
