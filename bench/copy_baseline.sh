@@ -19,6 +19,7 @@ schema=${3:-copy_$mode}
 tables=(events events__payload__commits events__payload__labels)
 
 {
+  echo "SET client_min_messages = warning;"
   echo "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema;"
   event_tables "$schema" "$mode"
   if [[ $mode == dlt ]]; then
@@ -30,9 +31,9 @@ start=$(now_ns)
 for t in "${tables[@]}"; do copy_csv "$schema.$t" "$dir/$t.csv"; done | psql -q -X -v ON_ERROR_STOP=1
 end=$(now_ns)
 
-counts=$(psql -X -At -F ' ' -c "SELECT 'events', count(*) FROM $schema.events
-  UNION ALL SELECT 'commits', count(*) FROM $schema.events__payload__commits
-  UNION ALL SELECT 'labels', count(*) FROM $schema.events__payload__labels")
-rows=$(awk '{ s += $2 } END { print s }' <<<"$counts")
+read -r events commits labels < <(psql -X -At -F ' ' -c "SELECT (SELECT count(*) FROM $schema.events),
+  (SELECT count(*) FROM $schema.events__payload__commits), (SELECT count(*) FROM $schema.events__payload__labels)")
+rows=$((events + commits + labels))
 secs=$(seconds_between "$start" "$end")
-echo "copy $mode: $secs s, $rows rows ($(tr '\n' ' ' <<<"$counts" | sed 's/ $//')), $(awk -v r="$rows" -v s="$secs" 'BEGIN { printf "%.0f", r / s }') rows/s"
+rate=$(awk -v r="$rows" -v s="$secs" 'BEGIN { printf "%.0f", r / s }')
+echo "copy $mode: $secs s, $rows rows (events $events, commits $commits, labels $labels), $rate rows/s"

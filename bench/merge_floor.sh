@@ -22,6 +22,7 @@ children=(events__payload__commits events__payload__labels)
 sql() { psql -q -X -v ON_ERROR_STOP=1 "$@"; }
 
 {
+  echo "SET client_min_messages = warning;"
   echo "DROP SCHEMA IF EXISTS $final CASCADE; DROP SCHEMA IF EXISTS $stage CASCADE;"
   echo "CREATE SCHEMA $final; CREATE SCHEMA $stage;"
   event_tables "$final" dlt
