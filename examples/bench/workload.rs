@@ -298,7 +298,8 @@ fn commit(rng: &mut Rng) -> Commit {
 }
 
 /// Writes the events of `spec` as JSON Lines to `path`, through a temporary file renamed at the end (so an
-/// interrupted run leaves no partial file behind under the final name).
+/// interrupted run leaves no partial file behind under the final name). The file is synced, so that its
+/// writeback does not overlap the timed loads.
 pub fn write_jsonl(spec: &FileSpec, path: &Path) -> io::Result<()> {
     let tmp = path.with_extension("jsonl.partial");
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
