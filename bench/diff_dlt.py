@@ -6,7 +6,7 @@
 
 Every case writes small JSONL files under WORK/cases/<case>/ and runs its steps in order on one
 pipeline (diff_<case>), once with `ele load ... --local` and once with dlt (in a subprocess of the
-venv --python, default /tmp/dltvenv/bin/python; the script re-executes itself there for psycopg2),
+venv --python, default $DLT_PYTHON or /tmp/dltvenv/bin/python; the script re-executes itself there for psycopg2),
 both into the managed PostgreSQL under WORK/.ele/postgres (db `ele`), datasets <case>_ele and
 <case>_dlt, dropped (and the pipeline dirs removed) before each case. Then it compares: tables
 present (and in <dataset>_staging), columns (order, type, nullability), indexes, rows (multiset
@@ -30,7 +30,7 @@ import subprocess
 import sys
 import zlib
 
-DEFAULT_PY = "/tmp/dltvenv/bin/python"
+DEFAULT_PY = os.environ.get("DLT_PYTHON", "/tmp/dltvenv/bin/python")
 PAGE = 1000
 
 

@@ -197,7 +197,7 @@ pub struct TableDump {
 }
 
 /// Everything that must be identical between two loads of the same data (a crashed-and-resumed run and a clean
-/// one): what `shared/bench/dump_results.py` compares, for any dataset.
+/// one): what `bench/dump_tables.py` compares between ele and dlt, for any dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetDump {
     /// Data tables by name (system tables `_dlt_loads`, `_dlt_pipeline_state`, `_dlt_version` not included).

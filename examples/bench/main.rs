@@ -1,0 +1,278 @@
+//! Benchmark: N generated GitHub-like events merged on `id` with an incremental on `created_at`, then an
+//! increment of 50k events (10k repeated ids with changed payloads, 40k new), loaded by ele into a local
+//! PostgreSQL with default durability, beside a raw `COPY` of the same rows into plain tables, and optionally the
+//! psql baselines and Python dlt on the same files.
+//!
+//! ```sh
+//! cargo run --release --example bench -- --n 1000000 [--increment 50000] [--work /tmp/ele-bench] [--floor] [--dlt /tmp/dltvenv/bin/python]
+//! ```
+//! The workload is generated into `--work` (see `workload.rs`) and reused by later runs. `RUST_LOG` shows ele's
+//! logs. Prints seconds, rows/s and peak RSS per stage, and ele's ratios to raw COPY, to the psql `\copy` of the
+//! flattened CSVs and the "stage everything" merge floor of `bench/merge_floor.sh` (with `--floor`) and to dlt
+//! (with `--dlt`). `--generate-only` writes the two JSON Lines files, prints their paths and stops.
+
+mod baselines;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ele::postgres::local::LocalCluster;
+use ele::prelude::*;
+use ele::{IncrementalConfig, LoadInfo};
+use tokio_postgres::NoTls;
+
+use workload::FileSpec;
+
+/// mimalloc instead of the system allocator: normalizing allocates and frees many small strings and maps, and
+/// frees them on other threads than the ones that allocated them, where glibc's allocator is slow.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USAGE: &str =
+    "usage: bench [--n N] [--increment N] [--work DIR] [--floor] [--dlt PYTHON] [--generate-only]";
+
+struct Args {
+    n: u64,
+    increment: u64,
+    work: PathBuf,
+    dlt: Option<PathBuf>,
+    floor: bool,
+    generate_only: bool,
+}
+
+/// Exits with the usage line after `message`.
+fn usage_error(message: &str) -> ! {
+    eprintln!("bench: {message}\n{USAGE}");
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        n: 1_000_000,
+        increment: 50_000,
+        work: PathBuf::from("/tmp/ele-bench"),
+        dlt: None,
+        floor: false,
+        generate_only: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--floor" => args.floor = true,
+            "--generate-only" => args.generate_only = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0)
+            }
+            "--n" | "--increment" | "--work" | "--dlt" => {
+                let Some(value) = it.next() else {
+                    usage_error(&format!("{flag} needs a value"))
+                };
+                let count = || {
+                    value.parse::<u64>().unwrap_or_else(|_| {
+                        usage_error(&format!("{flag} wants a number, not {value:?}"))
+                    })
+                };
+                match flag.as_str() {
+                    "--n" => args.n = count(),
+                    "--increment" => args.increment = count(),
+                    "--work" => args.work = PathBuf::from(&value),
+                    _ => args.dlt = Some(PathBuf::from(&value)),
+                }
+            }
+            other => usage_error(&format!("unknown argument {other}")),
+        }
+    }
+    // The psql scripts and dlt run in other processes: a relative path must not depend on their directory.
+    args.work = std::path::absolute(&args.work).unwrap_or(args.work);
+    args
+}
+
+/// Peak resident set size of this process so far, in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The JSON Lines file of `spec` in `work`, generated unless an earlier run left it there.
+fn jsonl_file(spec: &FileSpec, role: &str, work: &Path) -> ele::Result<PathBuf> {
+    let path = work.join(spec.file_name(role));
+    if !path.exists() {
+        let started = Instant::now();
+        workload::write_jsonl(spec, &path).map_err(|e| Error::io("cannot write", &path, e))?;
+        let mb = std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / 1e6;
+        println!(
+            "generated {} ({} events, {mb:.0} MB) in {:.2} s",
+            path.display(),
+            spec.count,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(path)
+}
+
+/// The CSVs of `spec` next to its JSON Lines file (`<file>.csv.d/`), written unless already there.
+fn csv_dir(spec: &FileSpec, jsonl: &Path) -> ele::Result<PathBuf> {
+    let dir = jsonl.with_extension("csv.d");
+    if !dir.join("events.csv").exists() {
+        let started = Instant::now();
+        workload::write_csvs(spec, &dir).map_err(|e| Error::io("cannot write", &dir, e))?;
+        println!(
+            "flattened into {} in {:.2} s",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(dir)
+}
+
+fn events(file: &Path) -> impl Resource + use<> {
+    let path = file.to_owned();
+    ele::FnResource::new("events", move |out: Emit<serde_json::Value>| async move {
+        let config = IncrementalConfig::new()
+            .cursor_path("created_at")
+            .initial_value("1970-01-01T00:00:00Z");
+        out.bind_incremental::<serde_json::Value>(config, None)?;
+        ele::jsonl::read_files(vec![path], out).await
+    })
+    .primary_key("id")
+    .write_disposition(Merge)
+}
+
+fn report(stage: &str, info: &LoadInfo, wall: Duration) {
+    let rows: u64 = info
+        .packages
+        .iter()
+        .flat_map(|p| &p.row_counts)
+        .map(|(_, n)| n)
+        .sum();
+    let load: f64 = info
+        .packages
+        .iter()
+        .map(|p| p.load_elapsed.as_secs_f64())
+        .sum();
+    println!(
+        "{stage:<18} rows {rows:>9}  extract+normalize {:>6.2} s  load {load:>6.2} s  total {:>6.2} s  {:>9.0} rows/s  peak RSS {:.0} MB",
+        info.extract_elapsed.as_secs_f64(),
+        wall.as_secs_f64(),
+        rows as f64 / wall.as_secs_f64(),
+        peak_rss_mb()
+    );
+}
+
+#[tokio::main]
+async fn main() -> ele::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let args = parse_args();
+    std::fs::create_dir_all(&args.work).map_err(|e| Error::io("cannot create", &args.work, e))?;
+    let base_spec = FileSpec::base(args.n);
+    let incr_spec = FileSpec::increment(args.n, args.increment);
+    let base = jsonl_file(&base_spec, "base", &args.work)?;
+    let incr = jsonl_file(&incr_spec, "increment", &args.work)?;
+    if args.generate_only {
+        println!("{}\n{}", base.display(), incr.display());
+        return Ok(());
+    }
+
+    let cluster = LocalCluster::ensure_managed(&args.work.join("postgres"))
+        .map_err(|e| Error::config(format!("cannot start PostgreSQL: {e}")))?;
+    cluster
+        .create_database("bench")
+        .await
+        .map_err(|e| Error::config(format!("cannot create the database: {e}")))?;
+    let url = cluster.connection_string("bench");
+    let (client, connection) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .map_err(|e| Error::config(format!("cannot connect: {e}")))?;
+    tokio::spawn(connection);
+    client
+        .batch_execute("DROP SCHEMA IF EXISTS ele_bench CASCADE; DROP SCHEMA IF EXISTS ele_bench_staging CASCADE")
+        .await
+        .map_err(|e| Error::config(format!("cannot reset the dataset: {e}")))?;
+    let pipelines = args.work.join("pipelines");
+    let _ = std::fs::remove_dir_all(&pipelines);
+    let pipeline = Pipeline::builder("bench")
+        .destination(Postgres::new(&url)?)
+        .dataset_name("ele_bench")
+        .pipelines_dir(&pipelines)
+        .build()?;
+
+    println!(
+        "workload: {} events, then an increment of {} ({})",
+        args.n,
+        args.increment,
+        args.work.display()
+    );
+    let started = Instant::now();
+    let info = pipeline.run(events(&base)).await?;
+    let full_wall = started.elapsed();
+    report("ele full merge", &info, full_wall);
+    let full_wall = full_wall.as_secs_f64();
+    let started = Instant::now();
+    let info = pipeline.run(events(&incr)).await?;
+    let incr_wall = started.elapsed();
+    report("ele incremental", &info, incr_wall);
+    let incr_wall = incr_wall.as_secs_f64();
+
+    let copy = baselines::raw_copy(&client, "ele_bench")
+        .await?
+        .as_secs_f64();
+    println!("raw COPY of the same rows into plain tables: {copy:.2} s");
+    println!(
+        "ratios: ele full merge / raw COPY = {:.2}",
+        full_wall / copy
+    );
+    if args.floor {
+        let base_csv = csv_dir(&base_spec, &base)?;
+        let incr_csv = csv_dir(&incr_spec, &incr)?;
+        if let Some(csv_copy) = baselines::copy_csv(&cluster, &base_csv) {
+            println!(
+                "ratios: ele full merge / psql \\copy of the flattened CSVs = {:.2}",
+                full_wall / csv_copy
+            );
+        }
+        if let Some((full, inc)) = baselines::merge_floor(&cluster, &base_csv, &incr_csv) {
+            println!(
+                "ratios: ele / merge floor: full merge = {:.2}, incremental = {:.2}",
+                full_wall / full,
+                incr_wall / inc
+            );
+        }
+    }
+    if let Some(python) = &args.dlt {
+        let dlt = baselines::Dlt {
+            python,
+            dsn: format!(
+                "postgresql://postgres:x@localhost/bench?host={}&port={}",
+                cluster.socket_dir().display(),
+                cluster.port()
+            ),
+            dataset: "dlt_bench",
+            pipelines_dir: args.work.join("dlt_pipelines"),
+        };
+        let full = dlt.load(&base, true);
+        let inc = dlt.load(&incr, false);
+        if let (Some(full), Some(inc)) = (full, inc) {
+            println!(
+                "ratios: dlt / ele full merge = {:.1}x, incremental = {:.1}x",
+                full / full_wall,
+                inc / incr_wall
+            );
+        }
+    }
+    Ok(())
+}
