@@ -2,11 +2,17 @@
 //! saying what failed, where, and what to check.
 
 use ele_core::Error;
+use rustls::CertificateError;
 
 use super::config::Postgres;
+use super::tls::rustls_error;
 
-/// A failed connection attempt: transient when the server is unreachable, starting up or shutting down.
+/// A failed connection attempt: transient when the server is unreachable, starting up or shutting down; a
+/// configuration error when TLS failed (an untrusted certificate or a wrong host name does not heal by retrying).
 pub(super) fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
+    if let Some(problem) = tls_problem(pg, &e) {
+        return Error::config(format!("cannot connect to {}: {problem}", pg.location()));
+    }
     // Unreachable, or reachable but starting up or shutting down (57P03, 57P01).
     let transient = e.as_db_error().is_none()
         || matches!(e.code().map(|c| c.code()), Some("57P03") | Some("57P01"));
@@ -25,6 +31,103 @@ pub(super) fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
         ),
         transient,
         source: Some(Box::new(e)),
+    }
+}
+
+/// What went wrong with TLS, when that is why the connection failed.
+fn tls_problem(pg: &Postgres, e: &tokio_postgres::Error) -> Option<String> {
+    let mode = pg.tls.mode().map(|m| m.as_str()).unwrap_or("?");
+    if let Some(error) = rustls_error(e) {
+        return Some(match error {
+            rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            }) => {
+                let names: Vec<String> = presented.iter().map(|n| presented_name(n)).collect();
+                format!(
+                    "host name mismatch: the server certificate is for {}, not for the host `{}` (sslmode={mode} \
+                     checks the host name); connect with a host name the certificate names, or use \
+                     sslmode=verify-ca to check only the certificate chain",
+                    if names.is_empty() {
+                        "no host name".to_owned()
+                    } else {
+                        names.join(", ")
+                    },
+                    expected.to_str()
+                )
+            }
+            rustls::Error::InvalidCertificate(CertificateError::NotValidForName) => format!(
+                "host name mismatch: the server certificate is not for the host {} (sslmode={mode} checks the \
+                 host name)",
+                pg.hosts()
+            ),
+            rustls::Error::InvalidCertificate(reason) => format!(
+                "the server certificate is not trusted ({}): sslmode={mode} checks it against {}; give the CA \
+                 that signed the server certificate with sslrootcert=/path/to/ca.crt",
+                certificate_problem(reason),
+                pg.tls.roots_description()
+            ),
+            rustls::Error::AlertReceived(alert) => format!(
+                "the server refused the TLS handshake (alert: {alert:?}); when the server asks for a client \
+                 certificate, check sslcert and sslkey"
+            ),
+            other => format!("the TLS handshake failed: {other}"),
+        });
+    }
+    let text = e.to_string();
+    if let Some(db) = e.as_db_error() {
+        let message = db.message();
+        if db.code().code() == "28000" && message.contains("no encryption") {
+            return Some(format!(
+                "the server requires TLS for this connection ({message}), and sslmode={mode} does not use it; \
+                 use sslmode=require, or verify-full with the server's CA in sslrootcert"
+            ));
+        }
+        if db.code().code() == "28000" && message.contains("certificate") {
+            return Some(format!(
+                "the server requires a client certificate ({message}); give it with sslcert and sslkey"
+            ));
+        }
+        return None;
+    }
+    if describe(e).contains("server does not support TLS") {
+        return Some(format!(
+            "the server does not support TLS, and sslmode={mode} requires it; enable ssl on the server, or \
+             use sslmode=prefer to fall back to an unencrypted connection"
+        ));
+    }
+    if text.starts_with("error performing TLS handshake") {
+        return Some(format!("the TLS handshake failed: {}", describe(e)));
+    }
+    None
+}
+
+/// A name from a certificate as rustls reports it (`DnsName("db.example")`, `IpAddress(10.0.0.1)`), plainly.
+fn presented_name(name: &str) -> String {
+    let inner = name
+        .strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .or_else(|| {
+            name.strip_prefix("IpAddress(")
+                .and_then(|n| n.strip_suffix(')'))
+        })
+        .unwrap_or(name);
+    format!("`{inner}`")
+}
+
+/// Why a certificate is not trusted, in words.
+fn certificate_problem(reason: &CertificateError) -> String {
+    match reason {
+        CertificateError::UnknownIssuer => "it is not signed by a trusted CA".to_owned(),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "it has expired".to_owned()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "it is not valid yet".to_owned()
+        }
+        CertificateError::Revoked => "it is revoked".to_owned(),
+        CertificateError::BadSignature => "its signature is invalid".to_owned(),
+        other => format!("{other:?}"),
     }
 }
 

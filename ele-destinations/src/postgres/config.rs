@@ -1,12 +1,15 @@
 //! Credentials and the `Postgres` type: a libpq URL or key/value string, from code or from the configuration
 //! (`DESTINATION__POSTGRES__CREDENTIALS`, `.ele/secrets.toml`, `.ele/config.toml`). Parsing only, no network.
 
-use std::str::FromStr;
+use std::collections::BTreeMap;
 
 use ele_core::config::{Config, POSTGRES_CREDENTIALS, Secret};
 use ele_core::{Error, Result};
 use serde::Deserialize;
 use tokio_postgres::config::Host;
+
+use super::conninfo;
+use super::tls::TlsOptions;
 
 /// dlt's environment variable for the PostgreSQL credentials.
 pub(super) const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
@@ -14,7 +17,12 @@ pub(super) const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
 /// The PostgreSQL destination: where to connect. `Debug` and messages never show the password.
 #[derive(Clone)]
 pub struct Postgres {
+    /// Everything but TLS (tokio-postgres' own `sslmode` is set per connection).
     pub(super) config: tokio_postgres::Config,
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey` with libpq's meaning.
+    pub(super) tls: TlsOptions,
+    /// Whether the user named an `application_name`; else ele's `ele <version> [<pipeline>]`.
+    application_name_given: bool,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -26,19 +34,40 @@ impl std::fmt::Debug for Postgres {
 }
 
 impl Postgres {
-    /// From a connection string: `postgresql://user:password@host:5432/db` or `host=... dbname=...`.
+    /// From a connection string: `postgresql://user:password@host:5432/db?sslmode=verify-full` or
+    /// `host=... dbname=... sslmode=...`, with libpq's parameters: `sslmode` (disable, allow, prefer (default),
+    /// require, verify-ca, verify-full), `sslrootcert` (a file, or `system`), `sslcert`, `sslkey`,
+    /// `connect_timeout`, `application_name` (default `ele <version> <pipeline>`), `options`,
+    /// `target_session_attrs`, several hosts (`host=a,b port=5432,5433`) and tokio-postgres' keepalive settings.
+    /// An unknown parameter is an error that shows no value.
     pub fn new(credentials: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(credentials.trim()).map_err(|e| {
-            Error::config(format!(
-                "invalid PostgreSQL connection string ({e}); expected postgresql://user:password@host:port/database"
-            ))
-        })?;
-        if config.get_dbname().is_none() {
+        let parsed = conninfo::parse(credentials)?;
+        if parsed.config.get_dbname().is_none() {
             return Err(Error::config(
                 "the PostgreSQL connection string names no database; add it: postgresql://user@host/database",
             ));
         }
-        Ok(Postgres { config })
+        let mut pg = Postgres {
+            config: parsed.config,
+            tls: parsed.tls,
+            application_name_given: parsed.application_name_given,
+        };
+        pg.set_application_name(None);
+        Ok(pg)
+    }
+
+    /// Sets ele's `application_name` (`ele <version>`, with the pipeline's name when known), unless the connection
+    /// string names one, so a DBA sees in `pg_stat_activity` who is loading.
+    pub(super) fn set_application_name(&mut self, pipeline_name: Option<&str>) {
+        if self.application_name_given {
+            return;
+        }
+        let mut name = format!("ele {}", env!("CARGO_PKG_VERSION"));
+        if let Some(pipeline) = pipeline_name {
+            name.push(' ');
+            name.push_str(pipeline);
+        }
+        self.config.application_name(&name);
     }
 
     /// From `destination.postgres.credentials` in the current configuration ([`Config::current`]):
@@ -50,7 +79,8 @@ impl Postgres {
 
     /// From `destination.postgres.credentials` in `config` (an explicit value, the environment,
     /// `.ele/secrets.toml`, `.ele/config.toml`, in that order): a connection string, or dlt's table form with
-    /// `database`, `username`, `password`, `host`, `port`, `connect_timeout`.
+    /// `database`, `username`, `password`, `host`, `port`, `connect_timeout`, `query` (more parameters), and
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `options`, `target_session_attrs`.
     pub fn from_config(config: &Config) -> Result<Self> {
         let credentials: Secret<Credentials> = config.get(&POSTGRES_CREDENTIALS)?;
         let text = match credentials.expose() {
@@ -68,6 +98,20 @@ impl Postgres {
     /// The database name.
     pub fn database(&self) -> &str {
         self.config.get_dbname().unwrap_or("postgres")
+    }
+
+    /// The hosts, for messages: `a, b`.
+    pub(super) fn hosts(&self) -> String {
+        let hosts: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                Host::Tcp(h) => format!("`{h}`"),
+                Host::Unix(p) => format!("`{}`", p.display()),
+            })
+            .collect();
+        hosts.join(", ")
     }
 
     /// `user@host:port/database`, without the password.
@@ -100,6 +144,16 @@ struct Parts {
     host: Option<String>,
     port: Option<u16>,
     connect_timeout: Option<u64>,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+    sslcert: Option<String>,
+    sslkey: Option<String>,
+    application_name: Option<String>,
+    options: Option<String>,
+    target_session_attrs: Option<String>,
+    /// dlt's extra query parameters of a connection string.
+    #[serde(default)]
+    query: BTreeMap<String, String>,
     #[allow(dead_code)] // accepted for dlt compatibility: always PostgreSQL here
     drivername: Option<String>,
 }
@@ -119,10 +173,21 @@ impl Parts {
                 "connect_timeout",
                 self.connect_timeout.map(|t| t.to_string()),
             ),
+            ("sslmode", self.sslmode.clone()),
+            ("sslrootcert", self.sslrootcert.clone()),
+            ("sslcert", self.sslcert.clone()),
+            ("sslkey", self.sslkey.clone()),
+            ("application_name", self.application_name.clone()),
+            ("options", self.options.clone()),
+            ("target_session_attrs", self.target_session_attrs.clone()),
         ] {
             if let Some(value) = value {
                 parts.push(format!("{key}={}", quote(&value)));
             }
+        }
+        for (key, value) in &self.query {
+            // A key with odd characters is passed as it is and then rejected as unknown.
+            parts.push(format!("{key}={}", quote(value)));
         }
         parts.join(" ")
     }

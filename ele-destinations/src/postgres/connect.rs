@@ -1,10 +1,14 @@
-//! Opening connections: retried while the server is unreachable or starting up, failing at once otherwise.
+//! Opening connections: with TLS as `sslmode` says, retried while the server is unreachable or starting up,
+//! failing at once otherwise.
 
 use ele_core::Error;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::config::{Host, SslMode as DriverSslMode};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Client, NoTls, Socket};
 
 use super::classify::connect_error;
 use super::config::Postgres;
+use super::tls::{MakeRustls, SslMode};
 
 /// How many times a connection is tried when the server cannot be reached (refused, reset, starting up).
 const CONNECT_ATTEMPTS: u32 = 5;
@@ -12,7 +16,7 @@ const CONNECT_ATTEMPTS: u32 = 5;
 /// Opens a connection; the connection task runs in the background until the client is dropped.
 ///
 /// Transient failures (the server is unreachable or restarting) are retried with exponential backoff, about
-/// 3 seconds in all; permanent ones (authentication, missing database, permissions) fail at once.
+/// 3 seconds in all; permanent ones (authentication, missing database, permissions, TLS) fail at once.
 pub(super) async fn connect(pg: &Postgres) -> Result<Client, Error> {
     let mut attempt = 1;
     loop {
@@ -29,19 +33,57 @@ pub(super) async fn connect(pg: &Postgres) -> Result<Client, Error> {
 }
 
 async fn try_connect(pg: &Postgres) -> Result<Client, Error> {
-    let (client, connection) = pg
+    let mode = pg.tls.mode()?;
+    // libpq never uses TLS on Unix sockets (the managed local instance listens on one).
+    let unix_only = pg
         .config
-        .connect(NoTls)
+        .get_hosts()
+        .iter()
+        .all(|h| matches!(h, Host::Unix(_)));
+    let client = match pg.tls.client_config()? {
+        Some(config) if !unix_only => {
+            let tls = MakeRustls(config);
+            match mode {
+                SslMode::Allow => match open(pg, DriverSslMode::Disable, NoTls).await {
+                    // The server refused the plaintext connection (e.g. `hostssl` only): try TLS.
+                    Err(e) if e.as_db_error().is_some() => {
+                        open(pg, DriverSslMode::Require, tls).await
+                    }
+                    other => other,
+                },
+                SslMode::Prefer => open(pg, DriverSslMode::Prefer, tls).await,
+                _ => open(pg, DriverSslMode::Require, tls).await,
+            }
+        }
+        _ => open(pg, DriverSslMode::Disable, NoTls).await,
+    }
+    .map_err(|e| connect_error(pg, e))?;
+    client
+        .batch_execute("SET client_min_messages TO warning")
         .await
         .map_err(|e| connect_error(pg, e))?;
+    Ok(client)
+}
+
+/// One connection attempt in the driver's `mode`; the connection runs on a task of its own.
+async fn open<T>(
+    pg: &Postgres,
+    mode: DriverSslMode,
+    tls: T,
+) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let mut config = pg.config.clone();
+    config.ssl_mode(mode);
+    let (client, connection) = config.connect(tls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "postgres connection closed with an error");
         }
     });
-    client
-        .batch_execute("SET client_min_messages TO warning")
-        .await
-        .map_err(|e| connect_error(pg, e))?;
     Ok(client)
 }

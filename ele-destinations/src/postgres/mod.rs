@@ -5,6 +5,8 @@
 //!
 //! - `config`: credentials and the `Postgres` type (no network); `managed`: `Postgres` on the managed local
 //!   instance;
+//! - `conninfo`: libpq connection strings (the TLS parameters taken, the others checked); `tls`: libpq's
+//!   `sslmode`s on rustls;
 //! - `connect`: opening connections; `classify`: driver errors into ele's error kinds;
 //! - `destination`: the one `Destination` impl, delegating to `load` (the load of one package), `stream` (the
 //!   load of a package into new tables while it is written) and `state`;
@@ -18,6 +20,7 @@ mod catalog;
 mod classify;
 mod config;
 mod connect;
+mod conninfo;
 mod copy;
 mod destination;
 mod load;
@@ -26,6 +29,7 @@ mod managed;
 mod sql;
 mod state;
 mod stream;
+mod tls;
 
 pub use config::Postgres;
 pub use managed::local_dir;
