@@ -100,6 +100,12 @@ pub trait Destination: Send + Sync + 'static {
     /// Where the data goes, for messages; never contains a password.
     fn location(&self) -> String;
 
+    /// Called when a pipeline takes this destination ([`crate::PipelineBuilder::destination`]), with the
+    /// pipeline's name (e.g. to name the destination's connections after it). The default does nothing.
+    fn attach_pipeline(&mut self, pipeline_name: &str) {
+        let _ = pipeline_name;
+    }
+
     /// Reads the stored state and schema of `pipeline_name` in `dataset`; empty when the dataset is new.
     fn restore<'a>(
         &'a self,

@@ -44,7 +44,8 @@ pub struct PipelineBuilder {
 
 impl PipelineBuilder {
     /// Where the data goes.
-    pub fn destination(mut self, destination: impl Destination) -> Self {
+    pub fn destination(mut self, mut destination: impl Destination) -> Self {
+        destination.attach_pipeline(&self.name);
         self.destination = Some(Arc::new(destination));
         self
     }

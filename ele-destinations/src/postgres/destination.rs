@@ -20,6 +20,11 @@ impl Destination for Postgres {
         Postgres::location(self)
     }
 
+    /// Names the connections `ele <version> <pipeline>` (unless the connection string names them).
+    fn attach_pipeline(&mut self, pipeline_name: &str) {
+        self.set_application_name(Some(pipeline_name));
+    }
+
     fn restore<'a>(
         &'a self,
         dataset: &'a str,

@@ -26,7 +26,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0   success
   1   the run failed (a failed load commits nothing: running it again is safe)
-  2   usage or configuration error (bad arguments, no destination, invalid credentials or config files)
+  2   usage or configuration error (bad arguments, no destination, invalid credentials or config files, TLS)
   75  the destination could not be reached or failed transiently (retry later)
 
 Configuration (first found wins): flags, environment variables with `__` between sections
@@ -214,7 +214,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { error, usage }) => {
             eprintln!("error: {}", chain(&error));
-            if usage {
+            if usage || matches!(error, Error::Config(_)) {
                 ExitCode::from(2)
             } else if error.is_transient() {
                 ExitCode::from(75)
