@@ -13,3 +13,4 @@ mod merge_strategies;
 mod normalize;
 mod orchestration;
 mod relational;
+mod tls;
