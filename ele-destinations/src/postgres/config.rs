@@ -254,6 +254,64 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_connection_options_in_the_credentials_table() {
+        let dir = dir_with(
+            Some(
+                "[destination.postgres.credentials]\ndatabase = \"d\"\nusername = \"u\"\npassword = \"s3cret\"\n\
+                 host = \"db.example\"\nsslmode = \"verify-full\"\nsslrootcert = \"system\"\n\
+                 application_name = \"nightly\"\noptions = \"-c statement_timeout=5s\"\n\
+                 target_session_attrs = \"read-write\"\nquery = { keepalives_idle = \"30\" }\n",
+            ),
+            None,
+        );
+        let config = Config::load_from(dir.path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        let mut pg = Postgres::from_config(&config).expect("valid");
+        assert_eq!(
+            pg.tls.mode().expect("mode"),
+            super::super::tls::SslMode::VerifyFull
+        );
+        assert_eq!(pg.config.get_options(), Some("-c statement_timeout=5s"));
+        assert_eq!(
+            pg.config.get_keepalives_idle(),
+            std::time::Duration::from_secs(30)
+        );
+        pg.set_application_name(Some("p"));
+        assert_eq!(pg.config.get_application_name(), Some("nightly"));
+
+        let mut default = Postgres::new("postgresql://u:s3cret@h/db").expect("valid");
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            default.config.get_application_name(),
+            Some(format!("ele {version}").as_str())
+        );
+        default.set_application_name(Some("orders"));
+        assert_eq!(
+            default.config.get_application_name(),
+            Some(format!("ele {version} orders").as_str())
+        );
+
+        let unknown = dir_with(
+            Some(
+                "[destination.postgres.credentials]\ndatabase = \"d\"\npassword = \"s3cret\"\nquery = { sslpass = \"s3cret\" }\n",
+            ),
+            None,
+        );
+        let config = Config::load_from(unknown.path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        let message = Postgres::from_config(&config)
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            message.contains("unknown connection option `sslpass`"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    #[test]
     fn credentials_from_secrets_toml_when_the_variable_is_absent() {
         let dir = dir_with(
             Some(
