@@ -132,7 +132,7 @@ impl Postgres {
 #[serde(untagged)]
 enum Credentials {
     Url(String),
-    Parts(Parts),
+    Parts(Box<Parts>),
 }
 
 #[derive(Deserialize)]
