@@ -541,7 +541,8 @@ async fn tls_failures_are_configuration_errors_that_say_which() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
-            "root certificate file \"{}\" does not exist; sslmode=verify-full needs the CA",
+            "{}: root certificate file \"{}\" does not exist; sslmode=verify-full needs the CA",
+            location("localhost"),
             home.path().join(".postgresql/root.crt").display()
         )),
         "{}",

@@ -33,14 +33,21 @@ pub(super) async fn connect(pg: &Postgres) -> Result<Client, Error> {
 }
 
 async fn try_connect(pg: &Postgres) -> Result<Client, Error> {
-    let mode = pg.tls.mode()?;
+    // Settings that cannot work (a missing root certificate file, an unreadable key) fail like TLS itself does.
+    let settings = |e: Error| match e {
+        Error::Config(message) => {
+            Error::config(format!("cannot connect to {}: {message}", pg.location()))
+        }
+        other => other,
+    };
+    let mode = pg.tls.mode().map_err(settings)?;
     // libpq never uses TLS on Unix sockets (the managed local instance listens on one).
     let unix_only = pg
         .config
         .get_hosts()
         .iter()
         .all(|h| matches!(h, Host::Unix(_)));
-    let client = match pg.tls.client_config()? {
+    let client = match pg.tls.client_config().map_err(settings)? {
         Some(config) if !unix_only => {
             let tls = MakeRustls(config);
             match mode {

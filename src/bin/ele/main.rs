@@ -214,7 +214,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { error, usage }) => {
             eprintln!("error: {}", chain(&error));
-            if usage || matches!(error, Error::Config(_)) {
+            // A connection refused for its settings (TLS: an untrusted certificate, a host name mismatch, TLS
+            // required or unsupported) is a configuration error too: retrying cannot help.
+            let connection_settings =
+                matches!(&error, Error::Config(m) if m.starts_with("cannot connect to "));
+            if usage || connection_settings {
                 ExitCode::from(2)
             } else if error.is_transient() {
                 ExitCode::from(75)
