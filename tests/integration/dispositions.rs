@@ -106,8 +106,9 @@ async fn merge_keeps_one_row_per_key_with_the_newer_values() {
     );
 }
 
-/// The first merge into new tables COPYs its rows frozen (every page all-visible and all-frozen, nothing left
-/// for vacuum); merges and replaces stage in temp tables, so no `<dataset>_staging` schema is left behind.
+/// The first merge into new tables COPYs its rows frozen (every page holding rows all-visible and all-frozen,
+/// nothing left for vacuum; PostgreSQL 16+ extends a table by several pages at a time and leaves the empty ones
+/// unmarked); merges and replaces stage in temp tables, so no `<dataset>_staging` schema is left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
     let db = TestDb::new("merge_frozen").await;
@@ -117,7 +118,8 @@ async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
     db.rows("CREATE EXTENSION IF NOT EXISTS pg_visibility")
         .await;
     let frozen = "SELECT count(*) > 1, bool_and(all_visible AND all_frozen) \
-                  FROM pg_visibility_map('gh.issues')";
+                  FROM pg_visibility_map('gh.issues') WHERE blkno IN \
+                  (SELECT DISTINCT (ctid::text::point)[0]::bigint FROM gh.issues)";
     assert_eq!(db.lines(frozen).await, ["t|t"]);
 
     p.run(issues(vec![(1, "a2"), (5000, "new")], "closed".into()))
