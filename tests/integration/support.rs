@@ -53,6 +53,17 @@ fn pg18_server() -> &'static Server {
                 bin.display()
             );
         }
+        let version = std::process::Command::new(bin.join("postgres"))
+            .arg("--version")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_else(|e| e.to_string());
+        if !version.starts_with("postgres (PostgreSQL) 18.") {
+            panic!(
+                "`{}` ({from}) is not PostgreSQL 18 (`postgres --version`: {version}): {PG18_INSTALL}",
+                bin.display()
+            );
+        }
         match LocalCluster::start_temporary_with(&bin) {
             Ok(cluster) => Server::Local(cluster.stop_on_exit()),
             Err(e) => panic!(
