@@ -35,7 +35,7 @@ async fn append_twice_doubles_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replace_twice_keeps_only_the_second_run() {
+pub(crate) async fn replace_twice_keeps_only_the_second_run() {
     let db = TestDb::new("replace").await;
     let p = db.pipeline("numbers", "nums");
     p.run(numbers(0, 5).write_disposition(WriteDisposition::Replace))
@@ -106,10 +106,11 @@ async fn merge_keeps_one_row_per_key_with_the_newer_values() {
     );
 }
 
-/// The first merge into new tables COPYs its rows frozen (every page all-visible and all-frozen, nothing left
-/// for vacuum); merges and replaces stage in temp tables, so no `<dataset>_staging` schema is left behind.
+/// The first merge into new tables COPYs its rows frozen (every page holding rows all-visible and all-frozen,
+/// nothing left for vacuum; PostgreSQL 16+ extends a table by several pages at a time and leaves the empty ones
+/// unmarked); merges and replaces stage in temp tables, so no `<dataset>_staging` schema is left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
+pub(crate) async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
     let db = TestDb::new("merge_frozen").await;
     let p = db.pipeline("github", "gh");
     let many: Vec<(i64, &str)> = (0..2000).map(|i| (i, "x")).collect();
@@ -117,7 +118,8 @@ async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
     db.rows("CREATE EXTENSION IF NOT EXISTS pg_visibility")
         .await;
     let frozen = "SELECT count(*) > 1, bool_and(all_visible AND all_frozen) \
-                  FROM pg_visibility_map('gh.issues')";
+                  FROM pg_visibility_map('gh.issues') WHERE blkno IN \
+                  (SELECT DISTINCT (ctid::text::point)[0]::bigint FROM gh.issues)";
     assert_eq!(db.lines(frozen).await, ["t|t"]);
 
     p.run(issues(vec![(1, "a2"), (5000, "new")], "closed".into()))
@@ -142,7 +144,7 @@ async fn first_merge_lands_frozen_and_staging_leaves_no_schema() {
 /// smallest and largest key; a small merge of keys spread over the table looks each key up. Both replace
 /// exactly the rows of their keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_merges_replace_exactly_their_keys() {
+pub(crate) async fn small_merges_replace_exactly_their_keys() {
     let db = TestDb::new("merge_ranges").await;
     let p = db.pipeline("github", "gh");
     let base: Vec<(i64, &str)> = (0..3000).map(|i| (i, "old")).collect();
@@ -231,7 +233,7 @@ async fn merge_without_keys_appends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_and_loads_rows_are_committed_with_the_data() {
+pub(crate) async fn state_and_loads_rows_are_committed_with_the_data() {
     let db = TestDb::new("state").await;
     let p = db.pipeline("stateful", "st");
     let info = p.run(numbers(0, 2)).await.expect("run");

@@ -66,7 +66,7 @@ async fn count(db: &TestDb, table: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn github_events_table_per_type_merge_and_early_stop() {
+pub(crate) async fn github_events_table_per_type_merge_and_early_stop() {
     use github_events::{fake_api, load_events, server::FixtureServer};
     let db = TestDb::new("ex_github_events").await;
     let p = db.pipeline("github_events", "gh");
@@ -804,7 +804,7 @@ async fn zendesk_backfill_stops_at_the_end_of_its_range() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn facebook_ads_replace_with_root_key_then_merge() {
+pub(crate) async fn facebook_ads_replace_with_root_key_then_merge() {
     use ele::prelude::*;
     use facebook_ads::{facebook_ads, fake_api, replace_then_merge, server::FixtureServer};
     let db = TestDb::new("ex_facebook_ads").await;

@@ -384,7 +384,7 @@ async fn crash_after_a_later_copy_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_before_commit_loses_and_doubles_nothing() {
+pub(crate) async fn crash_before_commit_loses_and_doubles_nothing() {
     crash_at("before_commit", 0).await;
 }
 
@@ -444,7 +444,7 @@ async fn crash_after_a_direct_copy_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_before_committing_a_direct_load_loses_and_doubles_nothing() {
+pub(crate) async fn crash_before_committing_a_direct_load_loses_and_doubles_nothing() {
     crash_in_first_load("before_commit", 0).await;
 }
 

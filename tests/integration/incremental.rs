@@ -251,7 +251,7 @@ async fn backfill_chunks_are_stateless_half_open_and_run_concurrently() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_working_dir_is_restored_from_the_destination() {
+pub(crate) async fn lost_working_dir_is_restored_from_the_destination() {
     let db = TestDb::new("incr_restore").await;
     let p = db.pipeline("restore", "rs");
     let source = feed(vec![
@@ -418,7 +418,7 @@ async fn external_scheduler_interval_maps_to_a_stateless_half_open_range() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_stateful_runs_wait_for_each_other() {
+pub(crate) async fn concurrent_stateful_runs_wait_for_each_other() {
     let db = TestDb::new("incr_concurrent").await;
     let p = db.pipeline("concurrent", "cc");
     let source = feed(

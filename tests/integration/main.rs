@@ -1,4 +1,5 @@
-//! Integration tests against a real PostgreSQL: one throwaway cluster for this binary, one database per test.
+//! Integration tests against a real PostgreSQL: one throwaway cluster for this binary, one database per test;
+//! `pg18` runs a part of them again on a second cluster of PostgreSQL 18.
 
 mod support;
 
@@ -12,5 +13,6 @@ mod macros;
 mod merge_strategies;
 mod normalize;
 mod orchestration;
+mod pg18;
 mod relational;
 mod tls;

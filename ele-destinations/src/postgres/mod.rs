@@ -13,8 +13,9 @@
 //! - `copy`: COPY of job files, `catalog`: what the database already holds, `sql`: DDL and merge SQL with every
 //!   identifier quoted (all three shared by `load` and `stream`);
 //! - `state`: restoring state and schema, the pipeline lock, the system rows a commit writes, state changes
-//!   outside a load;
-//! - [`local`]: throwaway and managed local clusters from the installed server binaries.
+//!   outside a load; `version`: what the server's version allows (`MERGE` for upsert needs PostgreSQL 15);
+//! - [`local`]: throwaway and managed local clusters from the installed server binaries (or those named by
+//!   `ELE_POSTGRES_BIN_DIR`).
 
 mod catalog;
 mod classify;
@@ -30,6 +31,7 @@ mod sql;
 mod state;
 mod stream;
 mod tls;
+mod version;
 
 pub use config::Postgres;
 pub use managed::local_dir;

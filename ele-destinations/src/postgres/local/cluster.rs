@@ -12,9 +12,12 @@ use tokio_postgres::error::SqlState;
 
 use super::dirs::{
     create_temp_root, existing_managed_root, lock_dir, managed_root, remove_if_exists,
+    traversable_by,
 };
 use super::error::{LocalError, io_error};
-use super::process::{ServerUser, find_server_binaries, server_user, shell_quote};
+use super::process::{
+    ServerUser, find_server_binaries, has_server_binaries, not_a_bin_dir, server_user, shell_quote,
+};
 use super::server::{
     Durability, Status, Wait, init_cluster, not_ready, ready_now, server_status, start_server,
     stop_server, wait_for_server,
@@ -48,8 +51,34 @@ impl LocalCluster {
     /// Throwaway cluster in a fresh temp dir with `fsync`, `synchronous_commit` and `full_page_writes` off;
     /// stopped (fast shutdown, waited for) and its directory removed on drop. See also
     /// [`stop_on_exit`](Self::stop_on_exit); if the process is killed, a watchdog process cleans up.
+    /// The server binaries are found as for every local cluster: `$ELE_POSTGRES_BIN_DIR`, `PATH`,
+    /// `pg_config --bindir`, the newest `/usr/lib/postgresql/*/bin`.
     pub fn start_temporary() -> Result<LocalCluster, LocalError> {
-        let bin = find_server_binaries()?;
+        Self::start_temporary_in(find_server_binaries()?)
+    }
+
+    /// Like [`start_temporary`](Self::start_temporary), with the server binaries (`initdb`, `pg_ctl`,
+    /// `postgres`) of `bin_dir`: another PostgreSQL version than the installed one, e.g. the tests' PostgreSQL
+    /// 18 from `.ci/install-pg18`. As root, the `postgres` OS user runs them, so it must be able to reach them.
+    pub fn start_temporary_with(bin_dir: &Path) -> Result<LocalCluster, LocalError> {
+        if !has_server_binaries(bin_dir) {
+            return Err(not_a_bin_dir(bin_dir, &format!("`{}`", bin_dir.display())));
+        }
+        let bin = fs::canonicalize(bin_dir).map_err(io_error("cannot resolve", bin_dir))?;
+        if let Some(user) = server_user()?
+            && !traversable_by(&bin, Some(&user))
+        {
+            return Err(LocalError::Unusable(format!(
+                "the server binaries in `{}` are out of reach of the `{SERVER_USER}` OS user, which runs them \
+                 because we are root (initdb refuses root): a directory on the way is not searchable by it; \
+                 put them elsewhere or run as an unprivileged user",
+                bin.display()
+            )));
+        }
+        Self::start_temporary_in(bin)
+    }
+
+    fn start_temporary_in(bin: PathBuf) -> Result<LocalCluster, LocalError> {
         let user = server_user()?;
         let root = create_temp_root(user.as_ref())?;
         // From here on, dropping `cluster` (on any error too) stops what was started and removes `root`.
@@ -156,6 +185,11 @@ impl LocalCluster {
     /// The port (names the socket file in [`socket_dir`](Self::socket_dir)).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The directory of the server binaries it runs.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
     }
 
     /// The data directory.

@@ -22,7 +22,7 @@ fn owner_uid(user: Option<&ServerUser>) -> u32 {
 
 /// Whether `dir` and all its ancestors are traversable by `user` (with the credentials `Command::uid/gid`
 /// gives: no supplementary groups). Always true when not root.
-fn traversable_by(dir: &Path, user: Option<&ServerUser>) -> bool {
+pub(super) fn traversable_by(dir: &Path, user: Option<&ServerUser>) -> bool {
     let Some(user) = user else { return true };
     dir.ancestors()
         .filter(|a| !a.as_os_str().is_empty())

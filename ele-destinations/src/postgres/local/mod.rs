@@ -2,6 +2,10 @@
 //! ([`LocalCluster::start_temporary`]) and a managed, persistent instance for examples and `ele load --local`
 //! ([`LocalCluster::ensure_managed`]).
 //!
+//! The server binaries are those of `$ELE_POSTGRES_BIN_DIR` when it is set, else the first found in `PATH`,
+//! `pg_config --bindir` and the newest `/usr/lib/postgresql/*/bin`; [`LocalCluster::start_temporary_with`]
+//! starts a throwaway cluster from a given directory (the tests' PostgreSQL 18, from `.ci/install-pg18`).
+//!
 //! A cluster lives in one root directory holding `data/` (the data directory), `postgres.log` (the server log)
 //! and the unix socket. It listens on that socket only (`listen_addresses = ''`), its superuser is `postgres`
 //! and authentication is `trust`: the root directory's mode (0700) is what keeps other users out.

@@ -9,12 +9,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::error::LocalError;
-use super::settings::{CLEARED_ENV, SERVER_USER, TAIL_LINES};
+use super::settings::{BIN_DIR_ENV, CLEARED_ENV, SERVER_USER, TAIL_LINES};
 use super::sys::effective_uid;
 
-/// Where the server binaries are: `PATH`, then `pg_config --bindir`, then the newest
-/// `/usr/lib/postgresql/*/bin`. The directory contains `initdb`, `pg_ctl` and `postgres`.
+/// Where the server binaries are: `$ELE_POSTGRES_BIN_DIR` when set, else `PATH`, then `pg_config --bindir`,
+/// then the newest `/usr/lib/postgresql/*/bin`. The directory contains `initdb`, `pg_ctl` and `postgres`.
 pub(super) fn find_server_binaries() -> Result<PathBuf, LocalError> {
+    if let Some(dir) = std::env::var_os(BIN_DIR_ENV).filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return if has_server_binaries(&dir) {
+            Ok(dir)
+        } else {
+            Err(not_a_bin_dir(
+                &dir,
+                &format!("{BIN_DIR_ENV} names `{}`", dir.display()),
+            ))
+        };
+    }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if dir.is_absolute() && has_server_binaries(&dir) {
@@ -55,6 +66,20 @@ pub(super) fn find_server_binaries() -> Result<PathBuf, LocalError> {
 }
 
 const SERVER_BINARIES: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+
+/// The error for a directory that was named as the server binaries' but does not hold them.
+pub(super) fn not_a_bin_dir(dir: &Path, named: &str) -> LocalError {
+    LocalError::Unusable(format!(
+        "{named}, which should hold the PostgreSQL server binaries ({}) but does not: {}",
+        SERVER_BINARIES.join(", "),
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() =>
+                "name the `bin` directory of a PostgreSQL installation".to_owned(),
+            Ok(_) => "it is not a directory".to_owned(),
+            Err(e) => format!("{e}"),
+        }
+    ))
+}
 
 pub(super) fn has_server_binaries(dir: &Path) -> bool {
     SERVER_BINARIES.iter().all(|name| {

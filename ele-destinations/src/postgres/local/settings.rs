@@ -10,6 +10,8 @@ pub(super) const TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) const MAX_ROOT_LEN: usize = 92;
 /// The OS user that runs the server when we are root, and the cluster's superuser.
 pub(super) const SERVER_USER: &str = "postgres";
+/// Environment variable naming the directory of the server binaries to use instead of looking for them.
+pub(super) const BIN_DIR_ENV: &str = "ELE_POSTGRES_BIN_DIR";
 /// Name of the server log in the root directory.
 pub(super) const LOG_FILE: &str = "postgres.log";
 /// Lines of output or log quoted in errors.

@@ -75,6 +75,60 @@ async fn temporary_cluster_round_trip() {
     assert!(!root.exists(), "{} still exists", root.display());
 }
 
+#[test]
+fn start_temporary_with_a_dir_without_the_binaries_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bin, why) in [
+        (dir.path().to_owned(), "name the `bin` directory"),
+        (dir.path().join("missing"), "No such file or directory"),
+    ] {
+        let err = LocalCluster::start_temporary_with(&bin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "`{}`, which should hold the PostgreSQL server binaries (initdb, pg_ctl, postgres) but does not: ",
+                bin.display()
+            )) && err.contains(why),
+            "{err}"
+        );
+    }
+}
+
+/// As root the `postgres` OS user runs the binaries: a directory it cannot reach is refused up front.
+#[test]
+fn start_temporary_with_binaries_the_server_user_cannot_reach() {
+    if effective_uid() != 0 {
+        return;
+    }
+    let real = find_server_binaries().unwrap();
+    let private = tempfile::tempdir().unwrap();
+    fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    let bin = private.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    for name in ["initdb", "pg_ctl", "postgres"] {
+        std::os::unix::fs::symlink(real.join(name), bin.join(name)).unwrap();
+    }
+    let err = LocalCluster::start_temporary_with(&bin)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("are out of reach of the `postgres` OS user"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn temporary_cluster_from_a_given_bin_dir() {
+    let bin = find_server_binaries().unwrap();
+    let cluster = LocalCluster::start_temporary_with(&bin).unwrap();
+    assert_eq!(cluster.bin_dir(), fs::canonicalize(&bin).unwrap());
+    assert_eq!(
+        select_one(&cluster.connection_string("postgres")).await,
+        (1, "postgres".to_owned())
+    );
+}
+
 /// ensure twice (reused, same socket and port), stop, stop again, ensure (restarted), stop; cleans up.
 async fn managed_cycle(dir: &Path) -> Option<PathBuf> {
     let first = LocalCluster::ensure_managed(dir).unwrap();
