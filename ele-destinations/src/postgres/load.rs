@@ -1,7 +1,7 @@
 //! Loading one package: schema changes, then one transaction with every row (merge and replace rows staged in
 //! temp tables), the state row and the `_dlt_loads` row.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ele_core::destination::LoadOutcome;
 use ele_core::package::{Job, LoadPackage, Manifest};
@@ -48,6 +48,19 @@ async fn apply_schema(
         .await
         .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
     let mut existing = existing_columns(&tx, pg, ds).await?;
+    // Tables about to be created may be in the making by a streamed load of another run: wait for it, then
+    // look again, so both never create one table.
+    let creating: BTreeSet<&str> = m
+        .schema
+        .tables
+        .values()
+        .filter(|t| t.complete_columns().next().is_some() && !existing.contains_key(&t.name))
+        .map(|t| m.schema.root_of(&t.name))
+        .collect();
+    if !creating.is_empty() {
+        super::state::lock_table_creation(&tx, pg, ds, &creating).await?;
+        existing = existing_columns(&tx, pg, ds).await?;
+    }
     // Only missing indexes are created: `CREATE INDEX IF NOT EXISTS` would lock the tables on every load and
     // deadlock with a concurrent merge that locks them in another order.
     let indexes: std::collections::HashSet<String> = tx
@@ -393,6 +406,43 @@ async fn stage_in_temp<'m>(
     Ok(temp)
 }
 
+/// Locks every existing table of the package's chains before any row moves, in one order (by name) for all
+/// loads, so two loads never deadlock: the tables of merges and replaces in `SHARE ROW EXCLUSIVE` mode, which
+/// lets readers in but no other writer, so concurrent merges of one table run one after the other (under READ
+/// COMMITTED a delete-insert does not see rows another uncommitted load inserts) and each sees the rows of the
+/// one before; the tables of appends in `ROW EXCLUSIVE` mode (what their COPY takes anyway): appends run side
+/// by side, and wait for a merge of their table only here, before holding anything a merge could wait for.
+async fn lock_tables(
+    tx: &tokio_postgres::Transaction<'_>,
+    pg: &Postgres,
+    m: &Manifest,
+    existing: &Existing,
+) -> Result<()> {
+    let mut modes: BTreeMap<&str, &str> = BTreeMap::new();
+    for chain in &m.chains {
+        let mode = match chain.write_disposition {
+            WriteDisposition::Append => "ROW EXCLUSIVE",
+            WriteDisposition::Merge | WriteDisposition::Replace => "SHARE ROW EXCLUSIVE",
+        };
+        for table in m.schema.chain(&chain.root) {
+            if existing.contains_key(&table.name) {
+                modes.insert(table.name.as_str(), mode);
+            }
+        }
+    }
+    if modes.is_empty() {
+        return Ok(());
+    }
+    let ds = m.dataset_name.as_str();
+    let statements: Vec<String> = modes
+        .iter()
+        .map(|(table, mode)| format!("LOCK TABLE {} IN {mode} MODE", qualified(ds, table)))
+        .collect();
+    tx.batch_execute(&statements.join(";\n"))
+        .await
+        .map_err(|e| sql_error(pg, "locking the tables of the load", e))
+}
+
 /// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row. Merge and
 /// replace rows are staged in temp tables of the transaction, except the child rows of a delete-insert that
 /// needs no deduplication or hard-delete filter: those go straight into their final tables once the replaced
@@ -434,6 +484,7 @@ async fn commit_package(
     if done.is_some() {
         return Ok(LoadOutcome::AlreadyLoaded);
     }
+    lock_tables(&tx, pg, m, existing).await?;
 
     // Appends go straight into the final tables; they take only row locks.
     for job in &m.jobs {

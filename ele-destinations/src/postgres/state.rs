@@ -124,6 +124,66 @@ pub(super) async fn lock_dataset_ddl(
     Ok(())
 }
 
+/// Takes the dataset's schema-change lock of [`lock_dataset_ddl`] if it is free; returns whether it did.
+pub(super) async fn try_lock_dataset_ddl(
+    tx: &impl GenericClient,
+    pg: &Postgres,
+    ds: &str,
+) -> Result<bool> {
+    try_lock(tx, pg, &format!("ele-ddl:{ds}")).await
+}
+
+/// The key of the lock held while the tables of the chain of `root` are created: by the streamed load for its
+/// whole transaction (its tables are not visible to others until it commits), by a schema change only while it
+/// creates them. Another load creating the same tables at once would otherwise fail on the catalog's unique
+/// index once the first commits.
+fn creation_key(ds: &str, root: &str) -> String {
+    format!("ele-create:{ds}:{root}")
+}
+
+/// Takes the creation locks of `roots` (sorted, so two schema changes never deadlock), waiting for a streamed
+/// load that creates them to finish.
+pub(super) async fn lock_table_creation(
+    tx: &impl GenericClient,
+    pg: &Postgres,
+    ds: &str,
+    roots: &std::collections::BTreeSet<&str>,
+) -> Result<()> {
+    for root in roots {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&creation_key(ds, root)],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "locking new tables", e))?;
+    }
+    Ok(())
+}
+
+/// Takes the creation locks of `roots` if all are free; returns whether it did (some may be taken when not).
+pub(super) async fn try_lock_table_creation(
+    tx: &impl GenericClient,
+    pg: &Postgres,
+    ds: &str,
+    roots: &std::collections::BTreeSet<&str>,
+) -> Result<bool> {
+    for root in roots {
+        if !try_lock(tx, pg, &creation_key(ds, root)).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `pg_try_advisory_xact_lock` on `key`.
+async fn try_lock(tx: &impl GenericClient, pg: &Postgres, key: &str) -> Result<bool> {
+    Ok(tx
+        .query_one("SELECT pg_try_advisory_xact_lock(hashtext($1))", &[&key])
+        .await
+        .map_err(|e| sql_error(pg, "taking a lock", e))?
+        .get(0))
+}
+
 /// Fails with [`Error::StateConflict`] when a state at least as new as `state` was committed meanwhile: this
 /// commit then started from an outdated state and could load an increment twice (optimistic concurrency).
 async fn check_newest(

@@ -3,7 +3,7 @@
 //! commits as soon as it is complete. Whatever the stream cannot take (a table that exists after all, duplicate
 //! keys, a failed COPY) rolls it back and leaves the package to the usual load.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use ele_core::destination::{LoadOutcome, LoadPlan, LoadStream};
 use ele_core::package::{FinishedJob, Job, LoadPackage, Manifest};
@@ -34,20 +34,28 @@ struct PgLoadStream {
     failed: Option<Error>,
 }
 
-/// Starts a stream when none of `plan`'s root tables (nor a table named like one of their children) exists.
-pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<dyn LoadStream>>> {
-    let ds = plan.dataset.as_str();
-    let client = connect(pg).await?;
-    let existing = existing_columns(&client, pg, ds).await?;
-    let taken = existing.keys().any(|table| {
-        plan.roots.iter().any(|root| {
+/// Whether a table of `existing` is one of `roots` or named like one of their children.
+fn taken(existing: &super::catalog::Existing, roots: &[String]) -> bool {
+    existing.keys().any(|table| {
+        roots.iter().any(|root| {
             table == root
                 || table
                     .strip_prefix(root.as_str())
                     .is_some_and(|rest| rest.starts_with("__"))
         })
-    });
-    if taken || plan.roots.is_empty() {
+    })
+}
+
+/// Starts a stream when none of `plan`'s root tables (nor a table named like one of their children) exists and
+/// no other load is creating them: the stream holds their creation locks (see
+/// [`super::state::lock_table_creation`]) until it ends, so it creates every table it COPYs into itself, and a
+/// concurrent load waits for it rather than creating the same tables. When the dataset is new too, the stream
+/// holds the dataset's schema-change lock as well and creates the dataset in its transaction.
+pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<dyn LoadStream>>> {
+    let ds = plan.dataset.as_str();
+    let client = connect(pg).await?;
+    let existing = existing_columns(&client, pg, ds).await?;
+    if taken(&existing, &plan.roots) || plan.roots.is_empty() {
         return Ok(None);
     }
     client
@@ -62,14 +70,31 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
         )
         .await
         .map_err(|e| sql_error(pg, "locking the load", e))?;
-    // The dataset and the system tables, when missing, are created in this transaction too: a run that fails
-    // leaves nothing behind.
-    let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", sql::ident(ds))];
-    ddl.extend(sql::system_tables(ds));
-    client
-        .batch_execute(&ddl.join(";\n"))
-        .await
-        .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
+    let roots: BTreeSet<&str> = plan.roots.iter().map(String::as_str).collect();
+    let system_tables_exist = ["_dlt_loads", "_dlt_pipeline_state", "_dlt_version"]
+        .iter()
+        .all(|t| existing.contains_key(*t));
+    // Only when the locks are free at once: a stream never waits for another load.
+    let mut locked = super::state::try_lock_table_creation(&client, pg, ds, &roots).await?;
+    if locked && !system_tables_exist {
+        locked = super::state::try_lock_dataset_ddl(&client, pg, ds).await?;
+    }
+    // Tables another load committed since the look above.
+    if !locked || taken(&existing_columns(&client, pg, ds).await?, &plan.roots) {
+        let _ = client.batch_execute("ROLLBACK").await;
+        tracing::debug!(load_id = %plan.load_id, "another load is creating these tables: not loading while normalizing");
+        return Ok(None);
+    }
+    if !system_tables_exist {
+        // The dataset and the system tables are created in this transaction too: a run that fails leaves
+        // nothing behind.
+        let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", sql::ident(ds))];
+        ddl.extend(sql::system_tables(ds));
+        client
+            .batch_execute(&ddl.join(";\n"))
+            .await
+            .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
+    }
     tracing::debug!(load_id = %plan.load_id, "loading while normalizing");
     Ok(Some(Box::new(PgLoadStream {
         pg: pg.clone(),
