@@ -14,6 +14,9 @@ use super::tls::TlsOptions;
 /// dlt's environment variable for the PostgreSQL credentials.
 pub(super) const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
 
+/// Where merges and replaces stage: `staging = "temp" | "schema"` in `[destination.postgres]`.
+const POSTGRES_STAGING: [&str; 3] = ["destination", "postgres", "staging"];
+
 /// The PostgreSQL destination: where to connect. `Debug` and messages never show the password.
 #[derive(Clone)]
 pub struct Postgres {
@@ -23,6 +26,36 @@ pub struct Postgres {
     pub(super) tls: TlsOptions,
     /// Whether the user named an `application_name`; else ele's `ele <version> [<pipeline>]`.
     application_name_given: bool,
+    /// Where merges and replaces stage their rows.
+    pub(super) staging: Staging,
+}
+
+/// Where merges and replaces stage their rows before they are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Staging {
+    /// Temp tables of the load transaction (the default). A role without the TEMPORARY privilege stages in
+    /// the staging schema instead, and a log line says so.
+    #[default]
+    Temp,
+    /// Tables of the staging schema `<dataset>_staging` (dlt's layout), named per load and dropped in the load
+    /// transaction: no temp table is used.
+    Schema,
+}
+
+impl std::str::FromStr for Staging {
+    type Err = Error;
+
+    /// `temp` or `schema`.
+    fn from_str(text: &str) -> Result<Self> {
+        match text.trim() {
+            "temp" => Ok(Staging::Temp),
+            "schema" => Ok(Staging::Schema),
+            other => Err(Error::config(format!(
+                "unknown staging `{other}`: use `temp` (temp tables, the default) or `schema` (the \
+                 `<dataset>_staging` schema)"
+            ))),
+        }
+    }
 }
 
 impl std::fmt::Debug for Postgres {
@@ -51,9 +84,16 @@ impl Postgres {
             config: parsed.config,
             tls: parsed.tls,
             application_name_given: parsed.application_name_given,
+            staging: Staging::default(),
         };
         pg.set_application_name(None);
         Ok(pg)
+    }
+
+    /// Where merges and replaces stage their rows: [`Staging::Temp`] (the default) or [`Staging::Schema`].
+    pub fn staging(mut self, staging: Staging) -> Self {
+        self.staging = staging;
+        self
     }
 
     /// Sets ele's `application_name` (`ele <version>`, with the pipeline's name when known), unless the connection
@@ -80,14 +120,19 @@ impl Postgres {
     /// From `destination.postgres.credentials` in `config` (an explicit value, the environment,
     /// `.ele/secrets.toml`, `.ele/config.toml`, in that order): a connection string, or dlt's table form with
     /// `database`, `username`, `password`, `host`, `port`, `connect_timeout`, `query` (more parameters), and
-    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `options`, `target_session_attrs`.
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `options`, `target_session_attrs`;
+    /// and `destination.postgres.staging` (`temp` or `schema`, see [`Staging`]).
     pub fn from_config(config: &Config) -> Result<Self> {
         let credentials: Secret<Credentials> = config.get(&POSTGRES_CREDENTIALS)?;
         let text = match credentials.expose() {
             Credentials::Url(url) => Secret::new(url.clone()),
             Credentials::Parts(parts) => Secret::new(parts.conninfo()),
         };
-        Postgres::new(text.expose())
+        let mut pg = Postgres::new(text.expose())?;
+        if let Some(staging) = config.get_opt::<String>(&POSTGRES_STAGING)? {
+            pg.staging = staging.parse()?;
+        }
+        Ok(pg)
     }
 
     /// Whether `config` holds PostgreSQL credentials anywhere.
@@ -324,6 +369,7 @@ mod tests {
             .with_env(Vec::<(String, String)>::new());
         assert!(Postgres::is_configured(&config));
         let pg = Postgres::from_config(&config).expect("valid");
+        assert_eq!(pg.staging, Staging::Temp);
         assert_eq!(
             pg.location(),
             "postgresql://loader@db.example:5433/dlt_data"
@@ -335,5 +381,29 @@ mod tests {
             Postgres::from_config(&env).expect("valid").location(),
             "postgresql://u@h:5432/other"
         );
+    }
+
+    #[test]
+    fn staging_from_the_destination_table() {
+        let dir = dir_with(
+            Some(
+                "[destination.postgres]\ncredentials = \"postgresql://u@h/db\"\nstaging = \"schema\"\n",
+            ),
+            None,
+        );
+        let config = Config::load_from(dir.path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        assert_eq!(
+            Postgres::from_config(&config).expect("valid").staging,
+            Staging::Schema
+        );
+        let bad = Config::load_from(dir.path())
+            .expect("loads")
+            .with_env([("DESTINATION__POSTGRES__STAGING", "disk")]);
+        let message = Postgres::from_config(&bad).expect_err("bad").to_string();
+        assert!(message.contains("unknown staging `disk`"), "{message}");
+        let pg = Postgres::new("postgresql://u@h/db").expect("valid");
+        assert_eq!(pg.staging(Staging::Schema).staging, Staging::Schema);
     }
 }

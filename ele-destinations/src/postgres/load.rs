@@ -1,5 +1,6 @@
 //! Loading one package: schema changes, then one transaction with every row (merge and replace rows staged in
-//! temp tables), the state row and the `_dlt_loads` row.
+//! temp tables, or in tables of the staging schema dropped before the commit), the state row and the
+//! `_dlt_loads` row.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -17,7 +18,8 @@ use super::classify::sql_error;
 use super::config::Postgres;
 use super::connect::connect;
 use super::copy::copy_job;
-use super::sql::{self, ChainTable, ident, qualified};
+use super::sql::{self, ChainTable, StageTables, ident, qualified};
+use super::staging;
 
 /// How often the data transaction is tried when it fails transiently (deadlock, serialization failure).
 const COMMIT_ATTEMPTS: u64 = 3;
@@ -34,6 +36,7 @@ async fn apply_schema(
     pg: &Postgres,
     m: &Manifest,
     direct: &HashSet<&str>,
+    stage: &StageTables,
 ) -> Result<(Existing, DeferredIndexes)> {
     let ds = &m.dataset_name;
     let tx = client
@@ -42,9 +45,11 @@ async fn apply_schema(
         .map_err(|e| sql_error(pg, "starting the schema transaction", e))?;
     // Serialize schema changes of concurrent loads into the same dataset.
     super::state::lock_dataset_ddl(&tx, pg, ds).await?;
-    let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
-    ddl.extend(sql::system_tables(ds));
-    tx.batch_execute(&ddl.join(";\n"))
+    staging::ensure_schema(&tx, pg, ds).await?;
+    if !stage.is_temp() {
+        staging::ensure_schema(&tx, pg, stage.schema()).await?;
+    }
+    tx.batch_execute(&sql::system_tables(ds).join(";\n"))
         .await
         .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
     let mut existing = existing_columns(&tx, pg, ds).await?;
@@ -177,7 +182,12 @@ pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOut
             }
         }
     }
-    let (existing, deferred_indexes) = apply_schema(&mut client, pg, m, &direct).await?;
+    let stages = m
+        .chains
+        .iter()
+        .any(|c| c.write_disposition != WriteDisposition::Append);
+    let stage = staging::plan(&client, pg, ds, &m.schema.name, &m.load_id, stages).await?;
+    let (existing, deferred_indexes) = apply_schema(&mut client, pg, m, &direct, &stage).await?;
 
     let done = client
         .query_opt(
@@ -205,6 +215,7 @@ pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOut
             &direct,
             &fresh,
             &deferred_indexes,
+            &stage,
         )
         .await;
         match result {
@@ -237,7 +248,7 @@ async fn check_unique_keys(
         .query_opt(
             &format!(
                 "SELECT 1 FROM {} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
-                qualified(plan.staging_schema, staging)
+                plan.stage.qualified(staging)
             ),
             &[],
         )
@@ -257,8 +268,8 @@ async fn check_unique_keys(
     Ok(())
 }
 
-/// Records the smallest and largest staged value of the single-column primary key `key` in a temp table
-/// (`lo`, `hi`) and returns its name when fewer than twice the `staged` rows of `table` lie between them
+/// Records the smallest and largest staged value of the single-column primary key `key` in a staging table
+/// (`lo`, `hi`; added to `made`) and returns its name when fewer than twice the `staged` rows of `table` lie between them
 /// (counted through the key index, stopping at that bound).
 #[allow(clippy::too_many_arguments)]
 async fn narrow_key_range(
@@ -267,22 +278,27 @@ async fn narrow_key_range(
     dataset: &str,
     table: &str,
     key: &str,
-    stage: &str,
+    stage: (&StageTables, &str),
     staged: u64,
     chain_index: usize,
+    made: &mut Vec<String>,
 ) -> Result<Option<String>> {
-    let range = format!("_ele_key_range_{chain_index}");
+    let (tables, staged_rows) = stage;
+    let range = tables.name(&format!("_ele_key_range_{chain_index}"));
     let k = ident(key);
-    let statement = format!(
-        "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT min({k}) AS lo, max({k}) AS hi FROM {}",
-        ident(&range),
-        qualified("pg_temp", stage)
+    let statement = tables.create_as(
+        &range,
+        &format!(
+            "SELECT min({k}) AS lo, max({k}) AS hi FROM {}",
+            tables.qualified(staged_rows)
+        ),
     );
     tx.batch_execute(&statement)
         .await
         .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))?;
+    made.push(range.clone());
     let bound = i64::try_from(staged.saturating_mul(2)).unwrap_or(i64::MAX);
-    let r = ident(&range);
+    let r = tables.qualified(&range);
     let row = tx
         .query_one(
             &format!(
@@ -298,7 +314,7 @@ async fn narrow_key_range(
 }
 
 /// The rows of a chain planned for a direct load: COPYed into its final tables when they are still empty
-/// (returns `None`), else into temp tables of this transaction, returned for the usual merge. The chain's
+/// (returns `None`), else into staging tables of this transaction, returned for the usual merge. The chain's
 /// deferred `indexes` are created after the rows are in. With `unchecked` keys (more than the normalizer could
 /// track) a direct load is undone when its keys turn out not unique. The tables of a `fresh` chain (created by
 /// this load's schema change) are locked and truncated first, so the rows are COPYed frozen: already visible to
@@ -314,6 +330,8 @@ async fn load_direct<'m>(
     indexes: &[String],
     unchecked: bool,
     fresh: bool,
+    stage: &StageTables,
+    made: &mut Vec<String>,
 ) -> Result<Option<HashMap<&'m str, String>>> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
@@ -361,35 +379,35 @@ async fn load_direct<'m>(
         tracing::info!(table = %root, "a primary key occurs twice: merging with deduplication instead");
         run("ROLLBACK TO SAVEPOINT ele_direct".to_owned()).await?;
     }
-    let temp = stage_in_temp(tx, pg, package, &jobs, chain_index).await?;
+    let temp = stage_rows(tx, pg, package, &jobs, chain_index, stage, made).await?;
     for statement in indexes {
         run(statement.clone()).await?;
     }
     Ok(Some(temp))
 }
 
-/// COPYs `jobs` into temp tables of this transaction shaped like their final tables (dropped at its end; no WAL
-/// is written for them); returns the temp table of each final table.
-async fn stage_in_temp<'m>(
+/// COPYs `jobs` into staging tables of this transaction shaped like their final tables: temp tables (dropped at
+/// its end) or unlogged tables of the staging schema (added to `made`, dropped before its commit); no WAL is
+/// written for either. Returns the staging table of each final table.
+async fn stage_rows<'m>(
     tx: &tokio_postgres::Transaction<'_>,
     pg: &Postgres,
     package: &'m LoadPackage,
     jobs: &[&'m Job],
     chain_index: usize,
+    stage: &StageTables,
+    made: &mut Vec<String>,
 ) -> Result<HashMap<&'m str, String>> {
     let ds = package.manifest.dataset_name.as_str();
     let mut temp: HashMap<&str, String> = HashMap::new();
     for job in jobs {
         if !temp.contains_key(job.table.as_str()) {
-            let name = format!("_ele_stage_{chain_index}_{}", temp.len());
-            let statement = format!(
-                "CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP",
-                ident(&name),
-                qualified(ds, &job.table)
-            );
+            let name = stage.name(&format!("_ele_stage_{chain_index}_{}", temp.len()));
+            let statement = stage.create_like(&name, &qualified(ds, &job.table));
             tx.batch_execute(&statement)
                 .await
                 .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))?;
+            made.push(name.clone());
             temp.insert(job.table.as_str(), name);
         }
         copy_job(
@@ -397,7 +415,7 @@ async fn stage_in_temp<'m>(
             pg,
             &package.job_path(job),
             job,
-            "pg_temp",
+            stage.schema(),
             &temp[job.table.as_str()],
             false,
         )
@@ -444,7 +462,8 @@ async fn lock_tables(
 }
 
 /// The one data transaction: appends, merges, replaces, the state row and the `_dlt_loads` row. Merge and
-/// replace rows are staged in temp tables of the transaction, except the child rows of a delete-insert that
+/// replace rows are staged in tables of the transaction (temp tables, or tables of the staging schema dropped
+/// before the commit), except the child rows of a delete-insert that
 /// needs no deduplication or hard-delete filter: those go straight into their final tables once the replaced
 /// rows are deleted.
 #[allow(clippy::too_many_arguments)]
@@ -456,6 +475,7 @@ async fn commit_package(
     direct: &HashSet<&str>,
     fresh: &HashSet<&str>,
     deferred_indexes: &DeferredIndexes,
+    stage: &StageTables,
 ) -> Result<LoadOutcome> {
     let m = &package.manifest;
     let ds = m.dataset_name.as_str();
@@ -499,6 +519,8 @@ async fn commit_package(
     }
 
     let mut exclusive = Vec::new();
+    // The staging tables made in the staging schema, dropped before the commit.
+    let mut made = Vec::new();
     for (chain_index, chain) in m.chains.iter().enumerate() {
         // A chain planned for a direct load is done here, or merged from temp tables when it filled meanwhile.
         let mut staging = None;
@@ -516,6 +538,8 @@ async fn commit_package(
                 indexes,
                 chain.unchecked_keys,
                 fresh.contains(chain.root.as_str()),
+                stage,
+                &mut made,
             )
             .await?
             {
@@ -566,7 +590,16 @@ async fn commit_package(
                         } else {
                             &tables[..]
                         };
-                        stage_in_temp(&tx, pg, package, &jobs_of(staged), chain_index).await?
+                        stage_rows(
+                            &tx,
+                            pg,
+                            package,
+                            &jobs_of(staged),
+                            chain_index,
+                            stage,
+                            &mut made,
+                        )
+                        .await?
                     }
                 };
                 let root = ChainTable {
@@ -615,16 +648,19 @@ async fn commit_package(
                     .sum();
                 let index_deletes = is_small_beside(&tx, pg, ds, &root_table.name, staged).await?;
                 let key_range = match (root_table.primary_key().as_slice(), &root.staging) {
-                    ([key], Some(stage)) if index_deletes && root_table.merge_key().is_empty() => {
+                    ([key], Some(staged_rows))
+                        if index_deletes && root_table.merge_key().is_empty() =>
+                    {
                         narrow_key_range(
                             &tx,
                             pg,
                             ds,
                             &root_table.name,
                             key,
-                            stage,
+                            (stage, staged_rows),
                             staged,
                             chain_index,
+                            &mut made,
                         )
                         .await?
                     }
@@ -632,7 +668,7 @@ async fn commit_package(
                 };
                 let plan = sql::ChainMerge {
                     dataset: ds,
-                    staging_schema: "pg_temp",
+                    stage,
                     root,
                     children,
                     primary_key: root_table.primary_key(),
@@ -644,7 +680,7 @@ async fn commit_package(
                     index_deletes,
                     key_range,
                 };
-                let statements = match merge.strategy {
+                let mut statements = match merge.strategy {
                     MergeStrategy::DeleteInsert => plan.delete_insert(),
                     MergeStrategy::Upsert | MergeStrategy::InsertOnly => {
                         if plan.primary_key.is_empty() {
@@ -677,6 +713,7 @@ async fn commit_package(
                         }
                     },
                 };
+                statements.extend(plan.drop_id_lists());
                 for statement in statements {
                     tx.batch_execute(&statement).await.map_err(|e| {
                         sql_error(pg, &format!("merge into `{}`", root_table.name), e)
@@ -699,7 +736,18 @@ async fn commit_package(
                 }
                 let staging = match staging.take() {
                     Some(temp) => temp,
-                    None => stage_in_temp(&tx, pg, package, &jobs_of(&tables), chain_index).await?,
+                    None => {
+                        stage_rows(
+                            &tx,
+                            pg,
+                            package,
+                            &jobs_of(&tables),
+                            chain_index,
+                            stage,
+                            &mut made,
+                        )
+                        .await?
+                    }
                 };
                 let list: Vec<String> = present.iter().map(|t| qualified(ds, t)).collect();
                 exclusive.push(format!("TRUNCATE TABLE {}", list.join(", ")));
@@ -709,7 +757,7 @@ async fn commit_package(
                         exclusive.push(format!(
                             "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
                             qualified(ds, table),
-                            qualified("pg_temp", stg)
+                            stage.qualified(stg)
                         ));
                     }
                 }
@@ -724,6 +772,12 @@ async fn commit_package(
         tx.batch_execute(statement)
             .await
             .map_err(|e| sql_error(pg, "replacing table contents", e))?;
+    }
+    // Tables of the staging schema go in this transaction: a crash before it commits leaves none either.
+    if let Some(statement) = stage.drop(&made) {
+        tx.batch_execute(&statement)
+            .await
+            .map_err(|e| sql_error(pg, "dropping the staging tables", e))?;
     }
     ele_core::fault::point("before_commit");
     tx.commit()

@@ -12,6 +12,8 @@
 //!   load of a package into new tables while it is written) and `state`;
 //! - `copy`: COPY of job files, `catalog`: what the database already holds, `sql`: DDL and merge SQL with every
 //!   identifier quoted (all three shared by `load` and `stream`);
+//! - `staging`: where merges and replaces stage (temp tables or `<dataset>_staging`), from the role's
+//!   privileges;
 //! - `state`: restoring state and schema, the pipeline lock, the system rows a commit writes, state changes
 //!   outside a load; `version`: what the server's version allows (`MERGE` for upsert needs PostgreSQL 15);
 //! - [`local`]: throwaway and managed local clusters from the installed server binaries (or those named by
@@ -28,10 +30,11 @@ mod load;
 pub mod local;
 mod managed;
 mod sql;
+mod staging;
 mod state;
 mod stream;
 mod tls;
 mod version;
 
-pub use config::Postgres;
+pub use config::{Postgres, Staging};
 pub use managed::local_dir;

@@ -16,6 +16,103 @@ pub(super) fn qualified(schema: &str, table: &str) -> String {
     format!("{}.{}", ident(schema), ident(table))
 }
 
+/// The tables a load stages in: where they live and how their names are made unique.
+#[derive(Debug, Clone)]
+pub(super) struct StageTables {
+    /// The staging schema, or `None` for temp tables.
+    schema: Option<String>,
+    /// Appended to every name in the staging schema: unique per load, so concurrent loads never share a table.
+    suffix: String,
+}
+
+impl StageTables {
+    /// Temp tables of the transaction, dropped at its commit.
+    pub(super) fn temp() -> Self {
+        StageTables {
+            schema: None,
+            suffix: String::new(),
+        }
+    }
+
+    /// Tables of `schema` named after the load (`schema_name`, `load_id`).
+    pub(super) fn in_schema(schema: &str, schema_name: &str, load_id: &str) -> Self {
+        StageTables {
+            schema: Some(schema.to_owned()),
+            suffix: load_tag(&format!("{schema_name}:{load_id}")),
+        }
+    }
+
+    /// Whether these are temp tables.
+    pub(super) fn is_temp(&self) -> bool {
+        self.schema.is_none()
+    }
+
+    /// The schema of the tables: `pg_temp` for temp tables.
+    pub(super) fn schema(&self) -> &str {
+        self.schema.as_deref().unwrap_or("pg_temp")
+    }
+
+    /// The name of the staging table `base` (ele's short names: `_ele_stage_0_1`), unique per load in a schema.
+    pub(super) fn name(&self, base: &str) -> String {
+        if self.is_temp() {
+            base.to_owned()
+        } else {
+            format!("{base}_{}", self.suffix)
+        }
+    }
+
+    /// `"schema"."name"` of a table named by [`StageTables::name`].
+    pub(super) fn qualified(&self, name: &str) -> String {
+        qualified(self.schema(), name)
+    }
+
+    /// `CREATE ... TABLE name (LIKE like)`: a temp table dropped at commit, or an unlogged table of the schema.
+    pub(super) fn create_like(&self, name: &str, like: &str) -> String {
+        if self.is_temp() {
+            format!(
+                "CREATE TEMP TABLE {} (LIKE {like}) ON COMMIT DROP",
+                ident(name)
+            )
+        } else {
+            format!(
+                "CREATE UNLOGGED TABLE {} (LIKE {like})",
+                self.qualified(name)
+            )
+        }
+    }
+
+    /// `CREATE ... TABLE name AS query`, as [`StageTables::create_like`].
+    pub(super) fn create_as(&self, name: &str, query: &str) -> String {
+        if self.is_temp() {
+            format!(
+                "CREATE TEMP TABLE {} ON COMMIT DROP AS {query}",
+                ident(name)
+            )
+        } else {
+            format!("CREATE UNLOGGED TABLE {} AS {query}", self.qualified(name))
+        }
+    }
+
+    /// The statement dropping `names` before the commit (none for temp tables, which go at the commit).
+    pub(super) fn drop(&self, names: &[String]) -> Option<String> {
+        if self.is_temp() || names.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = names.iter().map(|n| self.qualified(n)).collect();
+        Some(format!("DROP TABLE IF EXISTS {}", list.join(", ")))
+    }
+}
+
+/// 12 hex digits of FNV-1a of `text`: short enough that every staging name stays within 63 bytes.
+fn load_tag(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:012x}", hash & 0xffff_ffff_ffff)
+}
+
 /// The PostgreSQL type of a column type, as dlt maps it.
 fn pg_type(t: DataType) -> &'static str {
     match t {
@@ -177,8 +274,8 @@ impl HardDelete<'_> {
 pub(super) struct ChainMerge<'a> {
     /// The dataset (schema) of the final tables.
     pub(super) dataset: &'a str,
-    /// The schema of this load's staging tables.
-    pub(super) staging_schema: &'a str,
+    /// This load's staging tables: temp tables or the staging schema's.
+    pub(super) stage: &'a StageTables,
     /// The root table.
     pub(super) root: ChainTable<'a>,
     /// The child tables, parents before children.
@@ -189,7 +286,7 @@ pub(super) struct ChainMerge<'a> {
     pub(super) merge_key: Vec<&'a str>,
     /// No primary key occurs twice in staging.
     pub(super) unique_keys: bool,
-    /// Makes temp table names unique within the transaction.
+    /// Makes staging table names unique within the transaction.
     pub(super) tag: String,
     /// The hard-delete column, when the root has one.
     pub(super) hard_delete: Option<HardDelete<'a>>,
@@ -206,6 +303,20 @@ pub(super) struct ChainMerge<'a> {
 }
 
 impl ChainMerge<'_> {
+    /// The names of the id lists of deleted and inserted root rows.
+    fn id_lists(&self) -> (String, String) {
+        (
+            self.stage.name(&format!("_ele_delete_{}", self.tag)),
+            self.stage.name(&format!("_ele_insert_{}", self.tag)),
+        )
+    }
+
+    /// The statement dropping the id lists before the commit (in the staging schema; temp tables go at it).
+    pub(super) fn drop_id_lists(&self) -> Option<String> {
+        let (delete, insert) = self.id_lists();
+        self.stage.drop(&[delete, insert])
+    }
+
     fn final_table(&self, t: &ChainTable<'_>) -> String {
         qualified(self.dataset, &t.table.name)
     }
@@ -233,7 +344,7 @@ impl ChainMerge<'_> {
 
     /// The staging root rows, one per primary key when staging may hold duplicates.
     fn deduplicated_root(&self, staging: &str, first: bool) -> String {
-        let s = qualified(self.staging_schema, staging);
+        let s = self.stage.qualified(staging);
         if self.unique_keys || self.primary_key.is_empty() {
             return s;
         }
@@ -254,7 +365,7 @@ impl ChainMerge<'_> {
                 out.push(format!(
                     "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
                     self.final_table(t),
-                    qualified(self.staging_schema, stg)
+                    self.stage.qualified(stg)
                 ));
             }
         }
@@ -270,7 +381,7 @@ impl ChainMerge<'_> {
                 out.push(format!(
                     "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE {} IN (SELECT {id} FROM {roots})",
                     self.final_table(child),
-                    qualified(self.staging_schema, stg),
+                    self.stage.qualified(stg),
                     ident(link)
                 ));
             }
@@ -285,7 +396,7 @@ impl ChainMerge<'_> {
             return Vec::new();
         };
         let d = self.final_table(&self.root);
-        let s = qualified(self.staging_schema, root_staging);
+        let s = self.stage.qualified(root_staging);
         let mut groups = Vec::new();
         for key in [&self.primary_key, &self.merge_key] {
             if !key.is_empty() {
@@ -301,18 +412,22 @@ impl ChainMerge<'_> {
         }
         let mut out = Vec::new();
         let predicate = groups.join(" OR ");
-        let delete_temp = ident(&format!("_ele_delete_{}", self.tag));
-        let insert_temp = ident(&format!("_ele_insert_{}", self.tag));
+        let (delete_name, insert_name) = self.id_lists();
+        let delete_temp = self.stage.qualified(&delete_name);
+        let insert_temp = self.stage.qualified(&insert_name);
         let id = ident(C_DLT_ID);
         let index_deletes =
             self.index_deletes && self.merge_key.is_empty() && !self.primary_key.is_empty();
         let key_range = match (self.primary_key.as_slice(), &self.key_range) {
-            ([key], Some(range)) if index_deletes => Some((ident(key), ident(range))),
+            ([key], Some(range)) if index_deletes => {
+                Some((ident(key), self.stage.qualified(range)))
+            }
             _ => None,
         };
         // The root rows go first, their ids kept for the children: one pass over the matches.
-        out.push(format!(
-            "CREATE TEMP TABLE {delete_temp} ON COMMIT DROP AS SELECT d.{id} FROM {d} AS d WITH NO DATA"
+        out.push(self.stage.create_as(
+            &delete_name,
+            &format!("SELECT d.{id} FROM {d} AS d WITH NO DATA"),
         ));
         let range = key_range.as_ref().map_or_else(String::new, |(k, r)| {
             format!("d.{k} BETWEEN (SELECT lo FROM {r}) AND (SELECT hi FROM {r}) AND ")
@@ -351,10 +466,13 @@ impl ChainMerge<'_> {
         // One row per primary key; the row sent first wins (dlt's `ROW_NUMBER() ... ORDER BY (SELECT NULL)`
         // picks that one on a freshly filled staging table), or the `dedup_sort` winner. Deduplication comes
         // before the hard-delete filter, so a delete sent last for a key wins as in dlt.
-        out.push(format!(
-            "CREATE TEMP TABLE {insert_temp} ON COMMIT DROP AS SELECT s.{id} FROM {} AS s WHERE {}",
-            self.deduplicated_root(root_staging, true),
-            self.kept("s")
+        out.push(self.stage.create_as(
+            &insert_name,
+            &format!(
+                "SELECT s.{id} FROM {} AS s WHERE {}",
+                self.deduplicated_root(root_staging, true),
+                self.kept("s")
+            ),
         ));
         let cols = column_list(&self.root.columns);
         out.push(format!(
@@ -374,7 +492,7 @@ impl ChainMerge<'_> {
             return Vec::new();
         };
         let d = self.final_table(&self.root);
-        let s_table = qualified(self.staging_schema, root_staging);
+        let s_table = self.stage.qualified(root_staging);
         let id = ident(C_DLT_ID);
         let mut out = Vec::new();
         let on: Vec<String> = self
@@ -401,7 +519,7 @@ impl ChainMerge<'_> {
                 root_link_in(link, &format!("SELECT {id} FROM {s_table}"))
             );
             if let Some(stg) = &child.staging {
-                let stg = qualified(self.staging_schema, stg);
+                let stg = self.stage.qualified(stg);
                 out.push(merge_statement(
                     &n,
                     &stg,
@@ -437,20 +555,23 @@ impl ChainMerge<'_> {
             return Vec::new();
         };
         let d = self.final_table(&self.root);
-        let s_table = qualified(self.staging_schema, root_staging);
+        let s_table = self.stage.qualified(root_staging);
         let id = ident(C_DLT_ID);
-        let insert_temp = ident(&format!("_ele_insert_{}", self.tag));
+        let (_, insert_name) = self.id_lists();
+        let insert_temp = self.stage.qualified(&insert_name);
         let on: Vec<String> = self
             .primary_key
             .iter()
             .map(|c| format!("d.{c} = s.{c}", c = ident(c)))
             .collect();
-        let mut out = vec![format!(
-            "CREATE TEMP TABLE {insert_temp} ON COMMIT DROP AS SELECT s.{id} FROM {} AS s WHERE {} AND NOT \
-             EXISTS (SELECT 1 FROM {d} AS d WHERE {})",
-            self.deduplicated_root(root_staging, true),
-            self.kept("s"),
-            on.join(" AND ")
+        let mut out = vec![self.stage.create_as(
+            &insert_name,
+            &format!(
+                "SELECT s.{id} FROM {} AS s WHERE {} AND NOT EXISTS (SELECT 1 FROM {d} AS d WHERE {})",
+                self.deduplicated_root(root_staging, true),
+                self.kept("s"),
+                on.join(" AND ")
+            ),
         )];
         let cols = column_list(&self.root.columns);
         out.push(format!(
@@ -469,7 +590,7 @@ impl ChainMerge<'_> {
             return Vec::new();
         };
         let d = self.final_table(&self.root);
-        let s = qualified(self.staging_schema, root_staging);
+        let s = self.stage.qualified(root_staging);
         let version = ident(spec.version_column());
         let from = ident(&spec.valid_from);
         let to = ident(&spec.valid_to);
@@ -529,7 +650,7 @@ impl ChainMerge<'_> {
                     "INSERT INTO {n} ({ccols}) SELECT DISTINCT ON (s.{id}) {} FROM {} AS s WHERE NOT EXISTS \
                      (SELECT 1 FROM {n} AS d WHERE d.{id} = s.{id}) ORDER BY s.{id}, s.ctid",
                     picked.join(", "),
-                    qualified(self.staging_schema, stg)
+                    self.stage.qualified(stg)
                 ));
             }
         }
@@ -662,6 +783,35 @@ mod tests {
         assert_ne!(
             index_name(&table, "root_key"),
             index_name(&"y".repeat(63), "root_key")
+        );
+    }
+
+    #[test]
+    fn staging_names_are_unique_per_load_and_short() {
+        let a = StageTables::in_schema("d_staging", "s", "1700000000.1");
+        let b = StageTables::in_schema("d_staging", "s", "1700000000.2");
+        assert_ne!(a.name("_ele_stage_0_0"), b.name("_ele_stage_0_0"));
+        assert!(a.name("_ele_key_range_999").len() <= 63);
+        assert_eq!(
+            a.create_like(&a.name("x"), "\"d\".\"t\""),
+            format!(
+                "CREATE UNLOGGED TABLE \"d_staging\".\"{}\" (LIKE \"d\".\"t\")",
+                a.name("x")
+            )
+        );
+        let temp = StageTables::temp();
+        assert_eq!(temp.name("x"), "x");
+        assert_eq!(temp.drop(&["x".into()]), None);
+        assert!(
+            temp.create_as("x", "SELECT 1")
+                .starts_with("CREATE TEMP TABLE \"x\" ON COMMIT DROP")
+        );
+        assert_eq!(
+            a.drop(&[a.name("x")]),
+            Some(format!(
+                "DROP TABLE IF EXISTS \"d_staging\".\"{}\"",
+                a.name("x")
+            ))
         );
     }
 }

@@ -14,7 +14,7 @@ use super::catalog::table_exists;
 use super::classify::sql_error;
 use super::config::Postgres;
 use super::connect::connect;
-use super::sql::{self, ident, qualified};
+use super::sql::{self, qualified};
 
 /// How often a state change outside a load is tried when it fails transiently (a deadlock with a concurrent
 /// load).
@@ -386,9 +386,8 @@ async fn try_commit(
         .map_err(|e| sql_error(pg, "starting the state transaction", e))?;
     // Schema changes of the dataset are serialized, as loads do.
     lock_dataset_ddl(&tx, pg, ds).await?;
-    let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", ident(ds))];
-    ddl.extend(sql::system_tables(ds));
-    tx.batch_execute(&ddl.join(";\n"))
+    super::staging::ensure_schema(&tx, pg, ds).await?;
+    tx.batch_execute(&sql::system_tables(ds).join(";\n"))
         .await
         .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
     if !commit.drop_tables.is_empty() {

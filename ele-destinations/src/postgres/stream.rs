@@ -88,10 +88,9 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
     if !system_tables_exist {
         // The dataset and the system tables are created in this transaction too: a run that fails leaves
         // nothing behind.
-        let mut ddl = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", sql::ident(ds))];
-        ddl.extend(sql::system_tables(ds));
+        super::staging::ensure_schema(&client, pg, ds).await?;
         client
-            .batch_execute(&ddl.join(";\n"))
+            .batch_execute(&sql::system_tables(ds).join(";\n"))
             .await
             .map_err(|e| sql_error(pg, &format!("creating dataset `{ds}`"), e))?;
     }

@@ -1,0 +1,132 @@
+//! Where a load stages merge and replace rows: in temp tables of the load transaction, or, for a role without
+//! the TEMPORARY privilege (or when asked), in the staging schema `<dataset>_staging` (dlt's layout) in tables
+//! named per load, created and dropped inside the load transaction. The role's privileges decide, and a role
+//! that can do neither gets an error naming the grant it needs.
+
+use ele_core::{Error, Result};
+use tokio_postgres::GenericClient;
+
+use super::classify::sql_error;
+use super::config::{Postgres, Staging};
+use super::sql::{StageTables, ident};
+
+/// The staging schema of a dataset, as dlt names it (`staging_dataset_name_layout = "%s_staging"`).
+pub(super) fn staging_schema(dataset: &str) -> String {
+    format!("{dataset}_staging")
+}
+
+/// What the connected role may do in the database.
+struct Privileges {
+    role: String,
+    database: String,
+    temporary: bool,
+    create: bool,
+    /// `Some(may create in it)` when the dataset schema exists.
+    dataset: Option<bool>,
+    /// `Some(may create in it)` when the staging schema exists.
+    staging: Option<bool>,
+}
+
+async fn privileges(client: &impl GenericClient, pg: &Postgres, ds: &str) -> Result<Privileges> {
+    let row = client
+        .query_one(
+            "SELECT current_user::text, current_database()::text, \
+             has_database_privilege(current_database(), 'TEMPORARY'), \
+             has_database_privilege(current_database(), 'CREATE'), \
+             (SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace WHERE nspname = $1), \
+             (SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace WHERE nspname = $2)",
+            &[&ds, &staging_schema(ds)],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading the role's privileges", e))?;
+    Ok(Privileges {
+        role: row.get(0),
+        database: row.get(1),
+        temporary: row.get(2),
+        create: row.get(3),
+        dataset: row.get(4),
+        staging: row.get(5),
+    })
+}
+
+/// Checks that the role can create the dataset schema when it is missing; with `stages` (the load merges or
+/// replaces) also decides where it stages: temp tables when asked for (the default) and allowed, else the
+/// staging schema, when the role may create it or create tables in it.
+pub(super) async fn plan(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    ds: &str,
+    schema_name: &str,
+    load_id: &str,
+    stages: bool,
+) -> Result<StageTables> {
+    let p = privileges(client, pg, ds).await?;
+    let (role, db) = (&p.role, &p.database);
+    if p.dataset.is_none() && !p.create {
+        return Err(Error::config(format!(
+            "role `{role}` cannot create the dataset schema `{ds}`: it has no CREATE privilege on database \
+             `{db}`. Grant it (`GRANT CREATE ON DATABASE {db} TO {role}`), or create the schema for it \
+             (`CREATE SCHEMA {ds} AUTHORIZATION {role}`)"
+        )));
+    }
+    if !stages || (pg.staging == Staging::Temp && p.temporary) {
+        return Ok(StageTables::temp());
+    }
+    let schema = staging_schema(ds);
+    if pg.staging == Staging::Temp {
+        tracing::info!(
+            role = %role,
+            database = %db,
+            "the role has no TEMPORARY privilege: staging merges and replaces in schema `{schema}`"
+        );
+    }
+    let allowed = match p.staging {
+        Some(may_create) => may_create,
+        None => p.create,
+    };
+    if !allowed {
+        let why = if pg.staging == Staging::Temp {
+            format!("it has no TEMPORARY privilege on database `{db}` (for temp tables) and ")
+        } else {
+            String::new()
+        };
+        let fix = match p.staging {
+            None => format!(
+                "`GRANT CREATE ON DATABASE {db} TO {role}`, or create the schema for it (`CREATE SCHEMA {schema} \
+                 AUTHORIZATION {role}`)"
+            ),
+            Some(_) => format!("`GRANT CREATE ON SCHEMA {schema} TO {role}`"),
+        };
+        let temporary = if pg.staging == Staging::Temp {
+            format!(", or `GRANT TEMPORARY ON DATABASE {db} TO {role}`")
+        } else {
+            String::new()
+        };
+        return Err(Error::config(format!(
+            "role `{role}` cannot stage the rows of a merge or replace: {why}it cannot create tables in the \
+             staging schema `{schema}`. Grant one: {fix}{temporary}"
+        )));
+    }
+    Ok(StageTables::in_schema(&schema, schema_name, load_id))
+}
+
+/// Creates schema `name` unless it exists (`CREATE SCHEMA IF NOT EXISTS` alone needs CREATE on the database
+/// even when the schema is there, so a role owning pre-created schemas could not load).
+pub(super) async fn ensure_schema(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    name: &str,
+) -> Result<()> {
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&name])
+        .await
+        .map_err(|e| sql_error(pg, &format!("looking for schema `{name}`"), e))?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(name)))
+            .await
+            .map_err(|e| sql_error(pg, &format!("creating schema `{name}`"), e))?;
+    }
+    Ok(())
+}
