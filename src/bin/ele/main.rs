@@ -79,6 +79,11 @@ struct DestinationArgs {
     /// Use the managed local PostgreSQL instance under `.ele/postgres` (started if needed).
     #[arg(long, global = true)]
     local: bool,
+    /// Where merges and replaces stage their rows: `temp` (temp tables; the default, and the staging schema
+    /// when the role has no TEMPORARY privilege) or `schema` (`<dataset>_staging`). Without it:
+    /// `destination.postgres.staging`.
+    #[arg(long, global = true, value_parser = ["temp", "schema"])]
+    staging: Option<String>,
 }
 
 #[derive(Args)]
@@ -283,6 +288,15 @@ async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
 /// The destination: `--local`, else `destination.postgres.credentials` from `--destination`, the environment,
 /// `.ele/secrets.toml` or `.ele/config.toml`. None of them is an error naming every place looked at.
 async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
+    let pg = configured_destination(args).await?;
+    match &args.staging {
+        Some(staging) => Ok(pg.staging(staging.parse().map_err(usage)?)),
+        None => Ok(pg),
+    }
+}
+
+/// The destination without `--staging`.
+async fn configured_destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
     if args.local {
         return Ok(Postgres::local().await?);
     }
