@@ -16,4 +16,5 @@ mod normalize;
 mod orchestration;
 mod pg18;
 mod relational;
+mod staging;
 mod tls;
