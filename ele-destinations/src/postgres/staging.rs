@@ -10,9 +10,10 @@ use super::classify::sql_error;
 use super::config::{Postgres, Staging};
 use super::sql::{StageTables, ident};
 
-/// The staging schema of a dataset, as dlt names it (`staging_dataset_name_layout = "%s_staging"`).
+/// The staging schema of a dataset, as dlt names it (`staging_dataset_name_layout = "%s_staging"`, normalized:
+/// a dataset name too long for `_staging` is shortened with dlt's tag, never truncated by the server).
 pub(super) fn staging_schema(dataset: &str) -> String {
-    format!("{dataset}_staging")
+    ele_core::naming::normalize_staging_dataset_name(dataset)
 }
 
 /// What the connected role may do in the database.
@@ -129,4 +130,19 @@ pub(super) async fn ensure_schema(
             .map_err(|e| sql_error(pg, &format!("creating schema `{name}`"), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::staging_schema;
+
+    #[test]
+    fn staging_schemas_are_named_as_dlt_names_them() {
+        assert_eq!(staging_schema("shop"), "shop_staging");
+        // PostgreSQL would cut a longer name silently; dlt shortens it with a tag of the full name.
+        let long = "d".repeat(60);
+        let name = staging_schema(&long);
+        assert!(name.len() <= 63, "{name}");
+        assert_ne!(name, staging_schema(&"d".repeat(61)));
+    }
 }
