@@ -304,7 +304,7 @@ async fn a_role_that_can_create_neither_gets_the_grant_it_needs() {
     // Not retryable: the role needs a grant.
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let grant = format!(
-        "GRANT CREATE ON DATABASE {} TO {}",
+        "GRANT CREATE ON DATABASE \"{}\" TO \"{}\"",
         role.database, role.name
     );
     assert!(stderr.contains(&grant), "{stderr}");

@@ -4,7 +4,8 @@
 //! It keeps, per dataset, the rows of each table (column name to JSON value), the committed load ids, the
 //! state rows and the schema versions, and applies a package all at once or not at all, as a database
 //! transaction would. It writes appends, replaces and the `delete-insert`, `upsert` and `insert-only` merges
-//! with dlt's meaning of primary key, merge key, hard delete and deduplication; `scd2` is refused. A clone
+//! on a primary key or a merge key, with hard deletes and one row per key (the first sent; upsert: the last);
+//! `scd2`, `dedup_sort` and a primary key together with a merge key are refused, not approximated. A clone
 //! shares the store, so a test keeps one to read what a pipeline loaded:
 //!
 //! ```
@@ -270,9 +271,20 @@ fn merge_chain(
     let primary_key: Vec<String> = root.primary_key().iter().map(|c| c.to_string()).collect();
     let merge_key: Vec<String> = root.merge_key().iter().map(|c| c.to_string()).collect();
     let strategy = chain.merge.strategy;
+    // What it cannot write exactly as the PostgreSQL destination does, it refuses instead of writing otherwise.
     if strategy == MergeStrategy::Scd2 {
         return Err(Error::config(
             "the memory destination does not write the scd2 merge strategy",
+        ));
+    }
+    if chain.merge.dedup_sort.is_some() {
+        return Err(Error::config(
+            "the memory destination does not apply `dedup_sort`",
+        ));
+    }
+    if !primary_key.is_empty() && !merge_key.is_empty() {
+        return Err(Error::config(
+            "the memory destination does not merge on a primary key and a merge key together",
         ));
     }
     let key = if primary_key.is_empty() {

@@ -96,7 +96,9 @@ fn tls_problem(pg: &Postgres, e: &tokio_postgres::Error) -> Option<String> {
              use sslmode=prefer to fall back to an unencrypted connection"
         ));
     }
-    if text.starts_with("error performing TLS handshake") {
+    // A handshake that rustls itself rejected is a settings problem; one cut short by the network (a reset, an
+    // early EOF while the server restarts) is not, and stays retryable.
+    if text.starts_with("error performing TLS handshake") && rustls_error(e).is_some() {
         return Some(format!("the TLS handshake failed: {}", describe(e)));
     }
     None

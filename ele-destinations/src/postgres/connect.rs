@@ -41,12 +41,12 @@ async fn try_connect(pg: &Postgres) -> Result<Client, Error> {
         other => other,
     };
     let mode = pg.tls.mode().map_err(settings)?;
-    // libpq never uses TLS on Unix sockets (the managed local instance listens on one).
-    let unix_only = pg
-        .config
-        .get_hosts()
-        .iter()
-        .all(|h| matches!(h, Host::Unix(_)));
+    // libpq never uses TLS on Unix sockets (the managed local instance listens on one). A `hostaddr` without
+    // `host` is a TCP address: it gets TLS like any other.
+    let hosts = pg.config.get_hosts();
+    let unix_only = !hosts.is_empty()
+        && hosts.iter().all(|h| matches!(h, Host::Unix(_)))
+        && pg.config.get_hostaddrs().is_empty();
     let client = match pg.tls.client_config().map_err(settings)? {
         Some(config) if !unix_only => {
             let tls = MakeRustls(config);

@@ -67,6 +67,24 @@ const UNSUPPORTED: &[&str] = &[
     "replication",
 ];
 
+/// A key as errors may show it: option names only, never text that could hold a password (a mistyped URL
+/// scheme such as `postgresql+psycopg2://user:secret@host` reaches the key/value parser as one token).
+fn shown_key(key: &str) -> Option<String> {
+    let plain = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && key.len() <= 40
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then(|| format!("`{key}`"))
+}
+
+/// The error for text that is no option at all; it is not shown, as it may hold a password.
+fn not_an_option() -> Error {
+    Error::config(
+        "invalid PostgreSQL connection string: a part of it is neither a `key=value` option nor a \
+         postgresql:// URL (not shown: it may hold a password); expected \
+         postgresql://user:password@host:port/database or host=... dbname=...",
+    )
+}
+
 /// Parses a libpq URL or key/value string.
 pub(super) fn parse(text: &str) -> Result<Parsed> {
     let text = text.trim();
@@ -75,6 +93,12 @@ pub(super) fn parse(text: &str) -> Result<Parsed> {
     let mut take = |key: &str, value: &str| -> Result<bool> {
         match key {
             "sslmode" => tls.mode = Some(SslMode::parse(value)?),
+            // ele's TLS stream offers no channel binding yet: SCRAM runs without it, so `require` could never work.
+            "channel_binding" if value == "require" => {
+                return Err(Error::config(
+                    "channel_binding=require is not supported by ele yet; use channel_binding=prefer or disable",
+                ));
+            }
             "sslrootcert" => {
                 tls.rootcert = Some(match value {
                     "system" => RootCert::System,
@@ -104,8 +128,11 @@ pub(super) fn parse(text: &str) -> Result<Parsed> {
                 )));
             }
             key => {
+                let Some(shown) = shown_key(key) else {
+                    return Err(not_an_option());
+                };
                 return Err(Error::config(format!(
-                    "unknown connection option `{key}`; ele knows {}",
+                    "unknown connection option {shown}; ele knows {}",
                     [PASSED_ON, TLS_KEYS].concat().join(", ")
                 )));
             }
@@ -173,8 +200,11 @@ fn key_values(text: &str) -> Result<Vec<(String, String)>> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
+            let Some(shown) = shown_key(&key) else {
+                return Err(not_an_option());
+            };
             return Err(Error::config(format!(
-                "invalid PostgreSQL connection string: missing \"=\" after `{key}`; expected \
+                "invalid PostgreSQL connection string: missing \"=\" after {shown}; expected \
                  postgresql://user:password@host:port/database or host=... dbname=..."
             )));
         }
@@ -188,7 +218,8 @@ fn key_values(text: &str) -> Result<Vec<(String, String)>> {
                     Some(c) => value.push(c),
                     None => {
                         return Err(Error::config(format!(
-                            "invalid PostgreSQL connection string: unterminated quoted value of `{key}`"
+                            "invalid PostgreSQL connection string: unterminated quoted value of {}",
+                            shown_key(&key).unwrap_or_else(|| "an option".to_owned())
                         )));
                     }
                 }
@@ -310,6 +341,19 @@ mod tests {
             (
                 "postgresql://u:s3cret@h/db?connect_timeout=s3cret",
                 "invalid value for option `connect_timeout`",
+            ),
+            // A mistyped scheme is read as key/value text: the token holding the password is never shown.
+            (
+                "postgresql+psycopg2://u:s3cret@h/db",
+                "a part of it is neither a `key=value` option nor a postgresql:// URL (not shown",
+            ),
+            (
+                "postgresql+psycopg2://u:s3cret@h/db?sslmode=require",
+                "a part of it is neither a `key=value` option nor a postgresql:// URL (not shown",
+            ),
+            (
+                "postgresql://u:pa?s3cret@h/db",
+                "a part of it is neither a `key=value` option nor a postgresql:// URL (not shown",
             ),
         ] {
             let e = parse(text).err().expect(text);

@@ -34,8 +34,10 @@ async fn privileges(client: &impl GenericClient, pg: &Postgres, ds: &str) -> Res
             "SELECT current_user::text, current_database()::text, \
              has_database_privilege(current_database(), 'TEMPORARY'), \
              has_database_privilege(current_database(), 'CREATE'), \
-             (SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace WHERE nspname = $1), \
-             (SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace WHERE nspname = $2)",
+             (SELECT has_schema_privilege(oid, 'USAGE') AND has_schema_privilege(oid, 'CREATE') \
+              FROM pg_namespace WHERE nspname = $1), \
+             (SELECT has_schema_privilege(oid, 'USAGE') AND has_schema_privilege(oid, 'CREATE') \
+              FROM pg_namespace WHERE nspname = $2)",
             &[&ds, &staging_schema(ds)],
         )
         .await
@@ -63,17 +65,20 @@ pub(super) async fn plan(
 ) -> Result<StageTables> {
     let p = privileges(client, pg, ds).await?;
     let (role, db) = (&p.role, &p.database);
+    // The suggested statements quote every name, so they can be pasted as they are.
+    let (role_sql, db_sql, ds_sql) = (ident(role), ident(db), ident(ds));
     if p.dataset.is_none() && !p.create {
         return Err(Error::config(format!(
             "role `{role}` cannot create the dataset schema `{ds}`: it has no CREATE privilege on database \
-             `{db}`. Grant it (`GRANT CREATE ON DATABASE {db} TO {role}`), or create the schema for it \
-             (`CREATE SCHEMA {ds} AUTHORIZATION {role}`)"
+             `{db}`. Grant it (`GRANT CREATE ON DATABASE {db_sql} TO {role_sql}`), or create the schema for \
+             it (`CREATE SCHEMA {ds_sql} AUTHORIZATION {role_sql}`)"
         )));
     }
     if !stages || (pg.staging == Staging::Temp && p.temporary) {
         return Ok(StageTables::temp());
     }
     let schema = staging_schema(ds);
+    let schema_sql = ident(&schema);
     if pg.staging == Staging::Temp {
         tracing::info!(
             role = %role,
@@ -93,13 +98,13 @@ pub(super) async fn plan(
         };
         let fix = match p.staging {
             None => format!(
-                "`GRANT CREATE ON DATABASE {db} TO {role}`, or create the schema for it (`CREATE SCHEMA {schema} \
-                 AUTHORIZATION {role}`)"
+                "`GRANT CREATE ON DATABASE {db_sql} TO {role_sql}`, or create the schema for it (`CREATE SCHEMA \
+                 {schema_sql} AUTHORIZATION {role_sql}`)"
             ),
-            Some(_) => format!("`GRANT CREATE ON SCHEMA {schema} TO {role}`"),
+            Some(_) => format!("`GRANT USAGE, CREATE ON SCHEMA {schema_sql} TO {role_sql}`"),
         };
         let temporary = if pg.staging == Staging::Temp {
-            format!(", or `GRANT TEMPORARY ON DATABASE {db} TO {role}`")
+            format!(", or `GRANT TEMPORARY ON DATABASE {db_sql} TO {role_sql}`")
         } else {
             String::new()
         };

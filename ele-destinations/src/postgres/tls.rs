@@ -188,12 +188,15 @@ impl TlsOptions {
             .map_err(|e| Error::config(format!("cannot configure TLS: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
-        let config = match self.client_identity()? {
+        let mut config = match self.client_identity()? {
             Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
                 Error::config(format!("cannot use the client certificate and key: {e}"))
             })?,
             None => builder.with_no_client_auth(),
         };
+        // As libpq 17+: PostgreSQL's ALPN name, which a server requires for `sslnegotiation=direct` and older
+        // servers ignore.
+        config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(Some(Arc::new(config)))
     }
 
