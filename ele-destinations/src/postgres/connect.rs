@@ -52,8 +52,12 @@ async fn try_connect(pg: &Postgres) -> Result<Client, Error> {
             let tls = MakeRustls(config);
             match mode {
                 SslMode::Allow => match open(pg, DriverSslMode::Disable, NoTls).await {
-                    // The server refused the plaintext connection (e.g. `hostssl` only): try TLS.
-                    Err(e) if e.as_db_error().is_some() => {
+                    // The server refused the plaintext connection in pg_hba (`hostssl` only: 28000): try TLS.
+                    // Any other refusal (a wrong password, a missing database) is the error to show.
+                    Err(e)
+                        if e.code()
+                            == Some(&tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION) =>
+                    {
                         open(pg, DriverSslMode::Require, tls).await
                     }
                     other => other,
