@@ -15,6 +15,7 @@ mod merge_strategies;
 mod normalize;
 mod orchestration;
 mod pg18;
+mod pooler;
 mod relational;
 mod staging;
 mod tls;

@@ -605,3 +605,57 @@ impl TestDb {
         }
     }
 }
+
+/// Where the test server of [`TestDb::new`] listens (outside [`on_pg18`]): a host name or Unix socket directory,
+/// the port, the user and its password, for tools put in front of it (a pooler).
+pub fn server_address() -> (String, u16, String, Option<String>) {
+    match server() {
+        Server::Local(cluster) => (
+            cluster.socket_dir().display().to_string(),
+            cluster.port(),
+            "postgres".to_owned(),
+            None,
+        ),
+        Server::External(url) => {
+            let config: tokio_postgres::Config = url
+                .parse()
+                .expect("ELE_TEST_POSTGRES_URL is not a valid URL");
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+                None => "localhost".into(),
+            };
+            (
+                host,
+                config.get_ports().first().copied().unwrap_or(5432),
+                config.get_user().unwrap_or("postgres").to_owned(),
+                config
+                    .get_password()
+                    .map(|p| String::from_utf8_lossy(p).into_owned()),
+            )
+        }
+    }
+}
+
+/// The OS user a server process a test starts runs as: `postgres` when the tests run as root (initdb and
+/// PgBouncer refuse root), else the current user (`None`).
+pub fn service_user_ids() -> Option<(u32, u32)> {
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id runs");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return None;
+    }
+    let id = |flag: &str| -> u32 {
+        let out = std::process::Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .expect("id runs");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the tests run as root: the `postgres` OS user must exist")
+    };
+    Some((id("-u"), id("-g")))
+}

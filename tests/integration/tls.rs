@@ -97,25 +97,6 @@ impl Certs {
     }
 }
 
-/// The OS user the server runs as: `postgres` when we are root (initdb refuses root), else ourselves.
-fn server_ids() -> Option<(u32, u32)> {
-    let uid = Command::new("id").arg("-u").output().expect("id runs");
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return None;
-    }
-    let id = |flag: &str| -> u32 {
-        let out = Command::new("id")
-            .args([flag, "postgres"])
-            .output()
-            .expect("id runs");
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .expect("the tests run as root: the `postgres` OS user must exist")
-    };
-    Some((id("-u"), id("-g")))
-}
-
 /// The server binaries: `initdb` on PATH, else the newest `/usr/lib/postgresql/*/bin`.
 fn server_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("PATH") {
@@ -161,7 +142,7 @@ impl TlsCluster {
             .expect("tempdir");
         let root = dir.path();
         let certs = Certs::generate(root);
-        let ids = server_ids();
+        let ids = crate::support::service_user_ids();
         let bin = server_bin();
         let hba = format!(
             "local all all trust\n\

@@ -3,6 +3,7 @@
 //! normal and the streamed load.
 
 use std::collections::HashMap;
+use tokio_postgres::types::Type;
 
 use ele_core::Result;
 use ele_core::package::Manifest;
@@ -22,10 +23,10 @@ pub(super) async fn existing_columns(
     dataset: &str,
 ) -> Result<Existing> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
              WHERE table_schema = $1 ORDER BY table_name, ordinal_position",
-            &[&dataset],
+            &[(&dataset, Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "reading the dataset's columns", e))?;
@@ -47,9 +48,9 @@ pub(super) async fn table_exists(
     table: &str,
 ) -> Result<bool> {
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT to_regclass($1)::text",
-            &[&qualified(dataset, table)],
+            &[(&qualified(dataset, table), Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "looking up a system table", e))?;
@@ -80,7 +81,7 @@ pub(super) async fn chain_is_empty(
         return Ok(true);
     }
     let row = client
-        .query_one(&format!("SELECT {}", probes.join(" AND ")), &[])
+        .query_typed_one(&format!("SELECT {}", probes.join(" AND ")), &[])
         .await
         .map_err(|e| sql_error(pg, &format!("looking into `{root}`"), e))?;
     Ok(row.get::<_, bool>(0))
@@ -131,11 +132,9 @@ pub(super) async fn is_small_beside(
     rows: u64,
 ) -> Result<bool> {
     let row = client
-        .query_opt(
+        .query_typed_opt(
             "SELECT GREATEST(c.reltuples, 0)::float8, pg_relation_size(c.oid)::float8 FROM pg_class c \
-             WHERE c.oid = to_regclass($1)",
-            &[&qualified(dataset, table)],
-        )
+             WHERE c.oid = to_regclass($1)", &[(&qualified(dataset, table), Type::TEXT)])
         .await
         .map_err(|e| sql_error(pg, &format!("sizing `{table}`"), e))?;
     let Some(row) = row else {

@@ -4,7 +4,7 @@
 use ele_core::Error;
 use tokio_postgres::config::{Host, SslMode as DriverSslMode};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{Client, NoTls, Socket};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Socket};
 
 use super::classify::connect_error;
 use super::config::Postgres;
@@ -69,10 +69,6 @@ async fn try_connect(pg: &Postgres) -> Result<Client, Error> {
         _ => open(pg, DriverSslMode::Disable, NoTls).await,
     }
     .map_err(|e| connect_error(pg, e))?;
-    client
-        .batch_execute("SET client_min_messages TO warning")
-        .await
-        .map_err(|e| connect_error(pg, e))?;
     Ok(client)
 }
 
@@ -90,9 +86,26 @@ where
 {
     let mut config = pg.config.clone();
     config.ssl_mode(mode);
-    let (client, connection) = config.connect(tls).await?;
+    let (client, mut connection) = config.connect(tls).await?;
+    // The connection's messages are drained here rather than by awaiting the connection, which would log the
+    // server's notices (`table does not exist, skipping`) at info level. Silencing them with a session `SET
+    // client_min_messages` is not an option: behind a pooler in transaction mode, session settings leak to other
+    // clients and are missing from the next transaction.
     tokio::spawn(async move {
-        if let Err(e) = connection.await {
+        let drained = std::future::poll_fn(|cx| {
+            loop {
+                match std::task::ready!(connection.poll_message(cx)) {
+                    Some(Ok(AsyncMessage::Notice(notice))) => {
+                        tracing::debug!(severity = notice.severity(), "{}", notice.message())
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                    None => return std::task::Poll::Ready(Ok(())),
+                }
+            }
+        })
+        .await;
+        if let Err(e) = drained {
             tracing::debug!(error = %e, "postgres connection closed with an error");
         }
     });

@@ -3,6 +3,7 @@
 //! `_dlt_loads` row.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use tokio_postgres::types::Type;
 
 use ele_core::destination::LoadOutcome;
 use ele_core::package::{Job, LoadPackage, Manifest};
@@ -69,9 +70,9 @@ async fn apply_schema(
     // Only missing indexes are created: `CREATE INDEX IF NOT EXISTS` would lock the tables on every load and
     // deadlock with a concurrent merge that locks them in another order.
     let indexes: std::collections::HashSet<String> = tx
-        .query(
+        .query_typed(
             "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1",
-            &[&ds],
+            &[(&ds, Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "reading the dataset's indexes", e))?
@@ -190,12 +191,12 @@ pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOut
     let (existing, deferred_indexes) = apply_schema(&mut client, pg, m, &direct, &stage).await?;
 
     let done = client
-        .query_opt(
+        .query_typed_opt(
             &format!(
                 "SELECT 1 FROM {} WHERE load_id = $1",
                 qualified(ds, "_dlt_loads")
             ),
-            &[&m.load_id],
+            &[(&m.load_id, Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;
@@ -245,7 +246,7 @@ async fn check_unique_keys(
     }
     let keys = sql::column_list(&plan.primary_key);
     let duplicate = tx
-        .query_opt(
+        .query_typed_opt(
             &format!(
                 "SELECT 1 FROM {} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
                 plan.stage.qualified(staging)
@@ -300,14 +301,12 @@ async fn narrow_key_range(
     let bound = i64::try_from(staged.saturating_mul(2)).unwrap_or(i64::MAX);
     let r = tables.qualified(&range);
     let row = tx
-        .query_one(
+        .query_typed_one(
             &format!(
                 "SELECT count(*) FROM (SELECT 1 FROM {} AS d WHERE d.{k} BETWEEN (SELECT lo FROM {r}) AND \
                  (SELECT hi FROM {r}) LIMIT $1) AS within",
                 qualified(dataset, table)
-            ),
-            &[&bound],
-        )
+            ), &[(&bound, Type::INT8)])
         .await
         .map_err(|e| sql_error(pg, &format!("sizing the key range of `{table}`"), e))?;
     Ok((row.get::<_, i64>(0) < bound).then_some(range))
@@ -485,19 +484,19 @@ async fn commit_package(
         .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
     // Two processes finishing the same pending package: the second waits here, then sees the first's
     // `_dlt_loads` row and applies nothing.
-    tx.execute(
+    tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("ele-load:{ds}:{}", m.load_id)],
+        &[(&format!("ele-load:{ds}:{}", m.load_id), Type::TEXT)],
     )
     .await
     .map_err(|e| sql_error(pg, "locking the load", e))?;
     let done = tx
-        .query_opt(
+        .query_typed_opt(
             &format!(
                 "SELECT 1 FROM {} WHERE load_id = $1",
                 qualified(ds, "_dlt_loads")
             ),
-            &[&m.load_id],
+            &[(&m.load_id, Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "checking _dlt_loads", e))?;

@@ -5,6 +5,7 @@
 
 use ele_core::{Error, Result};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 
 use super::classify::sql_error;
 use super::config::{Postgres, Staging};
@@ -30,7 +31,7 @@ struct Privileges {
 
 async fn privileges(client: &impl GenericClient, pg: &Postgres, ds: &str) -> Result<Privileges> {
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT current_user::text, current_database()::text, \
              has_database_privilege(current_database(), 'TEMPORARY'), \
              has_database_privilege(current_database(), 'CREATE'), \
@@ -38,7 +39,7 @@ async fn privileges(client: &impl GenericClient, pg: &Postgres, ds: &str) -> Res
               FROM pg_namespace WHERE nspname = $1), \
              (SELECT has_schema_privilege(oid, 'USAGE') AND has_schema_privilege(oid, 'CREATE') \
               FROM pg_namespace WHERE nspname = $2)",
-            &[&ds, &staging_schema(ds)],
+            &[(&ds, Type::TEXT), (&staging_schema(ds), Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "reading the role's privileges", e))?;
@@ -124,7 +125,10 @@ pub(super) async fn ensure_schema(
     name: &str,
 ) -> Result<()> {
     let exists = client
-        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&name])
+        .query_typed_opt(
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            &[(&name, Type::TEXT)],
+        )
         .await
         .map_err(|e| sql_error(pg, &format!("looking for schema `{name}`"), e))?
         .is_some();

@@ -9,6 +9,7 @@ use ele_core::schema::Schema;
 use ele_core::state::StateRow;
 use ele_core::{Error, Result};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 
 use super::catalog::table_exists;
 use super::classify::sql_error;
@@ -42,7 +43,7 @@ pub(super) async fn restore(
             qualified(dataset, "_dlt_loads")
         );
         let row = client
-            .query_opt(&query, &[&pipeline_name])
+            .query_typed_opt(&query, &[(&pipeline_name, Type::TEXT)])
             .await
             .map_err(|e| sql_error(pg, "reading the stored pipeline state", e))?;
         if let Some(row) = row {
@@ -55,7 +56,7 @@ pub(super) async fn restore(
             qualified(dataset, "_dlt_version")
         );
         let row = client
-            .query_opt(&query, &[&schema_name])
+            .query_typed_opt(&query, &[(&schema_name, Type::TEXT)])
             .await
             .map_err(|e| sql_error(pg, "reading the stored schema", e))?;
         if let Some(row) = row {
@@ -70,7 +71,14 @@ pub(super) async fn restore(
     Ok(restored)
 }
 
-/// Holds a session advisory lock on a connection of its own; closing the connection releases it.
+/// How often the connection holding the pipeline lock runs a statement, so that a server's
+/// `idle_in_transaction_session_timeout` or a pooler's idle timeout does not end it during a long run.
+const LOCK_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Holds the pipeline lock: a transaction-level advisory lock in a transaction left open on a connection of its
+/// own, so that it also works behind a pooler in transaction mode (PgBouncer, Supabase, Neon), which gives a
+/// session lock to whichever client gets the server connection next. The transaction takes no snapshot and
+/// writes nothing; dropping the lock rolls it back (or closing the connection does).
 pub(super) async fn lock_pipeline(
     pg: &Postgres,
     dataset: &str,
@@ -82,14 +90,25 @@ pub(super) async fn lock_pipeline(
     let started = std::time::Instant::now();
     let mut told = false;
     loop {
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| sql_error(pg, "locking the pipeline", e))?;
         let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
+            .query_typed_one(
+                "SELECT pg_try_advisory_xact_lock(hashtext($1))",
+                &[(&key, Type::TEXT)],
+            )
             .await
             .map_err(|e| sql_error(pg, "locking the pipeline", e))?
             .get(0);
         if locked {
-            return Ok(PipelineLock::new(client));
+            return Ok(PipelineLock::new(HeldLock::keep(client)));
         }
+        client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(|e| sql_error(pg, "locking the pipeline", e))?;
         if started.elapsed() >= timeout {
             return Err(Error::config(format!(
                 "pipeline `{pipeline_name}` (dataset `{dataset}`) is being run by another process; waited {:.0} s for it to \
@@ -109,15 +128,40 @@ pub(super) async fn lock_pipeline(
     }
 }
 
+/// The connection holding the pipeline lock, kept busy every [`LOCK_KEEPALIVE`] by a task of its own.
+struct HeldLock(tokio::task::JoinHandle<()>);
+
+impl HeldLock {
+    fn keep(client: tokio_postgres::Client) -> HeldLock {
+        HeldLock(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_KEEPALIVE).await;
+                if let Err(e) = client.batch_execute("SELECT 1").await {
+                    tracing::warn!(error = %e, "the connection holding the pipeline lock was closed");
+                    return;
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for HeldLock {
+    /// Ends the task, which drops the connection: the server (or the pooler, which closes a server connection
+    /// left in a transaction) rolls the transaction back and so releases the lock.
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serialises schema changes of concurrent loads and pipeline commands into one dataset (transaction lock).
 pub(super) async fn lock_dataset_ddl(
     tx: &impl GenericClient,
     pg: &Postgres,
     ds: &str,
 ) -> Result<()> {
-    tx.execute(
+    tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("ele-ddl:{ds}")],
+        &[(&format!("ele-ddl:{ds}"), Type::TEXT)],
     )
     .await
     .map_err(|e| sql_error(pg, "locking the dataset for schema changes", e))?;
@@ -150,9 +194,9 @@ pub(super) async fn lock_table_creation(
     roots: &std::collections::BTreeSet<&str>,
 ) -> Result<()> {
     for root in roots {
-        tx.execute(
+        tx.query_typed(
             "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&creation_key(ds, root)],
+            &[(&creation_key(ds, root), Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "locking new tables", e))?;
@@ -178,7 +222,10 @@ pub(super) async fn try_lock_table_creation(
 /// `pg_try_advisory_xact_lock` on `key`.
 async fn try_lock(tx: &impl GenericClient, pg: &Postgres, key: &str) -> Result<bool> {
     Ok(tx
-        .query_one("SELECT pg_try_advisory_xact_lock(hashtext($1))", &[&key])
+        .query_typed_one(
+            "SELECT pg_try_advisory_xact_lock(hashtext($1))",
+            &[(&key, Type::TEXT)],
+        )
         .await
         .map_err(|e| sql_error(pg, "taking a lock", e))?
         .get(0))
@@ -192,22 +239,23 @@ async fn check_newest(
     ds: &str,
     state: &StateRow,
 ) -> Result<()> {
-    tx.execute(
+    tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("ele-state:{ds}:{}", state.pipeline_name)],
+        &[(
+            &format!("ele-state:{ds}:{}", state.pipeline_name),
+            Type::TEXT,
+        )],
     )
     .await
     .map_err(|e| sql_error(pg, "locking the pipeline state", e))?;
     let newest: i64 = tx
-        .query_one(
+        .query_typed_one(
             &format!(
                 "SELECT coalesce(max(s.version), 0) FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
                  WHERE s.pipeline_name = $1 AND l.status = 0",
                 qualified(ds, "_dlt_pipeline_state"),
                 qualified(ds, "_dlt_loads")
-            ),
-            &[&state.pipeline_name],
-        )
+            ), &[(&state.pipeline_name, Type::TEXT)])
         .await
         .map_err(|e| sql_error(pg, "reading the newest pipeline state", e))?
         .get(0);
@@ -231,28 +279,18 @@ async fn write_state_row(
     state: &StateRow,
 ) -> Result<()> {
     let table = qualified(ds, "_dlt_pipeline_state");
-    tx.execute(
+    tx.query_typed(
         &format!(
             "INSERT INTO {table} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) \
              VALUES ($1, $2, $3, $4, now(), $5, $6, $7)"
-        ),
-        &[
-            &(state.version as i64),
-            &(state.engine_version as i64),
-            &state.pipeline_name,
-            &state.state,
-            &state.version_hash,
-            &load_id,
-            &ele_core::hash::random_row_id(),
-        ],
-    )
+        ), &[(&(state.version as i64), Type::INT8), (&(state.engine_version as i64), Type::INT8), (&state.pipeline_name, Type::TEXT), (&state.state, Type::TEXT), (&state.version_hash, Type::TEXT), (&load_id, Type::TEXT), (&ele_core::hash::random_row_id(), Type::TEXT)])
     .await
     .map_err(|e| sql_error(pg, "writing _dlt_pipeline_state", e))?;
-    tx.execute(
+    tx.query_typed(
         &format!("DELETE FROM {table} WHERE pipeline_name = $1 AND version <= $2"),
         &[
-            &state.pipeline_name,
-            &(state.version as i64 - STATE_VERSIONS_KEPT),
+            (&state.pipeline_name, Type::TEXT),
+            (&(state.version as i64 - STATE_VERSIONS_KEPT), Type::INT8),
         ],
     )
     .await
@@ -292,13 +330,11 @@ async fn write_load_record(
     schema_name: &str,
     schema_hash: &str,
 ) -> Result<()> {
-    tx.execute(
+    tx.query_typed(
         &format!(
             "INSERT INTO {} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES ($1, $2, 0, now(), $3)",
             qualified(ds, "_dlt_loads")
-        ),
-        &[&load_id, &schema_name, &schema_hash],
-    )
+        ), &[(&load_id, Type::TEXT), (&schema_name, Type::TEXT), (&schema_hash, Type::TEXT)])
     .await
     .map_err(|e| sql_error(pg, "writing _dlt_loads", e))?;
     Ok(())
@@ -339,20 +375,18 @@ pub(super) async fn write_schema_version(
         KnownSchema::Newest => &schema.name,
     };
     let found: Option<String> = tx
-        .query_opt(&query, &[key])
+        .query_typed_opt(&query, &[(key, Type::TEXT)])
         .await
         .map_err(|e| sql_error(pg, "reading _dlt_version", e))?
         .map(|row| row.get(0));
     if found.as_deref() == Some(hash.as_str()) {
         return Ok(());
     }
-    tx.execute(
+    tx.query_typed(
         &format!(
             "INSERT INTO {versions} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
              VALUES ($1, $2, now(), $3, $4, $5)"
-        ),
-        &[&(schema.version as i64), &SCHEMA_ENGINE_VERSION, &schema.name, &hash, &serde_json::to_string(schema)?],
-    )
+        ), &[(&(schema.version as i64), Type::INT8), (&SCHEMA_ENGINE_VERSION, Type::INT8), (&schema.name, Type::TEXT), (&hash, Type::TEXT), (&serde_json::to_string(schema)?, Type::TEXT)])
     .await
     .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
     Ok(())

@@ -4,6 +4,7 @@
 //! keys, a failed COPY) rolls it back and leaves the package to the usual load.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use tokio_postgres::types::Type;
 
 use ele_core::destination::{LoadOutcome, LoadPlan, LoadStream};
 use ele_core::package::{FinishedJob, Job, LoadPackage, Manifest};
@@ -64,9 +65,9 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
         .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
     // As in the usual load: a second process finishing the same package waits for this one.
     client
-        .execute(
+        .query_typed(
             "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&format!("ele-load:{ds}:{}", plan.load_id)],
+            &[(&format!("ele-load:{ds}:{}", plan.load_id), Type::TEXT)],
         )
         .await
         .map_err(|e| sql_error(pg, "locking the load", e))?;

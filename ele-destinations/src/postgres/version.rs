@@ -62,7 +62,7 @@ pub(super) async fn require_merge_support(
         return Ok(());
     }
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
             &[],
         )

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
+use tokio_postgres::types::Type;
 
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -244,7 +245,7 @@ impl LocalCluster {
         let what = format!("creating database {}", quote_ident(name));
         let result = async {
             if client
-                .query_opt(exists, &[&name])
+                .query_typed_opt(exists, &[(&name, Type::TEXT)])
                 .await
                 .map_err(|e| sql_error(&what, e))?
                 .is_some()
@@ -258,7 +259,7 @@ impl LocalCluster {
                 Ok(()) => Ok(()),
                 // Created concurrently by someone else.
                 Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => Ok(()),
-                Err(e) => match client.query_opt(exists, &[&name]).await {
+                Err(e) => match client.query_typed_opt(exists, &[(&name, Type::TEXT)]).await {
                     Ok(Some(_)) => Ok(()),
                     _ => Err(sql_error(&what, e)),
                 },
