@@ -23,25 +23,28 @@ pub fn parse_bound(text: &str) -> Option<DateTime<Utc>> {
 
 /// The external scheduler interval from the environment, when at least its start is given.
 pub fn interval_from_env() -> Result<Option<Interval>> {
-    let read = |names: [&str; 2]| {
+    interval_from(|name| std::env::var(name).ok())
+}
+
+/// The external scheduler interval from the variables `lookup` finds, when at least its start is given.
+fn interval_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Interval>> {
+    // The first variable of `names` with a value, with its name.
+    let read = |names: [&'static str; 2]| {
         names
             .iter()
-            .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+            .find_map(|n| lookup(n).filter(|v| !v.trim().is_empty()).map(|v| (*n, v)))
             // An orchestrator's template renders a missing end as `None` (Airflow) or `null`.
-            .filter(|v| !matches!(v.trim(), "None" | "null"))
+            .filter(|(_, v)| !matches!(v.trim(), "None" | "null"))
+    };
+    let parse = |(name, text): (&str, String)| {
+        parse_bound(&text)
+            .ok_or_else(|| Error::config(format!("{name}={text} is not an ISO 8601 date-time")))
     };
     let Some(start) = read(INTERVAL_START_ENV) else {
         return Ok(None);
     };
-    let parse = |name: &str, text: &str| {
-        parse_bound(text)
-            .ok_or_else(|| Error::config(format!("{name}={text} is not an ISO 8601 date-time")))
-    };
-    let start = parse(INTERVAL_START_ENV[0], &start)?;
-    let end = match read(INTERVAL_END_ENV) {
-        Some(e) => Some(parse(INTERVAL_END_ENV[0], &e)?),
-        None => None,
-    };
+    let start = parse(start)?;
+    let end = read(INTERVAL_END_ENV).map(parse).transpose()?;
     Ok(Some((start, end)))
 }
 
@@ -49,64 +52,52 @@ pub fn interval_from_env() -> Result<Option<Interval>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn scheduler_interval_from_the_environment() {
-        // `set_var` is unsafe in edition 2024 because other threads may read the environment; no other test of
-        // this binary reads these variables.
-        let run = || interval_from_env().expect("parses");
-        assert_eq!(run(), None);
-        with_env(
-            &[("DLT_INTERVAL_START", "2023-02-12T00:00:00+00:00")],
-            || {
-                let (start, end) = run().expect("interval");
-                assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
-                assert_eq!(end, None);
-            },
-        );
-        with_env(
-            &[
-                ("ELE_INTERVAL_START", "2023-02-12T00:00:00Z"),
-                ("ELE_INTERVAL_END", "2023-02-19T00:00:00Z"),
-            ],
-            || {
-                let (_, end) = run().expect("interval");
-                assert_eq!(
-                    end.map(|e| e.to_rfc3339()),
-                    Some("2023-02-19T00:00:00+00:00".to_owned())
-                );
-            },
-        );
-        // Airflow renders a datetime with a space, and a missing end as `None`.
-        with_env(
-            &[
-                ("ELE_INTERVAL_START", "2023-02-12 00:00:00+00:00"),
-                ("ELE_INTERVAL_END", "None"),
-            ],
-            || {
-                let (start, end) = run().expect("interval");
-                assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
-                assert_eq!(end, None);
-            },
-        );
-        with_env(&[("ELE_INTERVAL_START", "last tuesday")], || {
-            let err = interval_from_env().expect_err("not a date");
-            assert!(
-                err.to_string().contains("ELE_INTERVAL_START=last tuesday"),
-                "{err}"
-            );
-        });
+    /// The interval from the variables `vars` only.
+    fn interval(vars: &[(&str, &str)]) -> Result<Option<Interval>> {
+        interval_from(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
     }
 
-    #[allow(unsafe_code)]
-    fn with_env(vars: &[(&str, &str)], f: impl FnOnce()) {
-        for (k, v) in vars {
-            // SAFETY: only this test touches these variables, and it restores them before returning.
-            unsafe { std::env::set_var(k, v) };
-        }
-        f();
-        for (k, _) in vars {
-            // SAFETY: as above.
-            unsafe { std::env::remove_var(k) };
-        }
+    #[test]
+    fn scheduler_interval_from_the_environment() {
+        let run = |vars: &[(&str, &str)]| interval(vars).expect("parses");
+        assert_eq!(run(&[]), None);
+        let (start, end) =
+            run(&[("DLT_INTERVAL_START", "2023-02-12T00:00:00+00:00")]).expect("interval");
+        assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+        assert_eq!(end, None);
+        let (_, end) = run(&[
+            ("ELE_INTERVAL_START", "2023-02-12T00:00:00Z"),
+            ("ELE_INTERVAL_END", "2023-02-19T00:00:00Z"),
+        ])
+        .expect("interval");
+        assert_eq!(
+            end.map(|e| e.to_rfc3339()),
+            Some("2023-02-19T00:00:00+00:00".to_owned())
+        );
+        // ele's names win over dlt's.
+        let (start, _) = run(&[
+            ("DLT_INTERVAL_START", "2020-01-01T00:00:00Z"),
+            ("ELE_INTERVAL_START", "2023-02-12T00:00:00Z"),
+        ])
+        .expect("interval");
+        assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+        // Airflow renders a datetime with a space, and a missing end as `None`.
+        let (start, end) = run(&[
+            ("ELE_INTERVAL_START", "2023-02-12 00:00:00+00:00"),
+            ("ELE_INTERVAL_END", "None"),
+        ])
+        .expect("interval");
+        assert_eq!(start.to_rfc3339(), "2023-02-12T00:00:00+00:00");
+        assert_eq!(end, None);
+        // The error names the variable that was read.
+        let err = interval(&[("DLT_INTERVAL_START", "last tuesday")]).expect_err("not a date");
+        assert!(
+            err.to_string().contains("DLT_INTERVAL_START=last tuesday"),
+            "{err}"
+        );
     }
 }

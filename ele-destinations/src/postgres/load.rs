@@ -81,14 +81,14 @@ async fn apply_schema(
         .collect();
     let mut deferred = DeferredIndexes::new();
     let mut create_index =
-        |statements: &mut Vec<String>, table: &str, suffix: &str, columns: &[&str]| {
+        |statements: &mut Vec<(String, String)>, table: &str, suffix: &str, columns: &[&str]| {
             if !indexes.contains(&sql::index_name(table, suffix)) {
                 let statement = sql::create_index(ds, table, suffix, columns);
                 let root = m.schema.root_of(table);
                 if direct.contains(root) {
                     deferred.entry(root.to_owned()).or_default().push(statement);
                 } else {
-                    statements.push(statement);
+                    statements.push((table.to_owned(), statement));
                 }
             }
         };
@@ -99,7 +99,7 @@ async fn apply_schema(
         }
         match existing.get_mut(&table.name) {
             None => {
-                statements.push(sql::create_table(ds, table));
+                statements.push((table.name.clone(), sql::create_table(ds, table)));
                 existing.insert(
                     table.name.clone(),
                     table.complete_columns().map(|c| c.name.clone()).collect(),
@@ -108,7 +108,11 @@ async fn apply_schema(
             Some(columns) => {
                 for column in table.complete_columns() {
                     if !columns.contains(&column.name) {
-                        statements.extend(sql::add_column(ds, &table.name, column));
+                        statements.extend(
+                            sql::add_column(ds, &table.name, column)
+                                .into_iter()
+                                .map(|statement| (table.name.clone(), statement)),
+                        );
                         columns.push(column.name.clone());
                     }
                 }
@@ -118,7 +122,10 @@ async fn apply_schema(
             create_index(&mut statements, &table.name, suffix, &columns);
         }
     }
-    for statement in &statements {
+    // Tables are changed in name order, the order in which data transactions lock them (`lock_tables`): a schema
+    // change waiting for a concurrent merge's lock never holds a lock that merge waits for.
+    statements.sort_by(|(a, _), (b, _)| a.cmp(b));
+    for (_, statement) in &statements {
         tx.batch_execute(statement)
             .await
             .map_err(|e| sql_error(pg, &format!("schema change `{statement}`"), e))?;
