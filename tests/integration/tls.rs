@@ -513,6 +513,33 @@ async fn tls_failures_are_configuration_errors_that_say_which() {
         )
     );
 
+    // verify-ca checks the chain, and so does require when roots are given (libpq's rule): both refuse it.
+    for mode in ["verify-ca", "require"] {
+        let out = ele_load(
+            &cluster.url(
+                "localhost",
+                DB,
+                &format!(
+                    "sslmode={mode}&sslrootcert={}",
+                    cluster.certs.other_ca().display()
+                ),
+            ),
+            home.path(),
+            "untrusted",
+        );
+        assert_eq!(out.status.code(), Some(2), "{mode}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "{}: the server certificate is not trusted (it is not signed by a trusted CA): sslmode={mode} \
+                 checks it against sslrootcert=\"{}\"",
+                location("localhost"),
+                cluster.certs.other_ca().display()
+            )),
+            "{mode}: {}",
+            stderr(&out)
+        );
+    }
+
     // verify-full without sslrootcert and without ~/.postgresql/root.crt: libpq's rule, said.
     let out = ele_load(
         &cluster.url("localhost", DB, "sslmode=verify-full"),
