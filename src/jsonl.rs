@@ -46,7 +46,7 @@ pub async fn read_files(paths: Vec<PathBuf>, out: Emit<Value>) -> Result<()> {
     }
     reader
         .await
-        .map_err(|e| Error::config(format!("the file reader stopped: {e}")))
+        .map_err(|e| Error::internal(format!("the file reader stopped: {e}")))
 }
 
 fn read_file(
@@ -87,9 +87,8 @@ fn read_file(
         if blank {
             continue;
         }
-        let value = parse_line(&line, &mut scratch).map_err(|e| {
-            Error::config(format!("{}:{number}: not valid JSON: {e}", path.display()))
-        })?;
+        let value = parse_line(&line, &mut scratch)
+            .map_err(|e| Error::input(bad_line(path, number, &line, &e)))?;
         page.push(value);
         if page.len() == PAGE {
             if !send_page(tx, back, std::mem::take(&mut page)) {
@@ -137,6 +136,28 @@ struct Scratch {
 /// collected entries, so its ordered map is allocated once at its final size instead of growing key by key.
 /// The integer `-0` is read as the integer 0, as Python's `json` (and so dlt) reads it; `serde_json` gives the
 /// float -0.0, which stays a float when written `-0.0`.
+/// What is wrong with line `number` of `path`, placed in the line itself: `events.jsonl line 2: not valid JSON:
+/// expected `,` or `}` at column 9`, or `... the line ends inside an object` (serde_json counts the line's own
+/// newline as a second line).
+fn bad_line(path: &Path, number: usize, line: &[u8], e: &serde_json::Error) -> String {
+    let place = if path.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        format!("`{}`", path.display())
+    };
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(what, _)| what);
+    let content = line.trim_ascii_end();
+    let at = if e.is_eof() || e.line() > 1 || e.column() > content.len() {
+        "at the end of the line".to_owned()
+    } else {
+        format!("at column {}", e.column())
+    };
+    format!("{place} line {number}: not valid JSON: {what} {at}")
+}
+
 fn parse_line(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
     scratch.negative_zero = false;
     let value = parse_with(line, scratch)?;
@@ -289,6 +310,27 @@ mod tests {
             let theirs = serde_json::from_slice::<Value>(bad.as_bytes()).map_err(|e| e.to_string());
             assert_eq!(ours, theirs, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_file_line_and_column() {
+        let message = |line: &str| {
+            let mut scratch = Scratch::default();
+            let e = parse_line(line.as_bytes(), &mut scratch).expect_err("not JSON");
+            bad_line(Path::new("data/events.jsonl"), 7, line.as_bytes(), &e)
+        };
+        assert_eq!(
+            message("{\"id\" 1}\n"),
+            "`data/events.jsonl` line 7: not valid JSON: expected `:` at column 7"
+        );
+        assert_eq!(
+            message("{\"id\": \n"),
+            "`data/events.jsonl` line 7: not valid JSON: EOF while parsing a value at the end of the line"
+        );
+        assert_eq!(
+            message("{\"id\": 1} x\n"),
+            "`data/events.jsonl` line 7: not valid JSON: trailing characters at column 11"
+        );
     }
 
     #[test]

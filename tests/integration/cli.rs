@@ -281,9 +281,16 @@ async fn ele_load_reports_a_bad_line_with_its_position() {
         &db,
         &["load", file.to_str().expect("utf-8"), "--table", "t"],
     );
-    assert!(!out.status.success());
+    // Bad data fails the run (exit code 1), named by file and line; it is not a configuration error.
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.jsonl:2: not valid JSON"), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: resource `t` failed: bad input: `{}` line 2: not valid JSON: EOF while parsing a value at the end of the line",
+            file.display()
+        )
+    );
     assert_eq!(
         db.lines("SELECT count(*) FROM pg_namespace WHERE nspname = 't_dataset'")
             .await,
@@ -504,7 +511,7 @@ async fn ele_pipeline_info_state_schema_reset_and_drop_after_two_loads() {
     // drop: unknown resources are listed, known ones dropped with their tables and state.
     let unknown = fails(
         &ele_in(&db, cwd, &["pipeline", "events", "drop", "nope"]),
-        1,
+        2,
     );
     assert!(
         unknown.contains("has no resource `nope`; known resources: events"),
@@ -585,10 +592,10 @@ async fn ele_pipeline_sync_restores_a_deleted_working_dir() {
     let before = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
 
     std::fs::remove_dir_all(db.pipelines_dir.join("events")).expect("remove the working dir");
-    let gone = fails(&ele_in(&db, cwd, &["pipeline", "events", "state"]), 1);
+    let gone = fails(&ele_in(&db, cwd, &["pipeline", "events", "state"]), 2);
     assert!(gone.contains("sync"), "{gone}");
     // Nothing stored under the default dataset: an error, nothing written.
-    let empty = fails(&ele_in(&db, cwd, &["pipeline", "events", "sync"]), 1);
+    let empty = fails(&ele_in(&db, cwd, &["pipeline", "events", "sync"]), 2);
     assert!(empty.contains("nothing to restore"), "{empty}");
 
     let synced = ok(&ele_in(
@@ -663,7 +670,7 @@ async fn ele_load_takes_credentials_from_secrets_toml_before_config_toml() {
         .current_dir(cwd)
         .output()
         .expect("runs");
-    let stderr = fails(&out, 1);
+    let stderr = fails(&out, 2);
     assert!(stderr.contains("no_such_database"), "{stderr}");
 }
 
@@ -745,14 +752,14 @@ async fn ele_never_prints_a_secret() {
             vec!["load", t, "--table", "t", "--destination", &missing_db],
             None,
             cwd,
-            1,
+            2,
         ),
-        (vec!["load", t, "--table", "t"], Some(&missing_db), cwd, 1),
+        (vec!["load", t, "--table", "t"], Some(&missing_db), cwd, 2),
         (
             vec!["pipeline", "t", "sync", "--destination", &missing_db],
             None,
             cwd,
-            1,
+            2,
         ),
         (
             vec!["load", t, "--table", "t", "--destination", &bad_url],

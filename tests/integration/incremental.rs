@@ -477,6 +477,10 @@ async fn a_stateful_run_gives_up_waiting_with_a_clear_message() {
             .contains("pipeline `locked` (dataset `lk`) is being run by another process"),
         "{err}"
     );
+    assert!(
+        err.is_transient() && !err.is_config(),
+        "a busy pipeline is worth retrying (exit code 75): {err:?}"
+    );
     // A backfill chunk does not wait for it.
     let chunk = events(feed(vec![ev(1, "2024-01-01T00:00:00Z")])).created_at(Incremental::range(
         "2024-01-01T00:00:00Z",

@@ -301,8 +301,8 @@ async fn a_role_that_can_create_neither_gets_the_grant_it_needs() {
     .output()
     .expect("the ele binary runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Not retryable: the role needs a grant.
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // A configuration error (not retryable): the role needs a grant.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     let grant = format!(
         "GRANT CREATE ON DATABASE \"{}\" TO \"{}\"",
         role.database, role.name

@@ -123,7 +123,10 @@ impl Destination for MemoryDestination {
         Box::pin(async move {
             let store = self.store();
             let Some(data) = store.get(dataset) else {
-                return Ok(Restored::default());
+                return Ok(Restored {
+                    dataset_missing: true,
+                    ..Restored::default()
+                });
             };
             let state = match newest_state(data, pipeline_name) {
                 Some(row) => Some(StateRow::decode(&row.state)?),
@@ -135,7 +138,11 @@ impl Destination for MemoryDestination {
                 .filter(|s| s.name == schema_name)
                 .max_by_key(|s| s.version)
                 .cloned();
-            Ok(Restored { state, schema })
+            Ok(Restored {
+                state,
+                schema,
+                dataset_missing: false,
+            })
         })
     }
 
@@ -267,7 +274,7 @@ fn merge_chain(
     let root = schema
         .tables
         .get(&chain.root)
-        .ok_or_else(|| Error::config(format!("package has no table `{}`", chain.root)))?;
+        .ok_or_else(|| Error::internal(format!("package has no table `{}`", chain.root)))?;
     let primary_key: Vec<String> = root.primary_key().iter().map(|c| c.to_string()).collect();
     let merge_key: Vec<String> = root.merge_key().iter().map(|c| c.to_string()).collect();
     let strategy = chain.merge.strategy;

@@ -16,6 +16,9 @@ pub struct Restored {
     pub state: Option<PipelineState>,
     /// The newest stored version of the pipeline's schema.
     pub schema: Option<Schema>,
+    /// The dataset holds no load at the destination (it does not exist, or has no `_dlt_loads`): a local state
+    /// committed elsewhere does not apply to it. A destination that cannot tell leaves it `false`.
+    pub dataset_missing: bool,
 }
 
 /// A held pipeline lock; released when dropped.

@@ -10,7 +10,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in a pipeline run. Each variant names the place (resource, table, file, server)
 /// so the message alone tells the user what happened and where.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the message and its causes as text, so `fn main() -> ele::Result<()>` reads well.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The user's resource returned an error or panicked while producing items.
@@ -32,9 +34,20 @@ pub enum Error {
         /// What is wrong with the item.
         message: String,
     },
-    /// Configuration is missing or invalid (pipeline, destination, hints).
+    /// Configuration is missing or invalid (pipeline, destination, hints, credentials, TLS settings): running
+    /// again without changing it fails the same way.
     #[error("configuration error: {0}")]
     Config(String),
+    /// Input data cannot be read: a line of a file that is not JSON, an unreadable input. The message names the
+    /// file and the line.
+    #[error("bad input: {0}")]
+    Input(String),
+    /// Another run holds what this one needs (the pipeline lock) and did not let go in time: try again later.
+    #[error("{0}")]
+    Busy(String),
+    /// Something ele did not expect of itself (a worker that panicked, a package that contradicts its manifest).
+    #[error("internal error: {0}; please report it")]
+    Internal(String),
     /// The destination failed; the message names the server, the statement or table, and what to check.
     #[error("destination error: {message}")]
     Destination {
@@ -108,6 +121,16 @@ impl Error {
         Error::Config(message.into())
     }
 
+    /// An input error with the given message (naming the file and the line).
+    pub fn input(message: impl Into<String>) -> Self {
+        Error::Input(message.into())
+    }
+
+    /// An internal error: something that should not happen.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
     /// An I/O error on `path` while doing `action` ("cannot write", "cannot read", ...).
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -126,14 +149,107 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same operation may succeed.
+    /// Whether retrying the same operation may succeed: the destination was unreachable or failed transiently,
+    /// or another run of the pipeline committed first or holds its lock.
     pub fn is_transient(&self) -> bool {
         matches!(
-            self,
+            self.cause(),
             Error::Destination {
                 transient: true,
                 ..
-            }
+            } | Error::StateConflict { .. }
+                | Error::Busy(_)
         )
+    }
+
+    /// Whether the error is in the configuration or the invocation (settings, credentials, TLS, arguments): the
+    /// same run fails the same way until they are changed.
+    pub fn is_config(&self) -> bool {
+        matches!(self.cause(), Error::Config(_))
+    }
+
+    /// The error a resource failed with when it is one of ele's (its class is the run's), else `self`.
+    fn cause(&self) -> &Error {
+        match self {
+            Error::Resource { source, .. } => source
+                .downcast_ref::<Error>()
+                .map_or(self, |inner| inner.cause()),
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Debug for Error {
+    /// The message, then each cause not already part of it, one a line (`Caused by:`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.to_string();
+        write!(f, "{message}")?;
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) && !causes.contains(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        if !causes.is_empty() {
+            write!(f, "\n\nCaused by:")?;
+            for (i, cause) in causes.iter().enumerate() {
+                write!(f, "\n    {i}: {cause}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_reads_like_the_message_with_its_causes() {
+        let error = Error::resource(
+            "events",
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "the API timed out"),
+        );
+        assert_eq!(
+            format!("{error:?}"),
+            "resource `events` failed: the API timed out"
+        );
+        let error = Error::io(
+            "cannot read",
+            "/data/events.jsonl",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        );
+        assert_eq!(
+            format!("{error:?}"),
+            "cannot read `/data/events.jsonl`: no such file"
+        );
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let error = Error::destination(
+            "loading `events` failed",
+            Some(Box::new(Outer(std::io::Error::other("connection reset")))),
+        );
+        assert_eq!(
+            format!("{error:?}"),
+            "destination error: loading `events` failed\n\nCaused by:\n    0: outer\n    1: connection reset"
+        );
+        assert_eq!(
+            format!("{:?}", Error::config("no destination")),
+            "configuration error: no destination"
+        );
+    }
+
+    #[test]
+    fn a_resource_failing_with_an_error_of_ele_has_its_class() {
+        let config = Error::resource("events", Error::config("no cursor"));
+        assert!(config.is_config() && !config.is_transient());
+        let busy = Error::resource("events", Error::Busy("locked".into()));
+        assert!(busy.is_transient() && !busy.is_config());
+        let own = Error::resource("events", std::io::Error::other("HTTP 500"));
+        assert!(!own.is_transient() && !own.is_config());
     }
 }

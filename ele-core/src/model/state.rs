@@ -193,10 +193,10 @@ impl StateRow {
         let json = serde_json::to_vec(&state.document())?;
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(9));
         z.write_all(&json)
-            .map_err(|e| Error::config(format!("cannot compress state: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot compress state: {e}")))?;
         let compressed = z
             .finish()
-            .map_err(|e| Error::config(format!("cannot compress state: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot compress state: {e}")))?;
         Ok(StateRow {
             version: state.version,
             engine_version: state.engine_version,

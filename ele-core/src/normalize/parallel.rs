@@ -153,7 +153,7 @@ impl Coordinator<'_, '_> {
         let before = fingerprint(self.normalizer.schema());
         let dispatched_before = self.dispatched.len();
         let Some(base) = self.configs.get(resource) else {
-            return Err(Error::config(format!(
+            return Err(Error::internal(format!(
                 "no resource #{resource} in this run"
             )));
         };
@@ -263,13 +263,13 @@ pub(crate) fn normalize_stream(
                 receivers.push(done_rx);
             }
         }
-        let lost = || Error::config("a normalizer worker stopped");
+        let lost = || Error::internal("a normalizer worker stopped");
         // Workers holding pages, in page order.
         let mut in_flight: VecDeque<usize> = VecDeque::new();
         let mut next_worker = 0;
         while let Some(batch) = rx.blocking_recv() {
             let Some(count) = counts.get_mut(batch.resource) else {
-                return Err(Error::config(format!(
+                return Err(Error::internal(format!(
                     "no resource #{} in this run",
                     batch.resource
                 )));

@@ -362,14 +362,28 @@ async fn restore(p: &PipelineContext) -> Result<(PipelineState, Schema)> {
         .destination
         .restore(&p.dataset_name, &p.name, &p.schema_name)
         .await?;
-    let mut state = local.unwrap_or_else(|| {
+    let fresh = || {
         PipelineState::new(
             &p.name,
             &p.dataset_name,
             &p.schema_name,
             p.destination.kind(),
         )
-    });
+    };
+    // dlt's rule (`sync_destination`): a local state whose dataset holds nothing at this destination was
+    // committed to another one (or the dataset was dropped); it would filter everything, so the run starts
+    // from the initial values.
+    if restored.dataset_missing && local.is_some() {
+        tracing::warn!(
+            "dataset `{}` holds no loads at {}: the local state of pipeline `{}` (committed to another destination, \
+             or the dataset was dropped) is reset, and the run starts from the initial values",
+            p.dataset_name,
+            p.destination.location(),
+            p.name
+        );
+        return Ok((fresh(), Schema::new(&p.schema_name)));
+    }
+    let mut state = local.unwrap_or_else(fresh);
     if let Some(remote) = restored.state
         && remote.version >= state.version
         && remote.version_hash != state.version_hash

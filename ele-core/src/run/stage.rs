@@ -144,7 +144,7 @@ pub(crate) async fn extract_and_normalize(
     let package_dir = p.working_dir.new_packages().join(&load_id);
     let mut writer = PackageWriter::create(&package_dir)?;
     let lock = try_lock_package(&package_dir)?.ok_or_else(|| {
-        Error::config(format!(
+        Error::internal(format!(
             "load package {} is locked by another process",
             package_dir.display()
         ))
@@ -233,7 +233,7 @@ pub(crate) async fn extract_and_normalize(
     }
     let normalized = normalizer
         .await
-        .map_err(|e| Error::config(format!("the normalizer panicked: {e}")));
+        .map_err(|e| Error::internal(format!("the normalizer panicked: {e}")));
     let (new_schema, writer, roots) = match (normalized, extract_error) {
         (Ok(Ok(done)), None) => done,
         (Ok(Err(e)), _) | (Err(e), _) | (Ok(Ok(_)), Some(e)) => {

@@ -13,15 +13,30 @@ pub(super) fn connect_error(pg: &Postgres, e: tokio_postgres::Error) -> Error {
     if let Some(problem) = tls_problem(pg, &e) {
         return Error::config(format!("cannot connect to {}: {problem}", pg.location()));
     }
+    // Refused for its settings: a wrong user or password, a missing database, no CONNECT privilege. Retrying
+    // cannot help; the server's message says it all, once.
+    let settings = match e.code().map(|c| c.code()) {
+        Some("28P01") | Some("28000") => Some("check the user name and password"),
+        Some("3D000") => Some("check that the database exists"),
+        Some("42501") => Some("check the user's permissions"),
+        _ => None,
+    };
+    if let Some(hint) = settings {
+        return Error::config(format!(
+            "cannot connect to {}: {}; {hint}",
+            pg.location(),
+            describe(&e)
+        ));
+    }
     // Unreachable, or reachable but starting up or shutting down (57P03, 57P01).
-    let transient = e.as_db_error().is_none()
-        || matches!(e.code().map(|c| c.code()), Some("57P03") | Some("57P01"));
-    let hint = match e.code().map(|c| c.code()) {
-        Some("28P01") | Some("28000") => "check the user name and password",
-        Some("3D000") => "check that the database exists",
-        Some("42501") => "check the user's permissions",
-        _ if transient => "check that the server is running and reachable",
-        _ => "check the connection settings",
+    let transient =
+        is_network(&e) || matches!(e.code().map(|c| c.code()), Some("57P03") | Some("57P01"));
+    let hint = if transient {
+        "check that the server is running and reachable"
+    } else if e.as_db_error().is_none() {
+        "check that host and port are those of a PostgreSQL server (or of a pooler in front of one)"
+    } else {
+        "check the connection settings"
     };
     Error::Destination {
         message: format!(
@@ -166,8 +181,7 @@ pub(super) fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> 
     // Lost connections (also a backend terminated by an administrator or a restarting server: 57P0x,
     // connection exceptions 08xxx), deadlocks and serialization failures may succeed when tried again.
     let code = e.code().map(|c| c.code()).unwrap_or_default();
-    let transient = e.as_db_error().is_none()
-        || e.is_closed()
+    let transient = is_network(&e)
         || matches!(code, "40P01" | "40001")
         || code.starts_with("57P")
         || code.starts_with("08");
@@ -176,4 +190,28 @@ pub(super) fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> 
         transient,
         source: Some(Box::new(e)),
     }
+}
+
+/// Whether the driver failed on the network (the connection was refused, reset or closed, or timed out), as
+/// opposed to the server answering with an error or with something that is not PostgreSQL's protocol.
+fn is_network(e: &tokio_postgres::Error) -> bool {
+    if e.as_db_error().is_some() {
+        return false;
+    }
+    if e.is_closed() {
+        return true;
+    }
+    // An I/O error, unless it is the driver's own complaint about what it read (a message it cannot parse).
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return !matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            );
+        }
+        source = cause.source();
+    }
+    // The driver's own timeout (connect_timeout) has no cause.
+    e.to_string().starts_with("timeout")
 }

@@ -33,9 +33,9 @@ pub(super) async fn restore(
 ) -> Result<Restored> {
     let client = connect(pg).await?;
     let mut restored = Restored::default();
-    if table_exists(&client, pg, dataset, "_dlt_pipeline_state").await?
-        && table_exists(&client, pg, dataset, "_dlt_loads").await?
-    {
+    let has_loads = table_exists(&client, pg, dataset, "_dlt_loads").await?;
+    restored.dataset_missing = !has_loads;
+    if has_loads && table_exists(&client, pg, dataset, "_dlt_pipeline_state").await? {
         let query = format!(
             "SELECT s.state FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
              WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s._dlt_load_id DESC LIMIT 1",
@@ -110,7 +110,7 @@ pub(super) async fn lock_pipeline(
             .await
             .map_err(|e| sql_error(pg, "locking the pipeline", e))?;
         if started.elapsed() >= timeout {
-            return Err(Error::config(format!(
+            return Err(Error::Busy(format!(
                 "pipeline `{pipeline_name}` (dataset `{dataset}`) is being run by another process; waited {:.0} s for it to \
                  finish. Stateful runs of one pipeline run one at a time; backfill chunks (with an end value) do not wait",
                 timeout.as_secs_f64()

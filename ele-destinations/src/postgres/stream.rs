@@ -137,7 +137,7 @@ impl PgLoadStream {
                     .collect();
                 for name in missing {
                     let column = table.columns.get(&name).ok_or_else(|| {
-                        Error::config(format!(
+                        Error::internal(format!(
                             "column `{name}` of `{}` has no definition",
                             table.name
                         ))
@@ -188,7 +188,7 @@ impl PgLoadStream {
                 continue;
             }
             let table = m.schema.tables.get(&job.table).ok_or_else(|| {
-                Error::config(format!("job table `{}` is not in the schema", job.table))
+                Error::internal(format!("job table `{}` is not in the schema", job.table))
             })?;
             self.copy_one(job, &package.job_path(job), table).await?;
         }

@@ -126,7 +126,7 @@ pub(crate) fn run(command: DeployCommand) -> Result<(), Error> {
         .output
         .unwrap_or_else(|| PathBuf::from("dags").join(format!("{}.py", dag.dag_id)));
     if output.as_os_str() == "-" {
-        print!("{python}");
+        out!("{python}");
         return Ok(());
     }
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -135,7 +135,7 @@ pub(crate) fn run(command: DeployCommand) -> Result<(), Error> {
     }
     std::fs::write(&output, python)
         .map_err(|e| Error::config(format!("cannot write {}: {e}", output.display())))?;
-    println!(
+    outln!(
         "wrote the Airflow DAG `{}` to {}: put it in the DAGs folder, install the program on the workers and \
          create the Airflow {}",
         dag.dag_id,

@@ -12,6 +12,21 @@ use ele::{FnResource, IncrementalConfig, Key};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+/// `print!` to standard output, ending the program quietly with exit code 0 when the reader has gone
+/// (`ele pipeline P state | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `println!` as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod deploy;
 mod progress;
 
@@ -219,11 +234,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { error, usage }) => {
             eprintln!("error: {}", chain(&error));
-            // A connection refused for its settings (TLS: an untrusted certificate, a host name mismatch, TLS
-            // required or unsupported) is a configuration error too: retrying cannot help.
-            let connection_settings =
-                matches!(&error, Error::Config(m) if m.starts_with("cannot connect to "));
-            if usage || connection_settings {
+            if usage || error.is_config() {
                 ExitCode::from(2)
             } else if error.is_transient() {
                 ExitCode::from(75)
@@ -275,9 +286,9 @@ async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
             let stopped = ele::postgres::local::LocalCluster::stop_managed(&dir)
                 .map_err(|e| Error::config(format!("cannot stop the local instance: {e}")))?;
             if stopped {
-                println!("stopped the local PostgreSQL instance in {}", dir.display());
+                outln!("stopped the local PostgreSQL instance in {}", dir.display());
             } else {
-                println!("no local PostgreSQL instance runs in {}", dir.display());
+                outln!("no local PostgreSQL instance runs in {}", dir.display());
             }
             Ok(())
         }
@@ -316,7 +327,21 @@ async fn configured_destination(args: &DestinationArgs) -> Result<Postgres, Fail
 }
 
 async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
+    // A missing or unreadable input file is a bad argument: said before connecting anywhere (and before the
+    // managed local instance starts).
+    let check_files = || -> Result<(), Failure> {
+        for file in args.files.iter().filter(|f| f.as_os_str() != "-") {
+            if let Err(e) = std::fs::File::open(file) {
+                return Err(usage(Error::io("cannot read input file", file, e)));
+            }
+        }
+        Ok(())
+    };
+    if args.destination.local {
+        check_files()?;
+    }
     let destination = destination(&args.destination).await?;
+    check_files()?;
     let disposition: WriteDisposition = match (&args.write_disposition, &args.merge_strategy) {
         (None, Some(_)) => WriteDisposition::Merge,
         (None, None) => WriteDisposition::Append,
@@ -382,7 +407,7 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     }
     let info = pipeline.run(resource).await?;
     progress.finish();
-    print!("{info}");
+    out!("{info}");
     Ok(())
 }
 
@@ -457,12 +482,12 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
     };
     match &args.command {
         PipelineCommand::Info => {
-            print!("{}", local.info()?);
+            out!("{}", local.info()?);
             return Ok(());
         }
         PipelineCommand::State => {
             let state = stored.ok_or_else(no_state)?;
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&state).map_err(Error::from)?
             );
@@ -478,7 +503,7 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
                     args.name
                 ))
             })?;
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&schema).map_err(Error::from)?
             );
@@ -497,12 +522,12 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
     )?;
     match &args.command {
         PipelineCommand::Drop { resources } => {
-            print!("{}", pipeline.drop_resources(resources).await?)
+            out!("{}", pipeline.drop_resources(resources).await?)
         }
         PipelineCommand::Reset { resource } => {
-            print!("{}", pipeline.reset_incremental(resource).await?)
+            out!("{}", pipeline.reset_incremental(resource).await?)
         }
-        PipelineCommand::Sync => print!("{}", pipeline.sync().await?),
+        PipelineCommand::Sync => out!("{}", pipeline.sync().await?),
         PipelineCommand::Info | PipelineCommand::State | PipelineCommand::Schema => {}
     }
     Ok(())
@@ -513,5 +538,19 @@ fn cli_value(text: &str) -> Value {
     match serde_json::from_str::<Value>(text) {
         Ok(v @ Value::Number(_)) => v,
         _ => Value::String(text.to_owned()),
+    }
+}
+
+/// Writes to standard output; a closed pipe ends the program with exit code 0 (the reader has what it wanted),
+/// any other failure with exit code 1.
+fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
     }
 }

@@ -104,7 +104,7 @@ impl Tracker {
                     return Ok(values.first().cloned().unwrap_or(Value::Null));
                 };
                 let ordering = (self.compare)(row, other).ok_or_else(|| {
-                    Error::config(format!(
+                    Error::input(format!(
                         "resource `{}`: cursor `{}` value {row} cannot be compared with {other_name} {other}: the types differ",
                         self.resource, self.cursor_path
                     ))
@@ -284,7 +284,7 @@ impl Tracker {
         };
         let compare = |other: &Value, other_name: &str| {
             (self.compare)(row_value, other).ok_or_else(|| {
-                Error::config(format!(
+                Error::input(format!(
                     "resource `{}`: cursor `{}` value {row_value} cannot be compared with {other_name} {other}: the types differ",
                     self.resource, self.cursor_path
                 ))
