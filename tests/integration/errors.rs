@@ -186,3 +186,42 @@ async fn output_to_a_pipe_has_no_control_sequences_and_a_closed_pipe_ends_quietl
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "", "a closed pipe ends quietly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_statement_leads_with_the_cause_and_shortens_the_sql() {
+    let db = TestDb::new("errwide").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("wide.jsonl");
+    let wide: serde_json::Map<String, serde_json::Value> = (0..1702)
+        .map(|i| (format!("column_number_{i}"), serde_json::Value::from(i)))
+        .collect();
+    std::fs::write(&file, format!("{}\n", serde_json::Value::Object(wide))).expect("write");
+    let out = ele(
+        &db,
+        &[
+            "-q",
+            "load",
+            file.to_str().expect("utf-8"),
+            "--table",
+            "wide",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stderr(&out);
+    let location = db.postgres().location();
+    assert!(
+        text.starts_with(&format!(
+            "error: destination error: creating table \"wide_dataset\".\"wide\" failed on {location}: tables can \
+             have at most 1600 columns (54011); a table holds at most 1,600 columns; keep deep objects as json \
+             with `max_table_nesting`, give a wide object a `json` column hint, or stop new columns with a \
+             schema contract; statement: `CREATE TABLE \"wide_dataset\".\"wide\" (\"column_number_0\" bigint"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.trim_end()
+            .ends_with("characters; RUST_LOG=ele_destinations=debug logs it whole)"),
+        "{text}"
+    );
+    assert!(text.len() < 1000, "{} bytes: {text}", text.len());
+}

@@ -179,20 +179,45 @@ impl Error {
     }
 }
 
-impl std::fmt::Debug for Error {
-    /// The message, then each cause not already part of it, one a line (`Caused by:`).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Error {
+    /// The causes of the error that its message does not already say, outermost first.
+    pub fn untold_causes(&self) -> Vec<String> {
         let message = self.to_string();
-        write!(f, "{message}")?;
-        let mut causes = Vec::new();
+        let mut causes: Vec<String> = Vec::new();
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
             let text = cause.to_string();
-            if !message.contains(&text) && !causes.contains(&text) {
+            // A driver's rendering of a server error the message already quotes (`db error: ERROR: ...`).
+            let core = ["db error: ", "ERROR: ", "FATAL: "]
+                .iter()
+                .fold(text.as_str(), |t, prefix| {
+                    t.strip_prefix(prefix).unwrap_or(t)
+                });
+            let says_nothing = core == "db error";
+            if !says_nothing && !message.contains(core) && !causes.contains(&text) {
                 causes.push(text);
             }
             source = cause.source();
         }
+        causes
+    }
+
+    /// The message and the causes it does not already say, on one line: `message: cause: cause`.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        for cause in self.untold_causes() {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        text
+    }
+}
+
+impl std::fmt::Debug for Error {
+    /// The message, then each cause not already part of it, one a line (`Caused by:`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        let causes = self.untold_causes();
         if !causes.is_empty() {
             write!(f, "\n\nCaused by:")?;
             for (i, cause) in causes.iter().enumerate() {

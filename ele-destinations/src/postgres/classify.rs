@@ -176,6 +176,91 @@ pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// How much of a failed statement its error shows; the whole statement is logged at debug level.
+const STATEMENT_SHOWN: usize = 160;
+
+/// A failed `statement`: what it did and to which table, then the server's message, a hint where one is known,
+/// and the statement shortened (the whole at debug level: a `CREATE TABLE` of 1,700 columns is 30 KB).
+pub(super) fn statement_error(pg: &Postgres, statement: &str, e: tokio_postgres::Error) -> Error {
+    tracing::debug!(statement, "statement failed");
+    let hint = hint_for(e.code().map(|c| c.code()).unwrap_or_default())
+        .map(|hint| format!("; {hint}"))
+        .unwrap_or_default();
+    let shown: String = statement.chars().take(STATEMENT_SHOWN).collect();
+    let error = sql_error(pg, &describe_statement(statement), e);
+    let Error::Destination {
+        message,
+        transient,
+        source,
+    } = error
+    else {
+        return error;
+    };
+    let statement = if shown.len() < statement.len() {
+        format!(
+            "`{shown}...` ({} characters; RUST_LOG=ele_destinations=debug logs it whole)",
+            statement.chars().count()
+        )
+    } else {
+        format!("`{shown}`")
+    };
+    Error::Destination {
+        message: format!("{message}{hint}; statement: {statement}"),
+        transient,
+        source,
+    }
+}
+
+/// What a statement does, from its first words: `creating table "ds"."events"`, `adding columns to ...`.
+fn describe_statement(statement: &str) -> String {
+    let words: Vec<&str> = statement.split_whitespace().take(8).collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+    let name = |i: usize| {
+        words
+            .get(i)
+            .map(|w| w.split('(').next().unwrap_or(w).to_owned())
+            .unwrap_or_default()
+    };
+    let (doing, at) = match upper.as_slice() {
+        ["CREATE", "TABLE", "IF", "NOT", "EXISTS", ..] => ("creating table", 5),
+        ["CREATE", "TEMP" | "TEMPORARY" | "UNLOGGED", "TABLE", ..] => ("creating table", 3),
+        ["CREATE", "TABLE", ..] => ("creating table", 2),
+        ["ALTER", "TABLE", _, "ADD", ..] => ("adding a column to", 2),
+        ["ALTER", "TABLE", ..] => ("altering table", 2),
+        ["CREATE", "UNIQUE", "INDEX", _, "ON", ..] => ("creating a unique index on", 5),
+        ["CREATE", "INDEX", _, "ON", ..] => ("creating an index on", 4),
+        ["INSERT", "INTO", ..] => ("inserting into", 2),
+        ["DELETE", "FROM", ..] => ("deleting from", 2),
+        ["UPDATE", ..] => ("updating", 1),
+        ["MERGE", "INTO", ..] => ("merging into", 2),
+        ["TRUNCATE", "TABLE", ..] => ("truncating", 2),
+        ["TRUNCATE", ..] => ("truncating", 1),
+        ["DROP", "TABLE", "IF", "EXISTS", ..] => ("dropping", 4),
+        ["DROP", "TABLE", ..] => ("dropping", 2),
+        _ => return format!("statement `{}`", words.join(" ")),
+    };
+    format!("{doing} {}", name(at))
+}
+
+/// What usually helps with a statement failing with SQLSTATE `code`.
+fn hint_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "54011" => {
+            "a table holds at most 1,600 columns; keep deep objects as json with `max_table_nesting`, give a wide \
+             object a `json` column hint, or stop new columns with a schema contract"
+        }
+        "22003" => "a value does not fit the column's type; widen it with a column hint",
+        "23502" => "a NOT NULL column got null",
+        "23505" => "two rows have the same value of a unique column",
+        "42501" => {
+            "the role lacks a privilege on the table or schema; see README \"Roles and grants\""
+        }
+        "53100" => "the server's disk is full",
+        _ => return None,
+    })
+}
+
 /// Wraps a driver error of `what` (a statement or step) into a destination error.
 pub(super) fn sql_error(pg: &Postgres, what: &str, e: tokio_postgres::Error) -> Error {
     // Lost connections (also a backend terminated by an administrator or a restarting server: 57P0x,
@@ -214,4 +299,30 @@ fn is_network(e: &tokio_postgres::Error) -> bool {
     }
     // The driver's own timeout (connect_timeout) has no cause.
     e.to_string().starts_with("timeout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_described_by_what_they_do() {
+        assert_eq!(
+            describe_statement("CREATE TABLE \"ds\".\"events\" (\"id\" bigint, \"a\" varchar)"),
+            "creating table \"ds\".\"events\""
+        );
+        assert_eq!(
+            describe_statement("ALTER TABLE \"ds\".\"events\" ADD COLUMN \"b\" bigint"),
+            "adding a column to \"ds\".\"events\""
+        );
+        assert_eq!(
+            describe_statement("CREATE UNIQUE INDEX \"i\" ON \"ds\".\"events\" (\"id\")"),
+            "creating a unique index on \"ds\".\"events\""
+        );
+        assert_eq!(
+            describe_statement("DELETE FROM \"ds\".\"events\" AS d USING x"),
+            "deleting from \"ds\".\"events\""
+        );
+        assert_eq!(describe_statement("SELECT 1"), "statement `SELECT 1`");
+    }
 }

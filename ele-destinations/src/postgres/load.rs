@@ -15,7 +15,7 @@ use tokio_postgres::GenericClient;
 use super::catalog::{
     Existing, chain_is_empty, existing_columns, is_small_beside, keys_are_unique,
 };
-use super::classify::sql_error;
+use super::classify::{sql_error, statement_error};
 use super::config::Postgres;
 use super::connect::connect;
 use super::copy::copy_job;
@@ -128,7 +128,7 @@ async fn apply_schema(
     for (_, statement) in &statements {
         tx.batch_execute(statement)
             .await
-            .map_err(|e| sql_error(pg, &format!("schema change `{statement}`"), e))?;
+            .map_err(|e| statement_error(pg, statement, e))?;
     }
     super::state::write_schema_version(&tx, pg, ds, &m.schema, super::state::KnownSchema::Anywhere)
         .await?;
@@ -303,7 +303,7 @@ async fn narrow_key_range(
     );
     tx.batch_execute(&statement)
         .await
-        .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))?;
+        .map_err(|e| statement_error(pg, &statement, e))?;
     made.push(range.clone());
     let bound = i64::try_from(staged.saturating_mul(2)).unwrap_or(i64::MAX);
     let r = tables.qualified(&range);
@@ -350,7 +350,7 @@ async fn load_direct<'m>(
     let run = |statement: String| async move {
         tx.batch_execute(&statement)
             .await
-            .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))
+            .map_err(|e| statement_error(pg, &statement, e))
     };
     let present: Vec<String> = tables
         .iter()
@@ -412,7 +412,7 @@ async fn stage_rows<'m>(
             let statement = stage.create_like(&name, &qualified(ds, &job.table));
             tx.batch_execute(&statement)
                 .await
-                .map_err(|e| sql_error(pg, &format!("`{statement}`"), e))?;
+                .map_err(|e| statement_error(pg, &statement, e))?;
             made.push(name.clone());
             temp.insert(job.table.as_str(), name);
         }

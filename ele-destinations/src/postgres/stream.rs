@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
 use super::catalog::{existing_columns, keys_are_unique};
-use super::classify::sql_error;
+use super::classify::{sql_error, statement_error};
 use super::config::Postgres;
 use super::connect::connect;
 use super::copy::copy_job;
@@ -112,7 +112,7 @@ impl PgLoadStream {
         self.client
             .batch_execute(statement)
             .await
-            .map_err(|e| sql_error(&self.pg, &format!("`{statement}`"), e))
+            .map_err(|e| statement_error(&self.pg, statement, e))
     }
 
     /// Creates `table` in this transaction, or adds the columns of `columns` it lacks.

@@ -233,7 +233,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { error, usage }) => {
-            eprintln!("error: {}", chain(&error));
+            eprintln!("error: {}", error.with_causes());
             if usage || error.is_config() {
                 ExitCode::from(2)
             } else if error.is_transient() {
@@ -258,21 +258,6 @@ fn init_tracing(progress: Progress) {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         );
     tracing_subscriber::registry().with(logs).init();
-}
-
-/// The error with its causes, `a: b: c`, skipping causes already spelled out by the message.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
