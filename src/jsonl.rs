@@ -27,18 +27,61 @@ pub fn files(name: impl Into<String>, paths: Vec<PathBuf>) -> FnResource<Value, 
     FnResource::new(name, body)
 }
 
-/// Sends the parsed lines of `paths` to `out`.
+/// What a read does with a line that is not JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BadLines {
+    /// Fail the run: nothing of it is loaded (the default).
+    #[default]
+    Fail,
+    /// Skip the line, counting it in [`SkippedLines`].
+    Skip,
+    /// Skip the line and append it as it was to this file (a dead-letter file), counting it.
+    DeadLetter(PathBuf),
+}
+
+/// How many positions of skipped lines [`SkippedLines`] keeps.
+const SKIPPED_KEPT: usize = 10;
+
+/// The lines a read skipped: how many, and what was wrong with the first ones (file, line, JSON error).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SkippedLines {
+    /// Lines skipped.
+    pub count: u64,
+    /// What was wrong with the first few, e.g. ``"`events.jsonl` line 2: not valid JSON: ..."``.
+    pub first: Vec<String>,
+}
+
+/// Sends the parsed lines of `paths` to `out`; a line that is not JSON fails the read.
 pub async fn read_files(paths: Vec<PathBuf>, out: Emit<Value>) -> Result<()> {
+    read_files_with(paths, out, BadLines::Fail, Default::default()).await
+}
+
+/// Sends the parsed lines of `paths` to `out`, doing with lines that are not JSON what `bad_lines` says and
+/// recording the skipped ones in `skipped`.
+pub async fn read_files_with(
+    paths: Vec<PathBuf>,
+    out: Emit<Value>,
+    bad_lines: BadLines,
+    skipped: std::sync::Arc<std::sync::Mutex<SkippedLines>>,
+) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Value>>>(4);
     // The normalizer hands the pages back: the reader frees them on the thread that allocated them.
     let (back_tx, back) = std::sync::mpsc::channel();
     let out = out.return_pages_to(back_tx);
     let reader = tokio::task::spawn_blocking(move || {
+        let mut bad = BadLineSink {
+            mode: bad_lines,
+            skipped,
+            dead_letters: None,
+        };
         for path in paths {
-            if let Err(e) = read_file(&path, &tx, &back) {
+            if let Err(e) = read_file(&path, &tx, &back, &mut bad) {
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
+        }
+        if let Err(e) = bad.flush() {
+            let _ = tx.blocking_send(Err(e));
         }
     });
     while let Some(page) = rx.recv().await {
@@ -49,10 +92,66 @@ pub async fn read_files(paths: Vec<PathBuf>, out: Emit<Value>) -> Result<()> {
         .map_err(|e| Error::internal(format!("the file reader stopped: {e}")))
 }
 
+/// Where the lines that are not JSON go.
+struct BadLineSink {
+    mode: BadLines,
+    skipped: std::sync::Arc<std::sync::Mutex<SkippedLines>>,
+    dead_letters: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl BadLineSink {
+    /// Takes bad line `line` (`problem` says what is wrong), or fails with it when bad lines fail the read.
+    fn take(&mut self, line: &[u8], problem: String) -> Result<()> {
+        use std::io::Write as _;
+        if let BadLines::DeadLetter(file) = &self.mode {
+            let writer = match &mut self.dead_letters {
+                Some(writer) => writer,
+                None => {
+                    let opened = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(file)
+                        .map_err(|e| Error::io("cannot open the bad-lines file", file, e))?;
+                    self.dead_letters.insert(std::io::BufWriter::new(opened))
+                }
+            };
+            let content = line.strip_suffix(b"\n").unwrap_or(line);
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            writer
+                .write_all(content)
+                .and_then(|()| writer.write_all(b"\n"))
+                .map_err(|e| Error::io("cannot write the bad-lines file", file, e))?;
+        }
+        if self.mode == BadLines::Fail {
+            return Err(Error::input(problem));
+        }
+        let mut skipped = self
+            .skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        skipped.count += 1;
+        if skipped.first.len() < SKIPPED_KEPT {
+            skipped.first.push(problem);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        use std::io::Write as _;
+        if let (Some(writer), BadLines::DeadLetter(file)) = (&mut self.dead_letters, &self.mode) {
+            writer
+                .flush()
+                .map_err(|e| Error::io("cannot write the bad-lines file", file, e))?;
+        }
+        Ok(())
+    }
+}
+
 fn read_file(
     path: &Path,
     tx: &mpsc::Sender<Result<Vec<Value>>>,
     back: &std::sync::mpsc::Receiver<Vec<Value>>,
+    bad: &mut BadLineSink,
 ) -> Result<()> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
@@ -87,8 +186,13 @@ fn read_file(
         if blank {
             continue;
         }
-        let value = parse_line(&line, &mut scratch)
-            .map_err(|e| Error::input(bad_line(path, number, &line, &e)))?;
+        let value = match parse_line(&line, &mut scratch) {
+            Ok(value) => value,
+            Err(e) => {
+                bad.take(&line, bad_line(path, number, &line, &e))?;
+                continue;
+            }
+        };
         page.push(value);
         if page.len() == PAGE {
             if !send_page(tx, back, std::mem::take(&mut page)) {
@@ -132,13 +236,9 @@ struct Scratch {
     negative_zero: bool,
 }
 
-/// Parses one JSON text into the `Value` `serde_json::from_slice` gives, but builds each object from its
-/// collected entries, so its ordered map is allocated once at its final size instead of growing key by key.
-/// The integer `-0` is read as the integer 0, as Python's `json` (and so dlt) reads it; `serde_json` gives the
-/// float -0.0, which stays a float when written `-0.0`.
 /// What is wrong with line `number` of `path`, placed in the line itself: `events.jsonl line 2: not valid JSON:
-/// expected `,` or `}` at column 9`, or `... the line ends inside an object` (serde_json counts the line's own
-/// newline as a second line).
+/// expected `,` or `}` at column 9`, or `... EOF while parsing a value at the end of the line` (serde_json counts
+/// the line's own newline as a second line).
 fn bad_line(path: &Path, number: usize, line: &[u8], e: &serde_json::Error) -> String {
     let place = if path.as_os_str() == "-" {
         "standard input".to_owned()
@@ -158,6 +258,10 @@ fn bad_line(path: &Path, number: usize, line: &[u8], e: &serde_json::Error) -> S
     format!("{place} line {number}: not valid JSON: {what} {at}")
 }
 
+/// Parses one JSON text into the `Value` `serde_json::from_slice` gives, but builds each object from its
+/// collected entries, so its ordered map is allocated once at its final size instead of growing key by key.
+/// The integer `-0` is read as the integer 0, as Python's `json` (and so dlt) reads it; `serde_json` gives the
+/// float -0.0, which stays a float when written `-0.0`.
 fn parse_line(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
     scratch.negative_zero = false;
     let value = parse_with(line, scratch)?;

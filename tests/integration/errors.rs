@@ -225,3 +225,79 @@ async fn a_failed_statement_leads_with_the_cause_and_shortens_the_sql() {
     );
     assert!(text.len() < 1000, "{} bytes: {text}", text.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lines_fail_the_run_or_are_skipped_and_reported_when_asked() {
+    let db = TestDb::new("errbadlines").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": 1}\n{\"id\" 2}\n{\"id\": 3}\n{\"id\": \r\n{\"id\": 5}\n",
+    )
+    .expect("write");
+    let load = |table: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-q",
+            "load",
+            file.to_str().expect("utf-8"),
+            "--table",
+            table,
+        ];
+        args.extend_from_slice(extra);
+        ele(&db, &args)
+    };
+    let problems = format!(
+        "  `{0}` line 2: not valid JSON: expected `:` at column 7\n  `{0}` line 4: not valid JSON: EOF while \
+         parsing a value at the end of the line",
+        file.display()
+    );
+
+    // The default: the run fails at the first bad line and loads nothing.
+    let out = load("strict", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("`{}` line 2: not valid JSON", file.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM pg_namespace WHERE nspname = 'strict_dataset'")
+            .await,
+        ["0"]
+    );
+
+    // skip: the good lines load; the bad ones are counted and named.
+    let out = load("skipping", &["--bad-lines", "skip"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!("warning: skipped 2 line(s) that are not JSON:\n{problems}\n")
+    );
+    assert_eq!(
+        db.lines("SELECT id FROM skipping_dataset.skipping ORDER BY id")
+            .await,
+        ["1", "3", "5"]
+    );
+
+    // A dead-letter file gets the bad lines as they were.
+    let dead = dir.path().join("dead.jsonl");
+    let out = load("lettered", &["--bad-lines", dead.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: skipped 2 line(s) that are not JSON, appended to `{}`:\n{problems}\n",
+            dead.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dead).expect("the dead-letter file"),
+        "{\"id\" 2}\n{\"id\": \n"
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM lettered_dataset.lettered")
+            .await,
+        ["3"]
+    );
+}

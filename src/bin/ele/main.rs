@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use ele::config::{Config, POSTGRES_CREDENTIALS};
 use ele::destination::{Destination, LoadOutcome, Restored};
+use ele::jsonl::{BadLines, SkippedLines};
 use ele::prelude::*;
 use ele::{FnResource, IncrementalConfig, Key};
 use futures::future::BoxFuture;
@@ -139,6 +140,10 @@ struct LoadArgs {
     /// Re-load a window behind the last value: seconds for date-times, days for dates, units for numbers.
     #[arg(long, requires = "cursor")]
     lag: Option<f64>,
+    /// Lines that are not JSON: `fail` the run (the default, nothing is loaded), `skip` them, or append them to
+    /// a file (any other value) and load the rest; skipped lines are counted and reported.
+    #[arg(long, value_name = "fail|skip|FILE")]
+    bad_lines: Option<String>,
     /// Pipeline name (working dir and state); the table name by default.
     #[arg(long)]
     pipeline: Option<String>,
@@ -351,6 +356,17 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     let pipeline = builder.build().map_err(usage)?;
 
     let files = args.files.clone();
+    let bad_lines = match args.bad_lines.as_deref() {
+        None | Some("fail") => BadLines::Fail,
+        Some("skip") => BadLines::Skip,
+        Some(file) => BadLines::DeadLetter(PathBuf::from(file)),
+    };
+    let dead_letters = match &bad_lines {
+        BadLines::DeadLetter(file) => Some(file.clone()),
+        _ => None,
+    };
+    let skipped = std::sync::Arc::new(std::sync::Mutex::new(SkippedLines::default()));
+    let skipped_by_reader = skipped.clone();
     let incremental = args.cursor.as_ref().map(|cursor| {
         let mut config = IncrementalConfig::new().cursor_path(cursor);
         if let Some(v) = &args.initial_value {
@@ -368,7 +384,7 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         if let Some(config) = incremental {
             out.bind_incremental::<Value>(config, None)?;
         }
-        ele::jsonl::read_files(files, out).await
+        ele::jsonl::read_files_with(files, out, bad_lines, skipped_by_reader).await
     })
     .write_disposition(disposition);
     if let Some(pk) = &args.primary_key {
@@ -393,6 +409,26 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     let info = pipeline.run(resource).await?;
     progress.finish();
     out!("{info}");
+    let skipped = skipped
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if skipped.count > 0 {
+        let more = skipped.count.saturating_sub(skipped.first.len() as u64);
+        eprintln!(
+            "warning: skipped {} line(s) that are not JSON{}:\n  {}{}",
+            skipped.count,
+            dead_letters
+                .map(|file| format!(", appended to `{}`", file.display()))
+                .unwrap_or_default(),
+            skipped.first.join("\n  "),
+            if more > 0 {
+                format!("\n  ... and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
     Ok(())
 }
 
