@@ -11,6 +11,7 @@ mod dispositions;
 mod errors;
 mod examples;
 mod faults;
+mod finding_data;
 mod incremental;
 mod macros;
 mod merge_strategies;

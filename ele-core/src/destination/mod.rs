@@ -103,6 +103,12 @@ pub trait Destination: Send + Sync + 'static {
     /// Where the data goes, for messages; never contains a password.
     fn location(&self) -> String;
 
+    /// A shell command that opens the data (`psql '<url>'`), printed with the load summary; `None` when there
+    /// is none (the default).
+    fn open_command(&self) -> Option<String> {
+        None
+    }
+
     /// Called when a pipeline takes this destination ([`crate::PipelineBuilder::destination`]), with the
     /// pipeline's name (e.g. to name the destination's connections after it). The default does nothing.
     fn attach_pipeline(&mut self, pipeline_name: &str) {

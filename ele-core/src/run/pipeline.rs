@@ -348,6 +348,7 @@ fn load_info(
         dataset_name: p.dataset_name.clone(),
         destination: p.destination.kind().to_owned(),
         location: p.destination.location(),
+        open_command: p.destination.open_command(),
         packages,
         extract_elapsed,
         elapsed: started.elapsed(),

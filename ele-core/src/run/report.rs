@@ -29,6 +29,8 @@ pub struct LoadInfo {
     pub destination: String,
     /// Destination location (no password).
     pub location: String,
+    /// A shell command that opens the data, when the destination has one (`psql '<url>'`).
+    pub open_command: Option<String>,
     /// Packages loaded by this run, pending ones from earlier runs first.
     pub packages: Vec<PackageInfo>,
     /// Time spent extracting and normalizing this run's new data.
@@ -94,6 +96,9 @@ impl fmt::Display for LoadInfo {
             for (table, rows) in &package.row_counts {
                 writeln!(f, "  {table}: {rows} row(s)")?;
             }
+        }
+        if let Some(command) = &self.open_command {
+            writeln!(f, "Open the data with: {command}")?;
         }
         Ok(())
     }

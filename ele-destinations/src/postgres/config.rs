@@ -159,16 +159,22 @@ impl Postgres {
         hosts.join(", ")
     }
 
-    /// `user@host:port/database`, without the password.
+    /// `postgresql://user@host:port/database`, without the password: a URL `psql` takes, also for a Unix
+    /// socket directory (`postgresql://postgres@%2Ftmp%2Fpg:5432/ele`).
     pub fn location(&self) -> String {
         let user = self.config.get_user().unwrap_or("postgres");
         let host = match self.config.get_hosts().first() {
-            Some(Host::Tcp(h)) => h.clone(),
-            Some(Host::Unix(p)) => p.display().to_string(),
+            Some(Host::Tcp(h)) if h.contains(':') => format!("[{h}]"),
+            Some(Host::Tcp(h)) => url_component(h),
+            Some(Host::Unix(p)) => url_component(&p.display().to_string()),
             None => "localhost".to_owned(),
         };
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        format!("postgresql://{user}@{host}:{port}/{}", self.database())
+        format!(
+            "postgresql://{}@{host}:{port}/{}",
+            url_component(user),
+            url_component(self.database())
+        )
     }
 }
 
@@ -236,6 +242,19 @@ impl Parts {
         }
         parts.join(" ")
     }
+}
+
+/// `text` as a URL component: everything but RFC 3986's unreserved characters percent-encoded.
+fn url_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

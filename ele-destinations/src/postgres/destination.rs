@@ -20,6 +20,11 @@ impl Destination for Postgres {
         Postgres::location(self)
     }
 
+    fn open_command(&self) -> Option<String> {
+        // The location is percent-encoded: it holds no quote.
+        Some(format!("psql '{}'", self.location()))
+    }
+
     /// Names the connections `ele <version> <pipeline>` (unless the connection string names them).
     fn attach_pipeline(&mut self, pipeline_name: &str) {
         self.set_application_name(Some(pipeline_name));

@@ -38,15 +38,21 @@ impl Postgres {
         }
         let dir = local_dir();
         let pg = Postgres::local_at(&dir).await?;
-        let cluster = LocalCluster::ensure_managed(&dir).map_err(|e| {
-            Error::config(format!("cannot start the local PostgreSQL instance: {e}"))
-        })?;
         eprintln!(
-            "no PostgreSQL credentials configured ({CREDENTIALS_ENV} or .ele/secrets.toml): using the local PostgreSQL instance in {} (open it with: {}; stop it with: ele local stop)",
-            dir.display(),
-            cluster.psql_command(LOCAL_DATABASE)
+            "no PostgreSQL credentials configured ({CREDENTIALS_ENV} or .ele/secrets.toml): {}",
+            pg.local_notice(&dir)
         );
         Ok(pg)
+    }
+
+    /// What the examples and `ele load --local` print about the managed local instance in `dir`: where it is,
+    /// and how to open and stop it.
+    pub fn local_notice(&self, dir: &Path) -> String {
+        format!(
+            "using the local PostgreSQL instance in {} (open it with: psql '{}'; stop it with: ele local stop)",
+            dir.display(),
+            self.location()
+        )
     }
 }
 

@@ -107,9 +107,10 @@ struct LoadArgs {
     /// JSON Lines files, read in order; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Table to load into (also the resource name).
+    /// Table to load into (also the resource name); by default the input file's name without `.jsonl`,
+    /// `.ndjson`, `.json` and `.gz` (`events.jsonl.gz` -> `events`). Required for standard input and several files.
     #[arg(long)]
-    table: String,
+    table: Option<String>,
     /// Primary key column(s), comma-separated: `id` or `id,url`.
     #[arg(long)]
     primary_key: Option<String>,
@@ -299,7 +300,9 @@ async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
 /// The destination without `--staging`.
 async fn configured_destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
     if args.local {
-        return Ok(Postgres::local().await?);
+        let pg = Postgres::local().await?;
+        eprintln!("{}", pg.local_notice(&ele::postgres::local_dir()));
+        return Ok(pg);
     }
     let mut config = Config::load().map_err(usage)?;
     if let Some(url) = &args.destination {
@@ -342,7 +345,11 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
             "--merge-strategy needs --write-disposition merge, not {disposition}"
         ))));
     }
-    let pipeline_name = args.pipeline.clone().unwrap_or_else(|| args.table.clone());
+    let table = match &args.table {
+        Some(table) => table.clone(),
+        None => table_from_file_name(&args.files).map_err(usage)?,
+    };
+    let pipeline_name = args.pipeline.clone().unwrap_or_else(|| table.clone());
     let mut builder = Pipeline::builder(&pipeline_name).destination(destination);
     if let Some(dataset) = &args.dataset {
         builder = builder.dataset_name(dataset);
@@ -380,7 +387,7 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         }
         config
     });
-    let mut resource = FnResource::new(args.table.clone(), move |out: Emit<Value>| async move {
+    let mut resource = FnResource::new(table, move |out: Emit<Value>| async move {
         if let Some(config) = incremental {
             out.bind_incremental::<Value>(config, None)?;
         }
@@ -430,6 +437,36 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// The table `ele load` names after its one input file: `events.jsonl.gz` -> `events`.
+fn table_from_file_name(files: &[PathBuf]) -> Result<String, Error> {
+    let [file] = files else {
+        return Err(Error::config(
+            "--table is needed when loading several files: name the table they go to",
+        ));
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|_| file.as_os_str() != "-")
+        .ok_or_else(|| {
+            Error::config(
+                "--table is needed when reading standard input: name the table it goes to",
+            )
+        })?;
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    let name = [".jsonl", ".ndjson", ".json"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(name);
+    if name.is_empty() {
+        return Err(Error::config(format!(
+            "cannot name a table after `{}`: pass --table",
+            file.display()
+        )));
+    }
+    Ok(name.to_owned())
 }
 
 /// A stand-in destination for the commands that only read the working dir.
