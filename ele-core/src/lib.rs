@@ -34,7 +34,7 @@ pub use foundation::error::{BoxError, Error, Result};
 pub use model::hints::{Key, MergeStrategy, ResourceHints, Scd2, SortOrder, WriteDisposition};
 pub use model::state::{ResourceState, SourceState};
 pub use model::{config, schema, state};
-pub use run::manage::{PipelineInfo, StateChange, SyncInfo, TableInfo};
+pub use run::manage::{LastDestination, PipelineInfo, StateChange, SyncInfo, TableInfo};
 pub use run::pipeline::{Pipeline, PipelineBuilder, Run};
 pub use run::progress;
 pub use run::report::{LoadInfo, PackageInfo};

@@ -63,6 +63,40 @@ async fn the_summary_prints_a_psql_command_that_opens_the_data() {
         ),
         "2"
     );
+
+    // `pipeline info` counts the rows at the destination now, next to what this working dir loaded.
+    let out = ele(&db, &["pipeline", "daily_events", "info"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        info.contains(&format!(
+            "  last loaded into: {}\n",
+            db.postgres().location()
+        )),
+        "{info}"
+    );
+    assert!(
+        info.contains("Tables (rows at the destination now; rows loaded by this working dir):\n")
+            && info.contains("daily_events  append   2 row(s) now; 2 row(s) loaded  3 column(s)"),
+        "{info}"
+    );
+    // Without credentials, a command that needs the destination says where the pipeline last loaded.
+    let out = Command::new(env!("CARGO_BIN_EXE_ele"))
+        .args(["pipeline", "daily_events", "reset"])
+        .env("ELE_PIPELINES_DIR", &db.pipelines_dir)
+        .env_remove("DESTINATION__POSTGRES__CREDENTIALS")
+        .current_dir(dir.path())
+        .output()
+        .expect("ele runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "; pipeline `daily_events` last loaded into {}: give its credentials",
+            db.postgres().location()
+        )),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,9 +153,20 @@ async fn ele_load_local_says_where_the_instance_is_and_how_to_open_it() {
             .expect("ele runs")
     };
     let out = ele_in_cwd(&["-q", "load", "people.jsonl", "--local"]);
+    // Pipeline commands find the local instance again without `--local`.
+    let info = ele_in_cwd(&["pipeline", "people", "info"]);
+    let reset = ele_in_cwd(&["pipeline", "people", "reset"]);
     let text = stderr(&out);
     let stopped = ele_in_cwd(&["local", "stop"]);
     assert!(out.status.success(), "{text}");
+    assert!(info.status.success(), "{}", stderr(&info));
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.contains("(the local instance in .ele/postgres)")
+            && info.contains("people  append   1 row(s) now; 1 row(s) loaded"),
+        "{info}"
+    );
+    assert!(reset.status.success(), "{}", stderr(&reset));
     assert!(stopped.status.success(), "{}", stderr(&stopped));
     let notice = text
         .lines()

@@ -1,5 +1,7 @@
 //! The trait a destination implements: restore what it stores, load a package in one transaction.
 
+use std::path::PathBuf;
+
 use futures::future::BoxFuture;
 
 use crate::foundation::error::{Error, Result};
@@ -107,6 +109,23 @@ pub trait Destination: Send + Sync + 'static {
     /// is none (the default).
     fn open_command(&self) -> Option<String> {
         None
+    }
+
+    /// The directory of the managed local instance this destination is, when it is one, so that pipeline
+    /// commands find it again without being told; `None` (the default) for any other destination.
+    fn local_instance(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// How many rows each of `tables` of `dataset` holds now (`None` for a table that does not exist); the
+    /// default counts nothing (an empty list).
+    fn row_counts<'a>(
+        &'a self,
+        dataset: &'a str,
+        tables: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(String, Option<u64>)>>> {
+        let _ = (dataset, tables);
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     /// Called when a pipeline takes this destination ([`crate::PipelineBuilder::destination`]), with the

@@ -21,6 +21,7 @@ use crate::model::state::{LocalState, PipelineState, StateRow};
 use crate::package::LoadPackage;
 use crate::run::pipeline::Pipeline;
 use crate::run::versioning::new_load_id;
+pub use crate::run::workdir::LastDestination;
 use crate::run::workdir::{package_ids, remove_file_if_exists};
 
 /// One table of the stored schema, as [`PipelineInfo`] shows it.
@@ -39,6 +40,9 @@ pub struct TableInfo {
     /// Rows the loaded packages of this working dir sent to the table (every load counted, whatever its
     /// disposition: for `merge` and `replace` tables this is not the number of rows the table holds).
     pub rows_loaded: u64,
+    /// Rows the table holds at the destination now, when it was asked ([`Pipeline::info_at_destination`]);
+    /// `None` when it was not, or the table does not exist there.
+    pub rows_at_destination: Option<u64>,
 }
 
 /// What the working dir of a pipeline holds: `ele pipeline P info`. Read locally, no connection needed.
@@ -68,6 +72,10 @@ pub struct PipelineInfo {
     pub resources: Vec<String>,
     /// Tables of the stored schema, parents before children.
     pub tables: Vec<TableInfo>,
+    /// Where the last load of this working dir went.
+    pub last_destination: Option<LastDestination>,
+    /// Why the rows at the destination could not be counted, when they were asked for.
+    pub destination_error: Option<String>,
 }
 
 impl fmt::Display for PipelineInfo {
@@ -81,6 +89,14 @@ impl fmt::Display for PipelineInfo {
             "  destination:      {}",
             or_none(self.destination.clone())
         )?;
+        if let Some(last) = &self.last_destination {
+            let local = last
+                .local_instance
+                .as_ref()
+                .map(|dir| format!(" (the local instance in {})", dir.display()))
+                .unwrap_or_default();
+            writeln!(f, "  last loaded into: {}{local}", last.location)?;
+        }
         writeln!(
             f,
             "  state version:    {}",
@@ -117,7 +133,15 @@ impl fmt::Display for PipelineInfo {
         if self.tables.is_empty() {
             return writeln!(f, "No tables");
         }
-        writeln!(f, "Tables (rows loaded by this working dir):")?;
+        let counted = self.tables.iter().any(|t| t.rows_at_destination.is_some());
+        if counted {
+            writeln!(
+                f,
+                "Tables (rows at the destination now; rows loaded by this working dir):"
+            )?;
+        } else {
+            writeln!(f, "Tables (rows loaded by this working dir):")?;
+        }
         let width = self.tables.iter().map(|t| t.name.len()).max().unwrap_or(0);
         for t in &self.tables {
             let role = match (&t.parent, &t.resource) {
@@ -125,14 +149,22 @@ impl fmt::Display for PipelineInfo {
                 (None, Some(resource)) => format!("resource {resource}"),
                 (None, None) => "root".to_owned(),
             };
+            let now = match (counted, t.rows_at_destination) {
+                (false, _) => String::new(),
+                (true, Some(n)) => format!("{n} row(s) now; "),
+                (true, None) => "not at the destination; ".to_owned(),
+            };
             writeln!(
                 f,
-                "  {:width$}  {:7}  {} row(s)  {} column(s)  {role}",
+                "  {:width$}  {:7}  {now}{} row(s) loaded  {} column(s)  {role}",
                 t.name,
                 t.write_disposition.as_str(),
                 t.rows_loaded,
                 t.columns,
             )?;
+        }
+        if let Some(error) = &self.destination_error {
+            writeln!(f, "Rows at the destination: not counted ({error})")?;
         }
         Ok(())
     }
@@ -243,6 +275,7 @@ impl Pipeline {
                             .iter()
                             .find(|(name, _)| *name == t.name)
                             .map_or(0, |(_, n)| *n),
+                        rows_at_destination: None,
                     })
                     .collect()
             })
@@ -273,7 +306,38 @@ impl Pipeline {
             loaded_packages: loaded.len(),
             resources: resources.into_iter().collect(),
             tables,
+            last_destination: dir.read_last_destination()?,
+            destination_error: None,
         })
+    }
+
+    /// [`Pipeline::info`] with the rows each table holds at the pipeline's destination now. When the
+    /// destination cannot be asked (unreachable, refused), the working dir's facts are still returned, with
+    /// the reason in [`PipelineInfo::destination_error`].
+    pub async fn info_at_destination(&self) -> Result<PipelineInfo> {
+        let mut info = self.info()?;
+        let tables: Vec<String> = info.tables.iter().map(|t| t.name.clone()).collect();
+        match self
+            .destination_ref()
+            .row_counts(&info.dataset_name, &tables)
+            .await
+        {
+            Ok(counts) => {
+                for table in &mut info.tables {
+                    table.rows_at_destination = counts
+                        .iter()
+                        .find(|(name, _)| *name == table.name)
+                        .and_then(|(_, n)| *n);
+                }
+            }
+            Err(e) => info.destination_error = Some(e.to_string()),
+        }
+        Ok(info)
+    }
+
+    /// Where the last load of this working dir went, if it loaded anything.
+    pub fn last_destination(&self) -> Result<Option<LastDestination>> {
+        self.workdir().read_last_destination()
     }
 
     /// Drops resources as dlt's `dlt pipeline P drop R` does: the tables of their chains (root and child

@@ -22,7 +22,7 @@ use crate::run::progress;
 use crate::run::report::{LoadInfo, PackageInfo};
 use crate::run::stage::{ExtractedPackage, extract_and_normalize};
 use crate::run::workdir::{
-    WorkingDir, create_dir, package_dirs, remove_dir_if_exists, try_lock_package,
+    LastDestination, WorkingDir, create_dir, package_dirs, remove_dir_if_exists, try_lock_package,
 };
 
 /// Environment variable overriding where pipeline working dirs live.
@@ -437,6 +437,11 @@ async fn load_package(
         p.working_dir.write_state(&manifest.pipeline_state)?;
     }
     p.working_dir.write_schema(&manifest.schema)?;
+    p.working_dir.write_last_destination(&LastDestination {
+        kind: p.destination.kind().to_owned(),
+        location: p.destination.location(),
+        local_instance: p.destination.local_instance(),
+    })?;
     let loaded = p.working_dir.loaded_packages().join(&manifest.load_id);
     create_dir(&p.working_dir.loaded_packages())?;
     remove_dir_if_exists(&loaded)?;

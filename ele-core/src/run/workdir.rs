@@ -3,6 +3,7 @@
 //! ```text
 //! <pipelines dir>/<pipeline>/
 //!   state.json                      the state as last committed to the destination
+//!   last_destination.json           where the last load went (kind, location; never credentials)
 //!   schemas/<schema>.schema.json    the schema as last committed
 //!   load/new/<load id>/             a package being written (locked by its writer: `.lock`)
 //!   load/normalized/<load id>/      a complete package waiting to be loaded
@@ -13,10 +14,25 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::foundation::error::{Error, Result};
 use crate::foundation::files::write_json_atomically;
 use crate::model::schema::Schema;
 use crate::model::state::PipelineState;
+
+/// Where a pipeline last loaded, as its working dir remembers it: the destination's kind and location (never
+/// credentials), and the directory of the managed local instance when it was that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastDestination {
+    /// The destination type (`postgres`).
+    pub kind: String,
+    /// Where the data went, without a password.
+    pub location: String,
+    /// The managed local instance's directory, when the destination was that instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_instance: Option<PathBuf>,
+}
 
 /// The working directory of one pipeline.
 #[derive(Debug, Clone)]
@@ -86,6 +102,31 @@ impl WorkingDir {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("cannot read", &path, e)),
         }
+    }
+
+    /// Where the last load of this working dir went, `None` before the first.
+    pub(crate) fn read_last_destination(&self) -> Result<Option<LastDestination>> {
+        let path = self.root.join("last_destination.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    what: "last destination",
+                    message: e.to_string(),
+                    path,
+                }),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("cannot read", &path, e)),
+        }
+    }
+
+    /// Records where a load went, unless it is already recorded.
+    pub(crate) fn write_last_destination(&self, last: &LastDestination) -> Result<()> {
+        if self.read_last_destination().ok().flatten().as_ref() == Some(last) {
+            return Ok(());
+        }
+        create_dir(&self.root)?;
+        write_json_atomically(&self.root.join("last_destination.json"), last)
     }
 
     /// Replaces the schema stored under its name.

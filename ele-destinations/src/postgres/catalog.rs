@@ -144,3 +144,29 @@ pub(super) async fn is_small_beside(
     let estimate = if tuples > 0.0 { tuples } else { bytes / 100.0 };
     Ok((rows as f64) * 10.0 < estimate)
 }
+
+/// The rows each of `tables` of `dataset` holds (`None` for one that does not exist): `count(*)`, exact.
+pub(super) async fn row_counts(
+    pg: &Postgres,
+    dataset: &str,
+    tables: &[String],
+) -> Result<Vec<(String, Option<u64>)>> {
+    let client = super::connect::connect(pg).await?;
+    let mut counts = Vec::with_capacity(tables.len());
+    for table in tables {
+        let count = if table_exists(&client, pg, dataset, table).await? {
+            let row = client
+                .query_typed_one(
+                    &format!("SELECT count(*) FROM {}", qualified(dataset, table)),
+                    &[],
+                )
+                .await
+                .map_err(|e| sql_error(pg, &format!("counting the rows of `{table}`"), e))?;
+            Some(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        } else {
+            None
+        };
+        counts.push((table.clone(), count));
+    }
+    Ok(counts)
+}

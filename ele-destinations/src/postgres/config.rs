@@ -28,6 +28,8 @@ pub struct Postgres {
     application_name_given: bool,
     /// Where merges and replaces stage their rows.
     pub(super) staging: Staging,
+    /// The directory of the managed local instance, when this is it.
+    pub(super) local_instance: Option<std::path::PathBuf>,
 }
 
 /// Where merges and replaces stage their rows before they are applied.
@@ -85,6 +87,7 @@ impl Postgres {
             tls: parsed.tls,
             application_name_given: parsed.application_name_given,
             staging: Staging::default(),
+            local_instance: None,
         };
         pg.set_application_name(None);
         Ok(pg)

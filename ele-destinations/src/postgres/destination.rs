@@ -9,7 +9,7 @@ use ele_core::package::LoadPackage;
 use futures::future::BoxFuture;
 
 use super::config::Postgres;
-use super::{load, state, stream};
+use super::{catalog, load, state, stream};
 
 impl Destination for Postgres {
     fn kind(&self) -> &'static str {
@@ -23,6 +23,18 @@ impl Destination for Postgres {
     fn open_command(&self) -> Option<String> {
         // The location is percent-encoded: it holds no quote.
         Some(format!("psql '{}'", self.location()))
+    }
+
+    fn local_instance(&self) -> Option<std::path::PathBuf> {
+        self.local_instance.clone()
+    }
+
+    fn row_counts<'a>(
+        &'a self,
+        dataset: &'a str,
+        tables: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(String, Option<u64>)>>> {
+        Box::pin(catalog::row_counts(self, dataset, tables))
     }
 
     /// Names the connections `ele <version> <pipeline>` (unless the connection string names them).

@@ -21,7 +21,9 @@ impl Postgres {
         cluster.create_database(LOCAL_DATABASE).await.map_err(|e| {
             Error::config(format!("cannot create database `{LOCAL_DATABASE}`: {e}"))
         })?;
-        Postgres::new(&cluster.connection_string(LOCAL_DATABASE))
+        let mut pg = Postgres::new(&cluster.connection_string(LOCAL_DATABASE))?;
+        pg.local_instance = Some(dir.to_owned());
+        Ok(pg)
     }
 
     /// The managed local instance under `.ele/postgres`.

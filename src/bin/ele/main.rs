@@ -540,7 +540,21 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
     };
     match &args.command {
         PipelineCommand::Info => {
-            out!("{}", local.info()?);
+            // With a destination (given, configured, or the local instance it last loaded into), the rows each
+            // table holds there now; without one, what the working dir knows.
+            let info = match remembered_destination(&args.destination, &local).await? {
+                Some(pg) => {
+                    let dataset = args
+                        .dataset
+                        .clone()
+                        .or_else(|| stored.as_ref().map(|s| s.dataset_name.clone()));
+                    build(dataset.as_ref(), Some(pg))?
+                        .info_at_destination()
+                        .await?
+                }
+                None => local.info()?,
+            };
+            out!("{info}");
             return Ok(());
         }
         PipelineCommand::State => {
@@ -574,10 +588,28 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
         .dataset
         .clone()
         .or_else(|| stored.map(|s| s.dataset_name));
-    let pipeline = build(
-        dataset.as_ref(),
-        Some(destination(&args.destination).await?),
-    )?;
+    let pg = match remembered_destination(&args.destination, &local).await? {
+        Some(pg) => pg,
+        None => match destination(&args.destination).await {
+            Ok(pg) => pg,
+            Err(Failure { error, usage }) => {
+                // Say where the pipeline last loaded: its credentials are what is missing.
+                let error = match local.last_destination()? {
+                    Some(last) => Error::config(format!(
+                        "{}; pipeline `{}` last loaded into {}: give its credentials",
+                        error
+                            .to_string()
+                            .trim_start_matches("configuration error: "),
+                        args.name,
+                        last.location
+                    )),
+                    None => error,
+                };
+                return Err(Failure { error, usage });
+            }
+        },
+    };
+    let pipeline = build(dataset.as_ref(), Some(pg))?;
     match &args.command {
         PipelineCommand::Drop { resources } => {
             out!("{}", pipeline.drop_resources(resources).await?)
@@ -589,6 +621,29 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
         PipelineCommand::Info | PipelineCommand::State | PipelineCommand::Schema => {}
     }
     Ok(())
+}
+
+/// The destination of a pipeline command: the one given (`--destination`, `--local`) or configured, else the
+/// managed local instance the pipeline last loaded into (no need to repeat `--local`); `None` when there is
+/// neither. Only a location is remembered, never credentials.
+async fn remembered_destination(
+    args: &DestinationArgs,
+    pipeline: &Pipeline,
+) -> Result<Option<Postgres>, Failure> {
+    let configured = args.local
+        || args.destination.is_some()
+        || Postgres::is_configured(&Config::load().map_err(usage)?);
+    if configured {
+        return destination(args).await.map(Some);
+    }
+    match pipeline.last_destination()?.and_then(|l| l.local_instance) {
+        Some(dir) => {
+            let pg = Postgres::local_at(&dir).await?;
+            eprintln!("{}", pg.local_notice(&dir));
+            Ok(Some(pg))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A value given on the command line: a JSON number is a number, anything else is text.
