@@ -97,6 +97,9 @@ pub trait LoadStream: Send {
     ) -> BoxFuture<'a, Result<Option<LoadOutcome>>>;
 }
 
+/// Rows per table (`None` for a table that does not exist), as [`Destination::row_counts`] reports them.
+pub type RowCounts = Vec<(String, Option<u64>)>;
+
 /// A place packages are loaded into.
 pub trait Destination: Send + Sync + 'static {
     /// The destination type as dlt names it (`postgres`).
@@ -123,7 +126,7 @@ pub trait Destination: Send + Sync + 'static {
         &'a self,
         dataset: &'a str,
         tables: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(String, Option<u64>)>>> {
+    ) -> BoxFuture<'a, Result<RowCounts>> {
         let _ = (dataset, tables);
         Box::pin(async { Ok(Vec::new()) })
     }

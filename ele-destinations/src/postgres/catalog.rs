@@ -150,7 +150,7 @@ pub(super) async fn row_counts(
     pg: &Postgres,
     dataset: &str,
     tables: &[String],
-) -> Result<Vec<(String, Option<u64>)>> {
+) -> Result<ele_core::destination::RowCounts> {
     let client = super::connect::connect(pg).await?;
     let mut counts = Vec::with_capacity(tables.len());
     for table in tables {

@@ -33,7 +33,7 @@ impl Destination for Postgres {
         &'a self,
         dataset: &'a str,
         tables: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(String, Option<u64>)>>> {
+    ) -> BoxFuture<'a, Result<ele_core::destination::RowCounts>> {
         Box::pin(catalog::row_counts(self, dataset, tables))
     }
 
