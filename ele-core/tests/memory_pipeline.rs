@@ -266,3 +266,61 @@ async fn a_failed_load_stays_pending_and_the_next_run_loads_it_once() {
     let state = p.state().expect("local state").expect("committed");
     assert_eq!(last_value(&state, "desk"), json!(2));
 }
+
+#[tokio::test]
+async fn a_naive_date_cursor_compares_dates_and_lags_in_days() {
+    use chrono::NaiveDate;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let memory = MemoryDestination::new();
+    let p = pipeline("daily", &dir, memory.clone());
+    let started_at = Arc::new(std::sync::Mutex::new(None::<NaiveDate>));
+    let days = |rows: Vec<Value>| {
+        let started_at = started_at.clone();
+        FnResource::new("days", move |out: Emit<Value>| async move {
+            let day: Incremental<NaiveDate> = out.bind_incremental(
+                IncrementalConfig::new()
+                    .cursor_path("day")
+                    .initial_value("2024-01-01")
+                    .lag(1.0),
+                None,
+            )?;
+            *started_at.lock().expect("not poisoned") = day.start_value();
+            out.send(rows).await
+        })
+        .primary_key("id")
+        .write_disposition(WriteDisposition::Merge)
+    };
+    let first = p
+        .run(days(vec![
+            json!({"id": 1, "day": "2023-12-31"}),
+            json!({"id": 2, "day": "2024-01-02"}),
+            json!({"id": 3, "day": "2024-01-03"}),
+        ]))
+        .await
+        .expect("first run loads");
+    assert_eq!(
+        first.rows("days"),
+        2,
+        "the day before the initial value is filtered"
+    );
+    let second = p
+        .run(days(vec![
+            json!({"id": 2, "day": "2024-01-02"}),
+            json!({"id": 4, "day": "2024-01-01"}),
+            json!({"id": 5, "day": "2024-01-10"}),
+        ]))
+        .await
+        .expect("second run loads");
+    // The window starts a day behind the last value (2024-01-03), as a date.
+    assert_eq!(
+        *started_at.lock().expect("not poisoned"),
+        NaiveDate::from_ymd_opt(2024, 1, 2)
+    );
+    assert_eq!(second.rows("days"), 2, "ids 2 and 5 are in the window");
+    let state = p.state().expect("reads").expect("has state");
+    assert_eq!(
+        state.sources["daily"]["resources"]["days"]["incremental"]["day"]["last_value"],
+        json!("2024-01-10")
+    );
+    assert_eq!(sorted_ids(&memory.rows(DATASET, "days")), [2, 3, 5]);
+}
