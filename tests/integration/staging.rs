@@ -308,6 +308,11 @@ async fn a_role_that_can_create_neither_gets_the_grant_it_needs() {
         role.database, role.name
     );
     assert!(stderr.contains(&grant), "{stderr}");
+    // Nothing was loaded; the package waits for the grant (the next run loads it first).
+    assert!(
+        stderr.contains("stays pending and is loaded first by the next run"),
+        "{stderr}"
+    );
 
     // The owner of pre-created dataset and staging schemas needs nothing more.
     db.client()

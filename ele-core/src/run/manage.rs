@@ -22,7 +22,9 @@ use crate::package::LoadPackage;
 use crate::run::pipeline::Pipeline;
 use crate::run::versioning::new_load_id;
 pub use crate::run::workdir::LastDestination;
-use crate::run::workdir::{package_ids, remove_file_if_exists};
+use crate::run::workdir::{
+    package_dirs, package_ids, remove_dir_if_exists, remove_file_if_exists, try_lock_package,
+};
 
 /// One table of the stored schema, as [`PipelineInfo`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,6 +335,22 @@ impl Pipeline {
             Err(e) => info.destination_error = Some(e.to_string()),
         }
         Ok(info)
+    }
+
+    /// Discards the load packages waiting to be loaded, as dlt's `drop-pending-packages`: their rows are not
+    /// loaded and the state they carry is not committed (the next run starts from the committed state). A
+    /// package another process is loading right now is left alone. Returns the load ids discarded.
+    pub fn drop_pending_packages(&self) -> Result<Vec<String>> {
+        let mut dropped = Vec::new();
+        for dir in package_dirs(&self.workdir().normalized_packages())? {
+            if let Some(_lock) = try_lock_package(&dir)? {
+                remove_dir_if_exists(&dir)?;
+                if let Some(id) = dir.file_name().and_then(|n| n.to_str()) {
+                    dropped.push(id.to_owned());
+                }
+            }
+        }
+        Ok(dropped)
     }
 
     /// Where the last load of this working dir went, if it loaded anything.

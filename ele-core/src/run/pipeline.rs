@@ -403,6 +403,29 @@ async fn restore(p: &PipelineContext) -> Result<(PipelineState, Schema)> {
     Ok((state, schema))
 }
 
+/// A load failure that retrying cannot fix, with what happens to the package: nothing of it was loaded, and it
+/// waits for the cause to be fixed (it may be the only copy of its rows); the way to discard it is said for when
+/// it cannot be loaded at all. Transient failures are returned as they are.
+fn pending_hint(error: Error, load_id: &str, pipeline: &str) -> Error {
+    let hint = format!(
+        "; load package {load_id} stays pending and is loaded first by the next run: fix the cause, or discard \
+         it with `ele pipeline {pipeline} drop-pending-packages` (`Pipeline::drop_pending_packages`)"
+    );
+    match error {
+        Error::Config(message) => Error::Config(message + &hint),
+        Error::Destination {
+            message,
+            transient: false,
+            source,
+        } => Error::Destination {
+            message: message + &hint,
+            transient: false,
+            source,
+        },
+        other => other,
+    }
+}
+
 /// Loads one complete package (the `stream` that began loading it takes it first; whatever it cannot take loads
 /// the usual way) and, after the commit, advances the local state and schema.
 async fn load_package(
@@ -429,7 +452,7 @@ async fn load_package(
             remove_dir_if_exists(package_dir)?;
             return Err(e);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(pending_hint(e, &package.manifest.load_id, &p.name)),
     };
     tracing::info!(load_id = %package.manifest.load_id, seconds = started.elapsed().as_secs_f64(), ?outcome, "loaded");
     let manifest = &package.manifest;

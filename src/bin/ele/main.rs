@@ -176,8 +176,8 @@ struct PipelineArgs {
 
 #[derive(Subcommand)]
 enum PipelineCommand {
-    /// Working dir, dataset, destination, state version, last load, pending packages, tables (local, no
-    /// connection).
+    /// Working dir, dataset, destination, state version, last load, pending packages, tables (with the rows
+    /// each holds at the destination when one is given or configured).
     Info,
     /// The pipeline state as JSON (local).
     State,
@@ -198,6 +198,8 @@ enum PipelineCommand {
     },
     /// Restore state and schema from the destination into the working dir, replacing the local ones.
     Sync,
+    /// Discard the load packages waiting to be loaded (their rows are not loaded, their state not committed).
+    DropPendingPackages,
 }
 
 /// A failure with the exit code it maps to.
@@ -581,6 +583,19 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
             );
             return Ok(());
         }
+        PipelineCommand::DropPendingPackages => {
+            let dropped = local.drop_pending_packages()?;
+            if dropped.is_empty() {
+                outln!("No pending load packages");
+            } else {
+                outln!(
+                    "Discarded {} pending load package(s): {}",
+                    dropped.len(),
+                    dropped.join(", ")
+                );
+            }
+            return Ok(());
+        }
         PipelineCommand::Drop { .. } | PipelineCommand::Reset { .. } | PipelineCommand::Sync => {}
     }
     // The dataset of the stored state unless given: the pipeline may have been loaded with `--dataset`.
@@ -618,7 +633,10 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
             out!("{}", pipeline.reset_incremental(resource).await?)
         }
         PipelineCommand::Sync => out!("{}", pipeline.sync().await?),
-        PipelineCommand::Info | PipelineCommand::State | PipelineCommand::Schema => {}
+        PipelineCommand::Info
+        | PipelineCommand::State
+        | PipelineCommand::Schema
+        | PipelineCommand::DropPendingPackages => {}
     }
     Ok(())
 }
