@@ -605,3 +605,17 @@ impl TestDb {
         }
     }
 }
+
+impl TestDb {
+    /// `name type [NOT NULL]` of each column of a table in order, the type as `format_type` writes it (with its
+    /// length, precision and scale).
+    pub async fn typed_columns(&self, schema: &str, table: &str) -> Vec<String> {
+        self.lines(&format!(
+            "SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || \
+             CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END \
+             FROM pg_attribute a WHERE a.attrelid = '{schema}.{table}'::regclass AND a.attnum > 0 \
+             AND NOT a.attisdropped ORDER BY a.attnum"
+        ))
+        .await
+    }
+}
