@@ -422,3 +422,33 @@ async fn hints_survive_a_restore_from_the_destination() {
     assert_eq!(amount.other["x-unit"], "EUR");
     assert_eq!(db.lines("SELECT amount FROM h.orders").await, ["1.50"]);
 }
+
+/// Column hints on the attribute, in dlt's dict form (checked when the macro expands).
+#[resource(
+    primary_key = "id",
+    write_disposition = "merge",
+    columns = r#"{"price": {"data_type": "decimal", "precision": 8, "scale": 3, "nullable": false},
+                 "sku": {"data_type": "text", "precision": 5}}"#
+)]
+async fn products(out: Emit<Value>) -> ele::Result<()> {
+    out.send(json!({"id": 1, "sku": "A1", "price": "2.5"}))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_attribute_columns_type_the_table() {
+    let db = TestDb::new("attrcols").await;
+    let p = db.pipeline("attrcols", "a");
+    p.run(products()).await.expect("loads");
+    assert_eq!(
+        db.typed_columns("a", "products").await,
+        [
+            "price numeric(8,3) NOT NULL",
+            "sku character varying(5)",
+            "id bigint NOT NULL",
+            "_dlt_load_id character varying NOT NULL",
+            "_dlt_id character varying NOT NULL",
+        ]
+    );
+    assert_eq!(db.lines("SELECT price FROM a.products").await, ["2.500"]);
+}
