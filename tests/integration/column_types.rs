@@ -202,14 +202,15 @@ async fn ele_load_columns_types_orders_and_keeps_every_digit() {
     );
     let (code, stderr) = status(&out);
     assert_eq!(code, Some(0), "{stderr}");
-    // Hinted columns first in the hint's order, then the primary key, the others, the system columns.
+    // As dlt: columns hinted with a type first in the hint's order, then the others (keys and hints without a
+    // type included) as they appear, then the system columns.
     assert_eq!(
         db.typed_columns("payments_dataset", "payments").await,
         [
             "amount numeric(60,25)",
-            "note character varying NOT NULL",
             "paid date",
             "id bigint NOT NULL",
+            "note character varying NOT NULL",
             "extra boolean",
             "_dlt_load_id character varying NOT NULL",
             "_dlt_id character varying NOT NULL",
@@ -347,11 +348,12 @@ async fn key_hints_as_column_hints_merge_like_the_resource_options() {
     );
     assert_eq!(
         db.typed_columns("k", "customers").await[..4],
+        // A key named by a column hint is nullable unless the hint says otherwise, as in dlt.
         [
-            "id bigint NOT NULL",
-            "deleted boolean",
-            "version bigint",
+            "id bigint",
             "name character varying",
+            "version bigint",
+            "deleted boolean"
         ]
     );
     // The same as stored schema hints, whichever way they were given.

@@ -267,13 +267,22 @@ impl<'s> Normalizer<'s> {
                     .or_insert_with(|| Column::new(name.clone(), Some(DataType::Timestamp)));
             }
         }
+        // A key named by a column hint keeps the hint's nullability, as in dlt; a resource's key is NOT NULL.
+        let hinted_key = |key: &str, flag: fn(&ColumnHint) -> Option<bool>| {
+            config
+                .columns
+                .iter()
+                .any(|(name, h)| name == key && flag(h) == Some(true))
+        };
         for key in &config.primary_key {
             let column = table
                 .columns
                 .entry(key.clone())
                 .or_insert_with(|| Column::new(key.clone(), None));
             column.primary_key = true;
-            column.nullable = false;
+            if !hinted_key(key, |h| h.primary_key) {
+                column.nullable = false;
+            }
         }
         for key in &config.merge_key {
             let column = table
@@ -281,7 +290,9 @@ impl<'s> Normalizer<'s> {
                 .entry(key.clone())
                 .or_insert_with(|| Column::new(key.clone(), None));
             column.merge_key = true;
-            column.nullable = false;
+            if !hinted_key(key, |h| h.merge_key) {
+                column.nullable = false;
+            }
         }
         // The resource's merge options are column hints of the schema, as in dlt.
         if config.write_disposition == WriteDisposition::Merge {
@@ -723,6 +734,12 @@ fn fit_slow<'v>(
         let cell = borrow_cell(value, inferred)
             .or_else(|| coerce(value, inferred))
             .ok_or_else(|| unstorable(value, &name))?;
+        // As dlt: a column declared without a type (a key, a hint without `data_type`) takes its place where
+        // its first value appears.
+        if let Some(at) = table.columns.get_index_of(&*name) {
+            let last = table.columns.len() - 1;
+            table.columns.move_index(at, last);
+        }
         let column = table
             .columns
             .entry(name.to_string())

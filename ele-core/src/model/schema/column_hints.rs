@@ -201,12 +201,12 @@ impl ColumnHint {
         self.unique = Some(true);
         self
     }
-    /// Part of the primary key (NOT NULL).
+    /// Part of the primary key (as in dlt, NOT NULL only with [`not_null`](Self::not_null)).
     pub fn primary_key(mut self) -> Self {
         self.primary_key = Some(true);
         self
     }
-    /// Part of the merge key (NOT NULL).
+    /// Part of the merge key (as in dlt, NOT NULL only with [`not_null`](Self::not_null)).
     pub fn merge_key(mut self) -> Self {
         self.merge_key = Some(true);
         self
@@ -240,13 +240,6 @@ impl ColumnHint {
     pub fn x_hint(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.other.insert(name.into(), value.into());
         self
-    }
-
-    /// Whether the hint makes the column NOT NULL: `nullable: false`, or part of a primary or merge key.
-    pub fn is_not_null(&self) -> bool {
-        self.nullable == Some(false)
-            || self.primary_key == Some(true)
-            || self.merge_key == Some(true)
     }
 
     /// Parses dlt's dict form of one column's hints; `column` names the column in error messages.

@@ -8,7 +8,7 @@ use crate::foundation::error::{Error, Result};
 
 impl Column {
     /// Applies `hint` to the column as dlt merges a column hint into its schema: what the hint sets replaces
-    /// what the column had. On a column that already exists in the destination, nullability and uniqueness
+    /// what the column had (a key hint does not make a column NOT NULL, as in dlt; `nullable: false` does). On a column that already exists in the destination, nullability and uniqueness
     /// stay as they were created (PostgreSQL would need a migration to change them).
     pub(crate) fn apply_hint(&mut self, hint: &ColumnHint) {
         let created = self.is_complete();
@@ -37,9 +37,6 @@ impl Column {
             if let Some(unique) = hint.unique {
                 self.unique = unique;
             }
-        }
-        if self.primary_key || self.merge_key {
-            self.nullable = false;
         }
         self.other
             .extend(hint.other.iter().map(|(k, v)| (k.clone(), v.clone())));
