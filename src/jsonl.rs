@@ -147,6 +147,46 @@ fn parse_line(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
 /// The key under which `serde_json` (with `arbitrary_precision`) hands a number to a visitor.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// An object key, or the token of a number (recognised without allocating).
+enum Key {
+    Number,
+    Name(String),
+}
+
+struct KeySeed;
+
+impl<'de> de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+        Ok(if v == NUMBER_TOKEN {
+            Key::Number
+        } else {
+            Key::Name(v.to_owned())
+        })
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key, E> {
+        Ok(if v == NUMBER_TOKEN {
+            Key::Number
+        } else {
+            Key::Name(v)
+        })
+    }
+}
+
 /// Deserializes a `Value` as `serde_json`'s own visitor does (same numbers, same last-wins duplicate keys kept at
 /// their first position), with objects collected through [`Scratch`].
 struct ValueSeed<'s>(&'s mut Scratch);
@@ -209,15 +249,19 @@ impl<'de> de::Visitor<'de> for ValueSeed<'_> {
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = self.0.entries.pop().unwrap_or_default();
         let mut first = true;
-        while let Some(key) = map.next_key::<String>()? {
-            if first && key == NUMBER_TOKEN {
-                // serde_json's `arbitrary_precision` hands a number over as its text.
-                let text: String = map.next_value()?;
-                self.0.entries.push(entries);
-                return ele_core::py_decimal::canonical_json_number(&text)
-                    .map(Value::Number)
-                    .ok_or_else(|| de::Error::custom("number out of range"));
-            }
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let key = match key {
+                Key::Number if first => {
+                    // serde_json's `arbitrary_precision` hands a number over as its text.
+                    let text: String = map.next_value()?;
+                    self.0.entries.push(entries);
+                    return ele_core::py_decimal::canonical_json_number(&text)
+                        .map(Value::Number)
+                        .ok_or_else(|| de::Error::custom("number out of range"));
+                }
+                Key::Number => NUMBER_TOKEN.to_owned(),
+                Key::Name(name) => name,
+            };
             first = false;
             let value = map.next_value_seed(ValueSeed(&mut *self.0))?;
             entries.push((key, value));

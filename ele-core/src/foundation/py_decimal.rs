@@ -149,7 +149,7 @@ pub fn same_decimal(a: &str, b: &str) -> bool {
 /// decimal column gets them unrounded. Every number reads as the same `f64` as before. `None` for a float
 /// beyond `f64`'s range (`1e400`), which is not valid JSON for ele.
 pub fn canonical_json_number(text: &str) -> Option<serde_json::Number> {
-    let integer = !text.contains(['.', 'e', 'E']);
+    let integer = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
     if integer {
         if let Ok(i) = text.parse::<i64>() {
             return Some(i.into());
