@@ -152,4 +152,28 @@ mod tests {
         created.apply_hint(&ColumnHint::new().not_null());
         assert!(created.nullable);
     }
+
+    #[test]
+    fn stored_columns_of_before_hints_still_load_and_hints_round_trip() {
+        // A column as the code before column hints wrote it.
+        let old: Column = serde_json::from_str(
+            r#"{"name": "id", "data_type": "bigint", "nullable": false, "primary_key": true}"#,
+        )
+        .expect("an old column loads");
+        assert_eq!(old.type_label().as_deref(), Some("bigint"));
+        assert!(old.primary_key && !old.nullable && !old.unique && old.other.is_empty());
+        let mut c = Column::new("amount", None);
+        c.apply_hint(
+            &ColumnHint::decimal(12, 2)
+                .unique()
+                .partition()
+                .x_hint("x-unit", "EUR"),
+        );
+        let text = serde_json::to_string(&c).expect("serializes");
+        assert_eq!(
+            text,
+            r#"{"name":"amount","data_type":"decimal","nullable":true,"precision":12,"scale":2,"unique":true,"partition":true,"x-unit":"EUR"}"#
+        );
+        assert_eq!(serde_json::from_str::<Column>(&text).expect("loads"), c);
+    }
 }
