@@ -229,11 +229,10 @@ fn send_page(
     }
 }
 
-/// Entry buffers reused across objects, one per nesting depth in use, and whether the line held a negative zero.
+/// Entry buffers reused across objects, one per nesting depth in use.
 #[derive(Default)]
 struct Scratch {
     entries: Vec<Vec<(String, Value)>>,
-    negative_zero: bool,
 }
 
 /// What is wrong with line `number` of `path`, placed in the line itself: `events.jsonl line 2: not valid JSON:
@@ -260,52 +259,57 @@ fn bad_line(path: &Path, number: usize, line: &[u8], e: &serde_json::Error) -> S
 
 /// Parses one JSON text into the `Value` `serde_json::from_slice` gives, but builds each object from its
 /// collected entries, so its ordered map is allocated once at its final size instead of growing key by key.
-/// The integer `-0` is read as the integer 0, as Python's `json` (and so dlt) reads it; `serde_json` gives the
-/// float -0.0, which stays a float when written `-0.0`.
+/// Numbers are kept as [`canonical_json_number`](ele_core::py_decimal::canonical_json_number) says: integers
+/// (the integer `-0` is 0, as Python's `json`, and so dlt, reads it) and floats as `serde_json` reads them
+/// without `arbitrary_precision`, except that a number with more digits than a float holds keeps them all.
 fn parse_line(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
-    scratch.negative_zero = false;
-    let value = parse_with(line, scratch)?;
-    if scratch.negative_zero
-        && let Some(rewritten) = integer_negative_zeros_as_zeros(line)
-    {
-        return parse_with(&rewritten, scratch);
-    }
-    Ok(value)
-}
-
-fn parse_with(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_slice(line);
     let value = de::DeserializeSeed::deserialize(ValueSeed(scratch), &mut de)?;
     de.end()?;
     Ok(value)
 }
 
-/// `line` with every number token `-0` (outside strings, not followed by a fraction or exponent) written ` 0`;
-/// `None` when there is none.
-fn integer_negative_zeros_as_zeros(line: &[u8]) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
-    let (mut in_string, mut escaped) = (false, false);
-    for (i, &b) in line.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'-' if line.get(i + 1) == Some(&b'0')
-                && !matches!(line.get(i + 2), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) =>
-            {
-                out.get_or_insert_with(|| line.to_vec())[i] = b' ';
-            }
-            _ => {}
-        }
+/// The key under which `serde_json` (with `arbitrary_precision`) hands a number to a visitor.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// An object key, or the token of a number (recognised without allocating).
+enum Key {
+    Number,
+    Name(String),
+}
+
+struct KeySeed;
+
+impl<'de> de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
     }
-    out
+}
+
+impl<'de> de::Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+        Ok(if v == NUMBER_TOKEN {
+            Key::Number
+        } else {
+            Key::Name(v.to_owned())
+        })
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key, E> {
+        Ok(if v == NUMBER_TOKEN {
+            Key::Number
+        } else {
+            Key::Name(v)
+        })
+    }
 }
 
 /// Deserializes a `Value` as `serde_json`'s own visitor does (same numbers, same last-wins duplicate keys kept at
@@ -340,9 +344,6 @@ impl<'de> de::Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        if v == 0.0 && v.is_sign_negative() {
-            self.0.negative_zero = true;
-        }
         Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
@@ -372,7 +373,21 @@ impl<'de> de::Visitor<'de> for ValueSeed<'_> {
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = self.0.entries.pop().unwrap_or_default();
-        while let Some(key) = map.next_key::<String>()? {
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let key = match key {
+                Key::Number if first => {
+                    // serde_json's `arbitrary_precision` hands a number over as its text.
+                    let text: String = map.next_value()?;
+                    self.0.entries.push(entries);
+                    return ele_core::py_decimal::canonical_json_number(&text)
+                        .map(Value::Number)
+                        .ok_or_else(|| de::Error::custom("number out of range"));
+                }
+                Key::Number => NUMBER_TOKEN.to_owned(),
+                Key::Name(name) => name,
+            };
+            first = false;
             let value = map.next_value_seed(ValueSeed(&mut *self.0))?;
             entries.push((key, value));
         }
@@ -386,6 +401,20 @@ impl<'de> de::Visitor<'de> for ValueSeed<'_> {
 mod tests {
     use super::*;
 
+    /// `value` with its numbers as the reader keeps them.
+    fn canonical(value: Value) -> Value {
+        match value {
+            Value::Number(n) => Value::Number(
+                ele_core::py_decimal::canonical_json_number(&n.to_string()).expect("in range"),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, canonical(v))).collect())
+            }
+            other => other,
+        }
+    }
+
     #[test]
     fn parses_as_serde_json_does() {
         let lines = [
@@ -394,26 +423,32 @@ mod tests {
             r#"{"big": 18446744073709551615, "neg": -9223372036854775808, "f": 0.1, "e": 1.7976931348623157e308}"#,
             r#"  [{"a": {}}, {"b": [[{"c": {"d": "e"}}]]}, "s", 0]  "#,
             r#""just a string""#,
+            r#"{"d": 0.12345678901234567890123, "i": 123456789012345678901234567890, "x": 1.50, "y": 1E2}"#,
         ];
         let mut scratch = Scratch::default();
         for line in lines {
             let ours = parse_line(line.as_bytes(), &mut scratch).expect("parses");
-            let theirs: Value = serde_json::from_slice(line.as_bytes()).expect("parses");
+            let theirs = canonical(serde_json::from_slice(line.as_bytes()).expect("parses"));
             assert_eq!(ours, theirs, "{line}");
             let keys = |v: &Value| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>());
             assert_eq!(keys(&ours), keys(&theirs), "{line}");
             assert_eq!(ours.to_string(), theirs.to_string(), "{line}");
         }
-        for bad in [
-            r#"{"a": 1e400}"#,
-            r#"{"a": 1"#,
-            r#"{"a": 1} x"#,
-            r#"{"a" 1}"#,
-        ] {
+        let digits = parse_line(lines[5].as_bytes(), &mut scratch).expect("parses");
+        assert_eq!(digits["d"].to_string(), "0.12345678901234567890123");
+        assert_eq!(digits["i"].to_string(), "123456789012345678901234567890");
+        assert_eq!(digits["x"].to_string(), "1.5");
+        assert_eq!(digits["y"].to_string(), "100.0");
+        for bad in [r#"{"a": 1"#, r#"{"a": 1} x"#, r#"{"a" 1}"#] {
             let ours = parse_line(bad.as_bytes(), &mut scratch).map_err(|e| e.to_string());
             let theirs = serde_json::from_slice::<Value>(bad.as_bytes()).map_err(|e| e.to_string());
             assert_eq!(ours, theirs, "{bad}");
         }
+        let out_of_range = parse_line(br#"{"a": 1e400}"#, &mut scratch).expect_err("refused");
+        assert!(
+            out_of_range.to_string().contains("number out of range"),
+            "{out_of_range}"
+        );
     }
 
     #[test]
@@ -452,11 +487,5 @@ mod tests {
         assert_eq!(value["d"], serde_json::json!([0, 0]));
         assert!(value["e"].is_f64());
         assert_eq!(value["f"].as_i64(), Some(-1));
-        // A line without an integer -0 is parsed once, as serde_json parses it.
-        let floats = r#"{"b": -0.0}"#;
-        assert_eq!(
-            parse_line(floats.as_bytes(), &mut scratch).expect("parses"),
-            serde_json::from_str::<Value>(floats).expect("parses")
-        );
     }
 }

@@ -48,6 +48,9 @@ pub use foundation::fault;
 /// dlt's hashes and JSON renderings, shared with the destinations.
 #[doc(hidden)]
 pub use foundation::hash;
+/// Exact decimals: how JSON numbers keep their digits (used by the JSON Lines reader).
+#[doc(hidden)]
+pub use foundation::py_decimal;
 /// The scheduler interval from the environment, shared with the facade's argument parser.
 #[doc(hidden)]
 pub use model::interval;

@@ -38,8 +38,11 @@ pub(crate) const HARD_DELETE: &str = "hard_delete";
 /// `dedup_sort = "updated_at"` or `dedup_sort = ("updated_at", "asc")`
 pub(crate) const DEDUP_SORT: &str = "dedup_sort";
 
+/// `columns = r#"{"amount": {"data_type": "decimal", "precision": 12, "scale": 2}}"#` (dlt's dict form)
+pub(crate) const COLUMNS: &str = "columns";
+
 /// Every key of `#[resource]`, in the order error messages list them.
-pub(crate) const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 12] = [
     NAME,
     TABLE_NAME,
     WRITE_DISPOSITION,
@@ -49,6 +52,7 @@ pub(crate) const KEYS: [&str; 11] = [
     MERGE_STRATEGY,
     HARD_DELETE,
     DEDUP_SORT,
+    COLUMNS,
     SELECTED,
     CRATE,
 ];
@@ -110,6 +114,9 @@ fn example(key: &str) -> &'static str {
         MERGE_STRATEGY => "merge_strategy = \"upsert\"",
         HARD_DELETE => "hard_delete = \"deleted\"",
         DEDUP_SORT => "dedup_sort = (\"updated_at\", \"desc\")",
+        COLUMNS => {
+            "columns = r#\"{\"amount\": {\"data_type\": \"decimal\", \"precision\": 12, \"scale\": 2}}\"#"
+        }
         SELECTED => "selected = false",
         _ => "crate = \"my_reexport::ele\"",
     }
@@ -316,6 +323,7 @@ pub(crate) struct Attrs {
     pub(crate) merge_strategy: Attr<MergeStrategy>,
     pub(crate) hard_delete: Attr<LitStr>,
     pub(crate) dedup_sort: Attr<DedupSort>,
+    pub(crate) columns: Attr<LitStr>,
     pub(crate) selected: Attr<LitBool>,
     pub(crate) krate: Attr<syn::Path>,
 }
@@ -334,6 +342,7 @@ impl Attrs {
             merge_strategy: Attr::new(kind, MERGE_STRATEGY),
             hard_delete: Attr::new(kind, HARD_DELETE),
             dedup_sort: Attr::new(kind, DEDUP_SORT),
+            columns: Attr::new(kind, COLUMNS),
             selected: Attr::new(kind, SELECTED),
             krate: Attr::new(kind, CRATE),
         };
@@ -421,6 +430,11 @@ impl Attrs {
                 let sort = dedup_sort(cx, value);
                 self.dedup_sort.set(cx, key, sort);
             }
+            // columns = r#"{"amount": {"data_type": "decimal"}}"#
+            COLUMNS => {
+                let lit = column_hints(cx, value);
+                self.columns.set(cx, key, lit);
+            }
             // selected = true | false
             SELECTED => {
                 let flag = bool_lit(cx, SELECTED, value);
@@ -433,6 +447,115 @@ impl Attrs {
             }
         }
     }
+}
+
+/// dlt's column hint keys ele knows (as ele-core's `ColumnHint`), besides `x-...` hints and `description`.
+const COLUMN_HINT_KEYS: [&str; 14] = [
+    "name",
+    "data_type",
+    "nullable",
+    "precision",
+    "scale",
+    "timezone",
+    "unique",
+    "primary_key",
+    "merge_key",
+    "hard_delete",
+    "dedup_sort",
+    "partition",
+    "cluster",
+    "sort",
+];
+
+/// dlt's data types (as ele-core's `DataType`).
+const DATA_TYPES: [&str; 11] = [
+    "text",
+    "double",
+    "bool",
+    "timestamp",
+    "bigint",
+    "binary",
+    "json",
+    "decimal",
+    "wei",
+    "date",
+    "time",
+];
+
+/// `columns = "<dlt's dict form>"`: a string literal holding a JSON object of column hints, checked here as
+/// ele-core's `ColumnHints::from_json_str` checks it at run time, so a mistake is a compile error.
+fn column_hints(cx: &Ctxt, value: &Expr) -> Option<LitStr> {
+    let Some(lit) = string_lit(value) else {
+        cx.error_spanned_by(
+            value,
+            format!(
+                "expected a string literal with column hints in dlt's dict form, e.g. `{}`",
+                example(COLUMNS)
+            ),
+        );
+        return None;
+    };
+    match check_column_hints(&lit.value()) {
+        Ok(()) => Some(lit.clone()),
+        Err(message) => {
+            cx.error_spanned_by(lit, message);
+            None
+        }
+    }
+}
+
+/// What is wrong with column hints in dlt's dict form, if anything.
+fn check_column_hints(text: &str) -> Result<(), String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("column hints are not valid JSON: {e}"))?;
+    let serde_json::Value::Object(columns) = value else {
+        return Err(
+            "column hints must be a JSON object such as `{\"amount\": {\"data_type\": \"decimal\"}}`".into(),
+        );
+    };
+    for (column, hints) in &columns {
+        let serde_json::Value::Object(hints) = hints else {
+            return Err(format!(
+                "column hints of `{column}` must be an object such as `{{\"data_type\": \"text\"}}`, not {hints}"
+            ));
+        };
+        for (key, v) in hints {
+            let kind_ok = match key.as_str() {
+                "name" => v.as_str() == Some(column.as_str()),
+                "data_type" => match v.as_str() {
+                    Some(t) if DATA_TYPES.contains(&t) => true,
+                    Some(t) => {
+                        return Err(format!(
+                            "unknown data type `{t}` of column `{column}`; expected one of {}",
+                            DATA_TYPES.map(|t| format!("`{t}`")).join(", ")
+                        ));
+                    }
+                    None => false,
+                },
+                "precision" | "scale" => v.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
+                "dedup_sort" => matches!(v.as_str(), Some("asc" | "desc")),
+                k if k.starts_with("x-") || k == "description" => true,
+                k if COLUMN_HINT_KEYS.contains(&k) => v.is_boolean(),
+                _ => {
+                    return Err(format!(
+                        "unknown column hint `{key}` of column `{column}`; expected one of {}, `description` or a \
+                         custom `x-...` hint",
+                        COLUMN_HINT_KEYS[1..]
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            };
+            if !kind_ok {
+                return Err(format!(
+                    "column hint `{key}` of column `{column}` has the wrong kind of value: {v}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `dedup_sort = "col"` or `dedup_sort = ("col", "asc" | "desc")`.

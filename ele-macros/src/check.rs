@@ -544,7 +544,7 @@ fn listed_resources(cx: &Ctxt, resources: &[syn::Path]) {
 /// The methods of ele-core's `Resource` and `ResourceExt` traits, which a setter named after an incremental or
 /// config parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
 /// would call the setter. A test (below) keeps this list equal to the traits' methods.
-const RESOURCE_METHODS: [&str; 18] = [
+const RESOURCE_METHODS: [&str; 20] = [
     // `Resource`
     "hints",
     "hints_mut",
@@ -564,6 +564,8 @@ const RESOURCE_METHODS: [&str; 18] = [
     "scd2",
     "hard_delete",
     "dedup_sort",
+    "columns",
+    "column",
     "selected",
 ];
 

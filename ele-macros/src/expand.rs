@@ -977,6 +977,12 @@ fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
             ));
         });
     }
+    if let Some(columns) = hints.columns.get() {
+        // Checked when the macro expanded, so parsing cannot fail here.
+        sets.push(quote! {
+            #h.columns = #private::ColumnHints::from_json_str(#columns).unwrap_or_default();
+        });
+    }
     if let Some(nesting) = hints.max_table_nesting.get() {
         let mut depth = proc_macro2::Literal::usize_unsuffixed(nesting.depth);
         depth.set_span(nesting.span);

@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod column_types;
 mod concurrency;
 mod destination_switch;
 mod dispositions;

@@ -659,3 +659,17 @@ pub fn service_user_ids() -> Option<(u32, u32)> {
     };
     Some((id("-u"), id("-g")))
 }
+
+impl TestDb {
+    /// `name type [NOT NULL]` of each column of a table in order, the type as `format_type` writes it (with its
+    /// length, precision and scale).
+    pub async fn typed_columns(&self, schema: &str, table: &str) -> Vec<String> {
+        self.lines(&format!(
+            "SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || \
+             CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END \
+             FROM pg_attribute a WHERE a.attrelid = '{schema}.{table}'::regclass AND a.attnum > 0 \
+             AND NOT a.attisdropped ORDER BY a.attnum"
+        ))
+        .await
+    }
+}

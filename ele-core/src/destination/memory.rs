@@ -26,7 +26,7 @@ use serde_json::{Number, Value};
 use super::{Destination, LoadOutcome, Restored, StateCommit};
 use crate::foundation::error::{Error, Result};
 use crate::model::hints::{MergeStrategy, WriteDisposition};
-use crate::model::schema::{C_DLT_ID, C_DLT_ROOT_ID, DataType, Schema};
+use crate::model::schema::{C_DLT_ID, C_DLT_ROOT_ID, Column, DataType, Schema};
 use crate::model::state::StateRow;
 use crate::package::{ChainLoad, JobFormat, LoadPackage, decode_binary_tuples};
 
@@ -400,21 +400,16 @@ fn read_job(
         .tables
         .get(&job.table)
         .ok_or_else(|| corrupt(format!("the schema has no table `{}`", job.table)))?;
-    let types: Vec<Option<DataType>> = job
-        .columns
-        .iter()
-        .map(|c| table.columns.get(c).and_then(|c| c.data_type))
-        .collect();
+    let types: Vec<Option<&Column>> = job.columns.iter().map(|c| table.columns.get(c)).collect();
     tuples
         .into_iter()
         .map(|fields| {
             let mut row = MemoryRow::new();
             for ((column, data_type), field) in job.columns.iter().zip(&types).zip(fields) {
                 if let Some(bytes) = field {
-                    let value = decode_field(bytes, data_type.unwrap_or(DataType::Text))
-                        .ok_or_else(|| {
-                            corrupt(format!("column `{column}` holds an invalid value"))
-                        })?;
+                    let value = decode_field(bytes, *data_type).ok_or_else(|| {
+                        corrupt(format!("column `{column}` holds an invalid value"))
+                    })?;
                     row.insert(column.clone(), value);
                 }
             }
@@ -423,11 +418,42 @@ fn read_job(
         .collect()
 }
 
-/// One binary COPY field as JSON: timestamps as RFC 3339 in UTC, json columns parsed.
-fn decode_field(bytes: &[u8], data_type: DataType) -> Option<Value> {
+/// One binary COPY field as JSON: timestamps as RFC 3339 in UTC (naive ones without offset), dates and times
+/// in ISO form, decimals as their digits in a string, binary as `0x…` hex, json columns parsed.
+fn decode_field(bytes: &[u8], column: Option<&Column>) -> Option<Value> {
+    let data_type = column.and_then(|c| c.data_type).unwrap_or(DataType::Text);
+    let naive = column.is_some_and(|c| c.timezone == Some(false));
     Some(match data_type {
         DataType::Text => Value::String(String::from_utf8(bytes.to_vec()).ok()?),
-        DataType::Bigint => Value::from(i64::from_be_bytes(bytes.try_into().ok()?)),
+        DataType::Bigint => match bytes.len() {
+            2 => Value::from(i16::from_be_bytes(bytes.try_into().ok()?)),
+            4 => Value::from(i32::from_be_bytes(bytes.try_into().ok()?)),
+            _ => Value::from(i64::from_be_bytes(bytes.try_into().ok()?)),
+        },
+        DataType::Timestamp if naive => {
+            let micros =
+                i64::from_be_bytes(bytes.try_into().ok()?).checked_add(POSTGRES_EPOCH_MICROS)?;
+            let at = DateTime::from_timestamp_micros(micros)?.naive_utc();
+            Value::String(at.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+        }
+        DataType::Date => {
+            let days = i32::from_be_bytes(bytes.try_into().ok()?);
+            let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)?;
+            let date = epoch.checked_add_signed(chrono::Duration::days(i64::from(days)))?;
+            Value::String(date.format("%Y-%m-%d").to_string())
+        }
+        DataType::Time => {
+            let micros = i64::from_be_bytes(bytes.try_into().ok()?);
+            let time = chrono::NaiveTime::MIN
+                .overflowing_add_signed(chrono::Duration::microseconds(micros))
+                .0;
+            Value::String(time.format("%H:%M:%S%.f").to_string())
+        }
+        DataType::Decimal | DataType::Wei => Value::String(decode_numeric(bytes)?),
+        DataType::Binary => Value::String(format!(
+            "0x{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )),
         DataType::Double => Value::Number(Number::from_f64(f64::from_be_bytes(
             bytes.try_into().ok()?,
         ))?),
@@ -440,4 +466,52 @@ fn decode_field(bytes: &[u8], data_type: DataType) -> Option<Value> {
         }
         DataType::Json => serde_json::from_slice(bytes.get(1..)?).ok()?,
     })
+}
+
+/// A binary `numeric` field as plain decimal text with its display scale.
+fn decode_numeric(bytes: &[u8]) -> Option<String> {
+    let word = |i: usize| -> Option<i16> {
+        Some(i16::from_be_bytes(
+            bytes.get(2 * i..2 * i + 2)?.try_into().ok()?,
+        ))
+    };
+    let ndigits = usize::try_from(word(0)?).ok()?;
+    let weight = i64::from(word(1)?);
+    let negative = word(2)? as u16 == 0x4000;
+    let dscale = usize::try_from(word(3)?).ok()?;
+    let groups: Vec<i16> = (0..ndigits).map(|i| word(4 + i)).collect::<Option<_>>()?;
+    let mut int_part = String::new();
+    let mut frac_part = String::new();
+    for (i, g) in groups.iter().enumerate() {
+        let position = weight - i as i64;
+        let digits = format!("{g:04}");
+        if position >= 0 {
+            int_part.push_str(&digits);
+        } else {
+            if frac_part.is_empty() {
+                frac_part.extend(std::iter::repeat_n('0', 4 * (-position - 1) as usize));
+            }
+            frac_part.push_str(&digits);
+        }
+    }
+    if let Some(last_position) = weight.checked_sub(groups.len() as i64 - 1)
+        && last_position > 0
+    {
+        int_part.extend(std::iter::repeat_n('0', 4 * last_position as usize));
+    }
+    let int_part = int_part.trim_start_matches('0');
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    out.push_str(if int_part.is_empty() { "0" } else { int_part });
+    frac_part.truncate(dscale);
+    while frac_part.len() < dscale {
+        frac_part.push('0');
+    }
+    if dscale > 0 {
+        out.push('.');
+        out.push_str(&frac_part);
+    }
+    Some(out)
 }

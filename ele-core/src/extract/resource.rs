@@ -22,6 +22,7 @@ use crate::extract::incremental::{Cursor, Incremental, IncrementalConfig, Tracke
 use crate::foundation::error::{Error, Result};
 use crate::model::hints::{Key, MergeStrategy, ResourceHints, Scd2, SortOrder, WriteDisposition};
 use crate::model::interval::Interval;
+use crate::model::schema::{ColumnHint, ColumnHints};
 use crate::model::state::{ResourceState, SourceState};
 
 /// A resource: a value that, when run, produces items of type [`Resource::Item`] through an [`Emit`].
@@ -175,6 +176,17 @@ pub trait ResourceExt: Resource + Sized {
     fn dedup_sort(mut self, column: impl Into<String>, order: SortOrder) -> Self {
         self.hints_mut().dedup_sort = Some((column.into(), order));
         self
+    }
+    /// Adds column hints (dlt's `apply_hints(columns=...)`): a column hinted again gets the new hint's fields on
+    /// top of the old ones. Hints override inference; hinted columns come first in the table, in this order.
+    /// dlt's dict form is [`ColumnHints::from_json_str`].
+    fn columns(mut self, hints: ColumnHints) -> Self {
+        self.hints_mut().columns.merge(hints);
+        self
+    }
+    /// Hints one column: `.column("amount", ColumnHint::decimal(12, 2).not_null())`.
+    fn column(self, name: impl Into<String>, hint: ColumnHint) -> Self {
+        self.columns(ColumnHints::new().column(name, hint))
     }
     /// Selects or deselects the resource in its source (dlt's `selected`): a source does not extract a deselected
     /// resource unless `with_resources` names it.

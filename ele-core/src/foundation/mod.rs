@@ -4,6 +4,7 @@ pub mod error;
 pub mod fault;
 pub mod files;
 pub mod hash;
+pub mod py_decimal;
 pub mod py_number;
 pub mod py_str;
 pub mod py_time;

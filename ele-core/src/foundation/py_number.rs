@@ -93,7 +93,7 @@ fn remove_digit_underscores(s: &str) -> Option<String> {
 /// Python's `int(s, base)` for base 10 or 16 (whitespace, sign, `0x` prefix in base 16 with one optional `_`
 /// after it, `_` between digits, Unicode decimal digits), as an `i128`; `None` when Python raises or the value
 /// needs more than 127 bits.
-fn parse_py_int(s: &str, base: u32) -> Option<i128> {
+pub(crate) fn parse_py_int(s: &str, base: u32) -> Option<i128> {
     let t = to_py_ascii(s)?;
     let (negative, rest) = match t.strip_prefix('-') {
         Some(r) => (true, r),

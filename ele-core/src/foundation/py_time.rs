@@ -650,6 +650,70 @@ fn timestamp_from_parts(secs: i64, micros: u32) -> Option<DateTime<Utc>> {
     (1..=9999).contains(&ts.year()).then_some(ts)
 }
 
+/// dlt's text → time coercion (`ensure_pendulum_time`): `[T]H:MM[:SS[.f…]]` with an optional zone (`Z`,
+/// `±HH`, `±HHMM`, `±HH:MM`), leading spaces allowed; a time with a zone is converted to UTC and made naive,
+/// fractions beyond microseconds are cut off. `None` when dlt would write a variant column.
+pub fn coerce_text_to_time(s: &str) -> Option<chrono::NaiveTime> {
+    let s = s.trim_start_matches(' ');
+    let s = s.strip_prefix('T').unwrap_or(s);
+    let (clock, zone) = match s.find(['Z', '+', '-']) {
+        Some(i) => (&s[..i], Some(&s[i..])),
+        None => (s, None),
+    };
+    let two = |t: &str| -> Option<u32> {
+        (t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let mut parts = clock.splitn(3, ':');
+    let hour_text = parts.next()?;
+    if hour_text.is_empty() || hour_text.len() > 2 || !hour_text.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let hour: u32 = hour_text.parse().ok()?;
+    let minute = two(parts.next()?)?;
+    let (second, micros) = match parts.next() {
+        None => (0, 0),
+        Some(sec) => {
+            let (whole, frac) = match sec.split_once('.') {
+                Some((w, f)) => (w, Some(f)),
+                None => (sec, None),
+            };
+            let micros = match frac {
+                None => 0,
+                Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+                    let mut digits: String = f.chars().take(6).collect();
+                    while digits.len() < 6 {
+                        digits.push('0');
+                    }
+                    digits.parse().ok()?
+                }
+                Some(_) => return None,
+            };
+            (two(whole)?, micros)
+        }
+    };
+    let time = chrono::NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
+    if second > 59 {
+        return None;
+    }
+    let offset_secs: i64 = match zone {
+        None | Some("Z") => 0,
+        Some(z) => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let body = z[1..].replace(':', "");
+            let (h, m) = match body.len() {
+                2 => (two(&body)?, 0),
+                4 => (two(&body[..2])?, two(&body[2..])?),
+                _ => return None,
+            };
+            sign * i64::from(h * 3600 + m * 60)
+        }
+    };
+    Some(time - chrono::Duration::seconds(offset_secs))
+}
+
 /// A UTC timestamp as Python's `datetime.isoformat()` writes it (what dlt puts in insert_values files and
 /// JSON): `2024-01-01T00:00:00+00:00`, or `2024-01-01T00:00:00.120000+00:00`.
 #[cfg(test)]
@@ -928,5 +992,32 @@ mod tests {
             Some("0001-01-01T00:00:00+00:00")
         );
         assert_eq!(i(-62135596801), None);
+    }
+
+    #[test]
+    fn times_as_pendulum_reads_them() {
+        let t = |s: &str| coerce_text_to_time(s).map(|t| t.format("%H:%M:%S%.f").to_string());
+        assert_eq!(t("12:34:56").as_deref(), Some("12:34:56"));
+        assert_eq!(t("12:34").as_deref(), Some("12:34:00"));
+        assert_eq!(t("T12:34").as_deref(), Some("12:34:00"));
+        assert_eq!(t("1:02:03").as_deref(), Some("01:02:03"));
+        assert_eq!(t("12:34:56.1234567").as_deref(), Some("12:34:56.123456"));
+        assert_eq!(t("12:34:56Z").as_deref(), Some("12:34:56"));
+        assert_eq!(t("12:34:56+0200").as_deref(), Some("10:34:56"));
+        assert_eq!(t("12:34:56-05").as_deref(), Some("17:34:56"));
+        assert_eq!(t("00:30:00+02:00").as_deref(), Some("22:30:00"));
+        assert_eq!(t(" 12:34:56").as_deref(), Some("12:34:56"));
+        for bad in [
+            "123456",
+            "1234",
+            "12",
+            "hello",
+            "25:00:00",
+            "12:34:60",
+            "12:34:56 ",
+            "2024-01-01T10:00:00",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
     }
 }

@@ -115,30 +115,8 @@ impl FromStr for MergeStrategy {
     }
 }
 
-/// Which of several rows with the same primary key in one load is kept (dlt's `dedup_sort` column hint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SortOrder {
-    /// The row with the lowest value wins.
-    Asc,
-    /// The row with the highest value wins.
-    #[default]
-    Desc,
-}
-
-impl FromStr for SortOrder {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "asc" => Ok(SortOrder::Asc),
-            "desc" => Ok(SortOrder::Desc),
-            other => Err(Error::config(format!(
-                "unknown sort order `{other}`; expected `asc` or `desc`"
-            ))),
-        }
-    }
-}
+use super::schema::ColumnHints;
+pub use super::schema::SortOrder;
 
 /// Options of the `scd2` merge strategy (dlt's `validity_column_names`, `active_record_timestamp`,
 /// `boundary_timestamp`, `row_version_column_name`).
@@ -286,6 +264,8 @@ pub struct ResourceHints {
     pub hard_delete: Option<String>,
     /// The column deciding which of several rows with the same primary key in one load is kept.
     pub dedup_sort: Option<(String, SortOrder)>,
+    /// Column hints (dlt's `columns=`): types, nullability and the other hints of named columns.
+    pub columns: ColumnHints,
     /// Whether a source that holds the resource extracts it (dlt's `selected`); `true` by default.
     /// [`Source::with_resources`](crate::extract::source::Source::with_resources) selects exactly the resources it names.
     /// A resource run on its own, outside a source, always runs.
@@ -307,6 +287,7 @@ impl ResourceHints {
             scd2: Scd2::default(),
             hard_delete: None,
             dedup_sort: None,
+            columns: ColumnHints::new(),
             selected: true,
         }
     }

@@ -4,9 +4,10 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::foundation::py_decimal::{number_text_to_decimal, text_to_decimal};
 use crate::foundation::py_number::{python_float_repr, str2bool, text_to_bigint, text_to_double};
 use crate::foundation::py_time::{
-    coerce_text_to_timestamp, timestamp_from_f64, timestamp_from_i64,
+    coerce_text_to_time, coerce_text_to_timestamp, timestamp_from_f64, timestamp_from_i64,
 };
 use crate::model::schema::DataType;
 use crate::package::Cell;
@@ -102,7 +103,81 @@ pub fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
             .ok()
             .map(|v| Cell::Json(Cow::Owned(v))),
         (DataType::Json, _) => None,
+
+        (DataType::Date, Value::String(s)) => {
+            coerce_text_to_timestamp(s).map(|t| Cell::Date(t.date_naive()))
+        }
+        (DataType::Date, Value::Number(_)) => {
+            coerce(value, DataType::Timestamp).and_then(|c| match c {
+                Cell::Timestamp(t) => Some(Cell::Date(t.date_naive())),
+                _ => None,
+            })
+        }
+        (DataType::Date, _) => None,
+
+        (DataType::Time, Value::String(s)) => coerce_text_to_time(s).map(Cell::Time),
+        (DataType::Time, _) => None,
+
+        (DataType::Decimal | DataType::Wei, Value::String(s)) => {
+            text_to_decimal(s).map(|d| Cell::Numeric(d.into()))
+        }
+        (DataType::Decimal | DataType::Wei, Value::Number(n)) => {
+            number_text_to_decimal(&n.to_string()).map(|d| Cell::Numeric(d.into()))
+        }
+        (DataType::Decimal | DataType::Wei, _) => None,
+
+        (DataType::Binary, Value::String(s)) => text_to_binary(s).map(|b| Cell::Binary(b.into())),
+        (DataType::Binary, Value::Number(n)) => n.as_u64().map(|u| {
+            // Python's `int.to_bytes((bit_length + 7) // 8, "little")`: 0 is no bytes.
+            let bytes = u.to_le_bytes();
+            let used = (64 - u.leading_zeros() as usize).div_ceil(8);
+            Cell::Binary(bytes[..used].to_vec().into())
+        }),
+        (DataType::Binary, _) => None,
     }
+}
+
+/// dlt's `_text_to_binary`: `0x…` as hexadecimal bytes, else strict base64.
+fn text_to_binary(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    if let Some(hex) = s.strip_prefix("0x") {
+        // `bytes.fromhex`: pairs of hex digits, whitespace allowed between them.
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if !digits.len().is_multiple_of(2) {
+            return None;
+        }
+        return digits
+            .chunks(2)
+            .map(|pair| {
+                let text = std::str::from_utf8(pair).ok()?;
+                u8::from_str_radix(text, 16).ok()
+            })
+            .collect();
+    }
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+/// Fits a cell coerced to a column's type to the column's hints: a bigint column with a precision of 16 or 32
+/// bits takes `smallint` / `integer` cells, a timestamp column with `timezone: false` naive UTC timestamps.
+/// `Err` names the range when the value does not fit the narrower integer.
+pub(crate) fn fit_to_column<'v>(
+    cell: Cell<'v>,
+    precision: Option<u32>,
+    timezone: Option<bool>,
+) -> std::result::Result<Cell<'v>, String> {
+    Ok(match cell {
+        Cell::Bigint(v) => match precision {
+            Some(p) if p <= 16 => Cell::Smallint(i16::try_from(v).map_err(|_| {
+                format!("{v} is out of range for smallint (bigint with precision {p})")
+            })?),
+            Some(p) if p <= 32 => Cell::Integer(i32::try_from(v).map_err(|_| {
+                format!("{v} is out of range for integer (bigint with precision {p})")
+            })?),
+            _ => Cell::Bigint(v),
+        },
+        Cell::Timestamp(t) if timezone == Some(false) => Cell::NaiveTimestamp(t.naive_utc()),
+        other => other,
+    })
 }
 
 #[cfg(test)]

@@ -430,6 +430,7 @@ mod tests {
             max_nesting: 1000,
             propagate_root_key: true,
             merge: Default::default(),
+            columns: Vec::new(),
         };
         let mut schema = Schema::new("s");
         let (writer, roots) = normalize_stream(rx, &[config], &mut schema, "1.5", writer, workers)

@@ -16,10 +16,10 @@ use crate::foundation::error::{Error, Result};
 use crate::foundation::hash;
 use crate::model::hints::{MergeStrategy, WriteDisposition};
 use crate::model::naming;
-use crate::model::schema::DataType;
 use crate::model::schema::{
     C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Schema, Table,
 };
+use crate::model::schema::{ColumnHint, DataType};
 use crate::package::MergeSpec;
 use crate::package::{Cell, Row, RowSink};
 
@@ -62,6 +62,8 @@ pub struct RootConfig {
     pub propagate_root_key: bool,
     /// How a merge writes the chain (normalized names).
     pub merge: MergeSpec,
+    /// Column hints of the root table (normalized names), in the order given: these columns come first.
+    pub columns: Vec<(String, ColumnHint)>,
 }
 
 impl RootConfig {
@@ -243,6 +245,15 @@ impl<'s> Normalizer<'s> {
             .or_insert_with(|| Table::new(config.table.clone(), None, config.write_disposition));
         table.write_disposition = config.write_disposition;
         table.resource = Some(config.resource.clone());
+        // As dlt: hinted columns first, in the hint's order (a new column with a type is created even before a
+        // value arrives).
+        for (name, hint) in &config.columns {
+            table
+                .columns
+                .entry(name.clone())
+                .or_insert_with(|| Column::new(name.clone(), None))
+                .apply_hint(hint);
+        }
         if let Some(scd2) = config
             .merge
             .scd2
@@ -256,13 +267,22 @@ impl<'s> Normalizer<'s> {
                     .or_insert_with(|| Column::new(name.clone(), Some(DataType::Timestamp)));
             }
         }
+        // A key named by a column hint keeps the hint's nullability, as in dlt; a resource's key is NOT NULL.
+        let hinted_key = |key: &str, flag: fn(&ColumnHint) -> Option<bool>| {
+            config
+                .columns
+                .iter()
+                .any(|(name, h)| name == key && flag(h) == Some(true))
+        };
         for key in &config.primary_key {
             let column = table
                 .columns
                 .entry(key.clone())
                 .or_insert_with(|| Column::new(key.clone(), None));
             column.primary_key = true;
-            column.nullable = false;
+            if !hinted_key(key, |h| h.primary_key) {
+                column.nullable = false;
+            }
         }
         for key in &config.merge_key {
             let column = table
@@ -270,7 +290,26 @@ impl<'s> Normalizer<'s> {
                 .entry(key.clone())
                 .or_insert_with(|| Column::new(key.clone(), None));
             column.merge_key = true;
-            column.nullable = false;
+            if !hinted_key(key, |h| h.merge_key) {
+                column.nullable = false;
+            }
+        }
+        // The resource's merge options are column hints of the schema, as in dlt.
+        if config.write_disposition == WriteDisposition::Merge {
+            if let Some(column) = &config.merge.hard_delete {
+                table
+                    .columns
+                    .entry(column.clone())
+                    .or_insert_with(|| Column::new(column.clone(), None))
+                    .hard_delete = true;
+            }
+            if let Some((column, order)) = &config.merge.dedup_sort {
+                table
+                    .columns
+                    .entry(column.clone())
+                    .or_insert_with(|| Column::new(column.clone(), None))
+                    .dedup_sort = Some(*order);
+            }
         }
         // Children follow the disposition of their root.
         let children: Vec<String> = self
@@ -545,7 +584,11 @@ fn hash_key_value(value: &Value, hasher: &mut impl std::hash::Hasher) {
                 }
                 hasher.write(&buf[pos..]);
             }
-            None => hasher.write(n.to_string().as_bytes()),
+            // A float as the `f64` PostgreSQL stores (the same number written with other digits hashes alike).
+            None => match n.as_f64().and_then(serde_json::Number::from_f64) {
+                Some(f) => hasher.write(f.to_string().as_bytes()),
+                None => hasher.write(n.to_string().as_bytes()),
+            },
         },
         other => hasher.write(other.to_string().as_bytes()),
     }
@@ -667,13 +710,14 @@ fn fit_value<'v>(
     name: Arc<str>,
     value: &'v Value,
 ) -> std::result::Result<(Arc<str>, Cell<'v>), String> {
-    if let Some(column_type) = table.columns.get(&*name).and_then(|c| c.data_type) {
-        // Fast path: the value already has the column's type (no detection needed).
-        if let Some(cell) = borrow_cell(value, column_type) {
-            return Ok((name, cell));
-        }
-        // Coercion into an existing column does not depend on the value's inferred type.
-        if let Some(cell) = coerce(value, column_type) {
+    if let Some(column) = table.columns.get(&*name)
+        && let Some(column_type) = column.data_type
+    {
+        // Fast path: the value already has the column's type (no detection needed); coercion into an existing
+        // column does not depend on the value's inferred type.
+        if let Some(cell) = borrow_cell(value, column_type).or_else(|| coerce(value, column_type)) {
+            let cell = super::coerce::fit_to_column(cell, column.precision, column.timezone)
+                .map_err(|why| format!("value of column `{name}`: {why}"))?;
             return Ok((name, cell));
         }
     }
@@ -690,6 +734,12 @@ fn fit_slow<'v>(
         let cell = borrow_cell(value, inferred)
             .or_else(|| coerce(value, inferred))
             .ok_or_else(|| unstorable(value, &name))?;
+        // As dlt: a column declared without a type (a key, a hint without `data_type`) takes its place where
+        // its first value appears.
+        if let Some(at) = table.columns.get_index_of(&*name) {
+            let last = table.columns.len() - 1;
+            table.columns.move_index(at, last);
+        }
         let column = table
             .columns
             .entry(name.to_string())
@@ -698,6 +748,8 @@ fn fit_slow<'v>(
         if is_system_not_null(&name) {
             column.nullable = false;
         }
+        let cell = super::coerce::fit_to_column(cell, column.precision, column.timezone)
+            .map_err(|why| format!("value of column `{name}`: {why}"))?;
         return Ok((name, cell));
     };
     // As dlt: the variant is named after the value's own type, and typed by detection (an ISO string sent to a
@@ -733,7 +785,7 @@ fn borrow_cell(value: &Value, t: DataType) -> Option<Cell<'_>> {
     match (t, value) {
         (DataType::Text, Value::String(s)) => Some(Cell::Text(Cow::Borrowed(s))),
         (DataType::Bigint, Value::Number(n)) => n.as_i64().map(Cell::Bigint),
-        (DataType::Double, Value::Number(n)) if n.is_f64() => {
+        (DataType::Double, Value::Number(n)) if !crate::model::schema::is_integer(n) => {
             n.as_f64().filter(|f| f.is_finite()).map(Cell::Double)
         }
         (DataType::Bool, Value::Bool(b)) => Some(Cell::Bool(*b)),

@@ -65,14 +65,127 @@ fn encode_cell(out: &mut Vec<u8>, cell: &Cell) {
                 .saturating_sub(POSTGRES_EPOCH_MICROS)
                 .to_be_bytes(),
         ),
+        Cell::Smallint(v) => field(out, &v.to_be_bytes()),
+        Cell::Integer(v) => field(out, &v.to_be_bytes()),
+        Cell::NaiveTimestamp(ts) => field(
+            out,
+            &ts.and_utc()
+                .timestamp_micros()
+                .saturating_sub(POSTGRES_EPOCH_MICROS)
+                .to_be_bytes(),
+        ),
+        Cell::Date(d) => {
+            let days = d.signed_duration_since(POSTGRES_EPOCH_DATE).num_days();
+            field(out, &(days as i32).to_be_bytes())
+        }
+        Cell::Time(t) => {
+            let micros = t
+                .signed_duration_since(chrono::NaiveTime::MIN)
+                .num_microseconds();
+            field(out, &micros.unwrap_or(0).to_be_bytes())
+        }
+        Cell::Numeric(text) => encode_numeric(out, text),
+        Cell::Binary(bytes) => field(out, bytes),
         Cell::Json(v) => {
             // jsonb: a version byte, then the JSON text; the length is patched in once it is known.
             let at = out.len();
             out.extend_from_slice(&[0, 0, 0, 0, 1]);
             let mut text = Vec::new();
-            let _ = serde_json::to_writer(&mut text, v.as_ref());
+            let _ = serde_json::to_writer(&mut text, &FloatNumbers(v.as_ref()));
             strip_nul(out, &text);
             patch_length(out, at);
+        }
+    }
+}
+
+/// PostgreSQL's epoch for dates.
+const POSTGRES_EPOCH_DATE: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(2000, 1, 1) {
+    Some(d) => d,
+    None => chrono::NaiveDate::MIN,
+};
+
+/// A `numeric` field from plain decimal text (`-12.050`): digits in base 10,000 around the point, the weight of
+/// the first, the sign and the display scale (the fraction's digits). PostgreSQL applies the column's precision
+/// and scale when it receives the value, as for text input.
+fn encode_numeric(out: &mut Vec<u8>, text: &str) {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int_part, frac_part) = body.split_once('.').unwrap_or((body, ""));
+    let int_part = int_part.trim_start_matches('0');
+    // Groups of four digits aligned at the point: the integer part padded on the left, the fraction on the right.
+    let int_pad = (4 - int_part.len() % 4) % 4;
+    let frac_pad = (4 - frac_part.len() % 4) % 4;
+    let mut padded = String::with_capacity(int_pad + int_part.len() + frac_part.len() + frac_pad);
+    padded.extend(std::iter::repeat_n('0', int_pad));
+    padded.push_str(int_part);
+    padded.push_str(frac_part);
+    padded.extend(std::iter::repeat_n('0', frac_pad));
+    let mut groups: Vec<i16> = padded
+        .as_bytes()
+        .chunks(4)
+        .map(|c| {
+            c.iter()
+                .fold(0i16, |acc, d| acc * 10 + i16::from(d.wrapping_sub(b'0')))
+        })
+        .collect();
+    let mut weight = ((int_pad + int_part.len()) / 4) as i32 - 1;
+    let leading = groups.iter().take_while(|g| **g == 0).count();
+    groups.drain(..leading);
+    weight -= leading as i32;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    let sign: u16 = if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+    if groups.is_empty() {
+        weight = 0;
+    }
+    let dscale = frac_part.len().min(i16::MAX as usize) as i16;
+    let len = 8 + 2 * groups.len();
+    out.extend_from_slice(&(len as i32).to_be_bytes());
+    out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
+    out.extend_from_slice(&(weight as i16).to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&dscale.to_be_bytes());
+    for g in groups {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+}
+
+/// A JSON value written with every non-integer number as the `f64` it reads as: a json column holds what it
+/// held before numbers kept their digits (a number with more digits than a float holds is written as that
+/// float, as `serde_json` without `arbitrary_precision` wrote it).
+struct FloatNumbers<'v>(&'v serde_json::Value);
+
+impl serde::Serialize for FloatNumbers<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        use serde_json::Value;
+        match self.0 {
+            Value::Number(n) if !crate::model::schema::is_integer(n) => match n.as_f64() {
+                Some(f) => serializer.serialize_f64(f),
+                None => n.serialize(serializer),
+            },
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&FloatNumbers(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, &FloatNumbers(v))?;
+                }
+                map.end()
+            }
+            other => other.serialize(serializer),
         }
     }
 }
@@ -153,6 +266,50 @@ mod tests {
             serde_json::json!({"a": [1]}),
         )));
         assert_eq!(json, [&[0, 0, 0, 10, 1][..], br#"{"a":[1]}"#].concat());
+        let digits: serde_json::Value =
+            serde_json::from_str(r#"[0.12345678901234567890123, 12345678901234567890123, 7, 1.5]"#)
+                .expect("json");
+        let json = encoded(Cell::Json(std::borrow::Cow::Owned(digits)));
+        assert_eq!(
+            std::str::from_utf8(&json[5..]).expect("utf-8"),
+            "[0.12345678901234568,1.2345678901234568e+22,7,1.5]"
+        );
+    }
+
+    #[test]
+    fn numerics_are_base_10000_digits() {
+        let numeric = |s: &str| encoded(Cell::Numeric(s.into()));
+        // ndigits, weight, sign, dscale, digits
+        let words = |w: &[i16]| {
+            let mut v = ((w.len() * 2) as i32).to_be_bytes().to_vec();
+            for x in w {
+                v.extend_from_slice(&x.to_be_bytes());
+            }
+            v
+        };
+        assert_eq!(numeric("12345.678"), words(&[3, 1, 0, 3, 1, 2345, 6780]));
+        assert_eq!(numeric("-0.0045"), words(&[1, -1, 0x4000, 4, 45]));
+        assert_eq!(numeric("0"), words(&[0, 0, 0, 0]));
+        assert_eq!(numeric("0.00"), words(&[0, 0, 0, 2]));
+        assert_eq!(numeric("100000000"), words(&[1, 2, 0, 0, 1]));
+        assert_eq!(numeric("-1.5"), words(&[2, 0, 0x4000, 1, 1, 5000]));
+        assert_eq!(
+            encoded(Cell::Date(
+                chrono::NaiveDate::from_ymd_opt(1999, 12, 31).expect("date")
+            ))[4..],
+            (-1i32).to_be_bytes()
+        );
+        assert_eq!(
+            encoded(Cell::Time(
+                chrono::NaiveTime::from_hms_micro_opt(0, 0, 1, 5).expect("time")
+            ))[4..],
+            1_000_005i64.to_be_bytes()
+        );
+        assert_eq!(encoded(Cell::Smallint(-2)), [0, 0, 0, 2, 255, 254]);
+        assert_eq!(
+            encoded(Cell::Binary(vec![0u8, 1].into())),
+            [0, 0, 0, 2, 0, 1]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::Value;
 
 use crate::foundation::error::Result;
@@ -24,6 +24,20 @@ pub enum Cell<'a> {
     Timestamp(DateTime<Utc>),
     /// `jsonb`.
     Json(Cow<'a, Value>),
+    /// `smallint` (a bigint column with a precision of at most 16 bits).
+    Smallint(i16),
+    /// `integer` (a bigint column with a precision of at most 32 bits).
+    Integer(i32),
+    /// `timestamp without time zone` (a timestamp column with `timezone: false`), in UTC.
+    NaiveTimestamp(NaiveDateTime),
+    /// `date`.
+    Date(NaiveDate),
+    /// `time without time zone`.
+    Time(NaiveTime),
+    /// `numeric`: plain decimal text (`-12.50`, no exponent), exactly the digits received.
+    Numeric(Cow<'a, str>),
+    /// `bytea`.
+    Binary(Cow<'a, [u8]>),
 }
 
 /// A normalized row: column names (normalized, shared with the name cache) with their values; columns without

@@ -109,8 +109,9 @@ pub(crate) async fn extract_and_normalize(
                 resources.remove(&hints.name);
             }
         }
-        let merge = merge_spec(hints)?;
         let table = naming::normalize_tables_path(hints.table());
+        let columns = super::hinted::resolve_column_hints(hints, schema, &table)?;
+        let merge = merge_spec(hints)?;
         configs.push(RootConfig {
             resource: hints.name.clone(),
             table: table.clone(),
@@ -137,6 +138,7 @@ pub(crate) async fn extract_and_normalize(
                 t.parent.is_some() && t.has_root_key() && schema.root_of(&t.name) == table
             }),
             merge,
+            columns,
         });
     }
 

@@ -113,21 +113,58 @@ fn load_tag(text: &str) -> String {
     format!("{:012x}", hash & 0xffff_ffff_ffff)
 }
 
-/// The PostgreSQL type of a column type, as dlt maps it.
-fn pg_type(t: DataType) -> &'static str {
+/// The PostgreSQL type of a column, as dlt's postgres type mapper writes it: precision and scale of decimals
+/// (dlt's default `numeric(38,9)`) and wei (`numeric(156,78)`), `varchar(n)`, `smallint`/`integer` for bigints
+/// of at most 16/32 bits, `timestamp (p) with[out] time zone`, `time (p) without time zone`.
+fn pg_type(c: &Column, t: DataType) -> String {
+    let (precision, scale) = (c.precision, c.scale);
     match t {
-        DataType::Text => "varchar",
-        DataType::Bigint => "bigint",
-        DataType::Double => "double precision",
-        DataType::Bool => "boolean",
-        DataType::Timestamp => "timestamp with time zone",
-        DataType::Json => "jsonb",
+        DataType::Text => match precision {
+            Some(n) => format!("varchar({n})"),
+            None => "varchar".to_owned(),
+        },
+        DataType::Bigint => match precision {
+            Some(p) if p <= 16 => "smallint".to_owned(),
+            Some(p) if p <= 32 => "integer".to_owned(),
+            _ => "bigint".to_owned(),
+        },
+        DataType::Double => "double precision".to_owned(),
+        DataType::Bool => "boolean".to_owned(),
+        DataType::Timestamp => {
+            let p = precision.map(|p| format!(" ({p})")).unwrap_or_default();
+            let zone = if c.timezone == Some(false) {
+                "without"
+            } else {
+                "with"
+            };
+            format!("timestamp{p} {zone} time zone")
+        }
+        DataType::Date => "date".to_owned(),
+        DataType::Time => match precision {
+            Some(p) => format!("time ({p}) without time zone"),
+            None => "time without time zone".to_owned(),
+        },
+        DataType::Decimal => format!(
+            "numeric({},{})",
+            precision.unwrap_or(38),
+            scale.unwrap_or(9)
+        ),
+        DataType::Wei => format!(
+            "numeric({},{})",
+            precision.unwrap_or(156),
+            scale.unwrap_or(78)
+        ),
+        DataType::Binary => "bytea".to_owned(),
+        DataType::Json => "jsonb".to_owned(),
     }
 }
 
+/// A column's definition: name, type, `UNIQUE` (dlt's `unique` hint, created inline as dlt does, so PostgreSQL
+/// names its index `<table>_<column>_key`), `NOT NULL`.
 fn column_def(c: &Column, t: DataType) -> String {
+    let unique = if c.unique { " UNIQUE" } else { "" };
     let null = if c.nullable { "" } else { " NOT NULL" };
-    format!("{} {}{null}", ident(&c.name), pg_type(t))
+    format!("{} {}{unique}{null}", ident(&c.name), pg_type(c, t))
 }
 
 /// `CREATE TABLE` with the table's typed columns in order.

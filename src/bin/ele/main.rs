@@ -129,6 +129,12 @@ struct LoadArgs {
     /// Which duplicate of a primary key in one load is kept: `column` (highest wins) or `column:asc`.
     #[arg(long)]
     dedup_sort: Option<String>,
+    /// Column hints in dlt's dict form, e.g. '{"amount": {"data_type": "decimal", "precision": 12, "scale": 2},
+    /// "note": {"nullable": false}}': data_type (text, bigint, double, bool, timestamp, date, time, decimal, wei,
+    /// binary, json), nullable, precision, scale, timezone, unique, primary_key, merge_key, hard_delete,
+    /// dedup_sort, partition, cluster, sort, x-... Hinted columns come first in the table.
+    #[arg(long, value_name = "JSON")]
+    columns: Option<String>,
     /// Cursor of an incremental load: a field, a nested path `a.b`, or a JSONPath `$.a.b`.
     #[arg(long)]
     cursor: Option<String>,
@@ -351,6 +357,18 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         Some(table) => table.clone(),
         None => table_from_file_name(&args.files).map_err(usage)?,
     };
+    let columns = args
+        .columns
+        .as_deref()
+        .map(|text| {
+            ele::ColumnHints::from_json_str(text).map_err(|e| {
+                usage(ele::Error::config(format!(
+                    "--columns: {}",
+                    config_message(e)
+                )))
+            })
+        })
+        .transpose()?;
     let pipeline_name = args.pipeline.clone().unwrap_or_else(|| table.clone());
     let mut builder = Pipeline::builder(&pipeline_name).destination(destination);
     if let Some(dataset) = &args.dataset {
@@ -415,6 +433,9 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         };
         resource = resource.dedup_sort(column, order);
     }
+    if let Some(columns) = columns {
+        resource = resource.columns(columns);
+    }
     let info = pipeline.run(resource).await?;
     progress.finish();
     out!("{info}");
@@ -469,6 +490,14 @@ fn table_from_file_name(files: &[PathBuf]) -> Result<String, Error> {
         )));
     }
     Ok(name.to_owned())
+}
+
+/// The message of a configuration error, without the "configuration error: " its display starts with.
+fn config_message(e: ele::Error) -> String {
+    match e {
+        ele::Error::Config(message) => message,
+        other => other.to_string(),
+    }
 }
 
 /// A stand-in destination for the commands that only read the working dir.

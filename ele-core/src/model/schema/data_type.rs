@@ -20,12 +20,43 @@ pub enum DataType {
     Timestamp,
     /// `json` (PostgreSQL `jsonb`).
     Json,
+    /// `date` (PostgreSQL `date`).
+    Date,
+    /// `time` (PostgreSQL `time without time zone`).
+    Time,
+    /// `decimal` (PostgreSQL `numeric(p,s)`, `numeric(38,9)` unless precision and scale are given).
+    Decimal,
+    /// `wei`: integers of the EVM's width (PostgreSQL `numeric(156,78)`).
+    Wei,
+    /// `binary` (PostgreSQL `bytea`).
+    Binary,
 }
 
 impl DataType {
-    /// dlt's name of the type: `text`, `bigint`, `double`, `bool`, `timestamp`, `json`.
+    /// Every type, in dlt's order of the names.
+    pub const ALL: [DataType; 11] = [
+        DataType::Text,
+        DataType::Double,
+        DataType::Bool,
+        DataType::Timestamp,
+        DataType::Bigint,
+        DataType::Binary,
+        DataType::Json,
+        DataType::Decimal,
+        DataType::Wei,
+        DataType::Date,
+        DataType::Time,
+    ];
+
+    /// dlt's name of the type: `text`, `bigint`, `double`, `bool`, `timestamp`, `json`, `date`, `time`,
+    /// `decimal`, `wei`, `binary`.
     pub fn as_str(self) -> &'static str {
         match self {
+            DataType::Date => "date",
+            DataType::Time => "time",
+            DataType::Decimal => "decimal",
+            DataType::Wei => "wei",
+            DataType::Binary => "binary",
             DataType::Text => "text",
             DataType::Bigint => "bigint",
             DataType::Double => "double",
@@ -44,6 +75,11 @@ impl DataType {
             "bool" => DataType::Bool,
             "timestamp" => DataType::Timestamp,
             "json" => DataType::Json,
+            "date" => DataType::Date,
+            "time" => DataType::Time,
+            "decimal" => DataType::Decimal,
+            "wei" => DataType::Wei,
+            "binary" => DataType::Binary,
             _ => return None,
         })
     }
@@ -61,14 +97,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for t in [
-            DataType::Text,
-            DataType::Bigint,
-            DataType::Double,
-            DataType::Bool,
-            DataType::Timestamp,
-            DataType::Json,
-        ] {
+        for t in DataType::ALL {
             let s = serde_json::to_string(&t).expect("serializes");
             assert_eq!(s, format!("\"{}\"", t.as_str()));
             assert_eq!(

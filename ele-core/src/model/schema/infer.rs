@@ -14,11 +14,17 @@ pub fn value_type(value: &Value) -> Option<DataType> {
     Some(match value {
         Value::Null => return None,
         Value::Bool(_) => DataType::Bool,
-        Value::Number(n) if n.is_f64() => DataType::Double,
-        Value::Number(_) => DataType::Bigint,
+        Value::Number(n) if is_integer(n) => DataType::Bigint,
+        Value::Number(_) => DataType::Double,
         Value::String(_) => DataType::Text,
         Value::Array(_) | Value::Object(_) => DataType::Json,
     })
+}
+
+/// Whether a JSON number is an integer in the 64-bit range (signed or unsigned); every other number is read as
+/// a float, as `serde_json` reads them without `arbitrary_precision` (an integer beyond `u64` is a float).
+pub fn is_integer(n: &serde_json::Number) -> bool {
+    n.is_i64() || n.is_u64()
 }
 
 /// The type a new column gets from its first non-null value (`_infer_column_type` with dlt's default

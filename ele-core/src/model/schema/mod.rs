@@ -1,8 +1,11 @@
 //! Tables, columns, data types and how a value's type is inferred.
+mod column_hints;
 mod data_type;
+pub(crate) mod hinted;
 mod infer;
 mod table;
 
+pub use column_hints::{ColumnHint, ColumnHints, SortOrder};
 pub use data_type::DataType;
-pub use infer::{infer, value_type};
+pub use infer::{infer, is_integer, value_type};
 pub use table::*;
