@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod colliding_names;
 mod concurrency;
 mod dispositions;
 mod examples;

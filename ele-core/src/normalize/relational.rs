@@ -649,7 +649,7 @@ fn flatten<'v>(
                         path.split("__").map(str::to_owned).collect()
                     };
                     list_path.push(names.table(key));
-                    lists.push((list_path, inner.as_slice()));
+                    push_list(&mut lists, list_path, inner.as_slice());
                 }
                 other => {
                     row.insert(field.column, other);
@@ -658,6 +658,30 @@ fn flatten<'v>(
         });
     }
     Flattened { row, lists }
+}
+
+/// Adds a list found while flattening. Two keys that normalize to the same child table (`Tags` and `tags`,
+/// `a b` and `a_b`) keep the last key's list at the first one's place, as dlt's dict of lists does; the
+/// tables are compared by their joined path, so `{"a": {"b": []}, "a__b": []}` keeps one list too (dlt keeps
+/// both there and writes duplicate `_dlt_id`s). Objects rarely carry more than a few lists: a linear scan.
+fn push_list<'v>(
+    lists: &mut Vec<(Vec<String>, &'v [Value])>,
+    path: Vec<String>,
+    list: &'v [Value],
+) {
+    fn joined(path: &[String]) -> impl Iterator<Item = u8> + '_ {
+        path.iter().enumerate().flat_map(|(i, segment)| {
+            let separator: &[u8] = if i == 0 { b"" } else { b"__" };
+            separator.iter().chain(segment.as_bytes()).copied()
+        })
+    }
+    match lists
+        .iter_mut()
+        .find(|(other, _)| joined(other).eq(joined(&path)))
+    {
+        Some(slot) => slot.1 = list,
+        None => lists.push((path, list)),
+    }
 }
 
 /// Puts `value` into column `name` of `table`: the column's type when the value has or can be coerced to it,
