@@ -38,8 +38,11 @@ pub(crate) const HARD_DELETE: &str = "hard_delete";
 /// `dedup_sort = "updated_at"` or `dedup_sort = ("updated_at", "asc")`
 pub(crate) const DEDUP_SORT: &str = "dedup_sort";
 
+/// `schema_contract = "freeze"` or `schema_contract = (columns = "freeze", data_type = "discard_value")`
+pub(crate) const SCHEMA_CONTRACT: &str = "schema_contract";
+
 /// Every key of `#[resource]`, in the order error messages list them.
-pub(crate) const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 12] = [
     NAME,
     TABLE_NAME,
     WRITE_DISPOSITION,
@@ -49,6 +52,7 @@ pub(crate) const KEYS: [&str; 11] = [
     MERGE_STRATEGY,
     HARD_DELETE,
     DEDUP_SORT,
+    SCHEMA_CONTRACT,
     SELECTED,
     CRATE,
 ];
@@ -110,6 +114,7 @@ fn example(key: &str) -> &'static str {
         MERGE_STRATEGY => "merge_strategy = \"upsert\"",
         HARD_DELETE => "hard_delete = \"deleted\"",
         DEDUP_SORT => "dedup_sort = (\"updated_at\", \"desc\")",
+        SCHEMA_CONTRACT => "schema_contract = (columns = \"freeze\")",
         SELECTED => "selected = false",
         _ => "crate = \"my_reexport::ele\"",
     }
@@ -153,6 +158,15 @@ const STRATEGIES: [(&str, &str); 4] = [
     ("scd2", "Scd2"),
 ];
 const SORT_ORDERS: [(&str, &str); 2] = [("asc", "Asc"), ("desc", "Desc")];
+/// dlt's schema evolution modes and their `EvolutionMode` variants.
+const EVOLUTION_MODES: [(&str, &str); 4] = [
+    ("evolve", "Evolve"),
+    ("freeze", "Freeze"),
+    ("discard_row", "DiscardRow"),
+    ("discard_value", "DiscardValue"),
+];
+/// The entities of a schema contract, in dlt's order.
+pub(crate) const CONTRACT_ENTITIES: [&str; 3] = ["tables", "columns", "data_type"];
 
 const DISPOSITIONS: [(&str, Disposition); 3] = [
     ("append", Disposition::Append),
@@ -299,6 +313,15 @@ pub(crate) struct Key {
     pub(crate) columns: Vec<LitStr>,
 }
 
+/// `schema_contract`: one `EvolutionMode` variant for every entity, or one per entity (`tables`, `columns`,
+/// `data_type`; `None` evolves).
+pub(crate) enum SchemaContract {
+    /// `schema_contract = "freeze"`.
+    Mode(&'static str, Span),
+    /// `schema_contract = (columns = "freeze", ...)`.
+    Entities([Option<&'static str>; 3], Span),
+}
+
 /// `max_table_nesting = N`.
 pub(crate) struct Nesting {
     pub(crate) depth: usize,
@@ -316,6 +339,7 @@ pub(crate) struct Attrs {
     pub(crate) merge_strategy: Attr<MergeStrategy>,
     pub(crate) hard_delete: Attr<LitStr>,
     pub(crate) dedup_sort: Attr<DedupSort>,
+    pub(crate) schema_contract: Attr<SchemaContract>,
     pub(crate) selected: Attr<LitBool>,
     pub(crate) krate: Attr<syn::Path>,
 }
@@ -334,6 +358,7 @@ impl Attrs {
             merge_strategy: Attr::new(kind, MERGE_STRATEGY),
             hard_delete: Attr::new(kind, HARD_DELETE),
             dedup_sort: Attr::new(kind, DEDUP_SORT),
+            schema_contract: Attr::new(kind, SCHEMA_CONTRACT),
             selected: Attr::new(kind, SELECTED),
             krate: Attr::new(kind, CRATE),
         };
@@ -421,6 +446,11 @@ impl Attrs {
                 let sort = dedup_sort(cx, value);
                 self.dedup_sort.set(cx, key, sort);
             }
+            // schema_contract = "freeze" | (columns = "freeze", data_type = "discard_value")
+            SCHEMA_CONTRACT => {
+                let contract = schema_contract(cx, value);
+                self.schema_contract.set(cx, key, contract);
+            }
             // selected = true | false
             SELECTED => {
                 let flag = bool_lit(cx, SELECTED, value);
@@ -433,6 +463,69 @@ impl Attrs {
             }
         }
     }
+}
+
+/// `schema_contract = "mode"` or `schema_contract = (entity = "mode", ...)` with dlt's entities and modes.
+fn schema_contract(cx: &Ctxt, value: &Expr) -> Option<SchemaContract> {
+    const FORM: &str = "expected a mode for every entity, `\"freeze\"`, or a mode per entity, \
+        `(columns = \"freeze\", data_type = \"discard_value\")` (entities: `tables`, `columns`, `data_type`)";
+    let value = ungroup(value);
+    if let Some(lit) = string_lit(value) {
+        if lit.value().trim_start().starts_with('{') {
+            cx.error_spanned_by(
+                lit,
+                "dlt's dict form is written `(columns = \"freeze\", data_type = \"discard_value\")` here",
+            );
+            return None;
+        }
+        let (mode, lit) = choice(cx, value, "schema contract mode", &EVOLUTION_MODES)?;
+        return Some(SchemaContract::Mode(mode, lit.span()));
+    }
+    let entries: Vec<&Expr> = match value {
+        Expr::Tuple(tuple) if !tuple.elems.is_empty() => tuple.elems.iter().collect(),
+        Expr::Paren(paren) => vec![&*paren.expr],
+        other => {
+            cx.error_spanned_by(other, FORM);
+            return None;
+        }
+    };
+    let mut modes: [Option<&'static str>; 3] = [None; 3];
+    let mut ok = true;
+    for entry in entries {
+        let Expr::Assign(assign) = ungroup(entry) else {
+            cx.error_spanned_by(entry, FORM);
+            ok = false;
+            continue;
+        };
+        let entity = match ungroup(&assign.left) {
+            Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+            _ => None,
+        };
+        let Some(slot) = entity
+            .as_deref()
+            .and_then(|e| CONTRACT_ENTITIES.iter().position(|known| *known == e))
+        else {
+            cx.error_spanned_by(
+                &assign.left,
+                "unknown schema contract entity; expected `tables`, `columns` or `data_type`",
+            );
+            ok = false;
+            continue;
+        };
+        if modes[slot].is_some() {
+            cx.error_spanned_by(
+                &assign.left,
+                format!("`{}` is set twice", CONTRACT_ENTITIES[slot]),
+            );
+            ok = false;
+            continue;
+        }
+        match choice(cx, &assign.right, "schema contract mode", &EVOLUTION_MODES) {
+            Some((mode, _)) => modes[slot] = Some(mode),
+            None => ok = false,
+        }
+    }
+    ok.then(|| SchemaContract::Entities(modes, syn::spanned::Spanned::span(value)))
 }
 
 /// `dedup_sort = "col"` or `dedup_sort = ("col", "asc" | "desc")`.
