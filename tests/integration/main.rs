@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod colliding_names;
 mod concurrency;
+mod contracts;
 mod dispositions;
 mod examples;
 mod faults;
