@@ -538,6 +538,10 @@ impl<'s> Normalizer<'s> {
                     &self.trail,
                 )? != Verdict::Keep
             {
+                // As dlt, a table the contract keeps out stays out of the schema (a root table was declared).
+                if parent.is_none() && self.schema.tables.get(table_name).is_some() {
+                    self.schema.tables.shift_remove(table_name);
+                }
                 self.discards.row(table_name);
                 return Ok(false);
             }

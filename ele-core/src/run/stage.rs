@@ -255,6 +255,8 @@ pub(crate) async fn extract_and_normalize(
             return Err(e);
         }
     };
+    // Items a contract discarded still make a load, as in dlt (its `_dlt_loads` row records the run).
+    let contract_discarded = !discards.is_empty();
     discarded.extend(discards);
     let with_rows: Vec<&str> = roots
         .iter()
@@ -371,7 +373,8 @@ pub(crate) async fn extract_and_normalize(
         .chains
         .iter()
         .any(|c| c.write_disposition == WriteDisposition::Replace);
-    if manifest.jobs.is_empty() && manifest.state_row.is_none() && !replaces {
+    if manifest.jobs.is_empty() && manifest.state_row.is_none() && !replaces && !contract_discarded
+    {
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
     }
