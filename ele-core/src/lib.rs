@@ -31,6 +31,9 @@ pub use extract::resource::{
 };
 pub use extract::source::{Accessor, Source};
 pub use foundation::error::{BoxError, Error, Result};
+pub use model::contract::{
+    ContractEntity, ContractModes, Discarded, EvolutionMode, SchemaContract,
+};
 pub use model::hints::{Key, MergeStrategy, ResourceHints, Scd2, SortOrder, WriteDisposition};
 pub use model::state::{ResourceState, SourceState};
 pub use model::{config, schema, state};

@@ -40,9 +40,11 @@ pub(crate) const DEDUP_SORT: &str = "dedup_sort";
 
 /// `columns = r#"{"amount": {"data_type": "decimal", "precision": 12, "scale": 2}}"#` (dlt's dict form)
 pub(crate) const COLUMNS: &str = "columns";
+/// `schema_contract = "freeze"` or `schema_contract = (columns = "freeze", data_type = "discard_value")`
+pub(crate) const SCHEMA_CONTRACT: &str = "schema_contract";
 
 /// Every key of `#[resource]`, in the order error messages list them.
-pub(crate) const KEYS: [&str; 12] = [
+pub(crate) const KEYS: [&str; 13] = [
     NAME,
     TABLE_NAME,
     WRITE_DISPOSITION,
@@ -53,6 +55,7 @@ pub(crate) const KEYS: [&str; 12] = [
     HARD_DELETE,
     DEDUP_SORT,
     COLUMNS,
+    SCHEMA_CONTRACT,
     SELECTED,
     CRATE,
 ];
@@ -117,6 +120,7 @@ fn example(key: &str) -> &'static str {
         COLUMNS => {
             "columns = r#\"{\"amount\": {\"data_type\": \"decimal\", \"precision\": 12, \"scale\": 2}}\"#"
         }
+        SCHEMA_CONTRACT => "schema_contract = (columns = \"freeze\")",
         SELECTED => "selected = false",
         _ => "crate = \"my_reexport::ele\"",
     }
@@ -160,6 +164,15 @@ const STRATEGIES: [(&str, &str); 4] = [
     ("scd2", "Scd2"),
 ];
 const SORT_ORDERS: [(&str, &str); 2] = [("asc", "Asc"), ("desc", "Desc")];
+/// dlt's schema evolution modes and their `EvolutionMode` variants.
+const EVOLUTION_MODES: [(&str, &str); 4] = [
+    ("evolve", "Evolve"),
+    ("freeze", "Freeze"),
+    ("discard_row", "DiscardRow"),
+    ("discard_value", "DiscardValue"),
+];
+/// The entities of a schema contract, in dlt's order.
+pub(crate) const CONTRACT_ENTITIES: [&str; 3] = ["tables", "columns", "data_type"];
 
 const DISPOSITIONS: [(&str, Disposition); 3] = [
     ("append", Disposition::Append),
@@ -306,6 +319,15 @@ pub(crate) struct Key {
     pub(crate) columns: Vec<LitStr>,
 }
 
+/// `schema_contract`: one `EvolutionMode` variant for every entity, or one per entity (`tables`, `columns`,
+/// `data_type`; `None` evolves).
+pub(crate) enum SchemaContract {
+    /// `schema_contract = "freeze"`.
+    Mode(&'static str, Span),
+    /// `schema_contract = (columns = "freeze", ...)`.
+    Entities([Option<&'static str>; 3], Span),
+}
+
 /// `max_table_nesting = N`.
 pub(crate) struct Nesting {
     pub(crate) depth: usize,
@@ -324,6 +346,7 @@ pub(crate) struct Attrs {
     pub(crate) hard_delete: Attr<LitStr>,
     pub(crate) dedup_sort: Attr<DedupSort>,
     pub(crate) columns: Attr<LitStr>,
+    pub(crate) schema_contract: Attr<SchemaContract>,
     pub(crate) selected: Attr<LitBool>,
     pub(crate) krate: Attr<syn::Path>,
 }
@@ -343,6 +366,7 @@ impl Attrs {
             hard_delete: Attr::new(kind, HARD_DELETE),
             dedup_sort: Attr::new(kind, DEDUP_SORT),
             columns: Attr::new(kind, COLUMNS),
+            schema_contract: Attr::new(kind, SCHEMA_CONTRACT),
             selected: Attr::new(kind, SELECTED),
             krate: Attr::new(kind, CRATE),
         };
@@ -434,6 +458,11 @@ impl Attrs {
             COLUMNS => {
                 let lit = column_hints(cx, value);
                 self.columns.set(cx, key, lit);
+            }
+            // schema_contract = "freeze" | (columns = "freeze", data_type = "discard_value")
+            SCHEMA_CONTRACT => {
+                let contract = schema_contract(cx, value);
+                self.schema_contract.set(cx, key, contract);
             }
             // selected = true | false
             SELECTED => {
@@ -556,6 +585,69 @@ fn check_column_hints(text: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `schema_contract = "mode"` or `schema_contract = (entity = "mode", ...)` with dlt's entities and modes.
+fn schema_contract(cx: &Ctxt, value: &Expr) -> Option<SchemaContract> {
+    const FORM: &str = "expected a mode for every entity, `\"freeze\"`, or a mode per entity, \
+        `(columns = \"freeze\", data_type = \"discard_value\")` (entities: `tables`, `columns`, `data_type`)";
+    let value = ungroup(value);
+    if let Some(lit) = string_lit(value) {
+        if lit.value().trim_start().starts_with('{') {
+            cx.error_spanned_by(
+                lit,
+                "dlt's dict form is written `(columns = \"freeze\", data_type = \"discard_value\")` here",
+            );
+            return None;
+        }
+        let (mode, lit) = choice(cx, value, "schema contract mode", &EVOLUTION_MODES)?;
+        return Some(SchemaContract::Mode(mode, lit.span()));
+    }
+    let entries: Vec<&Expr> = match value {
+        Expr::Tuple(tuple) if !tuple.elems.is_empty() => tuple.elems.iter().collect(),
+        Expr::Paren(paren) => vec![&*paren.expr],
+        other => {
+            cx.error_spanned_by(other, FORM);
+            return None;
+        }
+    };
+    let mut modes: [Option<&'static str>; 3] = [None; 3];
+    let mut ok = true;
+    for entry in entries {
+        let Expr::Assign(assign) = ungroup(entry) else {
+            cx.error_spanned_by(entry, FORM);
+            ok = false;
+            continue;
+        };
+        let entity = match ungroup(&assign.left) {
+            Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+            _ => None,
+        };
+        let Some(slot) = entity
+            .as_deref()
+            .and_then(|e| CONTRACT_ENTITIES.iter().position(|known| *known == e))
+        else {
+            cx.error_spanned_by(
+                &assign.left,
+                "unknown schema contract entity; expected `tables`, `columns` or `data_type`",
+            );
+            ok = false;
+            continue;
+        };
+        if modes[slot].is_some() {
+            cx.error_spanned_by(
+                &assign.left,
+                format!("`{}` is set twice", CONTRACT_ENTITIES[slot]),
+            );
+            ok = false;
+            continue;
+        }
+        match choice(cx, &assign.right, "schema contract mode", &EVOLUTION_MODES) {
+            Some((mode, _)) => modes[slot] = Some(mode),
+            None => ok = false,
+        }
+    }
+    ok.then(|| SchemaContract::Entities(modes, syn::spanned::Spanned::span(value)))
 }
 
 /// `dedup_sort = "col"` or `dedup_sort = ("col", "asc" | "desc")`.

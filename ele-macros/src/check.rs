@@ -544,7 +544,7 @@ fn listed_resources(cx: &Ctxt, resources: &[syn::Path]) {
 /// The methods of ele-core's `Resource` and `ResourceExt` traits, which a setter named after an incremental or
 /// config parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
 /// would call the setter. A test (below) keeps this list equal to the traits' methods.
-const RESOURCE_METHODS: [&str; 20] = [
+const RESOURCE_METHODS: [&str; 21] = [
     // `Resource`
     "hints",
     "hints_mut",
@@ -567,11 +567,12 @@ const RESOURCE_METHODS: [&str; 20] = [
     "columns",
     "column",
     "selected",
+    "schema_contract",
 ];
 
 /// Methods of the generated source struct and of `Source` (reached through `Deref`) that an accessor named after
 /// a listed resource would hide. Keep in step with `expand::expand_source` and ele-core's `Source`.
-const SOURCE_METHODS: [&str; 16] = [
+const SOURCE_METHODS: [&str; 17] = [
     "with_resources",
     "root_key",
     "max_table_nesting",
@@ -588,6 +589,7 @@ const SOURCE_METHODS: [&str; 16] = [
     "resource_of_type_mut",
     "fail",
     "error",
+    "schema_contract",
 ];
 
 #[cfg(test)]

@@ -967,6 +967,35 @@ fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
             #h.hard_delete = ::core::option::Option::Some(::std::string::String::from(#column));
         });
     }
+    if let Some(contract) = hints.schema_contract.get() {
+        let mode = |variant: &str, span| {
+            let variant = syn::Ident::new(variant, span);
+            quote!(#private::EvolutionMode::#variant)
+        };
+        let value = match contract {
+            crate::attr::SchemaContract::Mode(variant, span) => {
+                let mode = mode(variant, *span);
+                quote!(#private::SchemaContract::Mode(#mode))
+            }
+            crate::attr::SchemaContract::Entities(modes, span) => {
+                let [tables, columns, data_type] = modes.map(|m| match m {
+                    Some(variant) => {
+                        let mode = mode(variant, *span);
+                        quote!(::core::option::Option::Some(#mode))
+                    }
+                    None => quote!(::core::option::Option::None),
+                });
+                quote!(#private::SchemaContract::Entities {
+                    tables: #tables,
+                    columns: #columns,
+                    data_type: #data_type,
+                })
+            }
+        };
+        sets.push(quote! {
+            #h.schema_contract = ::core::option::Option::Some(#value);
+        });
+    }
     if let Some(sort) = hints.dedup_sort.get() {
         let column = &sort.column;
         let order = syn::Ident::new(sort.order, column.span());

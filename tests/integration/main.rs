@@ -5,8 +5,10 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod colliding_names;
 mod column_types;
 mod concurrency;
+mod contracts;
 mod destination_switch;
 mod dispositions;
 mod errors;

@@ -140,13 +140,91 @@ fn connection_string(server: &Server, database: &str) -> String {
     }
 }
 
-/// A fresh database and a private pipelines dir for one test.
+/// A fresh database and a private pipelines dir for one test. When it is dropped at the end of a test that
+/// did not fail, every table of every dataset in the database (a schema holding `_dlt_loads`) must have unique
+/// `_dlt_id`s, or the test fails naming the table and a repeated id.
 pub struct TestDb {
     /// libpq connection string.
     pub url: String,
     /// Pipelines dir of this test.
     pub pipelines_dir: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        // The test's runtime may be the current thread's: query on a thread of our own.
+        let url = self.url.clone();
+        let found = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the _dlt_id check")
+                .block_on(duplicate_row_ids(&url))
+        })
+        .join();
+        match found {
+            Ok(found) if found.is_empty() => {}
+            Ok(found) => panic!(
+                "duplicate _dlt_id values in the test's datasets (each row id must be unique in its table):\n  {}",
+                found.join("\n  ")
+            ),
+            Err(_) => panic!("the _dlt_id uniqueness check at the end of the test failed"),
+        }
+    }
+}
+
+/// `schema.table: _dlt_id <id> x<count>` for the most repeated ids of each table with a `_dlt_id` column in a
+/// schema holding `_dlt_loads` (datasets; staging schemas are not datasets). In an scd2 table (one with
+/// `_dlt_valid_to`) only the active versions count: a version that comes back shares its row hash with its
+/// retired one, as in dlt.
+async fn duplicate_row_ids(url: &str) -> Vec<String> {
+    let client = connect(url).await;
+    let tables = client
+        .query(
+            "SELECT c.table_schema, c.table_name, EXISTS (SELECT 1 FROM information_schema.columns v \
+              WHERE v.table_schema = c.table_schema AND v.table_name = c.table_name \
+              AND v.column_name = '_dlt_valid_to') \
+             FROM information_schema.columns c \
+             JOIN information_schema.tables t ON t.table_schema = c.table_schema \
+              AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
+             WHERE c.column_name = '_dlt_id' AND EXISTS (SELECT 1 FROM information_schema.tables l \
+              WHERE l.table_schema = c.table_schema AND l.table_name = '_dlt_loads') \
+             ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot list the tables for the _dlt_id check: {e}"));
+    let mut found = Vec::new();
+    for table in tables {
+        let (schema, name, scd2): (String, String, bool) =
+            (table.get(0), table.get(1), table.get(2));
+        let sql = format!(
+            "SELECT _dlt_id::text, count(*) FROM {}.{} {} GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT 3",
+            quote_ident(&schema),
+            quote_ident(&name),
+            if scd2 {
+                "WHERE _dlt_valid_to IS NULL"
+            } else {
+                ""
+            }
+        );
+        let repeated = client
+            .query(&sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+        for row in repeated {
+            let (id, count): (Option<String>, i64) = (row.get(0), row.get(1));
+            found.push(format!(
+                "{schema}.{name}: _dlt_id {} x{count}",
+                id.as_deref().unwrap_or("NULL")
+            ));
+        }
+    }
+    found
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -188,6 +188,16 @@ pub trait ResourceExt: Resource + Sized {
     fn column(self, name: impl Into<String>, hint: ColumnHint) -> Self {
         self.columns(ColumnHints::new().column(name, hint))
     }
+    /// Sets the schema contract of the resource's tables (dlt's `schema_contract`): one mode for all entities,
+    /// `.schema_contract(EvolutionMode::Freeze)`, or a mode per entity,
+    /// `.schema_contract(SchemaContract::parse(r#"{"columns": "discard_value"}"#)?)`.
+    fn schema_contract(
+        mut self,
+        contract: impl Into<crate::model::contract::SchemaContract>,
+    ) -> Self {
+        self.hints_mut().schema_contract = Some(contract.into());
+        self
+    }
     /// Selects or deselects the resource in its source (dlt's `selected`): a source does not extract a deselected
     /// resource unless `with_resources` names it.
     fn selected(mut self, selected: bool) -> Self {

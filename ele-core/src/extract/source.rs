@@ -34,6 +34,7 @@ pub struct Source {
     name: String,
     root_key: bool,
     max_table_nesting: Option<usize>,
+    schema_contract: Option<crate::model::contract::SchemaContract>,
     resources: Vec<Box<dyn DynResource>>,
     /// Why the source could not be built (a missing configuration value, a listed resource the function did not
     /// return): reported by [`Source::with_resources`] and by a run.
@@ -58,6 +59,7 @@ impl Source {
             name: name.into(),
             root_key: false,
             max_table_nesting: None,
+            schema_contract: None,
             resources: Vec::new(),
             error: None,
         }
@@ -125,6 +127,16 @@ impl Source {
     /// Limits the nesting of every resource that does not set its own.
     pub fn max_table_nesting(mut self, depth: usize) -> Self {
         self.max_table_nesting = Some(depth);
+        self
+    }
+
+    /// Sets the schema contract of every resource that does not set its own (dlt's `@dlt.source(schema_contract=...)`;
+    /// a resource's own contract takes precedence, a run's overrides both).
+    pub fn schema_contract(
+        mut self,
+        contract: impl Into<crate::model::contract::SchemaContract>,
+    ) -> Self {
+        self.schema_contract = Some(contract.into());
         self
     }
 
@@ -226,6 +238,11 @@ impl IntoResources for Source {
         if let Some(depth) = self.max_table_nesting {
             for r in &mut list {
                 r.hints_mut().max_table_nesting.get_or_insert(depth);
+            }
+        }
+        if let Some(contract) = self.schema_contract {
+            for r in &mut list {
+                r.hints_mut().schema_contract.get_or_insert(contract);
             }
         }
         Resources {

@@ -34,6 +34,21 @@ pub enum Error {
         /// What is wrong with the item.
         message: String,
     },
+    /// A schema contract in `freeze` mode forbids a change the data asks for; nothing of the run was loaded.
+    #[error(
+        "schema contract: resource `{resource}`, table `{table}`{}: {message}",
+        column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default()
+    )]
+    Contract {
+        /// Name of the resource that produced the item.
+        resource: String,
+        /// The table that would change (or be created).
+        table: String,
+        /// The column that would be created, for `columns` and `data_type`.
+        column: Option<String>,
+        /// What is forbidden, and where the value is in the item.
+        message: String,
+    },
     /// Configuration is missing or invalid (pipeline, destination, hints, credentials, TLS settings): running
     /// again without changing it fails the same way.
     #[error("configuration error: {0}")]

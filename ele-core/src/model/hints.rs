@@ -270,6 +270,9 @@ pub struct ResourceHints {
     /// [`Source::with_resources`](crate::extract::source::Source::with_resources) selects exactly the resources it names.
     /// A resource run on its own, outside a source, always runs.
     pub selected: bool,
+    /// dlt's `schema_contract`: what the resource's tables may change in the schema; the contract stored with
+    /// the table (or none: everything evolves) when `None`.
+    pub schema_contract: Option<crate::model::contract::SchemaContract>,
 }
 
 impl ResourceHints {
@@ -289,6 +292,7 @@ impl ResourceHints {
             dedup_sort: None,
             columns: ColumnHints::new(),
             selected: true,
+            schema_contract: None,
         }
     }
 

@@ -16,9 +16,11 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::contract::Discards;
 use super::relational::{KeysSeen, NameCache, Normalizer, RootConfig};
 use crate::extract::resource::{ExtractedBatch, PageReturn};
 use crate::foundation::error::{Error, Result};
+use crate::model::contract::Discarded;
 use crate::model::hints::WriteDisposition;
 use crate::model::naming;
 use crate::model::schema::Schema;
@@ -65,7 +67,7 @@ fn give_back(items: Vec<Value>, returns: Option<PageReturn>) {
 /// What a worker made of a page: its rows, or nothing when the coordinator must normalize it again.
 struct Normalized {
     page: Page,
-    output: Option<(Vec<Segment>, HashMap<String, KeysSeen>)>,
+    output: Option<(Vec<Segment>, HashMap<String, KeysSeen>, Discards)>,
 }
 
 /// Counts that change whenever the normalizer grows the schema: tables, columns, typed columns.
@@ -114,6 +116,7 @@ fn worker(
             ok = false;
         }
         let keys = normalizer.take_keys_seen();
+        let discards = normalizer.take_discards();
         names = normalizer.into_names();
         let segments = sink.take();
         let clean = ok && fingerprint(schema) == before;
@@ -121,7 +124,7 @@ fn worker(
             // The schema copy holds this page's changes: take a fresh snapshot for the next page.
             local = None;
         }
-        let output = clean.then_some((segments, keys));
+        let output = clean.then_some((segments, keys, discards));
         if results.send(Normalized { page, output }).is_err() {
             break;
         }
@@ -163,8 +166,12 @@ impl Coordinator<'_, '_> {
                 Some(table) => {
                     let key = (resource, table.clone());
                     if !self.dispatched.contains_key(&key) {
+                        let table = naming::normalize_tables_path(table);
                         let config = RootConfig {
-                            table: naming::normalize_tables_path(table),
+                            evolve_columns_once: super::contract::is_new_table(
+                                self.normalizer.schema().tables.get(&table),
+                            ),
+                            table,
                             ..base.clone()
                         };
                         self.normalizer.declare_root(&config);
@@ -195,11 +202,12 @@ impl Coordinator<'_, '_> {
     /// Takes a worker's page: its rows when they are valid, else normalizes the page again here.
     fn commit(&mut self, done: Normalized) -> Result<()> {
         match done.output {
-            Some((segments, keys)) if done.page.generation == self.generation => {
+            Some((segments, keys, discards)) if done.page.generation == self.generation => {
                 for segment in segments {
                     self.writer.write_segment(segment)?;
                 }
                 self.normalizer.merge_keys_seen(keys);
+                self.normalizer.merge_discards(discards);
                 give_back(done.page.items, done.page.returns);
                 Ok(())
             }
@@ -218,8 +226,8 @@ impl Coordinator<'_, '_> {
 pub(crate) type RootWritten = (RootConfig, bool, bool);
 
 /// The normalizer loop, on a blocking thread: items in, rows into the package, with `workers` threads. Returns
-/// the writer and the root tables written, each with whether its primary keys were unique in this load and
-/// whether they were too many to tell.
+/// the writer, the root tables written, each with whether its primary keys were unique in this load and
+/// whether they were too many to tell, and the rows and values schema contracts discarded.
 pub(crate) fn normalize_stream(
     mut rx: mpsc::Receiver<ExtractedBatch>,
     configs: &[RootConfig],
@@ -227,7 +235,7 @@ pub(crate) fn normalize_stream(
     load_id: &str,
     writer: PackageWriter,
     workers: usize,
-) -> Result<(PackageWriter, Vec<RootWritten>)> {
+) -> Result<(PackageWriter, Vec<RootWritten>, Vec<Discarded>)> {
     let mut normalizer = Normalizer::new(schema, load_id);
     let mut roots: Vec<RootConfig> = Vec::new();
     for config in configs {
@@ -316,7 +324,7 @@ pub(crate) fn normalize_stream(
         Ok(())
     })?;
     let Coordinator {
-        normalizer,
+        mut normalizer,
         writer,
         mut roots,
         dispatched,
@@ -360,7 +368,8 @@ pub(crate) fn normalize_stream(
             (r, unique, unchecked)
         })
         .collect();
-    Ok((writer, roots))
+    let discarded = normalizer.take_discards().into_vec();
+    Ok((writer, roots, discarded))
 }
 
 #[cfg(test)]
@@ -431,10 +440,14 @@ mod tests {
             propagate_root_key: true,
             merge: Default::default(),
             columns: Vec::new(),
+            schema_contract: None,
+            contract: Default::default(),
+            evolve_columns_once: true,
         };
         let mut schema = Schema::new("s");
-        let (writer, roots) = normalize_stream(rx, &[config], &mut schema, "1.5", writer, workers)
-            .expect("normalize");
+        let (writer, roots, _) =
+            normalize_stream(rx, &[config], &mut schema, "1.5", writer, workers)
+                .expect("normalize");
         let returned: usize = back.try_iter().map(|page| page.len()).sum();
         assert_eq!(returned, sent, "every page is handed back");
         assert_eq!(roots.len(), 1);

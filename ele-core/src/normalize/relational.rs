@@ -14,12 +14,14 @@ use serde_json::{Map, Value};
 
 use crate::foundation::error::{Error, Result};
 use crate::foundation::hash;
+use crate::model::contract::{ContractEntity, ContractModes, EvolutionMode, SchemaContract};
 use crate::model::hints::{MergeStrategy, WriteDisposition};
 use crate::model::naming;
 use crate::model::schema::{
     C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Schema, Table,
 };
 use crate::model::schema::{ColumnHint, DataType};
+use crate::normalize::contract::{self, Discards, NewColumn, Trail, Verdict};
 use crate::package::MergeSpec;
 use crate::package::{Cell, Row, RowSink};
 
@@ -64,6 +66,14 @@ pub struct RootConfig {
     pub merge: MergeSpec,
     /// Column hints of the root table (normalized names), in the order given: these columns come first.
     pub columns: Vec<(String, ColumnHint)>,
+    /// The schema contract stored with the root table (dlt's `schema_contract` table hint), as the run resolved
+    /// it; `None` leaves the stored one.
+    pub schema_contract: Option<SchemaContract>,
+    /// The contract's mode per entity; all `evolve` (nothing checked) without one.
+    pub contract: ContractModes,
+    /// The root table was new when the run started: its columns evolve in this run whatever `columns` says
+    /// (dlt's `evolve-columns-once`).
+    pub evolve_columns_once: bool,
 }
 
 impl RootConfig {
@@ -96,6 +106,10 @@ pub struct Normalizer<'s> {
     names: NameCache,
     /// Per merge table: key hashes seen, and whether one came twice.
     keys_seen: HashMap<String, KeysSeen>,
+    /// Where the row being written is in its item (kept only while a contract is checked).
+    trail: Trail,
+    /// Rows and values schema contracts discarded.
+    discards: Discards,
 }
 
 /// The primary keys (as 64-bit hashes) one merge table received in this load.
@@ -183,6 +197,8 @@ impl<'s> Normalizer<'s> {
             load_id: load_id.into(),
             names: NameCache::default(),
             keys_seen: HashMap::new(),
+            trail: Trail::default(),
+            discards: Discards::default(),
         }
     }
 
@@ -212,6 +228,16 @@ impl<'s> Normalizer<'s> {
         for (table, keys) in other {
             self.keys_seen.entry(table).or_default().merge(keys);
         }
+    }
+
+    /// Takes the rows and values discarded by schema contracts so far.
+    pub(crate) fn take_discards(&mut self) -> Discards {
+        std::mem::take(&mut self.discards)
+    }
+
+    /// Adds the discards of another normalizer (rows after this one's).
+    pub(crate) fn merge_discards(&mut self, other: Discards) {
+        self.discards.merge(other);
     }
 
     /// Whether some primary key came twice in this load for the merge table `table` (a hash collision may
@@ -253,6 +279,9 @@ impl<'s> Normalizer<'s> {
                 .entry(name.clone())
                 .or_insert_with(|| Column::new(name.clone(), None))
                 .apply_hint(hint);
+        }
+        if config.schema_contract.is_some() {
+            table.schema_contract = config.schema_contract;
         }
         if let Some(scd2) = config
             .merge
@@ -416,7 +445,10 @@ impl<'s> Normalizer<'s> {
         };
         let row_id_value = Value::String(row_id);
         row.insert(self.names.system(C_DLT_ID), &row_id_value);
-        self.write(config, &config.table, None, row, sink)?;
+        self.trail.item = index;
+        if !self.write(config, &config.table, None, row, sink)? {
+            return Ok(());
+        }
         let Value::String(row_id) = &row_id_value else {
             return Ok(());
         };
@@ -454,7 +486,15 @@ impl<'s> Normalizer<'s> {
         let table = naming::shorten_fragments(&full_path);
         let parent_table = naming::shorten_fragments(parent_path);
         let parent_id_value = Value::String(parent_id.to_owned());
+        let checking = !config.contract.is_evolve();
+        if checking {
+            let path = full_path[parent_path.len()..].join(".");
+            self.trail.steps.push((path, 0));
+        }
         for (idx, element) in list.iter().enumerate() {
+            if checking && let Some(step) = self.trail.steps.last_mut() {
+                step.1 = idx;
+            }
             let (mut row, lists, child_level) = match element {
                 Value::Object(map) => {
                     let f = flatten(
@@ -489,7 +529,9 @@ impl<'s> Normalizer<'s> {
             row.insert(self.names.system(C_DLT_PARENT_ID), &parent_id_value);
             row.insert(self.names.system(C_DLT_LIST_IDX), &list_idx);
             row.insert(self.names.system(C_DLT_ID), &row_id);
-            self.write(config, &table, Some(&parent_table), row, sink)?;
+            if !self.write(config, &table, Some(&parent_table), row, sink)? {
+                continue;
+            }
             let Value::String(row_id) = &row_id else {
                 continue;
             };
@@ -506,10 +548,14 @@ impl<'s> Normalizer<'s> {
                 )?;
             }
         }
+        if checking {
+            self.trail.steps.pop();
+        }
         Ok(())
     }
 
-    /// Coerces `row` into `table` (creating the table and columns as needed) and hands it to the sink.
+    /// Coerces `row` into `table` (creating the table and columns as needed) and hands it to the sink; `false`
+    /// when a schema contract discarded the row (its nested rows are skipped then).
     fn write(
         &mut self,
         config: &RootConfig,
@@ -517,7 +563,35 @@ impl<'s> Normalizer<'s> {
         parent: Option<&str>,
         row: FieldMap<'_>,
         sink: &mut impl RowSink,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        // Contract checks (`None`: everything evolves): the mode of new columns in this row.
+        let columns_mode = if config.contract.is_evolve() {
+            None
+        } else {
+            let new_table = contract::is_new_table(self.schema.tables.get(table_name));
+            if new_table
+                && contract::check_new_table(
+                    config.contract.tables,
+                    &config.resource,
+                    table_name,
+                    &self.trail,
+                )? != Verdict::Keep
+            {
+                // As dlt, a table the contract keeps out stays out of the schema (a root table was declared).
+                if parent.is_none() && self.schema.tables.get(table_name).is_some() {
+                    self.schema.tables.shift_remove(table_name);
+                }
+                self.discards.row(table_name);
+                return Ok(false);
+            }
+            Some(
+                if new_table || (parent.is_none() && config.evolve_columns_once) {
+                    EvolutionMode::Evolve
+                } else {
+                    config.contract.columns
+                },
+            )
+        };
         if !self.schema.tables.contains_key(table_name) {
             self.schema.tables.insert(table_name.to_owned(), {
                 let mut t = Table::new(
@@ -532,9 +606,11 @@ impl<'s> Normalizer<'s> {
             });
         }
         let Some(table) = self.schema.tables.get_mut(table_name) else {
-            return Ok(());
+            return Ok(false);
         };
         let mut out: Row<'_> = Vec::with_capacity(row.len());
+        let mut drop_row = false;
+        let mut dropped_values = 0;
         for (name, value) in row {
             if value.is_null() {
                 if let Some(column) = table.columns.get(&*name)
@@ -549,15 +625,84 @@ impl<'s> Normalizer<'s> {
                 }
                 continue;
             }
+            let Some(columns_mode) = columns_mode else {
+                let (column_name, cell) =
+                    fit_value(table, name, value).map_err(|message| Error::Item {
+                        resource: config.resource.clone(),
+                        table: table_name.to_owned(),
+                        message,
+                    })?;
+                out.push((column_name, cell));
+                continue;
+            };
+            // Under a contract: a column this value creates (or types) is checked, and taken back when discarded.
+            let columns_before = table.columns.len();
+            let untyped = table
+                .columns
+                .get(&*name)
+                .filter(|c| !c.is_complete())
+                .cloned();
             let (column_name, cell) =
-                fit_value(table, name, value).map_err(|message| Error::Item {
+                fit_value(table, Arc::clone(&name), value).map_err(|message| Error::Item {
                     resource: config.resource.clone(),
                     table: table_name.to_owned(),
                     message,
                 })?;
+            let created = table.columns.len() > columns_before;
+            if created || untyped.is_some() {
+                let variant = table.columns.get(&*column_name).is_some_and(|c| c.variant);
+                let (entity, mode) = if variant {
+                    (ContractEntity::DataType, config.contract.data_type)
+                } else if column_name.starts_with("_dlt") {
+                    (ContractEntity::Columns, EvolutionMode::Evolve)
+                } else {
+                    (ContractEntity::Columns, columns_mode)
+                };
+                let source_type = table
+                    .columns
+                    .get(&*name)
+                    .and_then(|c| c.data_type)
+                    .map(|t| t.as_str());
+                let verdict = contract::check_new_column(
+                    entity,
+                    mode,
+                    &config.resource,
+                    table_name,
+                    &NewColumn {
+                        name: &column_name,
+                        source: &name,
+                        source_type,
+                        value,
+                    },
+                    &self.trail,
+                )?;
+                if verdict != Verdict::Keep {
+                    match untyped {
+                        Some(column) if !created => {
+                            table.columns.insert(column.name.clone(), column);
+                        }
+                        _ => {
+                            table.columns.shift_remove(&*column_name);
+                        }
+                    }
+                    if verdict == Verdict::DropRow {
+                        drop_row = true;
+                    } else {
+                        dropped_values += 1;
+                    }
+                    continue;
+                }
+            }
             out.push((column_name, cell));
         }
-        sink.write_row(table, out)
+        if drop_row {
+            // As dlt, the row's other new columns stay in the schema.
+            self.discards.row(table_name);
+            return Ok(false);
+        }
+        self.discards.values(table_name, dropped_values);
+        sink.write_row(table, out)?;
+        Ok(true)
     }
 }
 
@@ -692,7 +837,7 @@ fn flatten<'v>(
                         path.split("__").map(str::to_owned).collect()
                     };
                     list_path.push(names.table(key));
-                    lists.push((list_path, inner.as_slice()));
+                    push_list(&mut lists, list_path, inner.as_slice());
                 }
                 other => {
                     row.insert(field.column, other);
@@ -701,6 +846,30 @@ fn flatten<'v>(
         });
     }
     Flattened { row, lists }
+}
+
+/// Adds a list found while flattening. Two keys that normalize to the same child table (`Tags` and `tags`,
+/// `a b` and `a_b`) keep the last key's list at the first one's place, as dlt's dict of lists does; the
+/// tables are compared by their joined path, so `{"a": {"b": []}, "a__b": []}` keeps one list too (dlt keeps
+/// both there and writes duplicate `_dlt_id`s). Objects rarely carry more than a few lists: a linear scan.
+fn push_list<'v>(
+    lists: &mut Vec<(Vec<String>, &'v [Value])>,
+    path: Vec<String>,
+    list: &'v [Value],
+) {
+    fn joined(path: &[String]) -> impl Iterator<Item = u8> + '_ {
+        path.iter().enumerate().flat_map(|(i, segment)| {
+            let separator: &[u8] = if i == 0 { b"" } else { b"__" };
+            separator.iter().chain(segment.as_bytes()).copied()
+        })
+    }
+    match lists
+        .iter_mut()
+        .find(|(other, _)| joined(other).eq(joined(&path)))
+    {
+        Some(slot) => slot.1 = list,
+        None => lists.push((path, list)),
+    }
 }
 
 /// Puts `value` into column `name` of `table`: the column's type when the value has or can be coerced to it,

@@ -29,4 +29,5 @@ pub(crate) struct RunOverrides {
     pub(crate) merge_key: Option<Key>,
     pub(crate) table_name: Option<String>,
     pub(crate) interval: Option<Interval>,
+    pub(crate) schema_contract: Option<crate::model::contract::SchemaContract>,
 }

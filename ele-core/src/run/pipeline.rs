@@ -249,6 +249,15 @@ impl<'p> Run<'p> {
         self.overrides.merge_key = Some(key.into());
         self
     }
+    /// Schema contract of every resource in this run (dlt's `pipeline.run(..., schema_contract=...)`): it
+    /// replaces the resources' and the source's own.
+    pub fn schema_contract(
+        mut self,
+        contract: impl Into<crate::model::contract::SchemaContract>,
+    ) -> Self {
+        self.overrides.schema_contract = Some(contract.into());
+        self
+    }
     /// Table name of the (single) resource in this run.
     pub fn table_name(mut self, table: impl Into<String>) -> Self {
         self.overrides.table_name = Some(table.into());
@@ -303,8 +312,16 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
     let (mut state, mut schema) = restore(p).await?;
     let extract_started = Instant::now();
     progress::extract_started(p.progress.as_ref(), &run.resources);
-    let extracted =
-        extract_and_normalize(p, run.resources, run.overrides, &mut state, &mut schema).await?;
+    let mut discarded = Vec::new();
+    let extracted = extract_and_normalize(
+        p,
+        run.resources,
+        run.overrides,
+        &mut state,
+        &mut schema,
+        &mut discarded,
+    )
+    .await?;
     let extract_elapsed = extract_started.elapsed();
     let new_package = extracted.as_ref().map(|e| (&e.manifest, e.items));
     progress::normalized(p.progress.as_ref(), new_package, extract_elapsed);
@@ -315,7 +332,7 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
         ..
     }) = extracted
     else {
-        return Ok(load_info(p, packages, extract_elapsed, started));
+        return Ok(load_info(p, packages, discarded, extract_elapsed, started));
     };
     tracing::info!(
         load_id = %manifest.load_id,
@@ -334,12 +351,13 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
         None => None,
     };
     packages.push(load_package(p, &normalized, stream).await?);
-    Ok(load_info(p, packages, extract_elapsed, started))
+    Ok(load_info(p, packages, discarded, extract_elapsed, started))
 }
 
 fn load_info(
     p: &PipelineContext,
     packages: Vec<PackageInfo>,
+    discarded: Vec<crate::model::contract::Discarded>,
     extract_elapsed: Duration,
     started: Instant,
 ) -> LoadInfo {
@@ -350,6 +368,7 @@ fn load_info(
         location: p.destination.location(),
         open_command: p.destination.open_command(),
         packages,
+        discarded,
         extract_elapsed,
         elapsed: started.elapsed(),
     }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::destination::LoadOutcome;
+use crate::model::contract::Discarded;
 
 /// What one package did.
 #[derive(Debug, Clone)]
@@ -33,6 +34,9 @@ pub struct LoadInfo {
     pub open_command: Option<String>,
     /// Packages loaded by this run, pending ones from earlier runs first.
     pub packages: Vec<PackageInfo>,
+    /// Rows and values of this run's items that schema contracts discarded, per table (tables with none are
+    /// left out).
+    pub discarded: Vec<Discarded>,
     /// Time spent extracting and normalizing this run's new data.
     pub extract_elapsed: Duration,
     /// Wall time of the run.
@@ -47,6 +51,24 @@ impl LoadInfo {
             .flat_map(|p| &p.row_counts)
             .filter(|(t, _)| t == table)
             .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Rows of `table` a schema contract discarded in this run.
+    pub fn discarded_rows(&self, table: &str) -> u64 {
+        self.discarded
+            .iter()
+            .filter(|d| d.table == table)
+            .map(|d| d.rows)
+            .sum()
+    }
+
+    /// Values a schema contract discarded from rows of `table` in this run (the rows were kept).
+    pub fn discarded_values(&self, table: &str) -> u64 {
+        self.discarded
+            .iter()
+            .filter(|d| d.table == table)
+            .map(|d| d.values)
             .sum()
     }
 
@@ -96,6 +118,13 @@ impl fmt::Display for LoadInfo {
             for (table, rows) in &package.row_counts {
                 writeln!(f, "  {table}: {rows} row(s)")?;
             }
+        }
+        for d in &self.discarded {
+            writeln!(
+                f,
+                "Schema contract discarded {} row(s) and {} value(s) of table {}",
+                d.rows, d.values, d.table
+            )?;
         }
         if let Some(command) = &self.open_command {
             writeln!(f, "Open the data with: {command}")?;

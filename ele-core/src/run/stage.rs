@@ -10,11 +10,13 @@ use tokio::task::JoinSet;
 use crate::destination::{LoadPlan, LoadStream};
 use crate::extract::resource::{EmitContext, Resources};
 use crate::foundation::error::{Error, Result};
+use crate::model::contract::{Discarded, SchemaContract};
 use crate::model::hints::{MergeStrategy, WriteDisposition};
 use crate::model::interval::interval_from_env;
 use crate::model::naming;
 use crate::model::schema::Schema;
 use crate::model::state::{PipelineState, ResourceState, SourceState, StateRow};
+use crate::normalize::contract::is_new_table;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, RootConfig};
 use crate::package::{ChainLoad, Manifest, PackageWriter};
 use crate::run::context::{PipelineContext, RunOverrides};
@@ -44,13 +46,14 @@ pub(crate) type Copier = tokio::task::JoinHandle<Option<Box<dyn LoadStream>>>;
 
 /// Runs the resources and normalizes their items into a new package under `load/new/`, with the task loading
 /// it meanwhile when the destination does that. Returns `None` when there is nothing to load (no rows and no
-/// state change).
+/// state change). What schema contracts discarded is added to `discarded`.
 pub(crate) async fn extract_and_normalize(
     p: &PipelineContext,
     resources: Resources,
     overrides: RunOverrides,
     state: &mut PipelineState,
     schema: &mut Schema,
+    discarded: &mut Vec<Discarded>,
 ) -> Result<Option<ExtractedPackage>> {
     let RunOverrides {
         write_disposition,
@@ -58,6 +61,7 @@ pub(crate) async fn extract_and_normalize(
         merge_key,
         table_name,
         interval,
+        schema_contract,
     } = overrides;
     let Resources {
         source_name,
@@ -87,6 +91,9 @@ pub(crate) async fn extract_and_normalize(
         if let Some(t) = &table_name {
             hints.table_name = Some(t.clone());
         }
+        if let Some(c) = schema_contract {
+            hints.schema_contract = Some(c);
+        }
         if hints.write_disposition == WriteDisposition::Merge
             && hints.primary_key.is_empty()
             && hints.merge_key.is_empty()
@@ -112,7 +119,14 @@ pub(crate) async fn extract_and_normalize(
         let table = naming::normalize_tables_path(hints.table());
         let columns = super::hinted::resolve_column_hints(hints, schema, &table)?;
         let merge = merge_spec(hints)?;
+        // The run's contract, else the resource's (or its source's), else the one stored with the table.
+        let contract = hints
+            .schema_contract
+            .or_else(|| schema.tables.get(&table).and_then(|t| t.schema_contract));
         configs.push(RootConfig {
+            schema_contract: hints.schema_contract,
+            contract: contract.map(SchemaContract::expand).unwrap_or_default(),
+            evolve_columns_once: is_new_table(schema.tables.get(&table)),
             resource: hints.name.clone(),
             table: table.clone(),
             write_disposition: hints.write_disposition,
@@ -166,7 +180,7 @@ pub(crate) async fn extract_and_normalize(
             writer,
             crate::normalize::parallel::worker_count(),
         )
-        .map(|(writer, roots)| (working_schema, writer, roots))
+        .map(|(writer, roots, discarded)| (working_schema, writer, roots, discarded))
     });
 
     let interval = match interval {
@@ -236,13 +250,16 @@ pub(crate) async fn extract_and_normalize(
     let normalized = normalizer
         .await
         .map_err(|e| Error::internal(format!("the normalizer panicked: {e}")));
-    let (new_schema, writer, roots) = match (normalized, extract_error) {
+    let (new_schema, writer, roots, discards) = match (normalized, extract_error) {
         (Ok(Ok(done)), None) => done,
         (Ok(Err(e)), _) | (Err(e), _) | (Ok(Ok(_)), Some(e)) => {
             remove_dir_if_exists(&package_dir)?;
             return Err(e);
         }
     };
+    // Items a contract discarded still make a load, as in dlt (its `_dlt_loads` row records the run).
+    let contract_discarded = !discards.is_empty();
+    discarded.extend(discards);
     let with_rows: Vec<&str> = roots
         .iter()
         .filter(|(r, ..)| writer.has_rows(&r.table))
@@ -358,7 +375,8 @@ pub(crate) async fn extract_and_normalize(
         .chains
         .iter()
         .any(|c| c.write_disposition == WriteDisposition::Replace);
-    if manifest.jobs.is_empty() && manifest.state_row.is_none() && !replaces {
+    if manifest.jobs.is_empty() && manifest.state_row.is_none() && !replaces && !contract_discarded
+    {
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
     }
@@ -390,8 +408,10 @@ fn begin_load(
     load_id: &str,
     writer: &mut PackageWriter,
 ) -> Option<Copier> {
-    // Tables the pipeline loaded before exist: no need to ask the destination.
+    // Tables the pipeline loaded before exist: no need to ask the destination. Under a schema contract a row
+    // may still fail the run, which must not have begun loading.
     let direct = !configs.iter().any(|c| schema.tables.contains_key(&c.table))
+        && configs.iter().all(|c| c.contract.is_evolve())
         && !configs.is_empty()
         && configs.iter().all(|c| match c.write_disposition {
             WriteDisposition::Append | WriteDisposition::Replace => true,

@@ -8,11 +8,12 @@ use crate::model::schema::{DataType, Schema, Table};
 /// Extract changes it when a table receiving rows is declared or its hints change (always on the first run,
 /// which also declares the state table), normalize when columns or tables appear.
 pub(crate) fn next_schema_version(before: &Schema, after: &Schema, with_rows: &[&str]) -> u64 {
-    if before.content_hash() == after.content_hash() {
-        return before.version;
-    }
+    // A first run declares dlt's system tables: version 2 even when a contract kept every table out.
     if before.version == 0 {
         return 2;
+    }
+    if before.content_hash() == after.content_hash() {
+        return before.version;
     }
     let complete = |t: &Table| -> Vec<(String, Option<DataType>, bool)> {
         t.complete_columns()
@@ -28,6 +29,7 @@ pub(crate) fn next_schema_version(before: &Schema, after: &Schema, with_rows: &[
                         || old.write_disposition != new.write_disposition
                         || old.primary_key() != new.primary_key()
                         || old.merge_key() != new.merge_key()
+                        || old.schema_contract != new.schema_contract
                 }
                 (Some(_), None) => false,
             },

@@ -135,6 +135,11 @@ struct LoadArgs {
     /// dedup_sort, partition, cluster, sort, x-... Hinted columns come first in the table.
     #[arg(long, value_name = "JSON")]
     columns: Option<String>,
+    /// Schema contract (dlt's `schema_contract`): one mode, `evolve`, `freeze`, `discard_row` or
+    /// `discard_value`, or JSON with a mode per entity, e.g. `{"columns": "freeze", "data_type": "discard_value"}`
+    /// (`tables`, `columns`, `data_type`; entities left out evolve). Without it, the contract stored with the table.
+    #[arg(long, value_name = "MODE|JSON", value_parser = parse_schema_contract)]
+    schema_contract: Option<ele::SchemaContract>,
     /// Cursor of an incremental load: a field, a nested path `a.b`, or a JSONPath `$.a.b`.
     #[arg(long)]
     cursor: Option<String>,
@@ -436,6 +441,9 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     if let Some(columns) = columns {
         resource = resource.columns(columns);
     }
+    if let Some(contract) = args.schema_contract {
+        resource = resource.schema_contract(contract);
+    }
     let info = pipeline.run(resource).await?;
     progress.finish();
     out!("{info}");
@@ -498,6 +506,14 @@ fn config_message(e: ele::Error) -> String {
         ele::Error::Config(message) => message,
         other => other.to_string(),
     }
+}
+
+/// `--schema-contract MODE|JSON` (a usage error names the wrong mode or entity).
+fn parse_schema_contract(text: &str) -> Result<ele::SchemaContract, String> {
+    ele::SchemaContract::parse(text).map_err(|e| match e {
+        Error::Config(message) => message,
+        other => other.to_string(),
+    })
 }
 
 /// A stand-in destination for the commands that only read the working dir.

@@ -239,6 +239,9 @@ pub struct Table {
     /// The resource writing the table (root tables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// dlt's `schema_contract` table hint (root tables; nested tables inherit their root's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_contract: Option<crate::model::contract::SchemaContract>,
 }
 
 impl Table {
@@ -254,6 +257,7 @@ impl Table {
             columns: Columns::default(),
             write_disposition,
             resource: None,
+            schema_contract: None,
         }
     }
 
