@@ -74,7 +74,7 @@ pub(crate) fn field_hint(cx: &Ctxt, attrs: &[Attribute]) -> FieldHint {
     for attr in attrs.iter().filter(|a| a.path().is_ident("ele")) {
         out.span.get_or_insert_with(|| {
             use syn::spanned::Spanned;
-            attr.span()
+            attr.path().span()
         });
         let parsed = attr.parse_nested_meta(|meta| {
             let key = meta
@@ -317,43 +317,40 @@ fn hint_expr(private: &TokenStream, hint: &FieldHint) -> TokenStream {
     })
 }
 
-/// The compile-time checks of hints without an explicit `data_type` against the field's Rust type: a function
-/// whose bounds hold when the type's column takes each hint, spanned at the hint.
+/// The compile-time checks of hints without an explicit `data_type` against the field's Rust type: calls of
+/// functions whose bounds hold when the type's column takes each hint, spanned at the hint.
 pub(crate) fn type_checks(
     item_mod: &TokenStream,
     generics: &syn::Generics,
     fields: &[ColumnField],
 ) -> TokenStream {
-    let mut bounds = Vec::new();
+    let mut calls = Vec::new();
     for field in fields {
         if field.hint.data_type.is_some() || field.custom || field.bytes {
             continue;
         }
         let ty = field.ty;
         for (span, check) in [
-            (field.hint.precision.map(|p| p.1), quote!(TakesPrecision)),
-            (field.hint.scale.map(|s| s.1), quote!(TakesScale)),
-            (field.hint.timezone.map(|t| t.1), quote!(TakesTimezone)),
+            (field.hint.precision.map(|p| p.1), "precision"),
+            (field.hint.scale.map(|s| s.1), "scale"),
+            (field.hint.timezone.map(|t| t.1), "timezone"),
         ] {
             if let Some(span) = span {
-                bounds.push(quote_spanned! {span=>
-                    <#ty as #item_mod::ColumnType>::Kind: #item_mod::kind::#check<#ty>
+                let check = syn::Ident::new(check, span);
+                calls.push(quote_spanned! {span=>
+                    #item_mod::kind::#check::<#ty>();
                 });
             }
         }
     }
-    if bounds.is_empty() {
+    if calls.is_empty() {
         return TokenStream::new();
     }
     let (impl_generics, _, where_clause) = generics.split_for_impl();
-    let predicates = where_clause.iter().flat_map(|w| w.predicates.iter());
     quote! {
         #[allow(dead_code, non_snake_case)]
-        fn __ele_check_column_hints #impl_generics ()
-        where
-            #(#predicates,)*
-            #(#bounds,)*
-        {
+        fn __ele_check_column_hints #impl_generics () #where_clause {
+            #(#calls)*
         }
     }
 }

@@ -113,6 +113,30 @@ pub mod kind {
     takes!(TakesPrecision: Text, Bigint, Timestamp, Time, Decimal, Binary);
     takes!(TakesScale: Decimal);
     takes!(TakesTimezone: Timestamp, Time);
+
+    use super::ColumnType;
+
+    /// Compiles when a field of type `F` takes `precision`.
+    #[doc(hidden)]
+    pub fn precision<F: ColumnType + ?Sized>()
+    where
+        F::Kind: TakesPrecision<F>,
+    {
+    }
+    /// Compiles when a field of type `F` takes `scale`.
+    #[doc(hidden)]
+    pub fn scale<F: ColumnType + ?Sized>()
+    where
+        F::Kind: TakesScale<F>,
+    {
+    }
+    /// Compiles when a field of type `F` takes `timezone`.
+    #[doc(hidden)]
+    pub fn timezone<F: ColumnType + ?Sized>()
+    where
+        F::Kind: TakesTimezone<F>,
+    {
+    }
 }
 
 /// One column `name` with `hint`, nullable or NOT NULL.
