@@ -21,6 +21,7 @@ mod run;
 pub mod destination;
 pub mod package;
 
+pub use extract::column_type::{self, ColumnType};
 pub use extract::incremental::{
     Cursor, CustomLastValueFunc, Incremental, IncrementalConfig, LastValueFunc,
     OnCursorValueMissing, RowOrder,

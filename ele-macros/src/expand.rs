@@ -437,7 +437,7 @@ fn expand(m: &Resource, item_ty: &Type) -> TokenStream {
         "Resource value returned by [`{}`]; run it with a pipeline.",
         ident.unraw()
     );
-    let hints = hints(m, &private);
+    let hints = hints(m, item_ty, &private);
 
     // Local variables of the generated code are hygienic, so they cannot clash with the user's arguments.
     let out = syn::Ident::new("__ele_out", Span::mixed_site());
@@ -929,11 +929,19 @@ fn table_name_fn(m: &Resource, item_ty: &Type, private: &TokenStream) -> TokenSt
     }
 }
 
-/// The initial `ResourceHints`: `ResourceHints::new(name)` with the given hints assigned.
-fn hints(m: &Resource, private: &TokenStream) -> TokenStream {
+/// The initial `ResourceHints`: `ResourceHints::new(name)` with the given hints assigned, and the column hints
+/// of the item type when it derives `Item`.
+fn hints(m: &Resource, item_ty: &Type, private: &TokenStream) -> TokenStream {
     let h = syn::Ident::new("__ele_hints", Span::mixed_site());
     let hints = &m.hints;
     let mut sets = Vec::new();
+    sets.push(quote! {
+        #h.type_columns = {
+            #[allow(unused_imports)]
+            use #private::item::{ProbeItemColumns as _, ProbeItemColumnsOther as _};
+            (&#private::item::Probe::<#item_ty>::new()).item_columns()
+        };
+    });
     if let Some(TableName::Fixed(table)) = hints.table_name.get() {
         sets.push(quote! {
             #h.table_name = ::core::option::Option::Some(::std::string::String::from(#table));

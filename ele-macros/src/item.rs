@@ -39,6 +39,7 @@ use syn::{
 };
 
 use crate::case::RenameRule;
+use crate::columns::{ColumnField, FieldHint, columns_body, field_hint, type_checks};
 use crate::ctxt::Ctxt;
 use crate::field_name::name_type;
 use crate::respan::respan;
@@ -90,6 +91,14 @@ struct SerializedField<'a> {
     name: String,
     /// The Rust type, or `None` when `serialize_with`/`with` makes the serialized type unknown.
     ty: Option<&'a Type>,
+    /// The Rust type as declared.
+    rust_ty: &'a Type,
+    /// `#[serde(with = "serde_bytes")]`.
+    bytes: bool,
+    /// `skip_serializing_if`.
+    maybe_missing: bool,
+    /// `#[ele(...)]` column hints.
+    hint: FieldHint,
 }
 
 /// serde's container attributes that change the serialized fields.
@@ -109,6 +118,10 @@ struct FieldAttrs {
     flatten: bool,
     /// `serialize_with` or `with`.
     custom: bool,
+    /// `with = "serde_bytes"` or `serialize_with = "serde_bytes::serialize"`.
+    bytes: bool,
+    /// `skip_serializing_if`.
+    skip_if: bool,
 }
 
 impl<'a> Item<'a> {
@@ -192,6 +205,19 @@ fn struct_shape<'a>(
     let mut serialized: Vec<SerializedField<'a>> = Vec::new();
     let mut flattened = Vec::new();
     for (field, attrs) in fields {
+        let hint = field_hint(cx, &field.attrs);
+        if (attrs.skip || attrs.flatten)
+            && let Some(span) = hint.span
+        {
+            cx.error_at(
+                span,
+                if attrs.skip {
+                    "column hints on a field that is not serialized; it gives no column"
+                } else {
+                    "column hints on a flattened field, which gives the columns of its own fields; hint those fields"
+                },
+            );
+        }
         if attrs.skip {
             continue;
         }
@@ -220,6 +246,10 @@ fn struct_shape<'a>(
         serialized.push(SerializedField {
             name,
             ty: (!attrs.custom).then_some(&field.ty),
+            rust_ty: &field.ty,
+            bytes: attrs.bytes,
+            maybe_missing: attrs.skip_if,
+            hint,
         });
     }
     Shape::Fields {
@@ -311,6 +341,12 @@ fn field_attrs(attrs: &[Attribute]) -> FieldAttrs {
             } else if meta.path.is_ident("serialize_with") || meta.path.is_ident("with") {
                 // serialize_with = "path" | with = "module"
                 out.custom = true;
+                let lit: LitStr = meta.value()?.parse()?;
+                let path = lit.value();
+                out.bytes = path == "serde_bytes" || path == "serde_bytes::serialize";
+            } else if meta.path.is_ident("skip_serializing_if") {
+                // skip_serializing_if = "Option::is_none"
+                out.skip_if = true;
                 skip_value(meta.input)?;
             } else {
                 // skip_serializing_if, default, alias, skip_deserializing, bound, borrow, getter, ...
@@ -410,6 +446,9 @@ fn expand(m: &Item) -> TokenStream {
                 {
                     const FIELDS: &'static [&'static str] = <#inner as #item_mod::Item>::FIELDS;
                     const FLATTENED: bool = <#inner as #item_mod::Item>::FLATTENED;
+                    fn columns() -> #krate::__private::ColumnHints {
+                        <#inner as #item_mod::Item>::columns()
+                    }
                 }
 
                 #[automatically_derived]
@@ -432,12 +471,46 @@ fn expand(m: &Item) -> TokenStream {
                 .map(String::as_str)
                 .collect();
             let is_flattened = !flattened.is_empty();
+            let private = quote!(#krate::__private);
+            let column_fields: Vec<ColumnField> = fields
+                .iter()
+                .map(|f| ColumnField {
+                    name: &f.name,
+                    ty: f.rust_ty,
+                    custom: f.ty.is_none() && !f.bytes,
+                    bytes: f.bytes,
+                    maybe_missing: f.maybe_missing,
+                    hint: &f.hint,
+                })
+                .collect();
+            let columns = columns_body(
+                &item_mod,
+                &private,
+                tag.as_deref(),
+                &column_fields,
+                flattened,
+            );
+            let checks = type_checks(&item_mod, m.generics, &column_fields);
             let item_impl = quote! {
                 #[automatically_derived]
                 impl #impl_generics #item_mod::Item for #self_ty #where_clause {
                     const FIELDS: &'static [&'static str] = &[#(#own_names),*];
                     const FLATTENED: bool = #is_flattened;
+                    fn columns() -> #private::ColumnHints {
+                        #columns
+                    }
                 }
+
+                #[automatically_derived]
+                impl #impl_generics #item_mod::ColumnType for #self_ty #where_clause {
+                    type Kind = #item_mod::kind::Struct;
+                    type ListKind = #item_mod::kind::List;
+                    fn columns(name: &str, nullable: bool) -> #private::ColumnHints {
+                        #item_mod::nested_columns(name, nullable, <Self as #item_mod::Item>::columns())
+                    }
+                }
+
+                #checks
             };
 
             // A flattened map may hold any name, which would also make every name of the struct's own

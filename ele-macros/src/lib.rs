@@ -17,6 +17,7 @@ mod ast;
 mod attr;
 mod case;
 mod check;
+mod columns;
 mod ctxt;
 mod expand;
 mod fallback;

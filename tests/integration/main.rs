@@ -25,3 +25,4 @@ mod pooler;
 mod relational;
 mod staging;
 mod tls;
+mod typed_items;

@@ -44,6 +44,9 @@ use serde_json::{Map, Value};
 use crate::extract::incremental::Cursor;
 use crate::extract::resource::{Resource, ResourceExt};
 use crate::model::hints::{Key, WriteDisposition};
+use crate::model::schema::ColumnHints;
+
+pub use crate::extract::column_type::{ColumnType, kind, nested_columns, overlay_type_columns};
 
 /// A struct whose serialized fields are known at compile time; implement it with `#[derive(ele::Item)]`.
 ///
@@ -100,6 +103,12 @@ pub trait Item {
     const FIELDS: &'static [&'static str];
     /// Whether the struct has `#[serde(flatten)]` fields, whose names come from their own types.
     const FLATTENED: bool;
+
+    /// The column hints the field types give (see [`ColumnType`]) with the fields' `#[ele(...)]` hints on
+    /// top, under the serialized names; a resource emitting this type starts from them.
+    fn columns() -> ColumnHints {
+        ColumnHints::new()
+    }
 }
 
 /// A field name at the type level, 24 characters at a time: `"id"` is `FieldName<'i', 'd'>` (the other
@@ -251,6 +260,59 @@ pub trait ProbeOther {
 impl<T> ProbeOther for &Probe<T> {
     fn probe(&self) -> PhantomData<Unchecked> {
         PhantomData
+    }
+}
+
+/// The columns of a field of type `T` (`(&Probe::<T>::new()).type_columns(..)`), when `T` implements
+/// [`ColumnType`].
+#[doc(hidden)]
+pub trait ProbeColumnType {
+    /// The columns of a field `name` of type `T`.
+    fn type_columns(&self, name: &str, nullable: bool) -> ColumnHints;
+}
+
+impl<T: ColumnType> ProbeColumnType for Probe<T> {
+    fn type_columns(&self, name: &str, nullable: bool) -> ColumnHints {
+        T::columns(name, nullable)
+    }
+}
+
+/// The columns of a field of a type without [`ColumnType`]: none, the column is inferred from the data.
+#[doc(hidden)]
+pub trait ProbeColumnTypeOther {
+    /// No columns.
+    fn type_columns(&self, name: &str, nullable: bool) -> ColumnHints;
+}
+
+impl<T> ProbeColumnTypeOther for &Probe<T> {
+    fn type_columns(&self, _name: &str, _nullable: bool) -> ColumnHints {
+        ColumnHints::new()
+    }
+}
+
+/// The columns of an item type `T` (`(&Probe::<T>::new()).item_columns()`), when `T` derives [`Item`].
+#[doc(hidden)]
+pub trait ProbeItemColumns {
+    /// `T`'s columns.
+    fn item_columns(&self) -> ColumnHints;
+}
+
+impl<T: Item> ProbeItemColumns for Probe<T> {
+    fn item_columns(&self) -> ColumnHints {
+        T::columns()
+    }
+}
+
+/// The columns of an item type without [`Item`]: none.
+#[doc(hidden)]
+pub trait ProbeItemColumnsOther {
+    /// No columns.
+    fn item_columns(&self) -> ColumnHints;
+}
+
+impl<T> ProbeItemColumnsOther for &Probe<T> {
+    fn item_columns(&self) -> ColumnHints {
+        ColumnHints::new()
     }
 }
 

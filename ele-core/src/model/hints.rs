@@ -266,6 +266,8 @@ pub struct ResourceHints {
     pub dedup_sort: Option<(String, SortOrder)>,
     /// Column hints (dlt's `columns=`): types, nullability and the other hints of named columns.
     pub columns: ColumnHints,
+    /// Column hints from the item type (`#[derive(ele::Item)]`): `columns` override them.
+    pub type_columns: ColumnHints,
     /// Whether a source that holds the resource extracts it (dlt's `selected`); `true` by default.
     /// [`Source::with_resources`](crate::extract::source::Source::with_resources) selects exactly the resources it names.
     /// A resource run on its own, outside a source, always runs.
@@ -291,6 +293,7 @@ impl ResourceHints {
             hard_delete: None,
             dedup_sort: None,
             columns: ColumnHints::new(),
+            type_columns: ColumnHints::new(),
             selected: true,
             schema_contract: None,
         }

@@ -43,6 +43,7 @@ pub fn coerce_to_text(value: &Value) -> Option<String> {
 /// | bool | `str2bool` (`yes`/`t`/`1`...) | `!= 0` | `!= 0` | as is | variant |
 /// | timestamp | ISO, date at midnight, epoch string | epoch seconds | epoch seconds | variant | variant |
 /// | json | parsed JSON text (any JSON value) | variant | variant | variant | as is |
+/// | binary | `0x` hex, base64 | little-endian bytes | variant | variant | a list of bytes (0..=255) |
 ///
 /// Deliberate differences from dlt, where dlt's normalizer accepts a value its load then rejects: integers
 /// outside `i64` give `None`, and so do non-finite doubles (`"1e400"`, `"nan"`).
@@ -133,8 +134,23 @@ pub fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
             let used = (64 - u.leading_zeros() as usize).div_ceil(8);
             Cell::Binary(bytes[..used].to_vec().into())
         }),
+        (DataType::Binary, Value::Array(items)) if is_byte_list(items) => Some(Cell::Binary(
+            items
+                .iter()
+                .filter_map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Vec<u8>>()
+                .into(),
+        )),
         (DataType::Binary, _) => None,
     }
+}
+
+/// Whether `items` is a list of integers 0 to 255: serde's form of `Vec<u8>` and `serde_bytes`, which a
+/// binary column takes as its bytes (ele's addition: dlt makes a child table of any list).
+pub(crate) fn is_byte_list(items: &[Value]) -> bool {
+    items
+        .iter()
+        .all(|v| v.as_u64().is_some_and(|b| b <= u64::from(u8::MAX)))
 }
 
 /// dlt's `_text_to_binary`: `0x…` as hexadecimal bytes, else strict base64.

@@ -817,6 +817,12 @@ fn flatten<'v>(
             .and_then(|t| t.columns.get(name))
             .is_some_and(|c| c.data_type == Some(DataType::Json))
     };
+    // A list of bytes into a binary column (how serde writes `Vec<u8>`) is the column's value, not a child table.
+    let is_binary = |name: &str| {
+        table
+            .and_then(|t| t.columns.get(name))
+            .is_some_and(|c| c.data_type == Some(DataType::Binary))
+    };
     let mut row = FieldMap::with_capacity_and_hasher(object.len() + 4, Default::default());
     let mut lists = Vec::new();
     // (dict, nesting budget left, normalized path joined with `__`)
@@ -830,7 +836,10 @@ fn flatten<'v>(
                 Value::Object(inner) if !keep_as_json() => {
                     stack.push((Fields::Object(inner), level - 1, field.path));
                 }
-                Value::Array(inner) if !keep_as_json() => {
+                Value::Array(inner)
+                    if !(keep_as_json()
+                        || is_binary(&field.column) && super::coerce::is_byte_list(inner)) =>
+                {
                     let mut list_path: Vec<String> = if path.is_empty() {
                         Vec::new()
                     } else {

@@ -15,7 +15,8 @@ pub(crate) fn resolve_column_hints(
     schema: &Schema,
     table: &str,
 ) -> Result<Vec<(String, ColumnHint)>> {
-    let columns = hints.columns.clone();
+    let columns =
+        crate::extract::column_type::overlay_type_columns(&hints.type_columns, &hints.columns);
     let flagged = |flag: fn(&ColumnHint) -> Option<bool>| -> Vec<String> {
         columns
             .iter()
