@@ -9,6 +9,7 @@ mod colliding_names;
 mod column_types;
 mod concurrency;
 mod contracts;
+mod cursor_types;
 mod destination_switch;
 mod dispositions;
 mod errors;

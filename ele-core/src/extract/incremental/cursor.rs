@@ -7,11 +7,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::lag::shift_json;
+
 /// A cursor value type: how two cursor values (as JSON) compare, and how a scheduler instant converts to one.
 ///
 /// Implemented for `serde_json::Value` (dlt's rules for JSON: numbers with numbers, strings with strings,
-/// no coercion), integers, floats, `String`, chrono's date-times with a zone (compared as instants), and
-/// chrono's `NaiveDate` and `NaiveDateTime` (compared as dates and as date-times without a zone).
+/// no coercion), integers, floats, `String`, chrono's date-times with a zone (compared as instants),
+/// chrono's `NaiveDate` and `NaiveDateTime` (compared as dates and as date-times without a zone), with the
+/// feature `jiff` jiff's `Timestamp`, `civil::Date` and `civil::DateTime` (the same), and with the feature
+/// `rust_decimal` `rust_decimal::Decimal` (compared and lagged digit for digit).
 pub trait Cursor: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Orders two cursor values; `None` when they cannot be compared.
     fn compare(a: &Value, b: &Value) -> Option<Ordering> {
@@ -27,6 +31,12 @@ pub trait Cursor: Serialize + DeserializeOwned + Send + Sync + 'static {
                 instant.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             )),
         }
+    }
+
+    /// The value `by` later (earlier when negative), for `lag`: seconds for date-times, days for dates, units
+    /// for numbers; the result keeps the value's representation.
+    fn shift(value: &Value, by: f64) -> std::result::Result<Value, String> {
+        shift_json(value, by)
     }
 }
 

@@ -22,20 +22,25 @@ pub(super) fn func_prefers(
     }
 }
 
-/// dlt's `apply_lag`: moves `last` back by `lag` (forward for `min`): seconds for date-times, days for dates,
-/// units for numbers (integers stay integers). Strings keep their format.
+/// dlt's `apply_lag`: moves `last` back by `lag` (forward for `min`) with the cursor type's `shift`.
 pub(super) fn apply_lag(
     lag: f64,
     last: &Value,
     func: &LastValueFunc,
+    shift: fn(&Value, f64) -> std::result::Result<Value, String>,
 ) -> std::result::Result<Value, String> {
     let sign = if matches!(func, LastValueFunc::Min) {
         1.0
     } else {
         -1.0
     };
-    let shift = sign * lag;
-    match last {
+    shift(last, sign * lag)
+}
+
+/// Shifts a JSON cursor value by `shift`: seconds for date-times, days for dates, units for numbers (integers
+/// stay integers). Strings keep their format.
+pub(crate) fn shift_json(value: &Value, shift: f64) -> std::result::Result<Value, String> {
+    match value {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
                 Ok(json!(i + shift.trunc() as i64))

@@ -8,6 +8,8 @@
 
 mod config;
 mod cursor;
+#[cfg(any(feature = "jiff", feature = "rust_decimal"))]
+mod cursor_crates;
 mod cursor_path;
 mod lag;
 mod tracker;
@@ -243,7 +245,7 @@ impl<T: Cursor> Incremental<T> {
                 if end_value.is_none()
                     && matches!(func, LastValueFunc::Max | LastValueFunc::Min) =>
             {
-                let lagged = apply_lag(lag, &last, &func).map_err(|m| {
+                let lagged = apply_lag(lag, &last, &func, T::shift).map_err(|m| {
                     Error::config(format!(
                         "resource `{resource}`: cannot apply lag {lag} to the last value of `{cursor_path}`: {m}"
                     ))
