@@ -110,6 +110,14 @@ pub(crate) fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
     check::resource(&cx, &model);
     match (cx.check(), model.item_ty) {
         (Ok(()), Some(item_ty)) => expand(&model, item_ty),
+        (Err(error), None) => match fallback::without_emitter(&model, error.clone()) {
+            Some(output) => output,
+            None => fallback::stub(
+                fallback::function(item, &original, error),
+                &original,
+                "Resource",
+            ),
+        },
         (Err(error), _) => fallback::stub(
             fallback::function(item, &original, error),
             &original,

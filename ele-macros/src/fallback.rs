@@ -6,9 +6,10 @@
 //! type-checks as a plain `async fn`, and every other use of it keeps resolving.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, quote};
+use quote::{ToTokens, format_ident, quote};
+use syn::ext::IdentExt;
 
-use crate::ast::ItemFn;
+use crate::ast::{ItemFn, Resource};
 use crate::attr;
 
 /// The function as the user wrote it, and the errors.
@@ -48,6 +49,48 @@ pub(crate) fn stub(output: TokenStream, function: &ItemFn, suffix: &str) -> Toke
         #[allow(dead_code)]
         #vis struct #ident;
     }
+}
+
+/// A resource function without an emitter: the one error, the user's function kept under another name (so its
+/// body is still type-checked), and in its place a constructor with the arguments the macro would have taken,
+/// returning a stand-in resource. Code that calls it and runs the result compiles, so the error stays the only
+/// one, without follow-ons about the arguments or about a future that "cannot be run by a pipeline".
+pub(crate) fn without_emitter(m: &Resource, error: syn::Error) -> Option<TokenStream> {
+    let function = m.original;
+    if !function.sig.generics.params.is_empty() {
+        return None;
+    }
+    let mut sig = function.sig.clone();
+    attr::strip_param_attrs(&mut sig, attr::is_param_attr);
+    sig.ident = format_ident!("__ele_{}_without_emitter", function.sig.ident.unraw());
+    let body = &function.body;
+    let vis = &function.vis;
+    let ident = m.ident;
+    let struct_ident = &m.struct_ident;
+    let krate = &m.krate;
+    let idents: Vec<_> = m.args().map(|a| a.ident).collect();
+    let tys: Vec<_> = m.args().map(|a| a.ty).collect();
+    let cfgs: Vec<_> = function
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let errors = error.into_compile_error();
+    Some(quote! {
+        #(#cfgs)*
+        #[allow(dead_code, non_snake_case, clippy::all)]
+        #sig #body
+        #errors
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        #vis type #struct_ident = #krate::ItemsResource<::std::vec::Vec<()>>;
+        #(#cfgs)*
+        #[allow(dead_code, unused_variables, clippy::all)]
+        #vis fn #ident(#(#idents: #tys),*) -> #struct_ident {
+            #krate::items(::std::vec::Vec::new())
+        }
+    })
 }
 
 /// The input could not be read as a function: the item unchanged, with a clearer error when it is another

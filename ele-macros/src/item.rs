@@ -13,7 +13,9 @@
 //!
 //! ```text
 //! const _: () = {
-//!     impl Item for Event { const FIELDS: &[&str] = &["eventId"]; const FLATTENED: bool = true; }
+//!     impl Item for Event {
+//!         const NAMES: FieldNames = FieldNames { ty: "Event", own: &["eventId"], flattened: &[Probe::<Meta>::NAMES] };
+//!     }
 //!     #[diagnostic::on_unimplemented(message = "`Event` has no serialized field of this name",
 //!         note = "the serialized fields of `Event` are `eventId`, and those of the flattened `Meta`")]
 //!     pub trait __EleFields<__N, __I, __Ty> {}
@@ -444,8 +446,7 @@ fn expand(m: &Item) -> TokenStream {
                     #(#predicates,)*
                     #inner: #item_mod::Item,
                 {
-                    const FIELDS: &'static [&'static str] = <#inner as #item_mod::Item>::FIELDS;
-                    const FLATTENED: bool = <#inner as #item_mod::Item>::FLATTENED;
+                    const NAMES: #item_mod::FieldNames = <#inner as #item_mod::Item>::NAMES;
                     fn columns() -> #krate::__private::ColumnHints {
                         <#inner as #item_mod::Item>::columns()
                     }
@@ -470,7 +471,7 @@ fn expand(m: &Item) -> TokenStream {
                 .chain(fields.iter().map(|f| &f.name))
                 .map(String::as_str)
                 .collect();
-            let is_flattened = !flattened.is_empty();
+            let type_name = ident.unraw().to_string();
             let private = quote!(#krate::__private);
             let column_fields: Vec<ColumnField> = fields
                 .iter()
@@ -494,8 +495,14 @@ fn expand(m: &Item) -> TokenStream {
             let item_impl = quote! {
                 #[automatically_derived]
                 impl #impl_generics #item_mod::Item for #self_ty #where_clause {
-                    const FIELDS: &'static [&'static str] = &[#(#own_names),*];
-                    const FLATTENED: bool = #is_flattened;
+                    const NAMES: #item_mod::FieldNames = {
+                        use #item_mod::ProbeNamesOther as _;
+                        #item_mod::FieldNames {
+                            ty: #type_name,
+                            own: &[#(#own_names),*],
+                            flattened: &[#(#item_mod::Probe::<#flattened>::NAMES),*],
+                        }
+                    };
                     fn columns() -> #private::ColumnHints {
                         #columns
                     }
@@ -535,7 +542,6 @@ fn expand(m: &Item) -> TokenStream {
             }
 
             // The error message, with the names (the tag first, as serde writes it).
-            let type_name = ident.unraw().to_string();
             let mut all: Vec<String> = tag.iter().cloned().collect();
             all.extend(fields.iter().map(|f| f.name.clone()));
             let flattened_names: Vec<String> = flattened

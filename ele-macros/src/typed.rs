@@ -4,28 +4,36 @@
 //! created_at: Incremental<String>`, the resource's `const _` block gets
 //!
 //! ```text
+//! const _: () = {                                                                             // at "id"
+//!     use item::ProbeNamesOther as _;
+//!     if let Some(message) = item::missing_field(item::Probe::<Event>::NAMES, "id").as_str() {
+//!         panic!("{}", message)
+//!     }
+//! };
 //! #[allow(dead_code, ..)]
 //! fn __ele_check_item<__EleNever>() {
 //!     use item::{ProbeItem as _, ProbeOther as _};
-//!     item::field::<_, FieldName<'i', 'd'>, _, _>((&item::Probe::<Event>::new()).probe());    // at "id"
 //!     item::cursor::<_, String>(                                                              // at `String`
 //!         item::field::<_, FieldName<'c', ..>, _, _>(                                         // at the path
 //!             item::field::<_, FieldName<'u', ..>, _, _>((&item::Probe::<Event>::new()).probe())));
 //! }
 //! ```
 //!
-//! where `item` is `::ele::__private::item`. The function is generic and never called, so it is type-checked
-//! (by `cargo check` too) and never compiled to code. `probe()` starts the checks on `Event` when it derives
-//! `Item`, and on a type that accepts everything otherwise (autoref specialization, see ele-core's `item`
-//! module), so resources over plain `#[derive(Serialize)]` structs compile as before. A wrong name is an
-//! unsatisfied `Field` bound reported at the `_` spanned at the user's literal, with the item's list of
-//! serialized names; a wrong cursor type is an unsatisfied `CursorOf` bound at the user's type.
+//! where `item` is `::ele::__private::item`. A key is checked by evaluating a constant: a missing name is one
+//! error at the user's literal that names the type, suggests the closest name and lists them all, and an item
+//! type without `Item` has no names to check (`Probe::<T>::NAMES` is `None` then). A cursor path is checked by
+//! types, as its field's type must also match `Incremental<T>`: the function is generic and never called, so it
+//! is type-checked (by `cargo check` too) and never compiled to code. `probe()` starts the checks on `Event`
+//! when it derives `Item`, and on a type that accepts everything otherwise (autoref specialization, see
+//! ele-core's `item` module). A wrong name is an unsatisfied `Field` bound reported at the `_` spanned at the
+//! user's literal, with the item's list of serialized names; a wrong cursor type is an unsatisfied `CursorOf`
+//! bound at the user's type.
 //!
 //! Left to the run-time checks: items of type `serde_json::Value` (no code is emitted), keys containing `__`
 //! (normalized columns of nested fields), and cursor paths written as JSONPath (`$`, `[`, `*`, quotes).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::{LitStr, PathArguments, Type};
 
 use crate::ast::Resource;
@@ -41,21 +49,18 @@ pub(crate) fn checks(m: &Resource, item_ty: &Type, private: &TokenStream) -> Tok
     let item_mod = quote!(#private::item);
     let start = quote!((&#item_mod::Probe::<#item_ty>::new()).probe());
     let mut checks = Vec::new();
+    let mut key_checks = Vec::new();
 
     let keys = [m.hints.primary_key.get(), m.hints.merge_key.get()];
     for Key { columns } in keys.into_iter().flatten() {
         for column in columns {
-            if let Some(check) = key_check(&item_mod, &start, column) {
-                checks.push(check);
-            }
+            key_checks.extend(key_check(&item_mod, item_ty, column));
         }
     }
     for p in m.incrementals() {
         if let Some(Key { columns }) = p.config.primary_key.get() {
             for column in columns {
-                if let Some(check) = key_check(&item_mod, &start, column) {
-                    checks.push(check);
-                }
+                key_checks.extend(key_check(&item_mod, item_ty, column));
             }
         }
         let Some(cursor) = p.config.cursor.get() else {
@@ -80,9 +85,10 @@ pub(crate) fn checks(m: &Resource, item_ty: &Type, private: &TokenStream) -> Tok
         }
     }
     if checks.is_empty() {
-        return TokenStream::new();
+        return quote!(#(#key_checks)*);
     }
     quote! {
+        #(#key_checks)*
         #[allow(
             dead_code,
             unused_imports,
@@ -98,17 +104,27 @@ pub(crate) fn checks(m: &Resource, item_ty: &Type, private: &TokenStream) -> Tok
     }
 }
 
-/// `field::<_, Name, _, _>(start);` for a key column, spanned at its literal; `None` for a column that is only
-/// checked at run time.
-fn key_check(item_mod: &TokenStream, start: &TokenStream, column: &LitStr) -> Option<TokenStream> {
+/// The constant that checks a key column against the item's serialized names, spanned at its literal; `None`
+/// for a column that is only checked at run time.
+fn key_check(item_mod: &TokenStream, item_ty: &Type, column: &LitStr) -> Option<TokenStream> {
     let name = column.value();
     if name.contains("__") {
         return None;
     }
     let span = column.span();
-    let step = step(item_mod, &name, span);
-    let start = respan(start.clone(), span);
-    Some(quote_spanned!(span=> #step(#start);))
+    let item_mod = respan(item_mod.clone(), span);
+    let item_ty = respan(item_ty.to_token_stream(), span);
+    Some(quote_spanned! {span=>
+        #[allow(unused_imports, unused_qualifications, clippy::all)]
+        const _: () = {
+            use #item_mod::ProbeNamesOther as _;
+            if let ::core::option::Option::Some(message) =
+                #item_mod::missing_field(#item_mod::Probe::<#item_ty>::NAMES, #column).as_str()
+            {
+                ::core::panic!("{}", message)
+            }
+        };
+    })
 }
 
 /// The nested `field` calls of a dotted cursor path, each spanned at the literal; `None` for a path that is

@@ -47,6 +47,8 @@ use crate::model::hints::{Key, WriteDisposition};
 use crate::model::schema::ColumnHints;
 
 pub use crate::extract::column_type::{ColumnType, kind, nested_columns, overlay_type_columns};
+#[doc(hidden)]
+pub use crate::extract::field_names::{FieldNames, Message, missing_field};
 
 /// A struct whose serialized fields are known at compile time; implement it with `#[derive(ele::Item)]`.
 ///
@@ -99,10 +101,9 @@ pub use crate::extract::column_type::{ColumnType, kind, nested_columns, overlay_
 )]
 pub trait Item {
     /// The serialized names of the struct's own fields, in order (a `#[serde(tag = "...")]` first), without
-    /// the skipped ones; a flattened field's names are not expanded here (see [`Item::FLATTENED`]).
-    const FIELDS: &'static [&'static str];
-    /// Whether the struct has `#[serde(flatten)]` fields, whose names come from their own types.
-    const FLATTENED: bool;
+    /// the skipped ones, and those of its `#[serde(flatten)]` fields' types.
+    #[doc(hidden)]
+    const NAMES: FieldNames;
 
     /// The column hints the field types give (see [`ColumnType`]) with the fields' `#[ele(...)]` hints on
     /// top, under the serialized names; a resource emitting this type starts from them.
@@ -220,6 +221,20 @@ impl<C> CursorOf<C> for C {}
 impl<C> CursorOf<Option<C>> for C {}
 impl<C: Cursor> CursorOf<Dyn> for C {}
 impl<C: Cursor> CursorOf<Unchecked> for C {}
+
+impl<T: Item> Probe<T> {
+    /// `T`'s serialized names, for [`missing_field`](super::field_names::missing_field).
+    pub const NAMES: Option<&'static FieldNames> = Some(&T::NAMES);
+}
+
+/// `Probe::<T>::NAMES` for a `T` without [`Item`]: nothing to check (the inherent constant wins when `T: Item`).
+#[doc(hidden)]
+pub trait ProbeNamesOther {
+    /// `None`.
+    const NAMES: Option<&'static FieldNames> = None;
+}
+
+impl<T> ProbeNamesOther for Probe<T> {}
 
 /// The start of a compile-time check on the item type `T`; see [`ProbeItem`] and [`ProbeOther`].
 #[doc(hidden)]

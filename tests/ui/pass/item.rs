@@ -209,16 +209,18 @@ fn stripe(endpoints: Vec<(&'static str, &'static str)>) -> Vec<Box<dyn ele::DynR
 
 fn main() {
     assert_eq!(
-        <Event as ele::Item>::FIELDS,
+        <Event as ele::Item>::NAMES.own,
         [
             "kind", "eventId", "type", "ts", "upd", "actor", "owner", "weight", "payload", "counts"
         ]
     );
-    assert!(<Event as ele::Item>::FLATTENED);
-    assert_eq!(<Meta as ele::Item>::FIELDS, ["SOURCE_NAME"]);
-    assert_eq!(<Wrapped as ele::Item>::FIELDS, ["login", "id"]);
+    let flattened = <Event as ele::Item>::NAMES.flattened;
+    assert_eq!(flattened.len(), 1);
+    assert_eq!(flattened[0].map(|names| names.own), Some(&["SOURCE_NAME"][..]));
+    assert_eq!(<Meta as ele::Item>::NAMES.own, ["SOURCE_NAME"]);
+    assert_eq!(<Wrapped as ele::Item>::NAMES.own, ["login", "id"]);
     assert_eq!(
-        <Page<'static, User> as ele::Item>::FIELDS,
+        <Page<'static, User> as ele::Item>::NAMES.own,
         ["items", "cursor", "next"]
     );
 
