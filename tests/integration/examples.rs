@@ -25,6 +25,9 @@ mod github_events;
 #[path = "../../examples/repo_issues.rs"]
 mod repo_issues;
 #[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../../examples/rest_client.rs"]
+mod rest_client;
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/search_terms.rs"]
 mod search_terms;
 #[allow(dead_code, clippy::duplicate_mod)]
@@ -871,4 +874,55 @@ pub(crate) async fn facebook_ads_replace_with_root_key_then_merge() {
     assert_eq!(info.rows("ads"), 2, "{info}");
     assert_eq!(count(&db, "fb.ads").await, 4);
     assert_eq!(count(&db, "fb.ads__adlabels").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_client_reads_each_paginator_with_each_auth() {
+    use rest_client::{
+        Clients, fake_api,
+        server::{FixtureServer, Reply},
+        tickets_api,
+    };
+    let db = TestDb::new("ex_rest_client").await;
+    let p = db.pipeline("rest_client", "rest");
+    let api = FixtureServer::start(fake_api::handler)
+        .await
+        .expect("fixture server");
+    // The example waits the second `Retry-After: 1` asks for; the test asks for none.
+    api.fail_once("/json_link?page=2", Reply::too_many_requests(0));
+    let clients = Clients::new(api.base_url()).expect("clients");
+    let info = p.run(tickets_api(clients.clone())).await.expect("run");
+    let tables = [
+        "json_link",
+        "header_link",
+        "offset",
+        "page_number",
+        "cursor",
+        "single_page",
+    ];
+    for table in tables {
+        assert_eq!(info.rows(table), 5, "{table}: {info}");
+        assert_eq!(count(&db, &format!("rest.{table}")).await, 5, "{table}");
+    }
+    assert_eq!(clients.retries(), 1);
+    let requests = |path: &str| api.requests(path);
+    // 3 pages, page 2 twice.
+    assert_eq!(requests("/json_link"), 4, "{:?}", api.log());
+    // 3 pages, the last without a next link.
+    assert_eq!(requests("/header_link"), 3);
+    // Offsets 0, 2, 4 of a total of 5.
+    assert_eq!(requests("/offset"), 3);
+    // Pages 1 to 3, then the empty page 4.
+    assert_eq!(requests("/page_number"), 4);
+    // One token for 3 pages.
+    assert_eq!((requests("/oauth/token"), requests("/cursor")), (1, 3));
+    assert_eq!(requests("/single_page"), 1);
+    // Each path checked its credentials: a request without them would have failed the run with a 401.
+    assert!(
+        api.log()
+            .iter()
+            .any(|r| r == "/offset?offset=2&limit=2&api_key=fixture-api-key"),
+        "{:?}",
+        api.log()
+    );
 }
