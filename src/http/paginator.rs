@@ -285,6 +285,8 @@ struct Range {
     stop_after_empty_page: bool,
     /// Do not go to or past this value.
     maximum: Option<u64>,
+    /// Where a boolean in the body tells whether there is a next page.
+    has_more_path: Option<JsonPath>,
 }
 
 impl Range {
@@ -293,6 +295,37 @@ impl Range {
             total_path: Some(JsonPath::new("total")),
             stop_after_empty_page: true,
             maximum: None,
+            has_more_path: None,
+        }
+    }
+
+    /// An error when nothing would ever stop the paging.
+    fn check_can_stop(&self, paginator: &str) -> Result<()> {
+        let can_stop = self.total_path.is_some()
+            || self.stop_after_empty_page
+            || self.maximum.is_some()
+            || self.has_more_path.is_some();
+        match can_stop {
+            true => Ok(()),
+            false => Err(Error::config(format!(
+                "{paginator} would never stop: give a total path, a maximum or a has-more path, or stop after an empty page"
+            ))),
+        }
+    }
+
+    /// The boolean at `has_more_path` (`true`, `false`, or such a string); `Ok(None)` without the path.
+    fn has_more(&self, page: &PageResponse<'_>, paginator: &str) -> Result<Option<bool>> {
+        let Some(path) = &self.has_more_path else {
+            return Ok(None);
+        };
+        match path.find(page.body) {
+            Some(Value::Bool(more)) => Ok(Some(*more)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            other => Err(unreadable(format!(
+                "{paginator}: the response has no boolean at `{path}`{}",
+                other.map(|v| format!(" (found {v})")).unwrap_or_default()
+            ))),
         }
     }
 
@@ -313,8 +346,8 @@ impl Range {
 }
 
 /// `offset` and `limit` query parameters, the offset growing by the limit: dlt's `OffsetPaginator`. Stops when
-/// the offset reaches the total at `total_path` (`total` by default), at a page without items, or at
-/// `maximum_offset`.
+/// the offset reaches the total at `total_path` (`total` by default), at a page without items, at
+/// `maximum_offset`, or when the boolean at `has_more_path` is `false`.
 #[derive(Debug, Clone)]
 pub struct OffsetPaginator {
     limit: u64,
@@ -361,6 +394,12 @@ impl OffsetPaginator {
         self
     }
 
+    /// Where a boolean in the body tells whether there is a next page (`has_more`); stop at `false`.
+    pub fn has_more_path(mut self, path: impl Into<JsonPath>) -> Self {
+        self.range.has_more_path = Some(path.into());
+        self
+    }
+
     /// Stop before this offset.
     pub fn maximum_offset(mut self, maximum: u64) -> Self {
         self.range.maximum = Some(maximum);
@@ -381,14 +420,16 @@ impl Paginator for OffsetPaginator {
     }
 
     fn next_request(&mut self, page: &PageResponse<'_>, request: &mut PageRequest) -> Result<bool> {
+        self.range.check_can_stop("OffsetPaginator")?;
         if self.range.stop_after_empty_page && page.items.is_empty() {
             return Ok(false);
         }
         let total = self.range.total(page, "OffsetPaginator")?;
+        let has_more = self.range.has_more(page, "OffsetPaginator")?;
         self.offset += self.limit;
         let past_total = total.is_some_and(|t| self.offset >= t);
         let past_maximum = self.range.maximum.is_some_and(|m| self.offset >= m);
-        if past_total || past_maximum {
+        if past_total || past_maximum || has_more == Some(false) {
             return Ok(false);
         }
         request.set_param(&self.offset_param, self.offset);
@@ -398,7 +439,8 @@ impl Paginator for OffsetPaginator {
 }
 
 /// A page number query parameter counting up from `base_page`: dlt's `PageNumberPaginator`. Stops after the
-/// number of pages at `total_path` (`total` by default), at a page without items, or at `maximum_page`.
+/// number of pages at `total_path` (`total` by default), at a page without items, at `maximum_page`, or when the
+/// boolean at `has_more_path` is `false`.
 #[derive(Debug, Clone)]
 pub struct PageNumberPaginator {
     base_page: u64,
@@ -450,6 +492,12 @@ impl PageNumberPaginator {
         self
     }
 
+    /// Where a boolean in the body tells whether there is a next page (`has_more`); stop at `false`.
+    pub fn has_more_path(mut self, path: impl Into<JsonPath>) -> Self {
+        self.range.has_more_path = Some(path.into());
+        self
+    }
+
     /// The last page to request.
     pub fn maximum_page(mut self, maximum: u64) -> Self {
         self.range.maximum = Some(maximum);
@@ -475,14 +523,16 @@ impl Paginator for PageNumberPaginator {
     }
 
     fn next_request(&mut self, page: &PageResponse<'_>, request: &mut PageRequest) -> Result<bool> {
+        self.range.check_can_stop("PageNumberPaginator")?;
         if self.range.stop_after_empty_page && page.items.is_empty() {
             return Ok(false);
         }
         let total_pages = self.range.total(page, "PageNumberPaginator")?;
+        let has_more = self.range.has_more(page, "PageNumberPaginator")?;
         self.page += 1;
         let past_total = total_pages.is_some_and(|t| self.page >= t + self.base_page);
         let past_maximum = self.range.maximum.is_some_and(|m| self.page > m);
-        if past_total || past_maximum {
+        if past_total || past_maximum || has_more == Some(false) {
             return Ok(false);
         }
         request.set_param(&self.page_param, self.page);
@@ -751,6 +801,50 @@ mod tests {
         );
         let error = missing_total.expect_err("no total");
         assert!(error.to_string().contains("without_total"), "{error}");
+    }
+
+    #[test]
+    fn has_more_ends_numbered_paging() {
+        let urls = walk(
+            OffsetPaginator::new(2)
+                .without_total()
+                .has_more_path("meta.has_more"),
+            "http://h/items",
+            &[
+                body(json!({"data": [1, 2], "meta": {"has_more": true}})),
+                body(json!({"data": [3, 4], "meta": {"has_more": "false"}})),
+            ],
+        );
+        assert_eq!(urls.expect("walks").len(), 2);
+        let urls = walk(
+            PageNumberPaginator::new()
+                .without_total()
+                .has_more_path("has_more"),
+            "http://h/items",
+            &[body(json!({"data": [1], "has_more": false}))],
+        );
+        assert_eq!(urls.expect("walks").len(), 1);
+        let missing = walk(
+            PageNumberPaginator::new()
+                .without_total()
+                .has_more_path("has_more"),
+            "http://h/items",
+            &[body(json!({"data": [1]}))],
+        );
+        assert!(
+            missing
+                .expect_err("no has_more")
+                .to_string()
+                .contains("has_more")
+        );
+        let endless = walk(
+            OffsetPaginator::new(2)
+                .without_total()
+                .stop_after_empty_page(false),
+            "http://h/items",
+            &[body(json!([1, 2]))],
+        );
+        assert!(endless.expect_err("never stops").is_config());
     }
 
     #[test]
