@@ -239,11 +239,7 @@ impl RestClient {
                     retries += 1;
                     let Some(wait) = self.inner.retry.wait_before(retries, retry_after, waited)
                     else {
-                        let tried = if retries > 1 {
-                            format!(" (gave up after {} retries)", retries - 1)
-                        } else {
-                            String::new()
-                        };
+                        let tried = give_up_reason(&self.inner.retry, retries, retry_after, waited);
                         return Err(Error::Http {
                             message: self.scrub(format!("{message}{tried}")),
                             status: status.map(|s| s.as_u16()),
@@ -386,8 +382,9 @@ impl RestClient {
                     retries += 1;
                     let Some(wait) = self.inner.retry.wait_before(retries, retry_after, waited)
                     else {
+                        let tried = give_up_reason(&self.inner.retry, retries, retry_after, waited);
                         return Err(Error::Http {
-                            message: self.scrub(message),
+                            message: self.scrub(format!("{message}{tried}")),
                             status: status.map(|s| s.as_u16()),
                             transient: true,
                             source: source.map(|e| e.without_url().into()),
@@ -479,6 +476,27 @@ impl fmt::Debug for RestClient {
     }
 }
 
+/// Why the retries stopped, for the error message: ` (gave up after 3 retries)`, or the `Retry-After` that
+/// would take the waiting past the budget.
+fn give_up_reason(
+    policy: &RetryPolicy,
+    retry: u32,
+    retry_after: Option<Duration>,
+    waited: Duration,
+) -> String {
+    match retry_after {
+        Some(after) if policy.past_budget(after, waited) => format!(
+            " (the server asked to retry after {} s, past the retry budget)",
+            after.as_secs()
+        ),
+        _ => match retry.saturating_sub(1) {
+            0 => String::new(),
+            1 => " (gave up after 1 retry)".to_owned(),
+            n => format!(" (gave up after {n} retries)"),
+        },
+    }
+}
+
 fn parse_body(bytes: &[u8]) -> serde_json::Result<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
@@ -565,6 +583,91 @@ mod tests {
             "https://example.com/x?appid=***&q=rust&access_token=***&page=2"
         );
         assert!(!format!("{api:?}").contains("pw"), "{api:?}");
+    }
+
+    /// Log lines written while the test's subscriber is the default.
+    #[derive(Clone, Default)]
+    struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for CapturedLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A server on 127.0.0.1 giving `responses` (whole HTTP responses) to one connection each, in order.
+    async fn canned_server(responses: Vec<String>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = listener.local_addr().expect("an address");
+        tokio::spawn(async move {
+            for response in responses {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        format!("http://{address}")
+    }
+
+    fn response(status: &str, headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    // In the unit tests, as no other test of this binary retries: tracing caches whether a log line is
+    // wanted per call site, and other threads retrying without a subscriber would race with this one.
+    #[tokio::test]
+    async fn retry_log_lines_show_no_secret() {
+        let key = "l0g-s3cret-k3y";
+        let base = canned_server(vec![
+            response(
+                "429 Too Many Requests",
+                "Retry-After: 0\r\n",
+                &format!("{{\"error\":\"slow down, {key}\"}}"),
+            ),
+            response("200 OK", "", "[{\"id\":1}]"),
+        ])
+        .await;
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let client = RestClient::builder(base)
+            .auth(Auth::api_key_query("api_key", key.to_owned()))
+            .retry(RetryPolicy::new().initial_backoff(Duration::ZERO))
+            .build()
+            .expect("client");
+        let url = client.url("/items").expect("a url");
+        let fetched = client.get_json(&url).await.expect("a page after the retry");
+        assert_eq!(fetched.retries, 1);
+        let text =
+            String::from_utf8_lossy(&log.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+        assert!(text.contains("retrying") && text.contains("429"), "{text}");
+        assert!(
+            text.contains("api_key=***") && text.contains("slow down, ***"),
+            "{text}"
+        );
+        assert!(!text.contains(key), "{text}");
     }
 
     #[test]

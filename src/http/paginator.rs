@@ -8,13 +8,20 @@ use reqwest::header::{HeaderMap, LINK};
 use serde_json::Value;
 
 use super::selector::JsonPath;
-use super::url::set_param;
+use super::url::{set_param, show_url};
 use crate::{Error, Result};
 
 /// The request of the next page, as a paginator changes it: its URL and query parameters.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PageRequest {
     url: Url,
+}
+
+impl fmt::Debug for PageRequest {
+    /// The URL with the values of secret-looking query parameters as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PageRequest({})", show_url(&self.url, None))
+    }
 }
 
 impl PageRequest {
@@ -938,6 +945,11 @@ mod tests {
 
     #[test]
     fn request_params_can_be_changed() {
+        let secret = request("http://h/x?access_token=s3cr3t&a=1");
+        assert_eq!(
+            format!("{secret:?}"),
+            "PageRequest(http://h/x?access_token=***&a=1)"
+        );
         let mut r = request("http://h/x?a=1&b=2");
         r.set_param("a", 3);
         r.remove_param("b");

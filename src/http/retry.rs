@@ -83,7 +83,12 @@ impl RetryPolicy {
             return None;
         }
         let wait = retry_after.unwrap_or_else(|| self.backoff(retry));
-        (waited.saturating_add(wait) <= self.budget).then_some(wait)
+        (!self.past_budget(wait, waited)).then_some(wait)
+    }
+
+    /// Whether waiting `wait` after `waited` goes past the budget.
+    pub(crate) fn past_budget(&self, wait: Duration, waited: Duration) -> bool {
+        waited.saturating_add(wait) > self.budget
     }
 
     /// Exponential backoff with jitter: uniformly random in `[d/2, d]`, `d = initial * 2^(retry-1)` capped.
