@@ -263,10 +263,11 @@ async fn echo_server() -> FixtureServer {
             let ok = form.contains("grant_type=client_credentials")
                 && form.contains("client_id=app")
                 && form.contains("client_secret=cl1ent-s3cret");
-            let token = format!("tok{}", r.param_or("n", 0));
+            // The scope `short` gets tokens that expire at once.
+            let expires_in = if form.contains("scope=short") { 0 } else { 3600 };
             return if ok {
                 Reply::ok(
-                    json!({ "access_token": token, "token_type": "bearer", "expires_in": 3600 }),
+                    json!({ "access_token": "tok0", "token_type": "bearer", "expires_in": expires_in }),
                 )
             } else {
                 Reply::status(401, json!({ "error": "invalid_client" }))
@@ -333,6 +334,23 @@ async fn each_auth_kind_sends_its_credentials() {
         .expect("a page after a new token");
     assert_eq!(page.values()[0]["authorization"], json!("Bearer tok0"));
     assert_eq!(api.log(), ["/whoami", "/token", "/whoami"]);
+
+    // A token about to expire is replaced before the request.
+    api.reset();
+    let short_lived = Auth::oauth2_client_credentials(
+        format!("{}/token", api.base_url()),
+        "app",
+        "cl1ent-s3cret".to_owned(),
+    )
+    .scopes(["short"]);
+    let client = RestClient::builder(api.base_url())
+        .auth(short_lived)
+        .build()
+        .expect("client");
+    for _ in 0..2 {
+        client.get("/whoami", &[]).await.expect("a page");
+    }
+    assert_eq!(api.log(), ["/token", "/whoami", "/token", "/whoami"]);
 
     // Wrong client credentials: a configuration error that does not show the secret.
     let wrong = Auth::oauth2_client_credentials(
