@@ -29,8 +29,8 @@
 //!
 //! Run: `cargo run --example chess`.
 
+use ele::http::RestClient;
 use ele::prelude::*;
-use serde::Deserialize;
 use serde_json::Value;
 
 #[path = "fixtures/server.rs"]
@@ -39,47 +39,22 @@ pub mod server;
 /// The players whose games are loaded.
 pub const PLAYERS: [&str; 2] = ["magnuscarlsen", "vincentkeymer"];
 
-#[derive(Deserialize)]
-struct Archives {
-    archives: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Archive {
-    #[serde(default)]
-    games: Vec<Value>,
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(
-    client: &reqwest::Client,
-    url: &str,
-) -> Result<T, ele::BoxError> {
-    Ok(client
-        .get(url)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
-}
-
 /// The URLs of the monthly game archives of `players` from `start_month` to `end_month` (`"2022/11"`, both
 /// inclusive, open when `None`).
 async fn get_players_archives(
-    client: &reqwest::Client,
-    chess_url: &str,
+    chess: &RestClient,
     players: &[String],
     start_month: Option<&str>,
     end_month: Option<&str>,
 ) -> Result<Vec<String>, ele::BoxError> {
     let mut urls = Vec::new();
     for player in players {
-        let list: Archives = get_json(
-            client,
-            &format!("{chess_url}/pub/player/{player}/games/archives"),
-        )
-        .await?;
-        urls.extend(list.archives.into_iter().filter(|url| {
+        // `{"archives": [...]}`: the page's items are the one list of the body, the archive URLs.
+        let list: Vec<String> = chess
+            .get(&format!("/pub/player/{player}/games/archives"), &[])
+            .await?
+            .items()?;
+        urls.extend(list.into_iter().filter(|url| {
             // Archive URLs end with `/YYYY/MM`.
             let month = url.get(url.len().saturating_sub(7)..).unwrap_or_default();
             start_month.is_none_or(|start| month >= start)
@@ -101,10 +76,9 @@ pub async fn players_games(
 ) -> Result<(), ele::BoxError> {
     // The archives loaded by earlier runs; an empty list on the first run.
     let mut loaded_archives_cache: Vec<String> = state.get_or_default("archives")?;
-    let client = reqwest::Client::new();
+    let chess = RestClient::new(chess_url)?;
     let archives = get_players_archives(
-        &client,
-        &chess_url,
+        &chess,
         &players,
         start_month.as_deref(),
         end_month.as_deref(),
@@ -118,8 +92,9 @@ pub async fn players_games(
         // Add the URL to the cache and send the games of the archive: both are committed together.
         loaded_archives_cache.push(url.clone());
         state.set("archives", &loaded_archives_cache)?;
-        let archive: Archive = get_json(&client, &url).await?;
-        out.send(archive.games).await?;
+        // A full URL is requested as it is; `{"games": [...]}` gives the games as the items.
+        let archive = chess.get(&url, &[]).await?;
+        out.send(archive.into_values()).await?;
     }
     Ok(())
 }

@@ -29,6 +29,7 @@
 //!
 //! Run: `cargo run --example custom_last_value`.
 
+use ele::http::RestClient;
 use ele::prelude::*;
 use serde_json::{Map, Value};
 
@@ -74,12 +75,9 @@ pub async fn get_events(
         Value,
     >,
 ) -> Result<(), ele::BoxError> {
-    let page: Vec<Value> = reqwest::get(format!("{api_url}/repos/duckdb/duckdb/events"))
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    out.send(page).await?;
+    let github = RestClient::new(api_url)?;
+    let page = github.get("/repos/duckdb/duckdb/events", &[]).await?;
+    out.send(page.into_values()).await?;
     println!(
         "newest event per type: {}",
         last_created_at.last_value().unwrap_or_default()

@@ -32,6 +32,7 @@
 //!
 //! Run: `cargo run --example facebook_ads`.
 
+use ele::http::{JsonLinkPaginator, RestClient};
 use ele::prelude::*;
 use serde_json::Value;
 
@@ -41,16 +42,23 @@ pub mod server;
 /// The ad account loaded.
 pub const ACCOUNT_ID: &str = "act_1234567890";
 
-async fn get_data(url: String, query: &[(&str, String)]) -> Result<Vec<Value>, ele::BoxError> {
-    let page: Value = reqwest::Client::new()
-        .get(url)
-        .query(query)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(page["data"].as_array().cloned().unwrap_or_default())
+/// The objects of an edge of the account, page by page: the Graph API links its pages with a next URL in the
+/// body, `paging.next`, and holds the objects in `data`.
+async fn get_data(
+    graph_url: String,
+    edge: &str,
+    query: &[(&str, String)],
+) -> Result<Vec<Value>, ele::BoxError> {
+    let graph = RestClient::new(graph_url)?;
+    let mut pages = graph
+        .paginate(&format!("/v17.0/{ACCOUNT_ID}/{edge}"))
+        .param("limit", fake_api::PAGE_SIZE)
+        .data_selector("data")
+        .paginator(JsonLinkPaginator::new("paging.next"));
+    for (name, value) in query {
+        pages = pages.param(name, value);
+    }
+    Ok(pages.collect_items().await?)
 }
 
 /// The ads of the account in the given effective states; their labels become the child table `ads__adlabels`.
@@ -68,8 +76,7 @@ pub async fn ads(
                 .to_owned(),
         ),
     ];
-    out.send(get_data(format!("{graph_url}/v17.0/{ACCOUNT_ID}/ads"), &query).await?)
-        .await?;
+    out.send(get_data(graph_url, "ads", &query).await?).await?;
     Ok(())
 }
 
@@ -77,7 +84,7 @@ pub async fn ads(
 #[resource(name = "campaigns", primary_key = "id", write_disposition = "replace")]
 pub async fn campaigns(out: Emit<Value>, graph_url: String) -> Result<(), ele::BoxError> {
     let query = [("fields", "id,name,status,objective".to_owned())];
-    out.send(get_data(format!("{graph_url}/v17.0/{ACCOUNT_ID}/campaigns"), &query).await?)
+    out.send(get_data(graph_url, "campaigns", &query).await?)
         .await?;
     Ok(())
 }
@@ -135,12 +142,13 @@ async fn main() -> Result<(), ele::BoxError> {
 }
 
 /// The stand-in for the Facebook Graph API (not part of the pattern): `GET /v17.0/{account}/ads?effective_status=..`
-/// and `GET /v17.0/{account}/campaigns` answer the canned objects of `fixtures/facebook_ads.json`.
+/// and `GET /v17.0/{account}/campaigns` answer the canned objects of `fixtures/facebook_ads.json`, `limit` a page,
+/// linked by `paging.next`.
 pub mod fake_api {
     use serde_json::{Value, json};
 
     use super::ACCOUNT_ID;
-    use super::server::Request;
+    use super::server::{Request, percent_encode};
 
     /// The canned objects.
     #[derive(Debug, Clone, serde::Deserialize)]
@@ -164,11 +172,38 @@ pub mod fake_api {
         format!("/v17.0/{ACCOUNT_ID}/{edge}")
     }
 
+    /// Objects per page: small, so the tiny fixture has several pages.
+    pub const PAGE_SIZE: usize = 1;
+
+    /// Page of `data` from the `after` cursor on, `limit` objects, with `paging.next` while there are more.
+    fn paged(request: &Request, data: &[Value]) -> Value {
+        let after: usize = request.param_or("after", 0);
+        let limit: usize = request.param_or("limit", 25);
+        let page: Vec<&Value> = data.iter().skip(after).take(limit).collect();
+        let mut paging = json!({ "cursors": { "after": (after + page.len()).to_string() } });
+        if after + limit < data.len() {
+            let query: Vec<String> = request
+                .query
+                .iter()
+                .filter(|(k, _)| k != "after")
+                .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+                .collect();
+            paging["next"] = json!(format!(
+                "{}{}?{}&after={}",
+                request.base_url,
+                request.path,
+                query.join("&"),
+                after + limit
+            ));
+        }
+        json!({ "data": page, "paging": paging })
+    }
+
     /// An API holding `canned`.
     pub fn graph(canned: Canned) -> impl Fn(&Request) -> Option<Value> + Send + Sync + 'static {
         move |request| {
             if request.path == path("campaigns") {
-                return Some(json!({ "data": canned.campaigns }));
+                return Some(paged(request, &canned.campaigns));
             }
             if request.path != path("ads") {
                 return None;
@@ -177,15 +212,16 @@ pub mod fake_api {
             let states: Option<Vec<&str>> = request
                 .param("effective_status")
                 .map(|s| s.split(',').collect());
-            let data: Vec<&Value> = canned
+            let data: Vec<Value> = canned
                 .ads
                 .iter()
                 .filter(|ad| {
                     let state = ad["effective_status"].as_str().unwrap_or_default();
                     states.as_ref().is_none_or(|states| states.contains(&state))
                 })
+                .cloned()
                 .collect();
-            Some(json!({ "data": data }))
+            Some(paged(request, &data))
         }
     }
 }

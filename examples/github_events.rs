@@ -23,6 +23,7 @@
 //! Run: `cargo run --example github_events` (a local stand-in for the GitHub API serves
 //! `fixtures/github_events.json`; the data goes to `DESTINATION__POSTGRES__CREDENTIALS` or the local instance).
 
+use ele::http::{HeaderLinkPaginator, RestClient};
 use ele::prelude::*;
 use serde_json::Value;
 
@@ -39,9 +40,10 @@ pub fn event_table(event: &Value) -> String {
     event["type"].as_str().unwrap_or("unknown_event").to_owned()
 }
 
-/// The events of `owner/repo`, newest first, page by page. Each page passes the `created_at` incremental in
-/// `out.send`: events not newer than the last run's newest one are filtered out (the one at the boundary by its
-/// id), and `start_out_of_range()` tells that the page reached them, so older pages need not be requested.
+/// The events of `owner/repo`, newest first, page by page through `ele::http`. Each page passes the
+/// `created_at` incremental in `out.send`: events not newer than the last run's newest one are filtered out
+/// (the one at the boundary by its id), and `start_out_of_range()` tells that the page reached them, so older
+/// pages need not be requested.
 #[resource(primary_key = "id", write_disposition = "merge", table_name = event_table)]
 pub async fn github_repo_events(
     out: Emit<Value>,
@@ -55,25 +57,17 @@ pub async fn github_repo_events(
     )]
     last_created_at: Incremental<String>,
 ) -> Result<(), ele::BoxError> {
-    let client = reqwest::Client::new();
-    for page in 1.. {
-        let url = format!("{api_url}/repos/{owner}/{repo}/events?page={page}");
-        let events: Vec<Value> = client
-            .get(&url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        if events.is_empty() {
-            break;
-        }
-        out.send(events).await?;
-        // The optional optimization of the seed: the API returns events newest first, so once a page holds an
-        // event older than the start value, every later page is out of range too.
-        if last_created_at.start_out_of_range() {
-            break;
-        }
+    let github = RestClient::new(api_url)?;
+    // GitHub pages with `Link: <...?page=2>; rel="next"` headers. The events come newest first, so once a page
+    // holds an event older than the start value, every later page is out of range too: the seed's optional
+    // optimization, `until_out_of_range`, stops the paging there.
+    let mut pages = github
+        .paginate(&format!("/repos/{owner}/{repo}/events"))
+        .param("per_page", fake_api::PAGE_SIZE)
+        .paginator(HeaderLinkPaginator::new())
+        .until_out_of_range(&last_created_at);
+    while let Some(page) = pages.next_page().await {
+        out.send(page?.into_values()).await?;
     }
     Ok(())
 }
@@ -93,6 +87,11 @@ pub async fn load_events(pipeline: &Pipeline, api_url: &str) -> ele::Result<Load
 async fn main() -> Result<(), ele::BoxError> {
     let canned = fake_api::Canned::load();
     let api = server::FixtureServer::start(fake_api::events(canned.events.clone())).await?;
+    // Like the real API now and then: the second page is rate limited once, and the client waits as asked.
+    api.fail_once(
+        fake_api::page_request(2),
+        server::Reply::too_many_requests(1),
+    );
     let pipeline = Pipeline::builder("github_events")
         .destination(Postgres::from_env_or_local().await?)
         .dataset_name("github_events_data")
@@ -100,7 +99,7 @@ async fn main() -> Result<(), ele::BoxError> {
 
     println!("{}", load_events(&pipeline, api.base_url()).await?);
     println!(
-        "requested {} page(s) of events\n",
+        "made {} request(s) for events (one was rate limited and retried)\n",
         api.requests(&fake_api::events_path())
     );
 
@@ -110,7 +109,7 @@ async fn main() -> Result<(), ele::BoxError> {
     api.set_handler(fake_api::events(canned.all_events()));
     println!("{}", load_events(&pipeline, api.base_url()).await?);
     println!(
-        "requested {} page(s) of events",
+        "made {} request(s) for events",
         api.requests(&fake_api::events_path())
     );
     println!(
@@ -119,12 +118,13 @@ async fn main() -> Result<(), ele::BoxError> {
     Ok(())
 }
 
-/// The stand-in for the GitHub API (not part of the pattern): `GET /repos/{owner}/{repo}/events?page=N` answers
-/// the canned events of `fixtures/github_events.json`, newest first, [`PAGE_SIZE`](fake_api::PAGE_SIZE) per page.
+/// The stand-in for the GitHub API (not part of the pattern): `GET /repos/{owner}/{repo}/events?per_page=N&page=M`
+/// answers the canned events of `fixtures/github_events.json`, newest first, with a `Link` header to the next
+/// page while there is one.
 pub mod fake_api {
     use serde_json::Value;
 
-    use super::server::{Request, page_of};
+    use super::server::{Reply, Request, linked_page};
     use super::{OWNER, REPO};
 
     /// Events per page: small, so the tiny fixture has several pages.
@@ -161,14 +161,16 @@ pub mod fake_api {
         format!("/repos/{OWNER}/{REPO}/events")
     }
 
+    /// The request of page `page` (2 or more) as the server logs it: the link of the page before.
+    pub fn page_request(page: usize) -> String {
+        format!("{}?per_page={PAGE_SIZE}&page={page}", events_path())
+    }
+
     /// An API holding `events` (newest first).
     pub fn events(
         events: Vec<Value>,
-    ) -> impl Fn(&Request) -> Option<Value> + Send + Sync + 'static {
+    ) -> impl Fn(&Request) -> Option<Reply> + Send + Sync + 'static {
         let path = events_path();
-        move |request| {
-            (request.path == path)
-                .then(|| Value::Array(page_of(&events, request.param_or("page", 1), PAGE_SIZE)))
-        }
+        move |request| (request.path == path).then(|| linked_page(request, &events, PAGE_SIZE))
     }
 }

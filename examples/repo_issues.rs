@@ -40,6 +40,7 @@
 
 use std::future::IntoFuture;
 
+use ele::http::{HeaderLinkPaginator, RestClient};
 use ele::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -95,34 +96,22 @@ pub async fn repo_issues(
     #[incremental(cursor = "created_at", initial_value = "2022-09-01T00:00:00Z")]
     created_at: Incremental<String>,
 ) -> Result<(), ele::BoxError> {
-    let client = reqwest::Client::new();
-    let since = created_at.start_value().unwrap_or_default();
-    let until = created_at.end_value();
-    for page in 1.. {
-        let mut query = vec![("since", since.clone())];
-        if let Some(until) = &until {
-            query.push(("until", until.clone()));
-        }
-        query.push(("per_page", PER_PAGE.to_string()));
-        query.push(("page", page.to_string()));
-        let issues: Vec<Issue> = client
-            .get(format!("{api_url}/repos/{repository}/issues"))
-            .query(&query)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let last_page = issues.len() < PER_PAGE;
-        out.send(issues).await?;
+    let github = RestClient::new(api_url)?;
+    // `since` is the start value, `until` the end value of a backfill chunk (left out otherwise); the pages are
+    // linked by `Link` headers.
+    let mut pages = github
+        .paginate(&format!("/repos/{repository}/issues"))
+        .param("since", &created_at)
+        .end_param("until", &created_at)
+        .param("per_page", PER_PAGE)
+        .paginator(HeaderLinkPaginator::new());
+    while let Some(page) = pages.next_page().await {
+        out.send(page?.items::<Issue>()?).await?;
         // last_value is updated after every page
         println!(
             "{repository} issues up to {}",
             created_at.last_value().unwrap_or_default()
         );
-        if last_page {
-            break;
-        }
     }
     Ok(())
 }
@@ -204,7 +193,7 @@ pub mod fake_api {
     use serde_json::Value;
 
     use super::REPOSITORY;
-    use super::server::{Request, page_of};
+    use super::server::{Reply, Request, linked_page};
 
     /// The canned issues.
     #[derive(Debug, Clone, serde::Deserialize)]
@@ -240,7 +229,7 @@ pub mod fake_api {
     /// An API holding `issues`.
     pub fn issues(
         issues: Vec<Value>,
-    ) -> impl Fn(&Request) -> Option<Value> + Send + Sync + 'static {
+    ) -> impl Fn(&Request) -> Option<Reply> + Send + Sync + 'static {
         let path = issues_path();
         move |request| {
             if request.path != path {
@@ -256,11 +245,7 @@ pub mod fake_api {
                 })
                 .cloned()
                 .collect();
-            Some(Value::Array(page_of(
-                &selected,
-                request.param_or("page", 1),
-                request.param_or("per_page", 30),
-            )))
+            Some(linked_page(request, &selected, 30))
         }
     }
 }

@@ -41,6 +41,7 @@
 //!
 //! Run: `cargo run --example search_terms`.
 
+use ele::http::{Auth, JsonResponseCursorPaginator, RestClient};
 use ele::prelude::*;
 use serde_json::Value;
 
@@ -65,34 +66,26 @@ pub async fn search_tweets(
     search_terms: Vec<String>,
     #[secret] twitter_bearer_token: Secret<String>,
 ) -> Result<(), ele::BoxError> {
-    let client = reqwest::Client::new();
+    let twitter = RestClient::builder(api_url)
+        .auth(Auth::bearer(twitter_bearer_token))
+        .build()?;
     for search_term in search_terms {
         let key = last_value_key(&search_term);
         // The newest id seen for this term by earlier runs, if any.
         let last_value_cache: Option<u64> = state.get(&key)?;
         println!("last_value_cache for term {search_term}: {last_value_cache:?}");
-        let mut params = vec![
-            ("query", search_term.clone()),
-            ("max_results", "10".to_owned()),
-        ];
-        if let Some(since_id) = last_value_cache {
-            params.push(("since_id", since_id.to_string()));
-        }
-        let mut next_token: Option<String> = None;
-        loop {
-            let mut query = params.clone();
-            if let Some(token) = &next_token {
-                query.push(("next_token", token.clone()));
-            }
-            let mut page: Value = client
-                .get(format!("{api_url}/2/tweets/search/recent"))
-                .query(&query)
-                .bearer_auth(twitter_bearer_token.expose())
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+        // The pages are linked by a cursor in the body, `meta.next_token`, sent back as `next_token`.
+        let mut pages = twitter
+            .paginate("/2/tweets/search/recent")
+            .param("query", &search_term)
+            .param("max_results", 10)
+            .param("since_id", last_value_cache)
+            .paginator(JsonResponseCursorPaginator::new(
+                "meta.next_token",
+                "next_token",
+            ));
+        while let Some(page) = pages.next_page().await {
+            let mut page = page?.body().clone();
             if page["meta"]["result_count"].as_u64().unwrap_or(0) == 0 {
                 break;
             }
@@ -106,11 +99,7 @@ pub async fn search_tweets(
                 *last
             })?;
             println!("new_last_value_cache for term {search_term}: {newest:?}");
-            next_token = page["meta"]["next_token"].as_str().map(str::to_owned);
             out.send(page).await?;
-            if next_token.is_none() {
-                break;
-            }
         }
     }
     Ok(())
@@ -169,13 +158,13 @@ async fn main() -> Result<(), ele::BoxError> {
 
 /// The stand-in for the Twitter API v2 (not part of the pattern): `GET /2/tweets/search/recent?query=..` answers
 /// the canned tweets of `fixtures/search_terms.json` with an id above `since_id`, newest first, in pages of
-/// [`PAGE_SIZE`](fake_api::PAGE_SIZE) linked by `next_token`.
+/// [`PAGE_SIZE`](fake_api::PAGE_SIZE) linked by `next_token`; a request without a bearer token gets a 401.
 pub mod fake_api {
     use std::collections::BTreeMap;
 
     use serde_json::{Value, json};
 
-    use super::server::{Request, page_of};
+    use super::server::{Reply, Request, page_of};
 
     /// Tweets per page: small, so the tiny fixture has several pages.
     pub const PAGE_SIZE: usize = 2;
@@ -217,10 +206,16 @@ pub mod fake_api {
     /// An API holding `tweets`.
     pub fn search(
         tweets: BTreeMap<String, Vec<Value>>,
-    ) -> impl Fn(&Request) -> Option<Value> + Send + Sync + 'static {
+    ) -> impl Fn(&Request) -> Option<Reply> + Send + Sync + 'static {
         move |request| {
             if request.path != "/2/tweets/search/recent" {
                 return None;
+            }
+            if !request
+                .header("authorization")
+                .is_some_and(|a| a.starts_with("Bearer "))
+            {
+                return Some(Reply::status(401, json!({"title": "Unauthorized"})));
             }
             let since_id: u64 = request.param_or("since_id", 0);
             let matching: Vec<Value> = tweets
@@ -233,7 +228,7 @@ pub mod fake_api {
             let page: usize = request.param_or("next_token", 1);
             let data = page_of(&matching, page, PAGE_SIZE);
             if data.is_empty() {
-                return Some(json!({"meta": {"result_count": 0}}));
+                return Some(Reply::ok(json!({"meta": {"result_count": 0}})));
             }
             let mut meta = json!({
                 "newest_id": data[0]["id"],
@@ -243,7 +238,7 @@ pub mod fake_api {
             if matching.len() > page * PAGE_SIZE {
                 meta["next_token"] = json!((page + 1).to_string());
             }
-            Some(json!({ "data": data, "meta": meta }))
+            Some(Reply::ok(json!({ "data": data, "meta": meta })))
         }
     }
 }

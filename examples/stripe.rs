@@ -33,6 +33,7 @@
 //!
 //! Run: `cargo run --example stripe`.
 
+use ele::http::{PageRequest, PageResponse, Paginator, RestClient};
 use ele::prelude::*;
 use serde_json::Value;
 
@@ -77,36 +78,37 @@ pub async fn get_resource(
     endpoint: Endpoint,
     #[incremental(cursor = "created")] created: Incremental<i64>,
 ) -> Result<(), ele::BoxError> {
-    let client = reqwest::Client::new();
-    let mut query = vec![("limit", "100".to_owned())];
-    if let Some(start) = created.start_value() {
-        query.push(("created[gte]", start.to_string()));
-    }
-    let mut starting_after: Option<String> = None;
-    loop {
-        let mut page_query = query.clone();
-        if let Some(id) = &starting_after {
-            page_query.push(("starting_after", id.clone()));
-        }
-        let page: Value = client
-            .get(format!("{api_url}/v1/{}", endpoint.value()))
-            .query(&page_query)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let data = page["data"].as_array().cloned().unwrap_or_default();
-        starting_after = data
-            .last()
-            .and_then(|o| o["id"].as_str())
-            .map(str::to_owned);
-        out.send(data).await?;
-        if !page["has_more"].as_bool().unwrap_or(false) || starting_after.is_none() {
-            break;
-        }
+    let stripe = RestClient::new(api_url)?;
+    let mut pages = stripe
+        .paginate(&format!("/v1/{}", endpoint.value()))
+        .param("limit", 100)
+        .param("created[gte]", &created)
+        .paginator(StartingAfter);
+    while let Some(page) = pages.next_page().await {
+        out.send(page?.into_values()).await?;
     }
     Ok(())
+}
+
+/// Stripe's pagination, a custom [`Paginator`]: while `has_more` is true, the next page starts after the id of
+/// the last object of this one.
+pub struct StartingAfter;
+
+impl Paginator for StartingAfter {
+    fn next_request(
+        &mut self,
+        page: &PageResponse<'_>,
+        request: &mut PageRequest,
+    ) -> ele::Result<bool> {
+        let last_id = page.items().last().and_then(|object| object["id"].as_str());
+        match last_id {
+            Some(id) if page.body()["has_more"] == true => {
+                request.set_param("starting_after", id);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 /// The `stripe` source: one resource per endpoint, made from the same function.
@@ -127,6 +129,8 @@ pub fn stripe_source(api_url: &str) -> Source {
 async fn main() -> Result<(), ele::BoxError> {
     let canned = fake_api::Canned::load();
     let api = server::FixtureServer::start(fake_api::stripe(canned.endpoints.clone())).await?;
+    // The API has a bad moment on the first request for customers: the client retries it after a backoff.
+    api.fail_once("/v1/customers?limit=100", server::Reply::server_error());
     let pipeline = Pipeline::builder("stripe")
         .destination(Postgres::from_env_or_local().await?)
         .dataset_name("stripe_data")
@@ -146,7 +150,8 @@ async fn main() -> Result<(), ele::BoxError> {
 }
 
 /// The stand-in for the Stripe API (not part of the pattern): `GET /v1/{endpoint}?created[gte]=..&limit=..
-/// &starting_after=..` answers the canned objects of `fixtures/stripe.json`, newest first.
+/// &starting_after=..` answers the canned objects of `fixtures/stripe.json`, newest first, `has_more` telling
+/// whether a next page starts after the last object's id.
 pub mod fake_api {
     use std::collections::BTreeMap;
 

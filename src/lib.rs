@@ -38,6 +38,8 @@
 
 pub mod config;
 pub mod deploy;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod jsonl;
 pub mod run_args;
 

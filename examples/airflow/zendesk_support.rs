@@ -34,6 +34,7 @@
 
 use std::process::ExitCode;
 
+use ele::http::{JsonLinkPaginator, RestClient};
 use ele::prelude::*;
 use ele::{LoadInfo, RunArgs};
 use serde_json::Value;
@@ -49,52 +50,38 @@ pub const DATASET: &str = "zendesk_support_data";
 /// A client of the support API.
 #[derive(Clone)]
 pub struct ZendeskClient {
-    base_url: String,
-    http: reqwest::Client,
+    api: RestClient,
 }
 
 impl ZendeskClient {
     /// A client of the API at `base_url`.
-    pub fn new(base_url: impl Into<String>) -> Self {
-        ZendeskClient {
-            base_url: base_url.into(),
-            http: reqwest::Client::new(),
-        }
+    pub fn new(base_url: impl Into<String>) -> ele::Result<Self> {
+        Ok(ZendeskClient {
+            api: RestClient::new(base_url)?,
+        })
     }
 
     /// Sends every page of the incremental export `export` changed at or after `start_time` (Unix seconds)
-    /// through `out`; stops early once a page reached the end of the range (`end_out_of_range`), as the
-    /// export is ordered by its cursor.
-    async fn export_pages(
+    /// through `out`, following `next_page`; stops early once a page reached the end of the incremental's
+    /// range (`end_out_of_range`), as the export is ordered by its cursor.
+    async fn export_pages<T: ele::Cursor>(
         &self,
         out: &Emit<Value>,
         export: &str,
         start_time: i64,
-        end_out_of_range: impl Fn() -> bool,
+        cursor: &Incremental<T>,
     ) -> Result<(), ele::BoxError> {
-        let mut url = format!(
-            "{}/api/v2/incremental/{export}?start_time={start_time}",
-            self.base_url
-        );
-        loop {
-            let mut page: Value = self
-                .http
-                .get(&url)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            let items = page[export].take();
-            out.send(items).await?;
-            if end_out_of_range() || page["end_of_stream"].as_bool().unwrap_or(true) {
-                return Ok(());
-            }
-            url = page["next_page"]
-                .as_str()
-                .ok_or("a page that is not the last has a next_page")?
-                .to_owned();
+        let mut pages = self
+            .api
+            .paginate(&format!("/api/v2/incremental/{export}"))
+            .param("start_time", start_time)
+            .data_selector(export)
+            .paginator(JsonLinkPaginator::new("next_page"))
+            .until_out_of_range(cursor);
+        while let Some(page) = pages.next_page().await {
+            out.send(page?.into_values()).await?;
         }
+        Ok(())
     }
 }
 
@@ -109,7 +96,7 @@ pub async fn tickets(
 ) -> Result<(), ele::BoxError> {
     let start = updated_at.start_value().unwrap_or(0);
     client
-        .export_pages(&out, "tickets", start, || updated_at.end_out_of_range())
+        .export_pages(&out, "tickets", start, &updated_at)
         .await
 }
 
@@ -124,9 +111,7 @@ pub async fn ticket_events(
 ) -> Result<(), ele::BoxError> {
     let start = timestamp.start_value().unwrap_or(0);
     client
-        .export_pages(&out, "ticket_events", start, || {
-            timestamp.end_out_of_range()
-        })
+        .export_pages(&out, "ticket_events", start, &timestamp)
         .await
 }
 
@@ -146,24 +131,15 @@ pub async fn ticket_metric_events(
     let start = time.start_value().unwrap_or_default();
     let start_time = chrono::DateTime::parse_from_rfc3339(&start).map_or(0, |t| t.timestamp());
     client
-        .export_pages(&out, "ticket_metric_events", start_time, || {
-            time.end_out_of_range()
-        })
+        .export_pages(&out, "ticket_metric_events", start_time, &time)
         .await
 }
 
 /// Users: not incremental, replaced on every run.
 #[resource(primary_key = "id", write_disposition = "replace")]
 pub async fn users(out: Emit<Value>, client: ZendeskClient) -> Result<(), ele::BoxError> {
-    let page: Value = client
-        .http
-        .get(format!("{}/api/v2/users", client.base_url))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    out.send(page["users"].clone()).await?;
+    let page = client.api.get("/api/v2/users", &[]).await?;
+    out.send(page.into_values()).await?;
     Ok(())
 }
 
@@ -180,7 +156,7 @@ pub fn zendesk_support(client: ZendeskClient) -> impl ele::IntoResources {
 
 /// Runs what `args` select on `pipeline`, with their interval, against the API at `api_url`.
 pub async fn load(pipeline: &Pipeline, args: &RunArgs, api_url: &str) -> ele::Result<LoadInfo> {
-    args.run(pipeline, zendesk_support(ZendeskClient::new(api_url)))?
+    args.run(pipeline, zendesk_support(ZendeskClient::new(api_url)?))?
         .await
 }
 

@@ -25,6 +25,9 @@ mod github_events;
 #[path = "../../examples/repo_issues.rs"]
 mod repo_issues;
 #[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../../examples/rest_client.rs"]
+mod rest_client;
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../examples/search_terms.rs"]
 mod search_terms;
 #[allow(dead_code, clippy::duplicate_mod)]
@@ -67,7 +70,10 @@ async fn count(db: &TestDb, table: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 pub(crate) async fn github_events_table_per_type_merge_and_early_stop() {
-    use github_events::{fake_api, load_events, server::FixtureServer};
+    use github_events::{
+        fake_api, load_events,
+        server::{FixtureServer, Reply},
+    };
     let db = TestDb::new("ex_github_events").await;
     let p = db.pipeline("github_events", "gh");
     let canned = fake_api::Canned::load();
@@ -76,9 +82,19 @@ pub(crate) async fn github_events_table_per_type_merge_and_early_stop() {
         .expect("fixture server");
     let path = fake_api::events_path();
 
-    // First run: 7 events in pages of 3; nothing is out of range, so paging ends at the empty 4th page.
+    // First run: 7 events in pages of 3 linked by `Link` headers; nothing is out of range, so paging ends at
+    // the 3rd page, which has no next link. Page 2 is rate limited once and asked for again.
+    api.fail_once(fake_api::page_request(2), Reply::too_many_requests(0));
     let info = load_events(&p, api.base_url()).await.expect("first run");
-    assert_eq!(api.requests(&path), 4, "{:?}", api.log());
+    assert_eq!(
+        api.log(),
+        [
+            format!("{path}?per_page=3"),
+            fake_api::page_request(2),
+            fake_api::page_request(2),
+            fake_api::page_request(3),
+        ]
+    );
     assert_eq!(
         (
             info.rows("push_event"),
@@ -118,7 +134,7 @@ pub(crate) async fn github_events_table_per_type_merge_and_early_stop() {
     let info = load_events(&p, api.base_url()).await.expect("second run");
     assert_eq!(
         api.log(),
-        [format!("{path}?page=1"), format!("{path}?page=2")],
+        [format!("{path}?per_page=3"), fake_api::page_request(2)],
         "stops after the page that went out of range"
     );
     assert_eq!(
@@ -156,7 +172,7 @@ pub(crate) async fn github_events_table_per_type_merge_and_early_stop() {
     // Third run, nothing new: the first page is already out of range, nothing is loaded.
     api.reset();
     let info = load_events(&p, api.base_url()).await.expect("third run");
-    assert_eq!(api.log(), [format!("{path}?page=1")]);
+    assert_eq!(api.log(), [format!("{path}?per_page=3")]);
     assert!(info.is_empty(), "{info}");
     assert_eq!(count(&db, "gh.push_event").await, 5);
 }
@@ -179,15 +195,9 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
     assert_eq!(
         requests,
         [
-            format!(
-                "{path}?since=1970-01-01T00:00:00Z&until=2022-07-01T00:00:00Z&per_page=100&page=1"
-            ),
-            format!(
-                "{path}?since=2022-07-01T00:00:00Z&until=2022-08-01T00:00:00Z&per_page=100&page=1"
-            ),
-            format!(
-                "{path}?since=2022-08-01T00:00:00Z&until=2022-09-01T00:00:00Z&per_page=100&page=1"
-            ),
+            format!("{path}?since=1970-01-01T00:00:00Z&until=2022-07-01T00:00:00Z&per_page=100"),
+            format!("{path}?since=2022-07-01T00:00:00Z&until=2022-08-01T00:00:00Z&per_page=100"),
+            format!("{path}?since=2022-08-01T00:00:00Z&until=2022-09-01T00:00:00Z&per_page=100"),
         ]
     );
     let rows: Vec<u64> = infos.iter().map(|i| i.rows("repo_issues")).collect();
@@ -222,9 +232,7 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
         .expect("incremental run");
     assert_eq!(
         api.log(),
-        [format!(
-            "{path}?since=2022-09-01T00:00:00Z&per_page=100&page=1"
-        )]
+        [format!("{path}?since=2022-09-01T00:00:00Z&per_page=100")]
     );
     assert_eq!(info.rows("repo_issues"), 2, "{info}");
     assert_eq!(count(&db, "issues.repo_issues").await, 8);
@@ -248,9 +256,7 @@ async fn repo_issues_passes_the_range_to_the_api_and_backfills_statelessly() {
         .expect("second run");
     assert_eq!(
         api.log(),
-        [format!(
-            "{path}?since=2022-10-05T16:45:00Z&per_page=100&page=1"
-        )]
+        [format!("{path}?since=2022-10-05T16:45:00Z&per_page=100")]
     );
     assert!(info.is_empty(), "{info}");
     assert_eq!(count(&db, "issues.repo_issues").await, 8);
@@ -307,9 +313,8 @@ async fn repo_issues_backfill_runs_in_parallel_with_the_incremental_load() {
     assert_eq!(incremental.expect("incremental run").rows("repo_issues"), 1);
     let path = fake_api::issues_path();
     assert!(
-        api.log().contains(&format!(
-            "{path}?since=2022-10-05T16:45:00Z&per_page=100&page=1"
-        )),
+        api.log()
+            .contains(&format!("{path}?since=2022-10-05T16:45:00Z&per_page=100")),
         "{:?}",
         api.log()
     );
@@ -339,9 +344,7 @@ async fn repo_issues_backfill_runs_in_parallel_with_the_incremental_load() {
     let info = load_new_issues(&p, api.base_url()).await.expect("next run");
     assert_eq!(
         api.log(),
-        [format!(
-            "{path}?since=2022-10-20T10:00:00Z&per_page=100&page=1"
-        )]
+        [format!("{path}?since=2022-10-20T10:00:00Z&per_page=100")]
     );
     assert!(info.is_empty(), "{info}");
 }
@@ -639,7 +642,11 @@ async fn search_terms_keep_a_last_id_per_term_in_source_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_resources_made_in_a_loop_have_their_own_incremental() {
-    use stripe::{Endpoint, fake_api, server::FixtureServer, stripe_source};
+    use stripe::{
+        Endpoint, fake_api,
+        server::{FixtureServer, Reply},
+        stripe_source,
+    };
     let db = TestDb::new("ex_stripe").await;
     let p = db.pipeline("stripe", "stripe");
     let canned = fake_api::Canned::load();
@@ -660,7 +667,9 @@ async fn stripe_resources_made_in_a_loop_have_their_own_incremental() {
         )
     };
 
-    // First run: no start value, so no `created` filter; one table per resource name.
+    // First run: no start value, so no `created` filter; one table per resource name. The first request for
+    // customers fails with a 500 and is retried.
+    api.fail_once("/v1/customers?limit=100", Reply::server_error());
     let info = p
         .run(stripe_source(api.base_url()))
         .await
@@ -670,6 +679,7 @@ async fn stripe_resources_made_in_a_loop_have_their_own_incremental() {
     assert_eq!(
         requests,
         [
+            "/v1/customers?limit=100",
             "/v1/customers?limit=100",
             "/v1/invoices?limit=100",
             "/v1/subscriptions?limit=100",
@@ -733,7 +743,11 @@ async fn stripe_resources_made_in_a_loop_have_their_own_incremental() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zendesk_backfill_stops_at_the_end_of_its_range() {
-    use zendesk_backfill::{fake_api, february_tickets, server::FixtureServer, tickets};
+    use zendesk_backfill::{
+        fake_api, february_tickets,
+        server::{FixtureServer, Reply},
+        tickets,
+    };
     let db = TestDb::new("ex_zendesk").await;
     let p = db.pipeline("zendesk_backfill", "zendesk");
     let api = FixtureServer::start(fake_api::tickets(fake_api::canned()))
@@ -742,8 +756,13 @@ async fn zendesk_backfill_stops_at_the_end_of_its_range() {
     let path = fake_api::PATH;
     let january = 1_672_531_200; // 2023-01-01T00:00:00Z
 
-    // January: 9 tickets changed since January 1st, 5 pages; page 3 holds the first February ticket.
+    // January: 9 tickets changed since January 1st, 5 pages; page 3 holds the first February ticket. Page 2 is
+    // rate limited once (429 with `Retry-After`) and asked for again.
     assert_eq!(fake_api::pages_from("2023-01-01T00:00:00Z"), 5);
+    api.fail_once(
+        format!("{path}?start_time={january}&page=2"),
+        Reply::too_many_requests(0),
+    );
     let info = p
         .run(tickets(api.base_url().to_owned()))
         .await
@@ -752,6 +771,7 @@ async fn zendesk_backfill_stops_at_the_end_of_its_range() {
         api.log(),
         [
             format!("{path}?start_time={january}"),
+            format!("{path}?start_time={january}&page=2"),
             format!("{path}?start_time={january}&page=2"),
             format!("{path}?start_time={january}&page=3"),
         ]
@@ -818,8 +838,8 @@ pub(crate) async fn facebook_ads_replace_with_root_key_then_merge() {
         .expect("replace, then merge");
     assert_eq!(replaced.rows("ads"), 2, "{replaced}");
     assert_eq!(merged.rows("ads"), 2, "{merged}");
-    // Only the selected resource ran.
-    assert_eq!(api.requests(&fake_api::path("ads")), 2);
+    // Only the selected resource ran: two pages of one ad each, linked by `paging.next`, per run.
+    assert_eq!(api.requests(&fake_api::path("ads")), 4, "{:?}", api.log());
     assert_eq!(api.requests(&fake_api::path("campaigns")), 0);
     // The disapproved ads stay next to the paused ones.
     assert_eq!(
@@ -854,4 +874,55 @@ pub(crate) async fn facebook_ads_replace_with_root_key_then_merge() {
     assert_eq!(info.rows("ads"), 2, "{info}");
     assert_eq!(count(&db, "fb.ads").await, 4);
     assert_eq!(count(&db, "fb.ads__adlabels").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_client_reads_each_paginator_with_each_auth() {
+    use rest_client::{
+        Clients, fake_api,
+        server::{FixtureServer, Reply},
+        tickets_api,
+    };
+    let db = TestDb::new("ex_rest_client").await;
+    let p = db.pipeline("rest_client", "rest");
+    let api = FixtureServer::start(fake_api::handler)
+        .await
+        .expect("fixture server");
+    // The example waits the second `Retry-After: 1` asks for; the test asks for none.
+    api.fail_once("/json_link?page=2", Reply::too_many_requests(0));
+    let clients = Clients::new(api.base_url()).expect("clients");
+    let info = p.run(tickets_api(clients.clone())).await.expect("run");
+    let tables = [
+        "json_link",
+        "header_link",
+        "offset",
+        "page_number",
+        "cursor",
+        "single_page",
+    ];
+    for table in tables {
+        assert_eq!(info.rows(table), 5, "{table}: {info}");
+        assert_eq!(count(&db, &format!("rest.{table}")).await, 5, "{table}");
+    }
+    assert_eq!(clients.retries(), 1);
+    let requests = |path: &str| api.requests(path);
+    // 3 pages, page 2 twice.
+    assert_eq!(requests("/json_link"), 4, "{:?}", api.log());
+    // 3 pages, the last without a next link.
+    assert_eq!(requests("/header_link"), 3);
+    // Offsets 0, 2, 4 of a total of 5.
+    assert_eq!(requests("/offset"), 3);
+    // Pages 1 to 3, then the empty page 4.
+    assert_eq!(requests("/page_number"), 4);
+    // One token for 3 pages.
+    assert_eq!((requests("/oauth/token"), requests("/cursor")), (1, 3));
+    assert_eq!(requests("/single_page"), 1);
+    // Each path checked its credentials: a request without them would have failed the run with a 401.
+    assert!(
+        api.log()
+            .iter()
+            .any(|r| r == "/offset?offset=2&limit=2&api_key=fixture-api-key"),
+        "{:?}",
+        api.log()
+    );
 }

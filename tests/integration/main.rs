@@ -16,6 +16,7 @@ mod errors;
 mod examples;
 mod faults;
 mod finding_data;
+mod http;
 mod incremental;
 mod macros;
 mod merge_strategies;

@@ -74,6 +74,20 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// An HTTP API a resource reads failed (`ele::http`): the message names the method, the URL (without
+    /// secrets), the status and the start of the response body.
+    #[error("http error: {message}")]
+    Http {
+        /// What failed, where, and what the server said.
+        message: String,
+        /// The response status, when there was a response.
+        status: Option<u16>,
+        /// Whether a later retry may succeed (connection errors, timeouts, 429 and 5xx once the retries ran out).
+        transient: bool,
+        /// The underlying client error (without its URL).
+        #[source]
+        source: Option<BoxError>,
+    },
     /// Reading or writing the pipeline working directory or a load package failed.
     #[error("{action} `{}`: {source}", path.display())]
     Io {
@@ -164,12 +178,15 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same operation may succeed: the destination was unreachable or failed transiently,
-    /// or another run of the pipeline committed first or holds its lock.
+    /// Whether retrying the same operation may succeed: the destination or a source's HTTP API was unreachable
+    /// or failed transiently, or another run of the pipeline committed first or holds its lock.
     pub fn is_transient(&self) -> bool {
         matches!(
             self.cause(),
             Error::Destination {
+                transient: true,
+                ..
+            } | Error::Http {
                 transient: true,
                 ..
             } | Error::StateConflict { .. }
@@ -178,9 +195,17 @@ impl Error {
     }
 
     /// Whether the error is in the configuration or the invocation (settings, credentials, TLS, arguments): the
-    /// same run fails the same way until they are changed.
+    /// same run fails the same way until they are changed. An HTTP API refusing the credentials (401, 403, 407)
+    /// is one.
     pub fn is_config(&self) -> bool {
-        matches!(self.cause(), Error::Config(_))
+        matches!(
+            self.cause(),
+            Error::Config(_)
+                | Error::Http {
+                    status: Some(401 | 403 | 407),
+                    ..
+                }
+        )
     }
 
     /// The error a resource failed with when it is one of ele's (its class is the run's), else `self`.
