@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ele::Error;
 use ele::postgres::local::LocalCluster;
+use ele::{Error, MergeStrategy};
 use futures::{SinkExt, StreamExt, pin_mut};
 
 /// A script of the project's `bench/` folder.
@@ -125,6 +125,7 @@ pub struct Dlt<'a> {
     pub dsn: String,
     pub dataset: &'a str,
     pub pipelines_dir: PathBuf,
+    pub strategy: MergeStrategy,
 }
 
 impl Dlt<'_> {
@@ -139,6 +140,9 @@ impl Dlt<'_> {
             .arg(&self.pipelines_dir);
         if fresh {
             cmd.arg("--fresh");
+        }
+        if self.strategy != MergeStrategy::DeleteInsert {
+            cmd.args(["--strategy", &self.strategy.to_string()]);
         }
         let out = match cmd.output() {
             Ok(out) => out,

@@ -5,11 +5,13 @@
 //!
 //! ```sh
 //! cargo run --release --example bench -- --n 1000000 [--increment 50000] [--work /tmp/ele-bench] [--floor] [--dlt /tmp/dltvenv/bin/python]
+//!     [--strategy delete-insert|upsert|insert-only|scd2]
 //! ```
 //! The workload is generated into `--work` (see `workload.rs`) and reused by later runs. `RUST_LOG` shows ele's
 //! logs. Prints seconds, rows/s and peak RSS per stage, and ele's ratios to raw COPY, to the psql `\copy` of the
 //! flattened CSVs and the "stage everything" merge floor of `bench/merge_floor.sh` (with `--floor`) and to dlt
-//! (with `--dlt`). `--generate-only` writes the two JSON Lines files, prints their paths and stops.
+//! (with `--dlt`). `--strategy` picks the merge strategy (delete-insert by default; scd2 merges on the merge key
+//! `id`), for ele and dlt alike. `--generate-only` writes the two JSON Lines files, prints their paths and stops.
 
 mod baselines;
 mod workload;
@@ -29,14 +31,14 @@ use workload::FileSpec;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str =
-    "usage: bench [--n N] [--increment N] [--work DIR] [--floor] [--dlt PYTHON] [--generate-only]";
+const USAGE: &str = "usage: bench [--n N] [--increment N] [--work DIR] [--floor] [--dlt PYTHON] [--strategy STRATEGY] [--generate-only]";
 
 struct Args {
     n: u64,
     increment: u64,
     work: PathBuf,
     dlt: Option<PathBuf>,
+    strategy: MergeStrategy,
     floor: bool,
     generate_only: bool,
 }
@@ -53,6 +55,7 @@ fn parse_args() -> Args {
         increment: 50_000,
         work: PathBuf::from("/tmp/ele-bench"),
         dlt: None,
+        strategy: MergeStrategy::DeleteInsert,
         floor: false,
         generate_only: false,
     };
@@ -65,7 +68,7 @@ fn parse_args() -> Args {
                 println!("{USAGE}");
                 std::process::exit(0)
             }
-            "--n" | "--increment" | "--work" | "--dlt" => {
+            "--n" | "--increment" | "--work" | "--dlt" | "--strategy" => {
                 let Some(value) = it.next() else {
                     usage_error(&format!("{flag} needs a value"))
                 };
@@ -78,6 +81,14 @@ fn parse_args() -> Args {
                     "--n" => args.n = count(),
                     "--increment" => args.increment = count(),
                     "--work" => args.work = PathBuf::from(&value),
+                    "--strategy" => {
+                        args.strategy = value.parse().unwrap_or_else(|_| {
+                            usage_error(&format!(
+                                "--strategy is one of {}, not {value:?}",
+                                MergeStrategy::NAMES.join(", ")
+                            ))
+                        })
+                    }
                     _ => args.dlt = Some(PathBuf::from(&value)),
                 }
             }
@@ -135,17 +146,22 @@ fn csv_dir(spec: &FileSpec, jsonl: &Path) -> ele::Result<PathBuf> {
     Ok(dir)
 }
 
-fn events(file: &Path) -> impl Resource + use<> {
+/// The events of `file`, merged on `id` with `strategy` (scd2: `id` is the merge key, as in dlt_load.py).
+fn events(file: &Path, strategy: MergeStrategy) -> impl Resource + use<> {
     let path = file.to_owned();
-    ele::FnResource::new("events", move |out: Emit<serde_json::Value>| async move {
+    let resource = ele::FnResource::new("events", move |out: Emit<serde_json::Value>| async move {
         let config = IncrementalConfig::new()
             .cursor_path("created_at")
             .initial_value("1970-01-01T00:00:00Z");
         out.bind_incremental::<serde_json::Value>(config, None)?;
         ele::jsonl::read_files(vec![path], out).await
     })
-    .primary_key("id")
     .write_disposition(Merge)
+    .merge_strategy(strategy);
+    match strategy {
+        MergeStrategy::Scd2 => resource.merge_key("id"),
+        _ => resource.primary_key("id"),
+    }
 }
 
 fn report(stage: &str, info: &LoadInfo, wall: Duration) {
@@ -212,18 +228,19 @@ async fn main() -> ele::Result<()> {
         .build()?;
 
     println!(
-        "workload: {} events, then an increment of {} ({})",
+        "workload: {} events, then an increment of {} ({}), merged with {}",
         args.n,
         args.increment,
-        args.work.display()
+        args.work.display(),
+        args.strategy
     );
     let started = Instant::now();
-    let info = pipeline.run(events(&base)).await?;
+    let info = pipeline.run(events(&base, args.strategy)).await?;
     let full_wall = started.elapsed();
     report("ele full merge", &info, full_wall);
     let full_wall = full_wall.as_secs_f64();
     let started = Instant::now();
-    let info = pipeline.run(events(&incr)).await?;
+    let info = pipeline.run(events(&incr, args.strategy)).await?;
     let incr_wall = started.elapsed();
     report("ele incremental", &info, incr_wall);
     let incr_wall = incr_wall.as_secs_f64();
@@ -263,6 +280,7 @@ async fn main() -> ele::Result<()> {
             ),
             dataset: "dlt_bench",
             pipelines_dir: args.work.join("dlt_pipelines"),
+            strategy: args.strategy,
         };
         let full = dlt.load(&base, true);
         let inc = dlt.load(&incr, false);
