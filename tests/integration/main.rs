@@ -11,6 +11,7 @@ mod concurrency;
 mod contracts;
 mod destination_switch;
 mod dispositions;
+mod dlt_interop;
 mod errors;
 mod examples;
 mod faults;

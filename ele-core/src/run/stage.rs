@@ -150,7 +150,7 @@ pub(crate) async fn extract_and_normalize(
                 root_key || hints.root_key,
             ) || schema.tables.values().any(|t| {
                 t.parent.is_some() && t.has_root_key() && schema.root_of(&t.name) == table
-            }),
+            }) || schema.propagates_root_key(&table),
             merge,
             columns,
         });
@@ -266,8 +266,9 @@ pub(crate) async fn extract_and_normalize(
         .map(|(r, ..)| r.table.as_str())
         .collect();
     let version = next_schema_version(schema, &new_schema, &with_rows);
+    let previous_hash = schema.version_hash();
     *schema = new_schema;
-    schema.version = version;
+    schema.set_version(version, previous_hash);
 
     // The state after this run: resource and source state as the bodies left it, incrementals advanced.
     let mut new_state = state.clone();

@@ -290,8 +290,9 @@ impl Table {
     }
 }
 
-/// The tables of one schema (one pipeline's dataset).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The tables of one schema (one pipeline's dataset). Stored as dlt's schema document (see
+/// [`Schema::to_document`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
     /// Schema name (the pipeline name, normalized).
     pub name: String,
@@ -299,6 +300,11 @@ pub struct Schema {
     pub version: u64,
     /// Tables in order of creation; parents come before their children.
     pub tables: IndexMap<String, Table, FastHash>,
+    /// Version hashes of earlier versions, newest first (at most 10), as dlt keeps them.
+    pub previous_hashes: Vec<String>,
+    /// The document the schema was read from, without its version and hashes: what ele does not model is
+    /// written back from it.
+    pub(crate) base: Map<String, Value>,
 }
 
 impl Schema {
@@ -308,6 +314,8 @@ impl Schema {
             name: name.into(),
             version: 0,
             tables: IndexMap::default(),
+            previous_hashes: Vec::new(),
+            base: Map::new(),
         }
     }
 
@@ -326,11 +334,5 @@ impl Schema {
             .values()
             .filter(|t| self.root_of(&t.name) == root)
             .collect()
-    }
-
-    /// A hash of the content (base64 SHA3-256, as dlt's version hashes), to tell whether the schema changed.
-    pub fn content_hash(&self) -> String {
-        let json = serde_json::to_string(&self.tables).unwrap_or_default();
-        crate::foundation::hash::digest256(&json)
     }
 }
