@@ -250,7 +250,7 @@ pub(crate) async fn extract_and_normalize(
     let normalized = normalizer
         .await
         .map_err(|e| Error::internal(format!("the normalizer panicked: {e}")));
-    let (new_schema, writer, roots, discards) = match (normalized, extract_error) {
+    let (mut new_schema, writer, roots, discards) = match (normalized, extract_error) {
         (Ok(Ok(done)), None) => done,
         (Ok(Err(e)), _) | (Err(e), _) | (Ok(Ok(_)), Some(e)) => {
             remove_dir_if_exists(&package_dir)?;
@@ -265,6 +265,26 @@ pub(crate) async fn extract_and_normalize(
         .filter(|(r, ..)| writer.has_rows(&r.table))
         .map(|(r, ..)| r.table.as_str())
         .collect();
+    // dlt marks the column an incremental's cursor names (`incremental: true`).
+    for ctx in &contexts {
+        let Some(config) = configs.iter().find(|c| c.resource == ctx.resource_name) else {
+            continue;
+        };
+        let trackers = ctx
+            .trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for tracker in trackers {
+            let column = tracker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .cursor_column();
+            if let Some(column) = column {
+                new_schema.mark_incremental(&config.table, &naming::normalize_path(&column));
+            }
+        }
+    }
     let version = next_schema_version(schema, &new_schema, &with_rows);
     let previous_hash = schema.version_hash();
     *schema = new_schema;

@@ -130,6 +130,19 @@ impl Schema {
         self.version = version;
     }
 
+    /// Marks `column` of `table` as the cursor of an incremental (dlt's `incremental` column hint); a column
+    /// not seen yet is declared without a type. Nothing happens for a table the schema does not have.
+    pub(crate) fn mark_incremental(&mut self, table: &str, column: &str) {
+        if let Some(table) = self.tables.get_mut(table) {
+            table
+                .columns
+                .entry(column.to_owned())
+                .or_insert_with(|| Column::new(column, None))
+                .other
+                .insert("incremental".into(), json!(true));
+        }
+    }
+
     /// Whether the document says `_dlt_root_id` is written into the child rows of root table `root` (dlt's
     /// propagation config of the relational normalizer, for the table or for all tables).
     pub fn propagates_root_key(&self, root: &str) -> bool {
@@ -180,7 +193,12 @@ impl Schema {
         };
         out.insert("_dlt_version".into(), system("_dlt_version"));
         out.insert("_dlt_loads".into(), system("_dlt_loads"));
-        for table in self.tables.values() {
+        // A table declared without a column (a run that sent nothing) is not stored, as dlt stores none.
+        for table in self.tables.values().filter(|t| {
+            !t.columns.is_empty()
+                || t.schema_contract.is_some()
+                || self.base_table(&t.name).is_some()
+        }) {
             out.insert(
                 table.name.clone(),
                 Value::Object(table_document(table, self.base_table(&table.name))),
@@ -382,11 +400,11 @@ fn column_document(column: &Column, base: Option<&Map<String, Value>>) -> Map<St
     set("scale", column.scale.map(|s| json!(s)));
     set("timezone", column.timezone.map(|t| json!(t)));
     set("dedup_sort", column.dedup_sort.map(|d| json!(d.as_str())));
-    // `nullable` as read; on a new column explicit once it has a type, as dlt writes inferred columns.
-    let explicit = match base {
-        Some(base) => base.contains_key("nullable"),
-        None => column.data_type.is_some(),
-    };
+    // `nullable` as read; stated once a column is typed by its first value (as dlt writes inferred columns),
+    // left out when a hint typed it without saying.
+    let base_typed = base.is_some_and(|b| b.contains_key("data_type"));
+    let explicit = base.is_some_and(|b| b.contains_key("nullable"))
+        || (!base_typed && column.data_type.is_some() && !column.nullable_unsaid);
     if explicit || !column.nullable {
         out.insert("nullable".into(), json!(column.nullable));
     }

@@ -55,6 +55,9 @@ pub struct Column {
     pub variant: bool,
     /// Custom `x-...` hints and dlt's `description`, as given.
     pub other: Map<String, Value>,
+    /// The type came from a hint that left `nullable` unsaid: dlt then leaves `nullable` out of the stored
+    /// schema (it states it for a column typed by its first value).
+    pub(crate) nullable_unsaid: bool,
 }
 
 /// How a column is stored: the known hints (absent when default), then [`Column::other`]'s keys.
@@ -159,6 +162,7 @@ impl<'de> Deserialize<'de> for Column {
             sort: r.sort,
             variant: r.variant,
             other,
+            nullable_unsaid: false,
         })
     }
 }
@@ -183,6 +187,7 @@ impl Column {
             sort: false,
             variant: false,
             other: Map::new(),
+            nullable_unsaid: false,
         }
     }
 
