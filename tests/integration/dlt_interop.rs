@@ -318,3 +318,83 @@ async fn ele_continues_a_dataset_dlt_made() {
     assert_eq!(again["rows"].get("events"), None, "{again}");
     assert_eq!(count(&db, "events").await, "40");
 }
+
+/// A dataset whose `_dlt_version` holds the schema document of ele before it wrote dlt's still loads from a
+/// fresh working dir (its columns and hints are restored), and the next load stores dlt's document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_older_ele_stored_still_loads_and_is_rewritten_as_dlts() {
+    let db = TestDb::new("legacy_schema").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = dir.path().join("first.jsonl");
+    let second = dir.path().join("second.jsonl");
+    std::fs::write(&first, "{\"id\": 1, \"amount\": \"1.50\"}\n").expect("write");
+    std::fs::write(&second, "{\"id\": 2, \"amount\": \"2.75\"}\n").expect("write");
+    let load = |file: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "load",
+            file.to_str().expect("utf-8"),
+            "--table",
+            "legacy",
+            "--dataset",
+            "legacy_data",
+        ];
+        args.extend_from_slice(extra);
+        let out = ele(&db, &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    load(
+        &first,
+        &[
+            "--columns",
+            r#"{"amount": {"data_type": "decimal", "precision": 12, "scale": 2}}"#,
+        ],
+    );
+    // What ele stored before it wrote dlt's document: its own shape, its own hash.
+    let legacy = json!({
+        "name": "legacy", "version": 2, "tables": {"legacy": {"name": "legacy", "columns": {
+            "amount": {"name": "amount", "data_type": "decimal", "nullable": true, "precision": 12, "scale": 2},
+            "id": {"name": "id", "data_type": "bigint", "nullable": true},
+            "_dlt_load_id": {"name": "_dlt_load_id", "data_type": "text", "nullable": false},
+            "_dlt_id": {"name": "_dlt_id", "data_type": "text", "nullable": false}
+        }, "write_disposition": "append", "resource": "legacy"}}
+    });
+    let client = db.client().await;
+    client
+        .execute(
+            "UPDATE legacy_data._dlt_version SET schema = $1, version_hash = 'ele-legacy-hash'",
+            &[&legacy.to_string()],
+        )
+        .await
+        .expect("rewrite the stored schema");
+    std::fs::remove_dir_all(&db.pipelines_dir).expect("a fresh working dir");
+
+    load(&second, &[]);
+    assert_eq!(
+        db.lines("SELECT id, amount FROM legacy_data.legacy ORDER BY id")
+            .await,
+        ["1|1.50", "2|2.75"],
+        "amount stays numeric(12,2): no variant column, nothing inferred anew"
+    );
+    let newest = db
+        .lines(
+            "SELECT schema FROM legacy_data._dlt_version ORDER BY inserted_at DESC, version DESC LIMIT 1",
+        )
+        .await;
+    let doc: Value = serde_json::from_str(&newest[0]).expect("JSON");
+    assert_eq!(doc["engine_version"], 11, "{doc}");
+    assert_eq!(
+        doc["tables"]["legacy"]["columns"]["amount"]["precision"],
+        12
+    );
+    assert!(doc["tables"]["_dlt_loads"].is_object());
+    let load_hash = db
+        .lines(
+            "SELECT schema_version_hash FROM legacy_data._dlt_loads ORDER BY load_id DESC LIMIT 1",
+        )
+        .await;
+    assert_eq!(json!(load_hash[0]), doc["version_hash"]);
+}
