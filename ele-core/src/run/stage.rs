@@ -15,6 +15,7 @@ use crate::model::hints::{MergeStrategy, WriteDisposition};
 use crate::model::interval::interval_from_env;
 use crate::model::naming;
 use crate::model::schema::Schema;
+use crate::model::schema::stored::Scd2Hints;
 use crate::model::state::{PipelineState, ResourceState, SourceState, StateRow};
 use crate::normalize::contract::is_new_table;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, RootConfig};
@@ -284,6 +285,18 @@ pub(crate) async fn extract_and_normalize(
                 new_schema.mark_incremental(&config.table, &naming::normalize_path(&column));
             }
         }
+    }
+    for config in configs
+        .iter()
+        .filter(|c| c.write_disposition == WriteDisposition::Merge)
+    {
+        let scd2 = config.merge.scd2.as_ref().map(|s| Scd2Hints {
+            valid_from: &s.valid_from,
+            valid_to: &s.valid_to,
+            active_to: s.active_to.map(|t| t.to_rfc3339()),
+            row_version: s.version_column(),
+        });
+        new_schema.mark_merge(&config.table, config.merge.strategy, scd2);
     }
     let version = next_schema_version(schema, &new_schema, &with_rows);
     let previous_hash = schema.version_hash();

@@ -3,7 +3,7 @@ mod column_hints;
 mod data_type;
 pub(crate) mod hinted;
 mod infer;
-mod stored;
+pub(crate) mod stored;
 mod table;
 
 pub use column_hints::{ColumnHint, ColumnHints, SortOrder};

@@ -143,6 +143,51 @@ impl Schema {
         }
     }
 
+    /// Records how a merge writes root table `table`, with dlt's hints: `x-merge-strategy` for a strategy
+    /// other than the default, and for scd2 the validity columns (`x-valid-from`, `x-valid-to`,
+    /// `x-active-record-timestamp`) and the row version (`x-row-version`; `_dlt_id`, a hash of the item, is then
+    /// neither unique nor the row key).
+    pub(crate) fn mark_merge(
+        &mut self,
+        table: &str,
+        strategy: crate::model::hints::MergeStrategy,
+        scd2: Option<Scd2Hints<'_>>,
+    ) {
+        use crate::model::hints::MergeStrategy;
+        // The default is stated once a strategy was stated (a table that switched back from another).
+        let stated = self
+            .base_table(table)
+            .is_some_and(|b| b.contains_key("x-merge-strategy"));
+        let Some(t) = self.tables.get_mut(table) else {
+            return;
+        };
+        if strategy != MergeStrategy::DeleteInsert || stated {
+            t.hints
+                .insert("x-merge-strategy".into(), json!(strategy.as_str()));
+        }
+        let Some(scd2) = scd2 else {
+            return;
+        };
+        let mut mark = |column: &str, hints: Value| {
+            if let (Some(c), Value::Object(hints)) = (t.columns.get_mut(column), hints) {
+                c.other.extend(hints);
+            }
+        };
+        mark(scd2.valid_from, json!({"x-valid-from": true}));
+        mark(
+            scd2.valid_to,
+            json!({"x-valid-to": true, "x-active-record-timestamp": scd2.active_to}),
+        );
+        if scd2.row_version == C_DLT_ID {
+            mark(
+                C_DLT_ID,
+                json!({"x-row-version": true, "unique": false, "row_key": false}),
+            );
+        } else {
+            mark(scd2.row_version, json!({"x-row-version": true}));
+        }
+    }
+
     /// Whether the document says `_dlt_root_id` is written into the child rows of root table `root` (dlt's
     /// propagation config of the relational normalizer, for the table or for all tables).
     pub fn propagates_root_key(&self, root: &str) -> bool {
@@ -244,9 +289,15 @@ impl Schema {
             .values()
             .filter(|t| t.parent.is_none())
             .filter(|root| {
+                let scd2 = root
+                    .hints
+                    .get("x-merge-strategy")
+                    .or_else(|| self.base_table(&root.name)?.get("x-merge-strategy"))
+                    .is_some_and(|s| s == "scd2");
                 self.tables.values().any(|t| {
                     t.parent.is_some() && t.has_root_key() && self.root_of(&t.name) == root.name
                 }) || (root.write_disposition == WriteDisposition::Merge
+                    && !scd2
                     && !self.tables.values().any(|t| {
                         t.parent.as_deref() == Some(root.name.as_str()) && !t.has_root_key()
                     }))
@@ -277,6 +328,18 @@ impl Schema {
         }
         Value::Object(normalizers)
     }
+}
+
+/// The scd2 columns of a merge, for [`Schema::mark_merge`].
+pub(crate) struct Scd2Hints<'a> {
+    /// The column holding when a version became valid.
+    pub(crate) valid_from: &'a str,
+    /// The column holding when a version was retired.
+    pub(crate) valid_to: &'a str,
+    /// The "valid to" of active versions (RFC 3339), `None` for NULL.
+    pub(crate) active_to: Option<String>,
+    /// The column identifying a version.
+    pub(crate) row_version: &'a str,
 }
 
 /// The object under `key` of `map`, created (or replacing a non-object) when missing.
@@ -372,6 +435,7 @@ fn table_document(table: &Table, base: Option<&Map<String, Value>>) -> Map<Strin
             out.remove("schema_contract");
         }
     }
+    out.extend(table.hints.iter().map(|(k, v)| (k.clone(), v.clone())));
     if table.complete_columns().next().is_some() {
         object_at(&mut out, "x-normalizer").insert("seen-data".into(), json!(true));
     }
@@ -418,23 +482,26 @@ fn column_document(column: &Column, base: Option<&Map<String, Value>>) -> Map<St
         ("sort", column.sort),
         ("variant", column.variant),
     ];
+    // dlt's hints of its system columns, unless the document says otherwise (scd2's `_dlt_id`).
+    let system: &[&str] = match column.name.as_str() {
+        C_DLT_ID => &["unique", "row_key"],
+        C_DLT_PARENT_ID => &["parent_key"],
+        C_DLT_ROOT_ID => &["root_key"],
+        _ => &[],
+    };
     for (key, on) in flags {
+        if system.contains(&key) {
+            continue;
+        }
         if on || out.contains_key(key) {
             out.insert(key.into(), json!(on));
         }
     }
-    match column.name.as_str() {
-        C_DLT_ID => {
-            out.insert("unique".into(), json!(true));
-            out.insert("row_key".into(), json!(true));
+    for key in system {
+        let keep = base.is_some_and(|b| b.contains_key(*key));
+        if !keep {
+            out.insert((*key).into(), json!(true));
         }
-        C_DLT_PARENT_ID => {
-            out.insert("parent_key".into(), json!(true));
-        }
-        C_DLT_ROOT_ID => {
-            out.insert("root_key".into(), json!(true));
-        }
-        _ => {}
     }
     out.extend(column.other.iter().map(|(k, v)| (k.clone(), v.clone())));
     if column.variant && !out.contains_key("description") {
@@ -956,6 +1023,55 @@ mod tests {
         // read back, it is the same schema (the null-only column is forgotten, as dlt does)
         let back = Schema::from_document(doc.clone()).expect("reads");
         assert_eq!(back.to_document(), doc);
+    }
+
+    #[test]
+    fn an_scd2_table_is_stored_with_dlts_hints_and_reads_back_the_same() {
+        use crate::model::hints::MergeStrategy;
+        let mut schema = Schema::new("s");
+        let mut root = Table::new("sc", None, WriteDisposition::Merge);
+        for c in ["_dlt_valid_from", "_dlt_valid_to"] {
+            root.columns
+                .insert(c.into(), Column::new(c, Some(DataType::Timestamp)));
+        }
+        root.columns
+            .insert(C_DLT_ID.into(), Column::system(C_DLT_ID, DataType::Text));
+        schema.tables.insert("sc".into(), root);
+        let hints = |schema: &mut Schema| {
+            schema.mark_merge(
+                "sc",
+                MergeStrategy::Scd2,
+                Some(Scd2Hints {
+                    valid_from: "_dlt_valid_from",
+                    valid_to: "_dlt_valid_to",
+                    active_to: None,
+                    row_version: C_DLT_ID,
+                }),
+            )
+        };
+        hints(&mut schema);
+        let doc = schema.to_document();
+        let sc = &doc["tables"]["sc"];
+        assert_eq!(sc["x-merge-strategy"], "scd2");
+        assert_eq!(
+            sc["columns"]["_dlt_valid_to"]["x-active-record-timestamp"],
+            Value::Null
+        );
+        assert_eq!(sc["columns"]["_dlt_valid_from"]["x-valid-from"], true);
+        let id = &sc["columns"][C_DLT_ID];
+        assert_eq!(
+            (&id["unique"], &id["row_key"], &id["x-row-version"]),
+            (&json!(false), &json!(false), &json!(true))
+        );
+        assert!(
+            doc["normalizers"]["json"].get("config").is_none(),
+            "no root key for scd2: {doc}"
+        );
+        // A fixed point: read back (and hinted again by the next run) it is the same document.
+        let mut back = Schema::from_document(doc.clone()).expect("reads");
+        assert_eq!(back.to_document(), doc);
+        hints(&mut back);
+        assert_eq!(back.version_hash(), schema.version_hash());
     }
 
     #[test]

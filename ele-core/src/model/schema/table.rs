@@ -247,6 +247,10 @@ pub struct Table {
     /// dlt's `schema_contract` table hint (root tables; nested tables inherit their root's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_contract: Option<crate::model::contract::SchemaContract>,
+    /// Table hints of dlt's that a run sets and ele does not model (`x-merge-strategy`), written into the
+    /// stored schema over the ones read.
+    #[serde(skip)]
+    pub(crate) hints: Map<String, Value>,
 }
 
 impl Table {
@@ -263,6 +267,7 @@ impl Table {
             write_disposition,
             resource: None,
             schema_contract: None,
+            hints: Map::new(),
         }
     }
 
