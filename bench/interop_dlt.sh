@@ -55,6 +55,7 @@ base=${files[0]}
 incr=${files[1]}
 
 # A first small load starts the managed server (and makes database `ele`); then the datasets start empty.
+rm -rf "$work/boot_pipelines"
 echo '{"id": 1}' >boot.jsonl
 "$ele" --quiet load boot.jsonl --table boot --local --pipeline rt_boot --dataset rt_boot \
   --pipelines-dir "$work/boot_pipelines" >/dev/null
