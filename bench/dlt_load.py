@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Load a JSON Lines file of the bench's events with Python dlt (1.31) into PostgreSQL and time its phases.
 
-usage: dlt_load.py --file FILE --dataset NAME --dsn DSN [--pipelines-dir DIR] [--fresh]
+usage: dlt_load.py --file FILE --dataset NAME --dsn DSN [--pipelines-dir DIR] [--fresh] [--pipeline NAME] [--sync]
                    [--strategy delete-insert|upsert|insert-only|scd2] [--loader-file-format insert_values|csv]
 
 The resource `events` merges on `id` (scd2: `id` is the merge key instead) with an incremental on `created_at`
-from 1970-01-01T00:00:00Z; the file is read lazily in lists of 1000 items. The pipeline is `dlt_<dataset>`, its
-working dir under --pipelines-dir. --fresh first drops that working dir and the dataset's schemas, so the run
+from 1970-01-01T00:00:00Z; the file is read lazily in lists of 1000 items. The pipeline is `dlt_<dataset>` (or
+--pipeline), its working dir under --pipelines-dir; --sync first restores its state and schema from the
+destination (`sync_destination()`, as `run()` does), e.g. to take over a pipeline ele loaded. --fresh first drops that working dir and the dataset's schemas, so the run
 loads into an empty dataset. dlt wants a password in the DSN even when the server trusts local users: any will
 do, e.g. postgresql://postgres:x@localhost/bench?host=/socket/dir&port=5432.
 
@@ -67,19 +68,23 @@ def main():
     ap.add_argument("--dsn", required=True)
     ap.add_argument("--pipelines-dir", default="/tmp/dlt_pipelines")
     ap.add_argument("--fresh", action="store_true", help="start from an empty dataset and no local state")
+    ap.add_argument("--pipeline", help="pipeline name (dlt_<dataset> by default)")
+    ap.add_argument("--sync", action="store_true", help="sync_destination() first")
     ap.add_argument("--strategy", choices=["delete-insert", "upsert", "insert-only", "scd2"],
                     help="merge strategy (dlt's default, delete-insert, without it)")
     ap.add_argument("--loader-file-format", choices=["insert_values", "csv"],
                     help="dlt's postgres default is insert_values")
     a = ap.parse_args()
 
-    name = f"dlt_{a.dataset}"
+    name = a.pipeline or f"dlt_{a.dataset}"
     if a.fresh:
         shutil.rmtree(os.path.join(a.pipelines_dir, name), ignore_errors=True)
         drop_dataset(a.dsn, a.dataset)
     pipeline = dlt.pipeline(pipeline_name=name, pipelines_dir=a.pipelines_dir, dataset_name=a.dataset,
                             destination=dlt.destinations.postgres(credentials=a.dsn))
 
+    if a.sync:
+        pipeline.sync_destination()
     marks = [time.perf_counter()]
     pipeline.extract(events(a.file, a.strategy), loader_file_format=a.loader_file_format)
     marks.append(time.perf_counter())

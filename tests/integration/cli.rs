@@ -544,7 +544,22 @@ async fn ele_pipeline_info_state_schema_reset_and_drop_after_two_loads() {
     let state = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
     assert!(state["sources"]["events"].is_null(), "{state}");
     let schema = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "schema"])));
-    assert_eq!(schema["tables"], serde_json::json!({}), "{schema}");
+    let tables: Vec<&String> = schema["tables"]
+        .as_object()
+        .expect("tables")
+        .keys()
+        .collect();
+    assert_eq!(
+        tables,
+        ["_dlt_version", "_dlt_loads", "_dlt_pipeline_state"],
+        "only dlt's system tables are left: {schema}"
+    );
+    assert!(
+        schema["normalizers"]["json"]["config"]["propagation"]["tables"]
+            .get("events")
+            .is_none(),
+        "{schema}"
+    );
     let info = ok(&ele_in(&db, cwd, &["pipeline", "events", "info"]));
     assert!(info.contains("No tables"), "{info}");
     // The stored schema follows too, so a sync elsewhere would not bring the tables back.
@@ -594,15 +609,25 @@ async fn ele_pipeline_sync_restores_a_deleted_working_dir() {
     std::fs::remove_dir_all(db.pipelines_dir.join("events")).expect("remove the working dir");
     let gone = fails(&ele_in(&db, cwd, &["pipeline", "events", "state"]), 2);
     assert!(gone.contains("sync"), "{gone}");
-    // Nothing stored under the default dataset: an error, nothing written.
-    let empty = fails(&ele_in(&db, cwd, &["pipeline", "events", "sync"]), 2);
+    // Nothing stored under the dataset given: an error, nothing written.
+    let empty = fails(
+        &ele_in(
+            &db,
+            cwd,
+            &["pipeline", "events", "sync", "--dataset", "elsewhere"],
+        ),
+        2,
+    );
     assert!(empty.contains("nothing to restore"), "{empty}");
 
-    let synced = ok(&ele_in(
-        &db,
-        cwd,
-        &["pipeline", "events", "sync", "--dataset", "synced_data"],
-    ));
+    // Without --dataset, the one dataset holding the pipeline's state is found.
+    let out = ele_in(&db, cwd, &["pipeline", "events", "sync"]);
+    let synced = ok(&out);
+    let found = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        found.contains("Found pipeline `events` in dataset `synced_data`"),
+        "{found}"
+    );
     assert!(synced.contains("Restored state version"), "{synced}");
     assert!(synced.contains("Restored schema version"), "{synced}");
     let after = json(&ok(&ele_in(&db, cwd, &["pipeline", "events", "state"])));
@@ -620,6 +645,27 @@ async fn ele_pipeline_sync_restores_a_deleted_working_dir() {
             .await,
         ["1", "2", "3"]
     );
+
+    // With the pipeline's state in two datasets, sync without --dataset names both and changes nothing.
+    ok(&ele_in(
+        &db,
+        cwd,
+        &[
+            "load",
+            file.to_str().expect("utf-8"),
+            "--table",
+            "events",
+            "--dataset",
+            "other_data",
+        ],
+    ));
+    std::fs::remove_dir_all(db.pipelines_dir.join("events")).expect("remove the working dir");
+    let several = fails(&ele_in(&db, cwd, &["pipeline", "events", "sync"]), 2);
+    assert!(
+        several.contains("pipeline `events` has state in 2 datasets: other_data, synced_data; choose one with --dataset"),
+        "{several}"
+    );
+    assert!(!db.pipelines_dir.join("events").join("state.json").exists());
 }
 
 /// TOML basic string.

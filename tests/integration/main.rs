@@ -12,6 +12,7 @@ mod contracts;
 mod cursor_types;
 mod destination_switch;
 mod dispositions;
+mod dlt_interop;
 mod errors;
 mod examples;
 mod faults;

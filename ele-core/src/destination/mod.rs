@@ -131,6 +131,13 @@ pub trait Destination: Send + Sync + 'static {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    /// The datasets holding a committed state of `pipeline_name`, sorted (to find a pipeline's dataset when it is
+    /// not given); the default finds none.
+    fn datasets_of<'a>(&'a self, pipeline_name: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        let _ = pipeline_name;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Called when a pipeline takes this destination ([`crate::PipelineBuilder::destination`]), with the
     /// pipeline's name (e.g. to name the destination's connections after it). The default does nothing.
     fn attach_pipeline(&mut self, pipeline_name: &str) {

@@ -64,6 +64,9 @@ pub struct PipelineState {
     /// Local bookkeeping.
     #[serde(rename = "_local", default)]
     pub local: LocalState,
+    /// Keys of the document ele does not read (dlt's `staging_type`, ...), kept and committed as they were.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 impl PipelineState {
@@ -86,6 +89,7 @@ impl PipelineState {
             sources: Map::new(),
             version_hash: String::new(),
             local: LocalState::default(),
+            other: Map::new(),
         }
     }
 
@@ -342,5 +346,28 @@ mod tests {
         assert!(doc.get("_local").is_none());
         state.sources.insert("p".into(), Value::Object(Map::new()));
         assert_eq!(state.document()["sources"], serde_json::json!({"p": {}}));
+    }
+
+    #[test]
+    fn keys_and_sources_ele_does_not_know_are_kept() {
+        let doc = serde_json::json!({
+            "_state_version": 3, "_state_engine_version": 4, "pipeline_name": "p", "dataset_name": "d",
+            "default_schema_name": "p", "schema_names": ["p"], "destination_type": "dlt.destinations.postgres",
+            "destination_name": null, "staging_type": "dlt.destinations.filesystem",
+            "sources": {"other_source": {"resources": {"r": {"incremental": {"x": {"last_value": 5}}}}}},
+            "_version_hash": "h", "_local": {"first_run": false, "_last_extracted_hash": "h"}
+        });
+        let state: PipelineState = serde_json::from_value(doc).expect("reads");
+        let committed = state.document();
+        assert_eq!(committed["staging_type"], "dlt.destinations.filesystem");
+        assert_eq!(
+            committed["sources"]["other_source"]["resources"]["r"]["incremental"]["x"]["last_value"],
+            5
+        );
+        let row = StateRow::encode(&state).expect("encodes");
+        assert_eq!(
+            StateRow::decode(&row.state).expect("decodes").document(),
+            committed
+        );
     }
 }

@@ -389,11 +389,12 @@ impl Pipeline {
         for root in &roots {
             dropped.extend(schema.chain(root).into_iter().map(|t| t.name.clone()));
         }
+        let previous_hash = schema.version_hash();
         for table in &dropped {
             schema.tables.shift_remove(table);
         }
         if !dropped.is_empty() {
-            schema.version += 1;
+            schema.set_version(schema.version + 1, previous_hash);
         }
         let mut new_state = state.clone();
         let mut changed = Vec::new();
@@ -437,6 +438,12 @@ impl Pipeline {
         changed.dedup();
         self.commit_change(state, new_state, schema, Vec::new(), changed)
             .await
+    }
+
+    /// The datasets of the destination holding a committed state of this pipeline, sorted: where `sync` can
+    /// restore it from when its dataset is not known.
+    pub async fn find_datasets(&self) -> Result<Vec<String>> {
+        self.destination_ref().datasets_of(self.name()).await
     }
 
     /// Restores state and schema from the destination into the working dir, replacing the local ones (dlt's

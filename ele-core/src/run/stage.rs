@@ -15,6 +15,7 @@ use crate::model::hints::{MergeStrategy, WriteDisposition};
 use crate::model::interval::interval_from_env;
 use crate::model::naming;
 use crate::model::schema::Schema;
+use crate::model::schema::stored::Scd2Hints;
 use crate::model::state::{PipelineState, ResourceState, SourceState, StateRow};
 use crate::normalize::contract::is_new_table;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, RootConfig};
@@ -150,7 +151,7 @@ pub(crate) async fn extract_and_normalize(
                 root_key || hints.root_key,
             ) || schema.tables.values().any(|t| {
                 t.parent.is_some() && t.has_root_key() && schema.root_of(&t.name) == table
-            }),
+            }) || schema.propagates_root_key(&table),
             merge,
             columns,
         });
@@ -250,7 +251,7 @@ pub(crate) async fn extract_and_normalize(
     let normalized = normalizer
         .await
         .map_err(|e| Error::internal(format!("the normalizer panicked: {e}")));
-    let (new_schema, writer, roots, discards) = match (normalized, extract_error) {
+    let (mut new_schema, writer, roots, discards) = match (normalized, extract_error) {
         (Ok(Ok(done)), None) => done,
         (Ok(Err(e)), _) | (Err(e), _) | (Ok(Ok(_)), Some(e)) => {
             remove_dir_if_exists(&package_dir)?;
@@ -265,9 +266,42 @@ pub(crate) async fn extract_and_normalize(
         .filter(|(r, ..)| writer.has_rows(&r.table))
         .map(|(r, ..)| r.table.as_str())
         .collect();
+    // dlt marks the column an incremental's cursor names (`incremental: true`).
+    for ctx in &contexts {
+        let Some(config) = configs.iter().find(|c| c.resource == ctx.resource_name) else {
+            continue;
+        };
+        let trackers = ctx
+            .trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for tracker in trackers {
+            let column = tracker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .cursor_column();
+            if let Some(column) = column {
+                new_schema.mark_incremental(&config.table, &naming::normalize_path(&column));
+            }
+        }
+    }
+    for config in configs
+        .iter()
+        .filter(|c| c.write_disposition == WriteDisposition::Merge)
+    {
+        let scd2 = config.merge.scd2.as_ref().map(|s| Scd2Hints {
+            valid_from: &s.valid_from,
+            valid_to: &s.valid_to,
+            active_to: s.active_to.map(|t| t.to_rfc3339()),
+            row_version: s.version_column(),
+        });
+        new_schema.mark_merge(&config.table, config.merge.strategy, scd2);
+    }
     let version = next_schema_version(schema, &new_schema, &with_rows);
+    let previous_hash = schema.version_hash();
     *schema = new_schema;
-    schema.version = version;
+    schema.set_version(version, previous_hash);
 
     // The state after this run: resource and source state as the bodies left it, incrementals advanced.
     let mut new_state = state.clone();

@@ -12,7 +12,7 @@ pub(crate) fn next_schema_version(before: &Schema, after: &Schema, with_rows: &[
     if before.version == 0 {
         return 2;
     }
-    if before.content_hash() == after.content_hash() {
+    if before.version_hash() == after.version_hash() {
         return before.version;
     }
     let complete = |t: &Table| -> Vec<(String, Option<DataType>, bool)> {

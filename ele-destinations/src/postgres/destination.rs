@@ -37,6 +37,10 @@ impl Destination for Postgres {
         Box::pin(catalog::row_counts(self, dataset, tables))
     }
 
+    fn datasets_of<'a>(&'a self, pipeline_name: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(state::datasets_of(self, pipeline_name))
+    }
+
     /// Names the connections `ele <version> <pipeline>` (unless the connection string names them).
     fn attach_pipeline(&mut self, pipeline_name: &str) {
         self.set_application_name(Some(pipeline_name));

@@ -60,15 +60,57 @@ pub(super) async fn restore(
             .await
             .map_err(|e| sql_error(pg, "reading the stored schema", e))?;
         if let Some(row) = row {
-            match serde_json::from_str::<Schema>(row.get::<_, &str>(0)) {
-                Ok(schema) => restored.schema = Some(schema),
-                Err(e) => {
-                    tracing::warn!(error = %e, "stored schema was not written by ele; inferring anew")
+            let schema = Schema::from_stored_text(row.get::<_, &str>(0)).map_err(|message| {
+                Error::Corrupt {
+                    what: "stored schema",
+                    path: format!("{dataset}._dlt_version").into(),
+                    message,
                 }
-            }
+            })?;
+            restored.schema = Some(schema);
         }
     }
     Ok(restored)
+}
+
+/// The schemas of the database holding a committed state of `pipeline_name` (a `_dlt_pipeline_state` row of
+/// it whose load has a `_dlt_loads` row), sorted.
+pub(super) async fn datasets_of(pg: &Postgres, pipeline_name: &str) -> Result<Vec<String>> {
+    let client = connect(pg).await?;
+    let candidates = client
+        .query_typed(
+            "SELECT s.table_schema FROM information_schema.tables s JOIN information_schema.tables l \
+             ON l.table_schema = s.table_schema AND l.table_name = '_dlt_loads' \
+             WHERE s.table_name = '_dlt_pipeline_state' ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "listing the datasets", e))?;
+    let mut found = Vec::new();
+    for row in candidates {
+        let dataset: String = row.get(0);
+        let query = format!(
+            "SELECT EXISTS (SELECT 1 FROM {} AS s JOIN {} AS l ON l.load_id = s._dlt_load_id \
+             WHERE s.pipeline_name = $1 AND l.status = 0)",
+            qualified(&dataset, "_dlt_pipeline_state"),
+            qualified(&dataset, "_dlt_loads")
+        );
+        let holds: bool = client
+            .query_typed_one(&query, &[(&pipeline_name, Type::TEXT)])
+            .await
+            .map_err(|e| {
+                sql_error(
+                    pg,
+                    &format!("reading the pipeline states of `{dataset}`"),
+                    e,
+                )
+            })?
+            .get(0);
+        if holds {
+            found.push(dataset);
+        }
+    }
+    Ok(found)
 }
 
 /// How often the connection holding the pipeline lock runs a statement, so that a server's
@@ -316,7 +358,7 @@ pub(super) async fn write_package_rows(
         ds,
         &m.load_id,
         &m.schema.name,
-        &m.schema.content_hash(),
+        &m.schema.version_hash(),
     )
     .await
 }
@@ -340,9 +382,6 @@ async fn write_load_record(
     Ok(())
 }
 
-/// `engine_version` of the `_dlt_version` rows ele writes (dlt's schema engine version).
-const SCHEMA_ENGINE_VERSION: i64 = 11;
-
 /// Which stored versions make writing a `_dlt_version` row unnecessary.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum KnownSchema {
@@ -361,7 +400,7 @@ pub(super) async fn write_schema_version(
     known: KnownSchema,
 ) -> Result<()> {
     let versions = qualified(ds, "_dlt_version");
-    let hash = schema.content_hash();
+    let hash = schema.version_hash();
     let query = match known {
         KnownSchema::Anywhere => {
             format!("SELECT version_hash FROM {versions} WHERE version_hash = $1 LIMIT 1")
@@ -386,7 +425,7 @@ pub(super) async fn write_schema_version(
         &format!(
             "INSERT INTO {versions} (version, engine_version, inserted_at, schema_name, version_hash, schema) \
              VALUES ($1, $2, now(), $3, $4, $5)"
-        ), &[(&(schema.version as i64), Type::INT8), (&SCHEMA_ENGINE_VERSION, Type::INT8), (&schema.name, Type::TEXT), (&hash, Type::TEXT), (&serde_json::to_string(schema)?, Type::TEXT)])
+        ), &[(&(schema.version as i64), Type::INT8), (&(ele_core::schema::ENGINE_VERSION as i64), Type::INT8), (&schema.name, Type::TEXT), (&hash, Type::TEXT), (&ele_core::hash::dumps(&schema.to_document()), Type::TEXT)])
     .await
     .map_err(|e| sql_error(pg, "writing _dlt_version", e))?;
     Ok(())
@@ -441,7 +480,7 @@ async fn try_commit(
     }
 
     // The new schema becomes the newest stored version, so a restore (`sync`) sees the change.
-    let schema_hash = commit.schema.content_hash();
+    let schema_hash = commit.schema.version_hash();
     write_schema_version(&tx, pg, ds, &commit.schema, KnownSchema::Newest).await?;
 
     if let Some(state) = &commit.state_row {

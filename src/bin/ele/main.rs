@@ -669,7 +669,26 @@ async fn pipeline_command(args: PipelineArgs) -> Result<(), Failure> {
             }
         },
     };
-    let pipeline = build(dataset.as_ref(), Some(pg))?;
+    let mut pipeline = build(dataset.as_ref(), Some(pg.clone()))?;
+    // `sync` without a dataset, and no local state naming one: the dataset that holds the pipeline's state.
+    if dataset.is_none() && matches!(args.command, PipelineCommand::Sync) {
+        let found = pipeline.find_datasets().await?;
+        match found.as_slice() {
+            [] => {}
+            [one] => {
+                eprintln!("Found pipeline `{}` in dataset `{one}`", args.name);
+                pipeline = build(Some(one), Some(pg))?;
+            }
+            several => {
+                return Err(usage(Error::config(format!(
+                    "pipeline `{}` has state in {} datasets: {}; choose one with --dataset",
+                    args.name,
+                    several.len(),
+                    several.join(", ")
+                ))));
+            }
+        }
+    }
     match &args.command {
         PipelineCommand::Drop { resources } => {
             out!("{}", pipeline.drop_resources(resources).await?)

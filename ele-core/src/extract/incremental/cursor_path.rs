@@ -15,6 +15,15 @@ enum Step {
 pub(super) struct CursorPath(Vec<Step>);
 
 impl CursorPath {
+    /// The one column a path names (`created_at`, `$.created_at`), as dlt's `get_cursor_column_name`; `None`
+    /// for nested paths and wildcards.
+    pub(super) fn column_name(path: &str) -> Option<String> {
+        match CursorPath::parse(path).ok()?.0.as_slice() {
+            [Step::Field(name)] => Some(name.clone()),
+            _ => None,
+        }
+    }
+
     pub(super) fn parse(path: &str) -> std::result::Result<CursorPath, String> {
         let trimmed = path.trim();
         if trimmed.is_empty() {

@@ -66,6 +66,11 @@ impl Tracker {
         &self.cursor_path
     }
 
+    /// The column the cursor path names, when it names one (not normalized).
+    pub(crate) fn cursor_column(&self) -> Option<String> {
+        CursorPath::column_name(&self.cursor_path)
+    }
+
     /// Whether the run reads and writes no state.
     pub(crate) fn is_stateless(&self) -> bool {
         self.stateless

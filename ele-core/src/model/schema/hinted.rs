@@ -14,6 +14,9 @@ impl Column {
         let created = self.is_complete();
         if let Some(t) = hint.data_type {
             self.data_type = Some(t);
+            if !created {
+                self.nullable_unsaid = hint.nullable.is_none();
+            }
         }
         macro_rules! copy {
             ($($f:ident),*) => { $( if hint.$f.is_some() { self.$f = hint.$f; } )* };
@@ -33,6 +36,7 @@ impl Column {
         if !created {
             if let Some(nullable) = hint.nullable {
                 self.nullable = nullable;
+                self.nullable_unsaid = false;
             }
             if let Some(unique) = hint.unique {
                 self.unique = unique;
@@ -174,6 +178,11 @@ mod tests {
             text,
             r#"{"name":"amount","data_type":"decimal","nullable":true,"precision":12,"scale":2,"unique":true,"partition":true,"x-unit":"EUR"}"#
         );
-        assert_eq!(serde_json::from_str::<Column>(&text).expect("loads"), c);
+        let back = serde_json::from_str::<Column>(&text).expect("loads");
+        assert_eq!(serde_json::to_string(&back).expect("serializes"), text);
+        assert!(
+            c.nullable_unsaid && !back.nullable_unsaid,
+            "bookkeeping of the stored schema only"
+        );
     }
 }

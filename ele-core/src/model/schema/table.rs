@@ -55,6 +55,9 @@ pub struct Column {
     pub variant: bool,
     /// Custom `x-...` hints and dlt's `description`, as given.
     pub other: Map<String, Value>,
+    /// The type came from a hint that left `nullable` unsaid: dlt then leaves `nullable` out of the stored
+    /// schema (it states it for a column typed by its first value).
+    pub(crate) nullable_unsaid: bool,
 }
 
 /// How a column is stored: the known hints (absent when default), then [`Column::other`]'s keys.
@@ -159,6 +162,7 @@ impl<'de> Deserialize<'de> for Column {
             sort: r.sort,
             variant: r.variant,
             other,
+            nullable_unsaid: false,
         })
     }
 }
@@ -183,6 +187,7 @@ impl Column {
             sort: false,
             variant: false,
             other: Map::new(),
+            nullable_unsaid: false,
         }
     }
 
@@ -242,6 +247,10 @@ pub struct Table {
     /// dlt's `schema_contract` table hint (root tables; nested tables inherit their root's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_contract: Option<crate::model::contract::SchemaContract>,
+    /// Table hints of dlt's that a run sets and ele does not model (`x-merge-strategy`), written into the
+    /// stored schema over the ones read.
+    #[serde(skip)]
+    pub(crate) hints: Map<String, Value>,
 }
 
 impl Table {
@@ -258,6 +267,7 @@ impl Table {
             write_disposition,
             resource: None,
             schema_contract: None,
+            hints: Map::new(),
         }
     }
 
@@ -290,8 +300,9 @@ impl Table {
     }
 }
 
-/// The tables of one schema (one pipeline's dataset).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The tables of one schema (one pipeline's dataset). Stored as dlt's schema document (see
+/// [`Schema::to_document`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
     /// Schema name (the pipeline name, normalized).
     pub name: String,
@@ -299,6 +310,11 @@ pub struct Schema {
     pub version: u64,
     /// Tables in order of creation; parents come before their children.
     pub tables: IndexMap<String, Table, FastHash>,
+    /// Version hashes of earlier versions, newest first (at most 10), as dlt keeps them.
+    pub previous_hashes: Vec<String>,
+    /// The document the schema was read from, without its version and hashes: what ele does not model is
+    /// written back from it.
+    pub(crate) base: Map<String, Value>,
 }
 
 impl Schema {
@@ -308,6 +324,8 @@ impl Schema {
             name: name.into(),
             version: 0,
             tables: IndexMap::default(),
+            previous_hashes: Vec::new(),
+            base: Map::new(),
         }
     }
 
@@ -326,11 +344,5 @@ impl Schema {
             .values()
             .filter(|t| self.root_of(&t.name) == root)
             .collect()
-    }
-
-    /// A hash of the content (base64 SHA3-256, as dlt's version hashes), to tell whether the schema changed.
-    pub fn content_hash(&self) -> String {
-        let json = serde_json::to_string(&self.tables).unwrap_or_default();
-        crate::foundation::hash::digest256(&json)
     }
 }
