@@ -50,9 +50,9 @@ pub use ele_core::{
     Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
 };
 pub use ele_core::{
-    Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key,
-    MergeStrategy, Resource, ResourceExt, ResourceHints, Resources, Scd2, SortOrder, TableNameFn,
-    WriteDisposition, items,
+    Dispatched, DynResource, Emit, ExtractLimit, Filtered, FlatMapped, FnResource, IntoPage,
+    IntoResources, ItemsResource, Key, Mapped, MergeStrategy, RefreshMode, Resource, ResourceExt,
+    ResourceHints, Resources, Scd2, SortOrder, TableNameFn, WriteDisposition, items,
 };
 pub use ele_core::{LoadInfo, PackageInfo, Pipeline, PipelineBuilder, Run};
 pub use ele_core::{destination, package, progress, schema, state};

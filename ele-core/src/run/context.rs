@@ -30,4 +30,5 @@ pub(crate) struct RunOverrides {
     pub(crate) table_name: Option<String>,
     pub(crate) interval: Option<Interval>,
     pub(crate) schema_contract: Option<crate::model::contract::SchemaContract>,
+    pub(crate) refresh: Option<crate::model::hints::RefreshMode>,
 }

@@ -258,6 +258,15 @@ impl<'p> Run<'p> {
         self.overrides.schema_contract = Some(contract.into());
         self
     }
+    /// Drops or empties tables and wipes state before this run loads (dlt's `refresh`), in the run's load
+    /// transaction: readers see the old tables until the new rows commit. See [`RefreshMode`] for what each
+    /// mode touches.
+    ///
+    /// [`RefreshMode`]: crate::model::hints::RefreshMode
+    pub fn refresh(mut self, mode: crate::model::hints::RefreshMode) -> Self {
+        self.overrides.refresh = Some(mode);
+        self
+    }
     /// Table name of the (single) resource in this run.
     pub fn table_name(mut self, table: impl Into<String>) -> Self {
         self.overrides.table_name = Some(table.into());
