@@ -392,7 +392,7 @@ pub mod prelude {
     pub use crate::Secret;
     pub use crate::{
         Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, MergeStrategy, Pipeline,
-        Resource, ResourceExt, ResourceState, Scd2, SortOrder, Source, SourceState,
+        RefreshMode, Resource, ResourceExt, ResourceState, Scd2, SortOrder, Source, SourceState,
         WriteDisposition, items, resource, source,
     };
     pub use ele_core::WriteDisposition::{Append, Merge, Replace};

@@ -37,5 +37,5 @@ mod stream;
 mod tls;
 mod version;
 
-pub use config::{Postgres, Staging};
+pub use config::{Postgres, ReplaceStrategy, Staging};
 pub use managed::local_dir;
