@@ -251,3 +251,45 @@ async fn a_crash_after_the_swap_before_the_commit_leaves_the_old_rows() {
         crash_during_replace(strategy, "before_commit").await;
     }
 }
+
+/// staging-optimized drops the old table: a view on it makes the load fail, saying why and what to do, and
+/// leaves the old rows; without the view the pending package loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staging_optimized_refuses_to_drop_a_table_a_view_depends_on() {
+    let db = TestDb::new("replace_view").await;
+    let p = pipeline(
+        &db,
+        db.postgres()
+            .replace_strategy(ReplaceStrategy::StagingOptimized),
+    );
+    replace(&p, first_products()).await;
+    let client = db.client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE VIEW {DATASET}.product_names AS SELECT name FROM {DATASET}.products"
+        ))
+        .await
+        .expect("a view");
+    let err = p
+        .run(
+            items(second_products())
+                .name("products")
+                .write_disposition(Replace)
+                .column("name", ColumnHint::text().unique()),
+        )
+        .await
+        .expect_err("the view blocks the swap");
+    let message = err.to_string();
+    assert!(
+        message.contains("depends on the table") && message.contains("truncate-and-insert"),
+        "{message}"
+    );
+    assert_eq!(products(&db).await, ["1|a,b", "2|c", "3|"]);
+    assert_eq!(staging_tables(&db).await, Vec::<String>::new());
+    client
+        .batch_execute(&format!("DROP VIEW {DATASET}.product_names"))
+        .await
+        .expect("drops the view");
+    replace(&p, second_products()).await;
+    assert_eq!(products(&db).await, ["4|x", "5|"]);
+}

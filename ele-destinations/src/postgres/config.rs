@@ -497,4 +497,43 @@ mod tests {
         let pg = Postgres::new("postgresql://u@h/db").expect("valid");
         assert_eq!(pg.staging(Staging::Schema).staging, Staging::Schema);
     }
+
+    #[test]
+    fn replace_strategy_from_the_destination_table() {
+        let dir = dir_with(
+            None,
+            Some(
+                "[destination.postgres]\ncredentials = \"postgresql://u@h/db\"\nreplace_strategy = \"staging-optimized\"\n",
+            ),
+        );
+        let config = Config::load_from(dir.path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        assert_eq!(
+            Postgres::from_config(&config)
+                .expect("valid")
+                .replace_strategy,
+            ReplaceStrategy::StagingOptimized
+        );
+        let pg = Postgres::new("postgresql://u@h/db").expect("valid");
+        assert_eq!(pg.replace_strategy, ReplaceStrategy::TruncateAndInsert);
+        for strategy in [
+            ReplaceStrategy::TruncateAndInsert,
+            ReplaceStrategy::InsertFromStaging,
+            ReplaceStrategy::StagingOptimized,
+        ] {
+            assert_eq!(
+                strategy.as_str().parse::<ReplaceStrategy>().ok(),
+                Some(strategy)
+            );
+        }
+        let message = "swap"
+            .parse::<ReplaceStrategy>()
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            message.contains("unknown replace strategy `swap`"),
+            "{message}"
+        );
+    }
 }
