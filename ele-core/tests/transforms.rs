@@ -260,3 +260,25 @@ async fn a_table_chosen_per_item_follows_the_transforms() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_source_limit_limits_each_resource() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let memory = MemoryDestination::new();
+    let p = pipeline("limited_source", &dir, &memory);
+    let pages = |name: &'static str| {
+        FnResource::new(name, |out: Emit<Value>| async move {
+            for id in 1..=5 {
+                out.send(vec![json!({"id": id})]).await?;
+            }
+            Ok(())
+        })
+    };
+    let source = ele_core::Source::new("api")
+        .resource(pages("a"))
+        .resource(pages("b"))
+        .limit(2);
+    p.run(source).await.expect("run loads");
+    assert_eq!(ids(&memory.rows(DATASET, "a"), "id"), [1, 2]);
+    assert_eq!(ids(&memory.rows(DATASET, "b"), "id"), [1, 2]);
+}

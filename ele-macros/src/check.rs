@@ -578,7 +578,7 @@ const RESOURCE_METHODS: [&str; 27] = [
 
 /// Methods of the generated source struct and of `Source` (reached through `Deref`) that an accessor named after
 /// a listed resource would hide. Keep in step with `expand::expand_source` and ele-core's `Source`.
-const SOURCE_METHODS: [&str; 17] = [
+const SOURCE_METHODS: [&str; 20] = [
     "with_resources",
     "root_key",
     "max_table_nesting",
@@ -596,6 +596,9 @@ const SOURCE_METHODS: [&str; 17] = [
     "fail",
     "error",
     "schema_contract",
+    "limit",
+    "limit_rows",
+    "limit_time",
 ];
 
 #[cfg(test)]
