@@ -139,3 +139,37 @@ async fn drop_sources_drops_every_table_and_the_whole_source_state() {
         state.sources
     );
 }
+
+#[tokio::test]
+async fn a_pipeline_refresh_applies_to_every_run_unless_the_run_sets_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let memory = MemoryDestination::new();
+    let p = pipeline(&dir, &memory);
+    first_runs(&p).await;
+    let refreshing = Pipeline::builder("refresher")
+        .destination(memory.clone())
+        .dataset_name(DATASET)
+        .pipelines_dir(dir.path())
+        .refresh(RefreshMode::DropData)
+        .build()
+        .expect("pipeline builds");
+    refreshing
+        .run(events(vec![event(3)]))
+        .await
+        .expect("refreshed run loads");
+    assert_eq!(ids(&memory, "events"), [3]);
+    refreshing
+        .run(events(vec![event(4)]))
+        .await
+        .expect("refreshed again");
+    assert_eq!(ids(&memory, "events"), [4]);
+    // The run's own mode wins: drop_resources drops `events__tags` too, and `other` stays either way.
+    refreshing
+        .run(events(vec![json!({"id": 5})]))
+        .refresh(RefreshMode::DropResources)
+        .await
+        .expect("run's refresh");
+    assert_eq!(ids(&memory, "events"), [5]);
+    assert!(!memory.tables(DATASET).contains(&"events__tags".to_owned()));
+    assert_eq!(ids(&memory, "other"), [9]);
+}
