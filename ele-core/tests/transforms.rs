@@ -282,3 +282,30 @@ async fn a_source_limit_limits_each_resource() {
     assert_eq!(ids(&memory.rows(DATASET, "a"), "id"), [1, 2]);
     assert_eq!(ids(&memory.rows(DATASET, "b"), "id"), [1, 2]);
 }
+
+/// dlt 1.31 on the same pages (`add_limit(2)` and `add_limit(2, count_rows=True)` with an incremental starting
+/// at 4): `[{id: 5}]` and `[{id: 5}, {id: 6}]`.
+#[tokio::test]
+async fn limits_count_what_dlt_counts_around_the_incremental() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let memory = MemoryDestination::new();
+    let p = pipeline("as_dlt", &dir, &memory);
+    let pages = |name: &'static str| {
+        FnResource::new(name, |out: Emit<Value>| async move {
+            let _id: Incremental<i64> = out.bind_incremental(
+                IncrementalConfig::new().cursor_path("id").initial_value(4),
+                None,
+            )?;
+            out.send(Vec::<Value>::new()).await?;
+            out.send(vec![json!({"id": 1}), json!({"id": 2})]).await?;
+            for id in 5..=7 {
+                out.send(vec![json!({"id": id})]).await?;
+            }
+            Ok(())
+        })
+    };
+    p.run(pages("yields").limit(2)).await.expect("run loads");
+    p.run(pages("rows").limit_rows(2)).await.expect("run loads");
+    assert_eq!(ids(&memory.rows(DATASET, "yields"), "id"), [5]);
+    assert_eq!(ids(&memory.rows(DATASET, "rows"), "id"), [5, 6]);
+}
