@@ -293,3 +293,69 @@ async fn staging_optimized_refuses_to_drop_a_table_a_view_depends_on() {
     replace(&p, second_products()).await;
     assert_eq!(products(&db).await, ["4|x", "5|"]);
 }
+
+/// Whether a lock of `mode` on the dataset's `products` table is requested and not granted yet.
+async fn lock_waiting(db: &TestDb, mode: &str) -> bool {
+    !db.lines(&format!(
+        "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = '{DATASET}' AND c.relname = 'products' AND l.mode = '{mode}' AND NOT l.granted"
+    ))
+    .await
+    .is_empty()
+}
+
+/// A reader arriving while a replace swaps the rows in waits and then sees all the new rows: never the table
+/// empty, never the old and new rows mixed. The replace is held at its exclusive step by a reader that began
+/// before it; a second reader queues behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_during_a_replace_sees_the_old_or_the_new_rows() {
+    for strategy in STRATEGIES {
+        let db = TestDb::new(&format!(
+            "replace_reader_{}",
+            strategy.as_str().replace('-', "_")
+        ))
+        .await;
+        let p = pipeline(&db, db.postgres().replace_strategy(strategy));
+        replace(&p, first_products()).await;
+        let early = db.client().await;
+        early
+            .batch_execute(&format!("BEGIN; SELECT count(*) FROM {DATASET}.products"))
+            .await
+            .expect("an open reader");
+        let loading = tokio::spawn({
+            let p = p.clone();
+            async move { replace(&p, second_products()).await }
+        });
+        while !lock_waiting(&db, "AccessExclusiveLock").await {
+            assert!(
+                !loading.is_finished(),
+                "{strategy}: the replace did not wait"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let late = db.client().await;
+        let reading = tokio::spawn(async move {
+            late.query(
+                &format!("SELECT id FROM {DATASET}.products ORDER BY id"),
+                &[],
+            )
+            .await
+            .map(|rows| rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>())
+        });
+        while !lock_waiting(&db, "AccessShareLock").await {
+            assert!(
+                !reading.is_finished(),
+                "{strategy}: the reader did not wait"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        early.batch_execute("COMMIT").await.expect("commits");
+        loading.await.expect("the replace task");
+        let seen = reading
+            .await
+            .expect("the reader task")
+            .expect("the read succeeds");
+        assert_eq!(seen, [4, 5], "{strategy}");
+    }
+}
