@@ -64,7 +64,7 @@ async fn committed_sources(db: &TestDb, p: &Pipeline) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drop_resources_recreates_the_runs_tables_and_resets_their_state() {
+pub(crate) async fn drop_resources_recreates_the_runs_tables_and_resets_their_state() {
     let db = TestDb::new("refresh_resources").await;
     let p = db.pipeline("refresher", DATASET);
     first_runs(&p).await;

@@ -87,7 +87,7 @@ async fn staging_tables(db: &TestDb) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_strategy_replaces_the_root_and_its_child_tables() {
+pub(crate) async fn each_strategy_replaces_the_root_and_its_child_tables() {
     for strategy in STRATEGIES {
         let db = TestDb::new(&format!("replace_{}", strategy.as_str().replace('-', "_"))).await;
         let p = pipeline(&db, db.postgres().replace_strategy(strategy));
@@ -309,7 +309,7 @@ async fn lock_waiting(db: &TestDb, mode: &str) -> bool {
 /// empty, never the old and new rows mixed. The replace is held at its exclusive step by a reader that began
 /// before it; a second reader queues behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_during_a_replace_sees_the_old_or_the_new_rows() {
+pub(crate) async fn a_reader_during_a_replace_sees_the_old_or_the_new_rows() {
     for strategy in STRATEGIES {
         let db = TestDb::new(&format!(
             "replace_reader_{}",
