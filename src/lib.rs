@@ -44,15 +44,16 @@ pub mod run_args;
 pub use ele_core::schema::{ColumnHint, ColumnHints, DataType};
 pub use ele_core::state::{ResourceState, SourceState};
 pub use ele_core::{Accessor, Source};
+pub use ele_core::{
+    AfterIncremental, Dispatched, DynResource, Emit, ExtractLimit, Filtered, FlatMapped,
+    FnResource, IntoPage, IntoResources, ItemsResource, Key, Mapped, MergeStrategy, RefreshMode,
+    Resource, ResourceExt, ResourceHints, Resources, Scd2, SortOrder, TableNameFn,
+    WriteDisposition, items,
+};
 pub use ele_core::{BoxError, Error, Result};
 pub use ele_core::{ContractEntity, ContractModes, Discarded, EvolutionMode, SchemaContract};
 pub use ele_core::{
     Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
-};
-pub use ele_core::{
-    Dispatched, DynResource, Emit, ExtractLimit, Filtered, FlatMapped, FnResource, IntoPage,
-    IntoResources, ItemsResource, Key, Mapped, MergeStrategy, RefreshMode, Resource, ResourceExt,
-    ResourceHints, Resources, Scd2, SortOrder, TableNameFn, WriteDisposition, items,
 };
 pub use ele_core::{LoadInfo, PackageInfo, Pipeline, PipelineBuilder, Run};
 pub use ele_core::{destination, package, progress, schema, state};

@@ -27,8 +27,8 @@ pub use extract::incremental::{
     OnCursorValueMissing, RowOrder,
 };
 pub use extract::resource::{
-    Dispatched, DynResource, Emit, Filtered, FlatMapped, FnResource, IntoPage, IntoResources,
-    ItemsResource, Mapped, Resource, ResourceExt, Resources, TableNameFn, items,
+    AfterIncremental, Dispatched, DynResource, Emit, Filtered, FlatMapped, FnResource, IntoPage,
+    IntoResources, ItemsResource, Mapped, Resource, ResourceExt, Resources, TableNameFn, items,
 };
 pub use extract::source::{Accessor, Source};
 pub use foundation::error::{BoxError, Error, Result};

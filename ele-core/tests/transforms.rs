@@ -309,3 +309,37 @@ async fn limits_count_what_dlt_counts_around_the_incremental() {
     assert_eq!(ids(&memory.rows(DATASET, "yields"), "id"), [5]);
     assert_eq!(ids(&memory.rows(DATASET, "rows"), "id"), [5, 6]);
 }
+
+/// A step placed behind the incremental (dlt's `insert_at`) may remove the cursor: the incremental still saw
+/// it. Items it drops are not loaded and do not count towards the limit.
+#[tokio::test]
+async fn a_step_after_the_incremental_sees_only_what_it_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let memory = MemoryDestination::new();
+    let p = pipeline("behind", &dir, &memory);
+    let sent = Arc::new(AtomicU64::new(0));
+    let behind = paged(4, 2, Arc::clone(&sent))
+        .after_incremental(|mut v: Value| {
+            // Odd ids are dropped; the cursor column is not loaded.
+            let id = v["id"].as_i64().unwrap_or_default();
+            if let Some(object) = v.as_object_mut() {
+                object.remove("updated");
+            }
+            (id % 2 == 0).then_some(v)
+        })
+        .after_incremental(|mut v: Value| {
+            v["second"] = json!(true);
+            Some(v)
+        })
+        .limit_rows(3);
+    p.run(behind).await.expect("run loads");
+    let rows = memory.rows(DATASET, "pages");
+    // Pages [1,2] and [3,4] pass the incremental; one row each survives the step: 2 rows < 3, then [5,6]: 3.
+    assert_eq!(ids(&rows, "id"), [2, 4, 6]);
+    assert!(
+        rows.iter()
+            .all(|r| r.get("updated").is_none() && r["second"] == json!(true))
+    );
+    assert_eq!(last_updated(&memory, "behind"), json!(6));
+    assert_eq!(sent.load(Ordering::SeqCst), 3);
+}

@@ -544,7 +544,7 @@ fn listed_resources(cx: &Ctxt, resources: &[syn::Path]) {
 /// The methods of ele-core's `Resource` and `ResourceExt` traits, which a setter named after an incremental or
 /// config parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
 /// would call the setter. A test (below) keeps this list equal to the traits' methods.
-const RESOURCE_METHODS: [&str; 27] = [
+const RESOURCE_METHODS: [&str; 28] = [
     // `Resource`
     "hints",
     "hints_mut",
@@ -574,6 +574,7 @@ const RESOURCE_METHODS: [&str; 27] = [
     "limit",
     "limit_rows",
     "limit_time",
+    "after_incremental",
 ];
 
 /// Methods of the generated source struct and of `Source` (reached through `Deref`) that an accessor named after

@@ -139,3 +139,28 @@ async fn a_limited_first_run_commits_its_state_and_the_next_goes_on() {
     );
     assert_eq!(last_value(&db), json!(30));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_after_the_incremental_reshapes_the_loaded_rows() {
+    let db = TestDb::new("transforms_after").await;
+    let p = db.pipeline("behind", DATASET);
+    let doubled = events()
+        .after_incremental(|v: Value| {
+            let id = v["id"].as_i64()?;
+            (id % 2 == 1).then(|| json!({"id": id, "doubled": id * 2}))
+        })
+        .limit(2);
+    p.run(doubled).await.expect("run loads");
+    assert_eq!(
+        db.lines(&format!(
+            "SELECT id, doubled FROM {DATASET}.events ORDER BY id"
+        ))
+        .await,
+        ["1|2", "3|6", "5|10", "7|14", "9|18"]
+    );
+    let state = p.state().expect("state").expect("exists");
+    assert_eq!(
+        state.sources["behind"]["resources"]["events"]["incremental"]["id"]["last_value"],
+        json!(10)
+    );
+}

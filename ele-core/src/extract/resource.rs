@@ -202,6 +202,46 @@ where
     }
 }
 
+/// A resource with a step after its incrementals; see [`ResourceExt::after_incremental`].
+pub struct AfterIncremental<R, F> {
+    inner: R,
+    f: F,
+}
+
+impl<R, F> Resource for AfterIncremental<R, F>
+where
+    R: Resource,
+    F: Fn(Value) -> Option<Value> + Send + Sync + 'static,
+{
+    type Item = R::Item;
+
+    fn hints(&self) -> &ResourceHints {
+        self.inner.hints()
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        self.inner.hints_mut()
+    }
+
+    fn extract(self, out: Emit<R::Item>) -> BoxFuture<'static, Result<()>> {
+        // Wrappers start outermost first: each puts its step before those of the wrappers around it.
+        out.ctx.after_incremental.lock().insert(0, Arc::new(self.f));
+        self.inner.extract(out)
+    }
+
+    fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
+        Resource::table_name_fn(&self.inner)
+    }
+
+    fn backfill_only(&self) -> bool {
+        self.inner.backfill_only()
+    }
+
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        Some(&mut self.inner)
+    }
+}
+
 /// A resource whose items each become several (or none); see [`ResourceExt::flat_map`].
 pub struct FlatMapped<R, F, I> {
     inner: R,
@@ -381,6 +421,16 @@ pub trait ResourceExt: Resource + Sized {
             _items: PhantomData,
         }
     }
+    /// Runs `f` on each item, as JSON, after the incrementals (dlt's `add_map`/`add_filter` with `insert_at`
+    /// behind the incremental): the value it returns is loaded, `None` drops the item. For changes the
+    /// incremental must not see, such as removing or renaming the cursor; steps added this way run in the order
+    /// added, before the limit.
+    fn after_incremental<F>(self, f: F) -> AfterIncremental<Self, F>
+    where
+        F: Fn(Value) -> Option<Value> + Send + Sync + 'static,
+    {
+        AfterIncremental { inner: self, f }
+    }
     /// Stops the resource after `n` yields (`send` calls, empty pages included), as dlt's `add_limit(n)`: the
     /// yield reaching `n` is loaded and its `send` returns [`Error::Closed`] (propagate it with `?`), and the
     /// run ends the resource normally, committing its incremental state. Counted after the incrementals: pages
@@ -467,6 +517,26 @@ pub struct EmitContext {
     pub(crate) trackers: Mutex<Vec<Arc<Mutex<Tracker>>>>,
     /// The resource's limit and what it counted; `None` without one.
     pub(crate) limit: Option<Mutex<LimitState>>,
+    /// The steps items pass after the incrementals ([`ResourceExt::after_incremental`]), in order.
+    pub(crate) after_incremental: AfterIncrementalSteps,
+}
+
+/// The steps of [`ResourceExt::after_incremental`] of one resource.
+#[derive(Default)]
+pub(crate) struct AfterIncrementalSteps(Mutex<Vec<AfterIncrementalFn>>);
+
+type AfterIncrementalFn = Arc<dyn Fn(Value) -> Option<Value> + Send + Sync>;
+
+impl AfterIncrementalSteps {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AfterIncrementalFn>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for AfterIncrementalSteps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} step(s)", self.lock().len())
+    }
 }
 
 /// What a resource's [`ExtractLimit`] counted so far in a run.
@@ -802,6 +872,7 @@ impl<T: Serialize + Send + 'static> Emit<T> {
             .as_ref()
             .map(|_| Vec::with_capacity(page.len()));
         let mut close = false;
+        let after = self.ctx.after_incremental.lock().clone();
         let item_tables: Vec<Option<String>> = page
             .iter()
             .map(|item| self.table_name.as_ref().map(|f| f(item)))
@@ -812,13 +883,19 @@ impl<T: Serialize + Send + 'static> Emit<T> {
                 Value::Array(inner) if single => inner,
                 value => vec![value],
             };
-            'items: for value in values {
+            'items: for mut value in values {
                 for tracker in &trackers {
                     let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
                     let verdict = tracker.filter(&value)?;
                     close |= tracker.can_close();
                     if verdict == Verdict::Drop {
                         continue 'items;
+                    }
+                }
+                for step in &after {
+                    match step(value) {
+                        Some(next) => value = next,
+                        None => continue 'items,
                     }
                 }
                 if let (Some(tables), Some(table)) = (&mut tables, &table) {

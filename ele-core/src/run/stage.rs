@@ -238,6 +238,7 @@ pub(crate) async fn extract_and_normalize(
             interval,
             trackers: Default::default(),
             limit: LimitState::start(hints.limit),
+            after_incremental: Default::default(),
         });
         contexts.push(Arc::clone(&ctx));
         let fut = resource.start(ctx, tx.clone());
