@@ -46,15 +46,16 @@ pub mod run_args;
 pub use ele_core::schema::{ColumnHint, ColumnHints, DataType};
 pub use ele_core::state::{ResourceState, SourceState};
 pub use ele_core::{Accessor, Source};
+pub use ele_core::{
+    AfterIncremental, Dispatched, DynResource, Emit, ExtractLimit, Filtered, FlatMapped,
+    FnResource, IntoPage, IntoResources, ItemsResource, Key, Mapped, MergeStrategy, RefreshMode,
+    Resource, ResourceExt, ResourceHints, Resources, Scd2, SortOrder, TableNameFn,
+    WriteDisposition, items,
+};
 pub use ele_core::{BoxError, Error, Result};
 pub use ele_core::{ContractEntity, ContractModes, Discarded, EvolutionMode, SchemaContract};
 pub use ele_core::{
     Cursor, Incremental, IncrementalConfig, LastValueFunc, OnCursorValueMissing, RowOrder,
-};
-pub use ele_core::{
-    Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Key,
-    MergeStrategy, Resource, ResourceExt, ResourceHints, Resources, Scd2, SortOrder, TableNameFn,
-    WriteDisposition, items,
 };
 pub use ele_core::{LoadInfo, PackageInfo, Pipeline, PipelineBuilder, Run};
 pub use ele_core::{destination, package, progress, schema, state};
@@ -394,7 +395,7 @@ pub mod prelude {
     pub use crate::Secret;
     pub use crate::{
         Emit, Error, Incremental, Item, Key, LastValueFunc, LoadInfo, MergeStrategy, Pipeline,
-        Resource, ResourceExt, ResourceState, Scd2, SortOrder, Source, SourceState,
+        RefreshMode, Resource, ResourceExt, ResourceState, Scd2, SortOrder, Source, SourceState,
         WriteDisposition, items, resource, source,
     };
     pub use ele_core::WriteDisposition::{Append, Merge, Replace};

@@ -27,15 +27,17 @@ pub use extract::incremental::{
     OnCursorValueMissing, RowOrder,
 };
 pub use extract::resource::{
-    Dispatched, DynResource, Emit, FnResource, IntoPage, IntoResources, ItemsResource, Resource,
-    ResourceExt, Resources, TableNameFn, items,
+    AfterIncremental, Dispatched, DynResource, Emit, Filtered, FlatMapped, FnResource, IntoPage,
+    IntoResources, ItemsResource, Mapped, Resource, ResourceExt, Resources, TableNameFn, items,
 };
 pub use extract::source::{Accessor, Source};
 pub use foundation::error::{BoxError, Error, Result};
 pub use model::contract::{
     ContractEntity, ContractModes, Discarded, EvolutionMode, SchemaContract,
 };
-pub use model::hints::{Key, MergeStrategy, ResourceHints, Scd2, SortOrder, WriteDisposition};
+pub use model::hints::{
+    ExtractLimit, Key, MergeStrategy, RefreshMode, ResourceHints, Scd2, SortOrder, WriteDisposition,
+};
 pub use model::state::{ResourceState, SourceState};
 pub use model::{config, schema, state};
 pub use run::manage::{LastDestination, PipelineInfo, StateChange, SyncInfo, TableInfo};

@@ -544,7 +544,7 @@ fn listed_resources(cx: &Ctxt, resources: &[syn::Path]) {
 /// The methods of ele-core's `Resource` and `ResourceExt` traits, which a setter named after an incremental or
 /// config parameter would hide: an inherent method wins over a trait method in method-call syntax, so `.name("x")`
 /// would call the setter. A test (below) keeps this list equal to the traits' methods.
-const RESOURCE_METHODS: [&str; 21] = [
+const RESOURCE_METHODS: [&str; 28] = [
     // `Resource`
     "hints",
     "hints_mut",
@@ -568,11 +568,18 @@ const RESOURCE_METHODS: [&str; 21] = [
     "column",
     "selected",
     "schema_contract",
+    "map",
+    "filter",
+    "flat_map",
+    "limit",
+    "limit_rows",
+    "limit_time",
+    "after_incremental",
 ];
 
 /// Methods of the generated source struct and of `Source` (reached through `Deref`) that an accessor named after
 /// a listed resource would hide. Keep in step with `expand::expand_source` and ele-core's `Source`.
-const SOURCE_METHODS: [&str; 17] = [
+const SOURCE_METHODS: [&str; 20] = [
     "with_resources",
     "root_key",
     "max_table_nesting",
@@ -590,6 +597,9 @@ const SOURCE_METHODS: [&str; 17] = [
     "fail",
     "error",
     "schema_contract",
+    "limit",
+    "limit_rows",
+    "limit_time",
 ];
 
 #[cfg(test)]

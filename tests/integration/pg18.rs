@@ -4,7 +4,10 @@
 //! saying how to install it (`.ci/install-pg18`); they never skip.
 
 use crate::support::{TestDb, on_pg18};
-use crate::{dispositions, examples, faults, incremental, merge_strategies, relational};
+use crate::{
+    dispositions, examples, faults, incremental, merge_strategies, refresh, relational,
+    replace_strategies,
+};
 
 /// The databases really are on PostgreSQL 18.
 #[test]
@@ -41,6 +44,23 @@ fn replace_then_merge_with_root_keys() {
 #[test]
 fn replace_twice() {
     on_pg18(dispositions::replace_twice_keeps_only_the_second_run);
+}
+
+/// Each replace strategy (the swap of staging-optimized included), with child tables.
+#[test]
+fn replace_strategies() {
+    on_pg18(replace_strategies::each_strategy_replaces_the_root_and_its_child_tables);
+}
+
+#[test]
+fn a_reader_during_a_replace() {
+    on_pg18(replace_strategies::a_reader_during_a_replace_sees_the_old_or_the_new_rows);
+}
+
+/// A refresh's drops and new tables in the load transaction.
+#[test]
+fn refresh_drop_resources() {
+    on_pg18(refresh::drop_resources_recreates_the_runs_tables_and_resets_their_state);
 }
 
 /// The streamed first load into new tables, COPY FREEZE.

@@ -15,15 +15,15 @@ use crate::support::TestDb;
 const DATASET: &str = "shop";
 
 /// A login role of the test's database, and the connection string that logs in as it.
-struct Role {
+pub(crate) struct Role {
     name: String,
     database: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 /// Revokes TEMPORARY on the test's database from PUBLIC and creates a login role without it, with CREATE on
 /// the database when `create`.
-async fn role_without_temporary(db: &TestDb, create: bool) -> Role {
+pub(crate) async fn role_without_temporary(db: &TestDb, create: bool) -> Role {
     let database = db.lines("SELECT current_database()").await.remove(0);
     let name = format!("{database}_loader");
     let mut statements = vec![

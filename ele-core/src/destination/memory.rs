@@ -169,6 +169,15 @@ impl Destination for MemoryDestination {
                 check_newest(&next, state)?;
                 next.states.push(state.clone());
             }
+            // A refresh's drops and truncates come first, in the same commit.
+            for table in &manifest.drop_tables {
+                next.tables.remove(table);
+            }
+            for table in &manifest.truncate_tables {
+                if let Some(rows) = next.tables.get_mut(table) {
+                    rows.clear();
+                }
+            }
             for table in manifest.schema.tables.keys() {
                 next.tables.entry(table.clone()).or_default();
             }

@@ -12,6 +12,7 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -20,7 +21,9 @@ use tokio::sync::mpsc;
 
 use crate::extract::incremental::{Cursor, Incremental, IncrementalConfig, Tracker, Verdict};
 use crate::foundation::error::{Error, Result};
-use crate::model::hints::{Key, MergeStrategy, ResourceHints, Scd2, SortOrder, WriteDisposition};
+use crate::model::hints::{
+    ExtractLimit, Key, MergeStrategy, ResourceHints, Scd2, SortOrder, WriteDisposition,
+};
 use crate::model::interval::Interval;
 use crate::model::schema::{ColumnHint, ColumnHints};
 use crate::model::state::{ResourceState, SourceState};
@@ -92,6 +95,186 @@ impl<R: Resource> Resource for Dispatched<R> {
 
     fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
         Some(Arc::clone(&self.table_name))
+    }
+
+    fn backfill_only(&self) -> bool {
+        self.inner.backfill_only()
+    }
+
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        Some(&mut self.inner)
+    }
+}
+
+/// The error of a resource whose table is chosen per item before its items are transformed.
+fn table_name_fn_before_transform(name: &str) -> BoxFuture<'static, Result<()>> {
+    let error = Error::resource(
+        name,
+        "`table_name_fn` is applied to the items the resource finally sends: call it after `map` and \
+         `flat_map`, not before",
+    );
+    Box::pin(async move { Err(error) })
+}
+
+/// A resource whose items are mapped; see [`ResourceExt::map`].
+pub struct Mapped<R, F, U> {
+    inner: R,
+    f: F,
+    _item: PhantomData<fn() -> U>,
+}
+
+impl<R, F, U> Resource for Mapped<R, F, U>
+where
+    R: Resource,
+    F: Fn(R::Item) -> U + Send + Sync + 'static,
+    U: Serialize + Send + 'static,
+{
+    type Item = U;
+
+    fn hints(&self) -> &ResourceHints {
+        self.inner.hints()
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        self.inner.hints_mut()
+    }
+
+    fn extract(self, out: Emit<U>) -> BoxFuture<'static, Result<()>> {
+        if Resource::table_name_fn(&self.inner).is_some() {
+            return table_name_fn_before_transform(out.resource_name());
+        }
+        let head = out.before(MapSink {
+            f: self.f,
+            next: out.clone(),
+        });
+        self.inner.extract(head)
+    }
+
+    fn backfill_only(&self) -> bool {
+        self.inner.backfill_only()
+    }
+
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        Some(&mut self.inner)
+    }
+}
+
+/// A resource whose items are filtered; see [`ResourceExt::filter`].
+pub struct Filtered<R, F> {
+    inner: R,
+    f: F,
+}
+
+impl<R, F> Resource for Filtered<R, F>
+where
+    R: Resource,
+    F: Fn(&R::Item) -> bool + Send + Sync + 'static,
+{
+    type Item = R::Item;
+
+    fn hints(&self) -> &ResourceHints {
+        self.inner.hints()
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        self.inner.hints_mut()
+    }
+
+    fn extract(self, out: Emit<R::Item>) -> BoxFuture<'static, Result<()>> {
+        let head = out.before(FilterSink {
+            f: self.f,
+            next: out.clone(),
+        });
+        self.inner.extract(head)
+    }
+
+    fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
+        // Same items: the table is chosen on the ones that pass.
+        Resource::table_name_fn(&self.inner)
+    }
+
+    fn backfill_only(&self) -> bool {
+        self.inner.backfill_only()
+    }
+
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        Some(&mut self.inner)
+    }
+}
+
+/// A resource with a step after its incrementals; see [`ResourceExt::after_incremental`].
+pub struct AfterIncremental<R, F> {
+    inner: R,
+    f: F,
+}
+
+impl<R, F> Resource for AfterIncremental<R, F>
+where
+    R: Resource,
+    F: Fn(Value) -> Option<Value> + Send + Sync + 'static,
+{
+    type Item = R::Item;
+
+    fn hints(&self) -> &ResourceHints {
+        self.inner.hints()
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        self.inner.hints_mut()
+    }
+
+    fn extract(self, out: Emit<R::Item>) -> BoxFuture<'static, Result<()>> {
+        // Wrappers start outermost first: each puts its step before those of the wrappers around it.
+        out.ctx.after_incremental.lock().insert(0, Arc::new(self.f));
+        self.inner.extract(out)
+    }
+
+    fn table_name_fn(&self) -> Option<TableNameFn<Self::Item>> {
+        Resource::table_name_fn(&self.inner)
+    }
+
+    fn backfill_only(&self) -> bool {
+        self.inner.backfill_only()
+    }
+
+    fn wrapped_mut(&mut self) -> Option<&mut dyn DynResource> {
+        Some(&mut self.inner)
+    }
+}
+
+/// A resource whose items each become several (or none); see [`ResourceExt::flat_map`].
+pub struct FlatMapped<R, F, I> {
+    inner: R,
+    f: F,
+    _items: PhantomData<fn() -> I>,
+}
+
+impl<R, F, I> Resource for FlatMapped<R, F, I>
+where
+    R: Resource,
+    F: Fn(R::Item) -> I + Send + Sync + 'static,
+    I: IntoIterator + 'static,
+    I::Item: Serialize + Send + 'static,
+{
+    type Item = I::Item;
+
+    fn hints(&self) -> &ResourceHints {
+        self.inner.hints()
+    }
+
+    fn hints_mut(&mut self) -> &mut ResourceHints {
+        self.inner.hints_mut()
+    }
+
+    fn extract(self, out: Emit<I::Item>) -> BoxFuture<'static, Result<()>> {
+        if Resource::table_name_fn(&self.inner).is_some() {
+            return table_name_fn_before_transform(out.resource_name());
+        }
+        let head = out.before(FlatMapSink {
+            f: self.f,
+            next: out.clone(),
+        });
+        self.inner.extract(head)
     }
 
     fn backfill_only(&self) -> bool {
@@ -204,6 +387,74 @@ pub trait ResourceExt: Resource + Sized {
         self.hints_mut().selected = selected;
         self
     }
+    /// Sends `f(item)` instead of each item (dlt's `add_map`). Transforms run in the order they are added,
+    /// before the resource's incrementals, as in dlt's pipe: a cursor is read from the transformed item.
+    fn map<U, F>(self, f: F) -> Mapped<Self, F, U>
+    where
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+        U: Serialize + Send + 'static,
+    {
+        Mapped {
+            inner: self,
+            f,
+            _item: PhantomData,
+        }
+    }
+    /// Keeps only the items for which `f` is `true` (dlt's `add_filter`); runs before the incrementals.
+    fn filter<F>(self, f: F) -> Filtered<Self, F>
+    where
+        F: Fn(&Self::Item) -> bool + Send + Sync + 'static,
+    {
+        Filtered { inner: self, f }
+    }
+    /// Sends the items `f` returns for each item, none or several (dlt's `add_yield_map`); runs before the
+    /// incrementals. Each item it returns counts as one yield for [`ResourceExt::limit`], as in dlt.
+    fn flat_map<I, F>(self, f: F) -> FlatMapped<Self, F, I>
+    where
+        F: Fn(Self::Item) -> I + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Serialize + Send + 'static,
+    {
+        FlatMapped {
+            inner: self,
+            f,
+            _items: PhantomData,
+        }
+    }
+    /// Runs `f` on each item, as JSON, after the incrementals (dlt's `add_map`/`add_filter` with `insert_at`
+    /// behind the incremental): the value it returns is loaded, `None` drops the item. For changes the
+    /// incremental must not see, such as removing or renaming the cursor; steps added this way run in the order
+    /// added, before the limit.
+    fn after_incremental<F>(self, f: F) -> AfterIncremental<Self, F>
+    where
+        F: Fn(Value) -> Option<Value> + Send + Sync + 'static,
+    {
+        AfterIncremental { inner: self, f }
+    }
+    /// Stops the resource after `n` yields (`send` calls, empty pages included), as dlt's `add_limit(n)`: the
+    /// yield reaching `n` is loaded and its `send` returns [`Error::Closed`] (propagate it with `?`), and the
+    /// run ends the resource normally, committing its incremental state. Counted after the incrementals: pages
+    /// they drop entirely do not count. `0` loads nothing.
+    fn limit(mut self, n: u64) -> Self {
+        let limit = &mut self.hints_mut().limit;
+        limit.max_items = Some(n);
+        limit.count_rows = false;
+        self
+    }
+    /// As [`ResourceExt::limit`], counting rows (items) instead of yields (dlt's `count_rows=True`); the page
+    /// reaching `n` is loaded whole.
+    fn limit_rows(mut self, n: u64) -> Self {
+        let limit = &mut self.hints_mut().limit;
+        limit.max_items = Some(n);
+        limit.count_rows = true;
+        self
+    }
+    /// Stops the resource at its first yield after `duration` from its start (dlt's `add_limit(max_time=...)`);
+    /// that yield is loaded. Combines with [`ResourceExt::limit`]: whichever is reached first stops it.
+    fn limit_time(mut self, duration: Duration) -> Self {
+        self.hints_mut().limit.max_time = Some(duration);
+        self
+    }
 }
 
 impl<R: Resource> ResourceExt for R {}
@@ -264,6 +515,101 @@ pub struct EmitContext {
     pub(crate) stored_incremental: Map<String, Value>,
     pub(crate) interval: Option<Interval>,
     pub(crate) trackers: Mutex<Vec<Arc<Mutex<Tracker>>>>,
+    /// The resource's limit and what it counted; `None` without one.
+    pub(crate) limit: Option<Mutex<LimitState>>,
+    /// The steps items pass after the incrementals ([`ResourceExt::after_incremental`]), in order.
+    pub(crate) after_incremental: AfterIncrementalSteps,
+}
+
+/// The steps of [`ResourceExt::after_incremental`] of one resource.
+#[derive(Default)]
+pub(crate) struct AfterIncrementalSteps(Mutex<Vec<AfterIncrementalFn>>);
+
+type AfterIncrementalFn = Arc<dyn Fn(Value) -> Option<Value> + Send + Sync>;
+
+impl AfterIncrementalSteps {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AfterIncrementalFn>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for AfterIncrementalSteps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} step(s)", self.lock().len())
+    }
+}
+
+/// What a resource's [`ExtractLimit`] counted so far in a run.
+#[derive(Debug)]
+pub(crate) struct LimitState {
+    limit: ExtractLimit,
+    count: u64,
+    exhausted: bool,
+    started: Instant,
+}
+
+/// How the items of a page count as yields for a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Yields {
+    /// The page is one yield (an empty page too).
+    Page,
+    /// Each item is a yield of its own (the items a `flat_map` returned).
+    PerItem,
+}
+
+impl LimitState {
+    /// A limit starting to count now, or `None` when nothing is limited.
+    pub(crate) fn start(limit: ExtractLimit) -> Option<Mutex<Self>> {
+        limit.is_set().then(|| {
+            Mutex::new(LimitState {
+                limit,
+                count: 0,
+                exhausted: false,
+                started: Instant::now(),
+            })
+        })
+    }
+
+    /// Counts `kept` items that passed the incrementals (from a page that was `empty` as sent), as dlt's
+    /// `LimitItem`: returns how many of them pass and whether the resource is done.
+    fn pass(&mut self, kept: usize, empty: bool, yields: Yields) -> (usize, bool) {
+        if self.exhausted {
+            return (0, true);
+        }
+        // A page the incrementals dropped entirely is not a yield (dlt's `None`).
+        if kept == 0 && !empty {
+            return (0, false);
+        }
+        let over_time = self
+            .limit
+            .max_time
+            .is_some_and(|t| self.started.elapsed() > t);
+        let mut keep = kept;
+        if yields == Yields::PerItem || self.limit.count_rows {
+            if yields == Yields::PerItem {
+                // Items one by one: those after the one reaching the limit arrive late and are dropped.
+                let mut allowed = self
+                    .limit
+                    .max_items
+                    .map_or(u64::MAX, |m| m.saturating_sub(self.count));
+                if over_time {
+                    allowed = allowed.min(1);
+                }
+                keep = kept.min(usize::try_from(allowed).unwrap_or(usize::MAX));
+            }
+            self.count = self.count.saturating_add(keep as u64);
+        } else {
+            self.count += 1;
+        }
+        let reached = over_time || self.limit.max_items.is_some_and(|m| self.count >= m);
+        if reached {
+            self.exhausted = true;
+            if self.limit.max_items == Some(0) {
+                keep = 0;
+            }
+        }
+        (keep, reached)
+    }
 }
 
 impl EmitContext {
@@ -284,6 +630,8 @@ pub struct Emit<T> {
     ctx: Arc<EmitContext>,
     table_name: Option<TableNameFn<T>>,
     returns: Option<PageReturn>,
+    /// The transforms items pass before the incrementals, when the resource has any.
+    head: Option<Arc<dyn PageSink<T>>>,
 }
 
 impl<T> Clone for Emit<T> {
@@ -293,8 +641,91 @@ impl<T> Clone for Emit<T> {
             ctx: Arc::clone(&self.ctx),
             table_name: self.table_name.clone(),
             returns: self.returns.clone(),
+            head: self.head.clone(),
         }
     }
+}
+
+/// A transform step of a resource's items (map, filter, flat map), passing pages on to the next [`Emit`].
+trait PageSink<T>: Send + Sync {
+    /// Transforms `page` and passes it on.
+    fn push(&self, page: Vec<T>, yields: Yields) -> BoxFuture<'_, Result<()>>;
+}
+
+/// `.map(f)`: each item becomes `f(item)`.
+struct MapSink<F, U> {
+    f: F,
+    next: Emit<U>,
+}
+
+impl<T, U, F> PageSink<T> for MapSink<F, U>
+where
+    F: Fn(T) -> U + Send + Sync,
+    U: Serialize + Send + 'static,
+{
+    fn push(&self, page: Vec<T>, yields: Yields) -> BoxFuture<'_, Result<()>> {
+        let page: Vec<U> = page.into_iter().map(&self.f).collect();
+        self.next.forward(page, yields)
+    }
+}
+
+/// `.filter(f)`: items for which `f` is `false` are dropped.
+struct FilterSink<F, T> {
+    f: F,
+    next: Emit<T>,
+}
+
+impl<T, F> PageSink<T> for FilterSink<F, T>
+where
+    F: Fn(&T) -> bool + Send + Sync,
+    T: Serialize + Send + 'static,
+{
+    fn push(&self, mut page: Vec<T>, yields: Yields) -> BoxFuture<'_, Result<()>> {
+        if !page.is_empty() {
+            page.retain(|item| (self.f)(item));
+            if page.is_empty() {
+                // Consumed entirely: not a yield, as dlt's filter returning `None`.
+                return Box::pin(async { Ok(()) });
+            }
+        }
+        self.next.forward(page, yields)
+    }
+}
+
+/// `.flat_map(f)`: each item becomes the items `f` returns, each a yield of its own.
+struct FlatMapSink<F, U> {
+    f: F,
+    next: Emit<U>,
+}
+
+impl<T, I, F> PageSink<T> for FlatMapSink<F, I::Item>
+where
+    F: Fn(T) -> I + Send + Sync,
+    I: IntoIterator,
+    I::Item: Serialize + Send + 'static,
+{
+    fn push(&self, page: Vec<T>, yields: Yields) -> BoxFuture<'_, Result<()>> {
+        if page.is_empty() {
+            return self.next.forward(Vec::new(), yields);
+        }
+        let out: Vec<I::Item> = page.into_iter().flat_map(&self.f).collect();
+        if out.is_empty() {
+            return Box::pin(async { Ok(()) });
+        }
+        self.next.forward(out, Yields::PerItem)
+    }
+}
+
+/// A JSON array sent as one item is a page, as in dlt: split it before the transforms see its elements.
+fn split_json_page<T: 'static>(mut page: Vec<T>, single: bool) -> Vec<T> {
+    if single
+        && let Some(values) = (&mut page as &mut dyn Any).downcast_mut::<Vec<Value>>()
+        && matches!(values.as_slice(), [Value::Array(_)])
+        && let Some(Value::Array(inner)) = values.pop()
+    {
+        *values = inner;
+    }
+    page
 }
 
 impl<T> Emit<T> {
@@ -357,7 +788,7 @@ impl<T> fmt::Debug for Emit<T> {
     }
 }
 
-impl<T: Serialize + 'static> Emit<T> {
+impl<T: Serialize + Send + 'static> Emit<T> {
     pub(crate) fn new(
         tx: mpsc::Sender<ExtractedBatch>,
         ctx: Arc<EmitContext>,
@@ -368,6 +799,32 @@ impl<T: Serialize + 'static> Emit<T> {
             ctx,
             table_name,
             returns: None,
+            head: None,
+        }
+    }
+
+    /// An emitter for items of type `S` that pass `sink` on their way into this one.
+    fn before<S: 'static>(&self, sink: impl PageSink<S> + 'static) -> Emit<S> {
+        Emit {
+            tx: self.tx.clone(),
+            ctx: Arc::clone(&self.ctx),
+            table_name: None,
+            returns: self.returns.clone(),
+            head: Some(Arc::new(sink)),
+        }
+    }
+
+    /// Passes a transformed page on: to the next transform, or into the incrementals and the run.
+    fn forward(&self, page: Vec<T>, yields: Yields) -> BoxFuture<'_, Result<()>> {
+        match &self.head {
+            Some(head) => head.push(page, yields),
+            None => Box::pin(self.deliver(page, false, yields)),
+        }
+    }
+
+    fn closed(&self) -> Error {
+        Error::Closed {
+            resource: self.ctx.resource_name.clone(),
         }
     }
 
@@ -383,11 +840,30 @@ impl<T: Serialize + 'static> Emit<T> {
     /// `last_value()` and the out-of-range flags are current when this returns.
     ///
     /// Returns [`Error::Closed`] when an incremental with a declared `row_order` knows the remaining items are
-    /// out of range; propagate it with `?` and the run ends the resource normally.
+    /// out of range, or the resource's [limit](ResourceExt::limit) is reached; propagate it with `?` and the
+    /// run ends the resource normally.
     pub async fn send<P: IntoPage<T>>(&self, page: P) -> Result<()> {
         let page = page.into_page();
-        if page.is_empty() {
+        match &self.head {
+            Some(head) => {
+                head.push(split_json_page(page, P::SINGLE), Yields::Page)
+                    .await
+            }
+            None => self.deliver(page, P::SINGLE, Yields::Page).await,
+        }
+    }
+
+    /// Filters a page by the incrementals, counts it against the limit and hands it to the normalizer.
+    async fn deliver(&self, page: Vec<T>, single: bool, yields: Yields) -> Result<()> {
+        let empty = page.is_empty();
+        if empty && self.ctx.limit.is_none() {
             return Ok(());
+        }
+        if let Some(limit) = &self.ctx.limit
+            && limit.lock().unwrap_or_else(|p| p.into_inner()).exhausted
+        {
+            // Items sent after the limit never reach the incrementals, whose state stays at the last item loaded.
+            return Err(self.closed());
         }
         let trackers = self.ctx.trackers();
         let mut items = Vec::with_capacity(page.len());
@@ -396,6 +872,7 @@ impl<T: Serialize + 'static> Emit<T> {
             .as_ref()
             .map(|_| Vec::with_capacity(page.len()));
         let mut close = false;
+        let after = self.ctx.after_incremental.lock().clone();
         let item_tables: Vec<Option<String>> = page
             .iter()
             .map(|item| self.table_name.as_ref().map(|f| f(item)))
@@ -403,10 +880,10 @@ impl<T: Serialize + 'static> Emit<T> {
         for (item, table) in self.to_values(page)?.into_iter().zip(item_tables) {
             // A JSON array sent as one item is a page, as in dlt; inside a page an array is one item.
             let values = match item {
-                Value::Array(inner) if P::SINGLE => inner,
+                Value::Array(inner) if single => inner,
                 value => vec![value],
             };
-            'items: for value in values {
+            'items: for mut value in values {
                 for tracker in &trackers {
                     let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
                     let verdict = tracker.filter(&value)?;
@@ -415,11 +892,29 @@ impl<T: Serialize + 'static> Emit<T> {
                         continue 'items;
                     }
                 }
+                for step in &after {
+                    match step(value) {
+                        Some(next) => value = next,
+                        None => continue 'items,
+                    }
+                }
                 if let (Some(tables), Some(table)) = (&mut tables, &table) {
                     tables.push(table.clone());
                 }
                 items.push(value);
             }
+        }
+        if let Some(limit) = &self.ctx.limit {
+            let (keep, done) =
+                limit
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pass(items.len(), empty, yields);
+            items.truncate(keep);
+            if let Some(tables) = &mut tables {
+                tables.truncate(keep);
+            }
+            close |= done;
         }
         if !items.is_empty() {
             self.tx
@@ -437,9 +932,7 @@ impl<T: Serialize + 'static> Emit<T> {
         }
         crate::foundation::fault::point("during_extract");
         if close {
-            return Err(Error::Closed {
-                resource: self.ctx.resource_name.clone(),
-            });
+            return Err(self.closed());
         }
         Ok(())
     }

@@ -140,6 +140,35 @@ impl Source {
         self
     }
 
+    /// Limits every resource of the source to `n` yields (dlt's `source.add_limit(n)`); see
+    /// [`ResourceExt::limit`](crate::extract::resource::ResourceExt::limit).
+    pub fn limit(mut self, n: u64) -> Self {
+        for resource in &mut self.resources {
+            let limit = &mut resource.hints_mut().limit;
+            limit.max_items = Some(n);
+            limit.count_rows = false;
+        }
+        self
+    }
+
+    /// Limits every resource of the source to `n` rows (dlt's `add_limit(n, count_rows=True)`).
+    pub fn limit_rows(mut self, n: u64) -> Self {
+        for resource in &mut self.resources {
+            let limit = &mut resource.hints_mut().limit;
+            limit.max_items = Some(n);
+            limit.count_rows = true;
+        }
+        self
+    }
+
+    /// Stops every resource of the source at its first yield after `duration` (dlt's `add_limit(max_time=...)`).
+    pub fn limit_time(mut self, duration: std::time::Duration) -> Self {
+        for resource in &mut self.resources {
+            resource.hints_mut().limit.max_time = Some(duration);
+        }
+        self
+    }
+
     /// Names of the resources, selected or not, in order.
     pub fn resource_names(&self) -> Vec<&str> {
         self.resources

@@ -110,9 +110,10 @@ pub enum Error {
         message: String,
     },
     /// Returned by `Emit::send` when an incremental with a declared `row_order` knows the remaining items are
-    /// out of range; the pipeline treats it as the normal end of the resource.
+    /// out of range, or the resource's limit is reached; the pipeline treats it as the normal end of the
+    /// resource.
     #[error(
-        "resource `{resource}` was closed: its remaining items are out of the incremental's range"
+        "resource `{resource}` was closed: its remaining items are out of the incremental's range or past its limit"
     )]
     Closed {
         /// Name of the resource.

@@ -275,6 +275,74 @@ pub struct ResourceHints {
     /// dlt's `schema_contract`: what the resource's tables may change in the schema; the contract stored with
     /// the table (or none: everything evolves) when `None`.
     pub schema_contract: Option<crate::model::contract::SchemaContract>,
+    /// How much of the resource a run extracts (dlt's `add_limit`); no limit by default.
+    pub limit: ExtractLimit,
+}
+
+/// dlt's `refresh` modes of a run: what is dropped or emptied before the run loads, in its load transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefreshMode {
+    /// Drops every table of the pipeline's schema (and removes them from the schema) and wipes the state of
+    /// the run's source, its resources' included (dlt's `drop_sources`).
+    DropSources,
+    /// Drops the tables of the run's resources (and removes them from the schema) and wipes those resources'
+    /// state; the source's own state stays (dlt's `drop_resources`).
+    DropResources,
+    /// Empties the tables of the run's resources and wipes their state; the schema stays (dlt's `drop_data`).
+    DropData,
+}
+
+impl RefreshMode {
+    /// dlt's name of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshMode::DropSources => "drop_sources",
+            RefreshMode::DropResources => "drop_resources",
+            RefreshMode::DropData => "drop_data",
+        }
+    }
+}
+
+impl fmt::Display for RefreshMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RefreshMode {
+    type Err = Error;
+
+    /// dlt's names: `drop_sources`, `drop_resources`, `drop_data`.
+    fn from_str(text: &str) -> Result<Self> {
+        match text.trim() {
+            "drop_sources" => Ok(RefreshMode::DropSources),
+            "drop_resources" => Ok(RefreshMode::DropResources),
+            "drop_data" => Ok(RefreshMode::DropData),
+            other => Err(Error::config(format!(
+                "unknown refresh mode `{other}`: use `drop_sources`, `drop_resources` or `drop_data`"
+            ))),
+        }
+    }
+}
+
+/// How much of a resource a run extracts (dlt's `add_limit`): the run stops the resource, as a normal end,
+/// at the first yield (one `send`) that reaches `max_items` or arrives after `max_time`; that yield is still
+/// loaded, unless `max_items` is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExtractLimit {
+    /// How many yields (or rows, with `count_rows`) pass; `None`: no count limit.
+    pub max_items: Option<u64>,
+    /// How long after the resource starts items still pass; `None`: no time limit.
+    pub max_time: Option<std::time::Duration>,
+    /// Count rows instead of yields (dlt's `count_rows=True`).
+    pub count_rows: bool,
+}
+
+impl ExtractLimit {
+    /// Whether anything is limited.
+    pub fn is_set(&self) -> bool {
+        self.max_items.is_some() || self.max_time.is_some()
+    }
 }
 
 impl ResourceHints {
@@ -296,6 +364,7 @@ impl ResourceHints {
             type_columns: ColumnHints::new(),
             selected: true,
             schema_contract: None,
+            limit: ExtractLimit::default(),
         }
     }
 

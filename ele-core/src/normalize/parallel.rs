@@ -462,6 +462,7 @@ mod tests {
                 Vec::new(),
                 PipelineState::new("p", "d", "s", "postgres"),
                 None,
+                Default::default(),
             )
             .expect("finish");
         let opened = LoadPackage::open(&package).expect("open");

@@ -120,6 +120,22 @@ impl Scd2Spec {
     }
 }
 
+/// What a run's refresh does to the destination's tables in the load transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefreshTables {
+    /// Tables dropped (and created anew when the package's schema has them).
+    pub drop: Vec<String>,
+    /// Tables emptied.
+    pub truncate: Vec<String>,
+}
+
+impl RefreshTables {
+    /// Whether the refresh touches no table.
+    pub fn is_empty(&self) -> bool {
+        self.drop.is_empty() && self.truncate.is_empty()
+    }
+}
+
 /// The manifest of a package: everything the destination needs besides the job files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -139,6 +155,13 @@ pub struct Manifest {
     pub pipeline_state: PipelineState,
     /// The `_dlt_pipeline_state` row to commit with the data, when the state changed.
     pub state_row: Option<StateRow>,
+    /// Tables a refresh (`drop_sources`, `drop_resources`) drops in the load transaction, before the tables of
+    /// this package's schema that carry the same names are created anew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_tables: Vec<String>,
+    /// Tables a refresh (`drop_data`) empties in the load transaction, before any row is loaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncate_tables: Vec<String>,
 }
 
 impl Manifest {
@@ -380,6 +403,7 @@ impl PackageWriter {
         chains: Vec<ChainLoad>,
         pipeline_state: PipelineState,
         state_row: Option<StateRow>,
+        refresh: RefreshTables,
     ) -> Result<Manifest> {
         self.report_to = None;
         let mut open: Vec<OpenJob> = self.open.drain().map(|(_, j)| j).collect();
@@ -403,6 +427,8 @@ impl PackageWriter {
             jobs: self.finished,
             pipeline_state,
             state_row,
+            drop_tables: refresh.drop,
+            truncate_tables: refresh.truncate,
         };
         let path = self.dir.join(MANIFEST);
         write_json_atomically(&path, &manifest)?;

@@ -18,6 +18,8 @@ pub(crate) struct PipelineContext {
     pub(crate) destination: Arc<dyn Destination>,
     pub(crate) working_dir: WorkingDir,
     pub(crate) progress: Option<Observer>,
+    /// The refresh every run applies unless it sets its own.
+    pub(crate) refresh: Option<crate::model::hints::RefreshMode>,
 }
 
 /// What one run overrides of its resources' hints (dlt's `pipeline.run(..., write_disposition=...)`), and the
@@ -30,4 +32,5 @@ pub(crate) struct RunOverrides {
     pub(crate) table_name: Option<String>,
     pub(crate) interval: Option<Interval>,
     pub(crate) schema_contract: Option<crate::model::contract::SchemaContract>,
+    pub(crate) refresh: Option<crate::model::hints::RefreshMode>,
 }

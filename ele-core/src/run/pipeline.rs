@@ -40,6 +40,7 @@ pub struct PipelineBuilder {
     lock_timeout: Option<Duration>,
     dev_mode: bool,
     progress: Option<crate::run::progress::Observer>,
+    refresh: Option<crate::model::hints::RefreshMode>,
 }
 
 impl PipelineBuilder {
@@ -73,6 +74,13 @@ impl PipelineBuilder {
     /// dataset `<dataset>_<YYYYMMDDhhmmss>` and starts from empty state (its working dir is wiped on build).
     pub fn dev_mode(mut self, enabled: bool) -> Self {
         self.dev_mode = enabled;
+        self
+    }
+
+    /// A refresh every run of this pipeline instance applies (dlt's `dlt.pipeline(refresh=...)`), unless the
+    /// run sets one with [`Run::refresh`].
+    pub fn refresh(mut self, mode: crate::model::hints::RefreshMode) -> Self {
+        self.refresh = Some(mode);
         self
     }
 
@@ -130,6 +138,7 @@ impl PipelineBuilder {
                 destination,
                 working_dir: WorkingDir::new(working_dir),
                 progress: self.progress,
+                refresh: self.refresh,
             }),
         })
     }
@@ -162,6 +171,7 @@ impl Pipeline {
             lock_timeout: None,
             dev_mode: false,
             progress: None,
+            refresh: None,
         }
     }
 
@@ -211,7 +221,10 @@ impl Pipeline {
         Run {
             pipeline: self,
             resources: resources.into_resources().selected(),
-            overrides: RunOverrides::default(),
+            overrides: RunOverrides {
+                refresh: self.inner.refresh,
+                ..RunOverrides::default()
+            },
         }
     }
 }
@@ -256,6 +269,15 @@ impl<'p> Run<'p> {
         contract: impl Into<crate::model::contract::SchemaContract>,
     ) -> Self {
         self.overrides.schema_contract = Some(contract.into());
+        self
+    }
+    /// Drops or empties tables and wipes state before this run loads (dlt's `refresh`), in the run's load
+    /// transaction: readers see the old tables until the new rows commit. See [`RefreshMode`] for what each
+    /// mode touches.
+    ///
+    /// [`RefreshMode`]: crate::model::hints::RefreshMode
+    pub fn refresh(mut self, mode: crate::model::hints::RefreshMode) -> Self {
+        self.overrides.refresh = Some(mode);
         self
     }
     /// Table name of the (single) resource in this run.

@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
 use crate::destination::{LoadPlan, LoadStream};
-use crate::extract::resource::{EmitContext, Resources};
+use crate::extract::resource::{EmitContext, LimitState, Resources};
 use crate::foundation::error::{Error, Result};
 use crate::model::contract::{Discarded, SchemaContract};
-use crate::model::hints::{MergeStrategy, WriteDisposition};
+use crate::model::hints::{MergeStrategy, RefreshMode, WriteDisposition};
 use crate::model::interval::interval_from_env;
 use crate::model::naming;
 use crate::model::schema::Schema;
@@ -19,7 +19,7 @@ use crate::model::schema::stored::Scd2Hints;
 use crate::model::state::{PipelineState, ResourceState, SourceState, StateRow};
 use crate::normalize::contract::is_new_table;
 use crate::normalize::relational::{DEFAULT_MAX_NESTING, RootConfig};
-use crate::package::{ChainLoad, Manifest, PackageWriter};
+use crate::package::{ChainLoad, Manifest, PackageWriter, RefreshTables};
 use crate::run::context::{PipelineContext, RunOverrides};
 use crate::run::merge_spec::merge_spec;
 use crate::run::progress;
@@ -63,6 +63,7 @@ pub(crate) async fn extract_and_normalize(
         table_name,
         interval,
         schema_contract,
+        refresh,
     } = overrides;
     let Resources {
         source_name,
@@ -76,6 +77,13 @@ pub(crate) async fn extract_and_normalize(
         )));
     }
     let source_name = source_name.unwrap_or_else(|| p.name.clone());
+    let refreshed = match refresh {
+        Some(mode) => {
+            let names: Vec<String> = list.iter().map(|r| r.hints().name.clone()).collect();
+            apply_refresh(mode, &names, &source_name, state, schema)
+        }
+        None => RefreshTables::default(),
+    };
     let mut configs = Vec::with_capacity(list.len());
     let mut replaced_resource = false;
     for resource in &mut list {
@@ -166,7 +174,13 @@ pub(crate) async fn extract_and_normalize(
             package_dir.display()
         ))
     })?;
-    let copier = begin_load(p, &configs, schema, &load_id, &mut writer);
+    // A refresh drops or empties tables in the load transaction, which a load begun beside the normalizer
+    // (into new tables only) does not do.
+    let copier = if refreshed.is_empty() {
+        begin_load(p, &configs, schema, &load_id, &mut writer)
+    } else {
+        None
+    };
 
     let (tx, rx, item_count) = progress::extract_channel(p.progress.as_ref(), EXTRACT_QUEUE);
     let normalize_configs = configs.clone();
@@ -224,6 +238,8 @@ pub(crate) async fn extract_and_normalize(
             source_state: source_state.clone(),
             interval,
             trackers: Default::default(),
+            limit: LimitState::start(hints.limit),
+            after_incremental: Default::default(),
         });
         contexts.push(Arc::clone(&ctx));
         let fut = resource.start(ctx, tx.clone());
@@ -404,12 +420,18 @@ pub(crate) async fn extract_and_normalize(
         chains,
         new_state,
         state_row,
+        refreshed,
     )?;
     let replaces = manifest
         .chains
         .iter()
         .any(|c| c.write_disposition == WriteDisposition::Replace);
-    if manifest.jobs.is_empty() && manifest.state_row.is_none() && !replaces && !contract_discarded
+    let refreshes = !manifest.drop_tables.is_empty() || !manifest.truncate_tables.is_empty();
+    if manifest.jobs.is_empty()
+        && manifest.state_row.is_none()
+        && !replaces
+        && !contract_discarded
+        && !refreshes
     {
         remove_dir_if_exists(&package_dir)?;
         return Ok(None);
@@ -420,6 +442,84 @@ pub(crate) async fn extract_and_normalize(
         items: item_count.get(),
         copier,
     }))
+}
+
+/// Applies a run's refresh (dlt's `refresh`) to the state and schema the run starts from, as dlt's
+/// `prepare_refresh_source` does, and returns the tables the load transaction drops or empties: those that
+/// exist at the destination (have a typed column).
+fn apply_refresh(
+    mode: RefreshMode,
+    resources: &[String],
+    source_name: &str,
+    state: &mut PipelineState,
+    schema: &mut Schema,
+) -> RefreshTables {
+    let data_table = |t: &&crate::model::schema::Table| !t.name.starts_with("_dlt");
+    let roots: Vec<String> = schema
+        .tables
+        .values()
+        .filter(data_table)
+        .filter(|t| t.parent.is_none())
+        .filter(|t| {
+            mode == RefreshMode::DropSources
+                || t.resource.as_ref().is_some_and(|r| resources.contains(r))
+        })
+        .map(|t| t.name.clone())
+        .collect();
+    let mut tables = Vec::new();
+    for root in &roots {
+        tables.extend(schema.chain(root).into_iter().map(|t| t.name.clone()));
+    }
+    let with_data: Vec<String> = tables
+        .iter()
+        .filter(|t| {
+            schema
+                .tables
+                .get(t.as_str())
+                .is_some_and(|t| t.complete_columns().next().is_some())
+        })
+        .cloned()
+        .collect();
+    // State: the whole source's for drop_sources, else the resources' of the run.
+    match mode {
+        RefreshMode::DropSources => {
+            state.sources.remove(source_name);
+        }
+        RefreshMode::DropResources | RefreshMode::DropData => {
+            if let Some(entries) = state
+                .sources
+                .get_mut(source_name)
+                .and_then(|s| s.get_mut("resources"))
+                .and_then(Value::as_object_mut)
+            {
+                for name in resources {
+                    entries.remove(name);
+                }
+            }
+        }
+    }
+    tracing::info!(
+        refresh = %mode,
+        tables = ?with_data,
+        "refresh: {} in the load transaction",
+        if mode == RefreshMode::DropData { "emptying tables" } else { "dropping tables" }
+    );
+    if mode == RefreshMode::DropData {
+        return RefreshTables {
+            drop: Vec::new(),
+            truncate: with_data,
+        };
+    }
+    for table in &tables {
+        schema.tables.shift_remove(table);
+    }
+    if !tables.is_empty() {
+        schema.version += 1;
+    }
+    RefreshTables {
+        drop: with_data,
+        truncate: Vec::new(),
+    }
 }
 
 /// How long a load begun beside the normalizer may wait for the next finished job file before it gives up (rolls

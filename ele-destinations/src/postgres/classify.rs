@@ -257,6 +257,11 @@ fn hint_for(code: &str) -> Option<&'static str> {
             "the role lacks a privilege on the table or schema; see README \"Roles and grants\""
         }
         "53100" => "the server's disk is full",
+        "2BP01" => {
+            "a view or another object depends on the table, which a `staging-optimized` replace or a refresh \
+             drops; drop the dependent object first, or replace with `truncate-and-insert` or \
+             `insert-from-staging`"
+        }
         _ => return None,
     })
 }

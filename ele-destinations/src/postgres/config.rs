@@ -16,6 +16,8 @@ pub(super) const CREDENTIALS_ENV: &str = "DESTINATION__POSTGRES__CREDENTIALS";
 
 /// Where merges and replaces stage: `staging = "temp" | "schema"` in `[destination.postgres]`.
 const POSTGRES_STAGING: [&str; 3] = ["destination", "postgres", "staging"];
+/// How replaces reach the tables: `replace_strategy = "..."` in `[destination.postgres]`.
+const POSTGRES_REPLACE_STRATEGY: [&str; 3] = ["destination", "postgres", "replace_strategy"];
 
 /// The PostgreSQL destination: where to connect. `Debug` and messages never show the password.
 #[derive(Clone)]
@@ -28,6 +30,8 @@ pub struct Postgres {
     application_name_given: bool,
     /// Where merges and replaces stage their rows.
     pub(super) staging: Staging,
+    /// How replaces reach their tables.
+    pub(super) replace_strategy: ReplaceStrategy,
     /// The directory of the managed local instance, when this is it.
     pub(super) local_instance: Option<std::path::PathBuf>,
 }
@@ -60,6 +64,59 @@ impl std::str::FromStr for Staging {
     }
 }
 
+/// How a replace puts its rows into the tables (dlt's `replace_strategy`). Every strategy runs inside the load
+/// transaction, so readers see the old rows until the commit and the new ones after, never an empty or
+/// half-loaded table; they differ in how long readers wait and in what survives of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplaceStrategy {
+    /// `TRUNCATE` the tables, then COPY the rows straight into them (the default, as in dlt): the rows are
+    /// written once, but readers of the tables wait while they are COPYed.
+    #[default]
+    TruncateAndInsert,
+    /// COPY the rows into staging tables, then `TRUNCATE` and `INSERT ... SELECT` them at the end of the
+    /// transaction: readers wait only for that copy.
+    InsertFromStaging,
+    /// COPY the rows into new tables of the staging schema `<dataset>_staging`, then drop the old tables and
+    /// move the new ones into the dataset: readers wait only for the swap. Like dlt's, the new tables get the
+    /// columns, constraints and indexes ele defines; indexes, grants and comments added by hand are not kept,
+    /// and a view on a table makes the load fail (drop the view, or use another strategy).
+    StagingOptimized,
+}
+
+impl ReplaceStrategy {
+    /// dlt's name of the strategy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplaceStrategy::TruncateAndInsert => "truncate-and-insert",
+            ReplaceStrategy::InsertFromStaging => "insert-from-staging",
+            ReplaceStrategy::StagingOptimized => "staging-optimized",
+        }
+    }
+}
+
+impl std::fmt::Display for ReplaceStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ReplaceStrategy {
+    type Err = Error;
+
+    /// dlt's names: `truncate-and-insert`, `insert-from-staging`, `staging-optimized`.
+    fn from_str(text: &str) -> Result<Self> {
+        match text.trim() {
+            "truncate-and-insert" => Ok(ReplaceStrategy::TruncateAndInsert),
+            "insert-from-staging" => Ok(ReplaceStrategy::InsertFromStaging),
+            "staging-optimized" => Ok(ReplaceStrategy::StagingOptimized),
+            other => Err(Error::config(format!(
+                "unknown replace strategy `{other}`: use `truncate-and-insert` (the default), \
+                 `insert-from-staging` or `staging-optimized`"
+            ))),
+        }
+    }
+}
+
 impl std::fmt::Debug for Postgres {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Postgres")
@@ -87,6 +144,7 @@ impl Postgres {
             tls: parsed.tls,
             application_name_given: parsed.application_name_given,
             staging: Staging::default(),
+            replace_strategy: ReplaceStrategy::default(),
             local_instance: None,
         };
         pg.set_application_name(None);
@@ -96,6 +154,13 @@ impl Postgres {
     /// Where merges and replaces stage their rows: [`Staging::Temp`] (the default) or [`Staging::Schema`].
     pub fn staging(mut self, staging: Staging) -> Self {
         self.staging = staging;
+        self
+    }
+
+    /// How replaces reach their tables: [`ReplaceStrategy::TruncateAndInsert`] (the default),
+    /// [`ReplaceStrategy::InsertFromStaging`] or [`ReplaceStrategy::StagingOptimized`].
+    pub fn replace_strategy(mut self, strategy: ReplaceStrategy) -> Self {
+        self.replace_strategy = strategy;
         self
     }
 
@@ -124,7 +189,8 @@ impl Postgres {
     /// `.ele/secrets.toml`, `.ele/config.toml`, in that order): a connection string, or dlt's table form with
     /// `database`, `username`, `password`, `host`, `port`, `connect_timeout`, `query` (more parameters), and
     /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `options`, `target_session_attrs`;
-    /// and `destination.postgres.staging` (`temp` or `schema`, see [`Staging`]).
+    /// `destination.postgres.staging` (`temp` or `schema`, see [`Staging`]) and
+    /// `destination.postgres.replace_strategy` (see [`ReplaceStrategy`]).
     pub fn from_config(config: &Config) -> Result<Self> {
         let credentials: Secret<Credentials> = config.get(&POSTGRES_CREDENTIALS)?;
         let text = match credentials.expose() {
@@ -134,6 +200,9 @@ impl Postgres {
         let mut pg = Postgres::new(text.expose())?;
         if let Some(staging) = config.get_opt::<String>(&POSTGRES_STAGING)? {
             pg.staging = staging.parse()?;
+        }
+        if let Some(strategy) = config.get_opt::<String>(&POSTGRES_REPLACE_STRATEGY)? {
+            pg.replace_strategy = strategy.parse()?;
         }
         Ok(pg)
     }
@@ -427,5 +496,44 @@ mod tests {
         assert!(message.contains("unknown staging `disk`"), "{message}");
         let pg = Postgres::new("postgresql://u@h/db").expect("valid");
         assert_eq!(pg.staging(Staging::Schema).staging, Staging::Schema);
+    }
+
+    #[test]
+    fn replace_strategy_from_the_destination_table() {
+        let dir = dir_with(
+            None,
+            Some(
+                "[destination.postgres]\ncredentials = \"postgresql://u@h/db\"\nreplace_strategy = \"staging-optimized\"\n",
+            ),
+        );
+        let config = Config::load_from(dir.path())
+            .expect("loads")
+            .with_env(Vec::<(String, String)>::new());
+        assert_eq!(
+            Postgres::from_config(&config)
+                .expect("valid")
+                .replace_strategy,
+            ReplaceStrategy::StagingOptimized
+        );
+        let pg = Postgres::new("postgresql://u@h/db").expect("valid");
+        assert_eq!(pg.replace_strategy, ReplaceStrategy::TruncateAndInsert);
+        for strategy in [
+            ReplaceStrategy::TruncateAndInsert,
+            ReplaceStrategy::InsertFromStaging,
+            ReplaceStrategy::StagingOptimized,
+        ] {
+            assert_eq!(
+                strategy.as_str().parse::<ReplaceStrategy>().ok(),
+                Some(strategy)
+            );
+        }
+        let message = "swap"
+            .parse::<ReplaceStrategy>()
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            message.contains("unknown replace strategy `swap`"),
+            "{message}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use super::catalog::{
     Existing, chain_is_empty, existing_columns, is_small_beside, keys_are_unique,
 };
 use super::classify::{sql_error, statement_error};
-use super::config::Postgres;
+use super::config::{Postgres, ReplaceStrategy};
 use super::connect::connect;
 use super::copy::copy_job;
 use super::sql::{self, ChainTable, StageTables, ident, qualified};
@@ -95,6 +95,14 @@ async fn apply_schema(
     let mut statements = Vec::new();
     for table in m.schema.tables.values() {
         if table.complete_columns().next().is_none() {
+            continue;
+        }
+        if m.drop_tables.contains(&table.name) {
+            // A refresh drops the table and creates it anew in the load transaction (`refresh_tables`).
+            existing.insert(
+                table.name.clone(),
+                table.complete_columns().map(|c| c.name.clone()).collect(),
+            );
             continue;
         }
         match existing.get_mut(&table.name) {
@@ -190,11 +198,27 @@ pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOut
             }
         }
     }
-    let stages = m
+    let replaces = m
         .chains
         .iter()
-        .any(|c| c.write_disposition != WriteDisposition::Append);
-    let stage = staging::plan(&client, pg, ds, &m.schema.name, &m.load_id, stages).await?;
+        .any(|c| c.write_disposition == WriteDisposition::Replace);
+    let stages = m.chains.iter().any(|c| match c.write_disposition {
+        WriteDisposition::Append => false,
+        WriteDisposition::Merge => true,
+        WriteDisposition::Replace => pg.replace_strategy == ReplaceStrategy::InsertFromStaging,
+    });
+    // staging-optimized builds the new tables in the staging schema, from where they move into the dataset.
+    let in_schema = replaces && pg.replace_strategy == ReplaceStrategy::StagingOptimized;
+    let stage = staging::plan(
+        &client,
+        pg,
+        ds,
+        &m.schema.name,
+        &m.load_id,
+        stages,
+        in_schema,
+    )
+    .await?;
     let (existing, deferred_indexes) = apply_schema(&mut client, pg, m, &direct, &stage).await?;
 
     let done = client
@@ -392,6 +416,114 @@ async fn load_direct<'m>(
     Ok(Some(temp))
 }
 
+/// A refresh's drops and truncates, first in the load transaction: the dropped tables this package's schema has
+/// are created anew (with their indexes), the emptied ones truncated, before any row is loaded. Readers of
+/// those tables see the old rows until the commit.
+async fn refresh_tables(
+    tx: &tokio_postgres::Transaction<'_>,
+    pg: &Postgres,
+    m: &Manifest,
+    existing: &Existing,
+) -> Result<()> {
+    let ds = m.dataset_name.as_str();
+    let mut statements = Vec::new();
+    if !m.drop_tables.is_empty() {
+        let list: Vec<String> = m.drop_tables.iter().map(|t| qualified(ds, t)).collect();
+        statements.push(format!("DROP TABLE IF EXISTS {}", list.join(", ")));
+        for name in &m.drop_tables {
+            let Some(table) = m.schema.tables.get(name) else {
+                continue;
+            };
+            if table.complete_columns().next().is_none() {
+                continue;
+            }
+            statements.push(sql::create_table(ds, table));
+            statements.extend(
+                sql::merge_indexes(m, table)
+                    .into_iter()
+                    .map(|(suffix, columns)| sql::create_index(ds, name, suffix, &columns)),
+            );
+        }
+    }
+    let truncate: Vec<String> = m
+        .truncate_tables
+        .iter()
+        .filter(|t| existing.contains_key(t.as_str()))
+        .map(|t| qualified(ds, t))
+        .collect();
+    if !truncate.is_empty() {
+        statements.push(format!("TRUNCATE TABLE {}", truncate.join(", ")));
+    }
+    for statement in statements {
+        tx.batch_execute(&statement)
+            .await
+            .map_err(|e| statement_error(pg, &statement, e))?;
+    }
+    Ok(())
+}
+
+/// A step of the load transaction that takes an exclusive lock on a replaced table, run after everything else.
+enum Exclusive<'m> {
+    /// A statement.
+    Sql(String),
+    /// A COPY into a final table (truncate-and-insert).
+    Copy(&'m Job),
+}
+
+/// staging-optimized: builds each of the replaced `tables` anew in the staging schema (under its own name, with
+/// the columns, constraints and indexes ele gives it) and COPYs its rows in; returns the statements that swap
+/// the new tables in (the old ones dropped, the new ones moved into the dataset).
+async fn build_replacements(
+    tx: &tokio_postgres::Transaction<'_>,
+    pg: &Postgres,
+    package: &LoadPackage,
+    tables: &[&Table],
+) -> Result<Vec<String>> {
+    let m = &package.manifest;
+    let ds = m.dataset_name.as_str();
+    let staging_schema = staging::staging_schema(ds);
+    let mut drops = Vec::new();
+    let mut moves = Vec::new();
+    for table in tables {
+        let new = qualified(&staging_schema, &table.name);
+        // A table of that name left in the staging schema (dlt keeps its staging tables there) is not ours to
+        // keep: staging tables hold nothing between loads.
+        let mut statements = vec![
+            format!("DROP TABLE IF EXISTS {new}"),
+            sql::create_table(&staging_schema, table),
+        ];
+        statements.extend(
+            sql::merge_indexes(m, table)
+                .into_iter()
+                .map(|(suffix, columns)| {
+                    sql::create_index(&staging_schema, &table.name, suffix, &columns)
+                }),
+        );
+        for statement in statements {
+            tx.batch_execute(&statement)
+                .await
+                .map_err(|e| statement_error(pg, &statement, e))?;
+        }
+        for job in m.jobs.iter().filter(|j| j.table == table.name) {
+            copy_job(
+                tx.client(),
+                pg,
+                &package.job_path(job),
+                job,
+                &staging_schema,
+                &table.name,
+                false,
+            )
+            .await?;
+        }
+        drops.push(qualified(ds, &table.name));
+        moves.push(format!("ALTER TABLE {new} SET SCHEMA {}", ident(ds)));
+    }
+    let mut swap = vec![format!("DROP TABLE {}", drops.join(", "))];
+    swap.extend(moves);
+    Ok(swap)
+}
+
 /// COPYs `jobs` into staging tables of this transaction shaped like their final tables: temp tables (dropped at
 /// its end) or unlogged tables of the staging schema (added to `made`, dropped before its commit); no WAL is
 /// written for either. Returns the staging table of each final table.
@@ -511,6 +643,7 @@ async fn commit_package(
         return Ok(LoadOutcome::AlreadyLoaded);
     }
     lock_tables(&tx, pg, m, existing).await?;
+    refresh_tables(&tx, pg, m, existing).await?;
 
     // Appends go straight into the final tables; they take only row locks.
     for job in &m.jobs {
@@ -524,7 +657,7 @@ async fn commit_package(
         }
     }
 
-    let mut exclusive = Vec::new();
+    let mut exclusive: Vec<Exclusive<'_>> = Vec::new();
     // The staging tables made in the staging schema, dropped before the commit.
     let mut made = Vec::new();
     for (chain_index, chain) in m.chains.iter().enumerate() {
@@ -732,13 +865,30 @@ async fn commit_package(
                 }
             }
             WriteDisposition::Replace => {
-                let present: Vec<&str> = tables
+                let present: Vec<&Table> = tables
                     .iter()
                     .filter(|t| existing.contains_key(&t.name))
-                    .map(|t| t.name.as_str())
+                    .copied()
                     .collect();
                 if present.is_empty() {
                     continue;
+                }
+                let list: Vec<String> = present.iter().map(|t| qualified(ds, &t.name)).collect();
+                match pg.replace_strategy {
+                    ReplaceStrategy::TruncateAndInsert => {
+                        exclusive.push(Exclusive::Sql(format!(
+                            "TRUNCATE TABLE {}",
+                            list.join(", ")
+                        )));
+                        exclusive.extend(jobs_of(&present).into_iter().map(Exclusive::Copy));
+                        continue;
+                    }
+                    ReplaceStrategy::StagingOptimized => {
+                        let swap = build_replacements(&tx, pg, package, &present).await?;
+                        exclusive.extend(swap.into_iter().map(Exclusive::Sql));
+                        continue;
+                    }
+                    ReplaceStrategy::InsertFromStaging => {}
                 }
                 let staging = match staging.take() {
                     Some(temp) => temp,
@@ -755,16 +905,19 @@ async fn commit_package(
                         .await?
                     }
                 };
-                let list: Vec<String> = present.iter().map(|t| qualified(ds, t)).collect();
-                exclusive.push(format!("TRUNCATE TABLE {}", list.join(", ")));
+                exclusive.push(Exclusive::Sql(format!(
+                    "TRUNCATE TABLE {}",
+                    list.join(", ")
+                )));
                 for table in present {
+                    let table = table.name.as_str();
                     if let (Some(stg), Some(columns)) = (staging.get(table), in_db(table)) {
                         let cols = sql::column_list(&columns);
-                        exclusive.push(format!(
+                        exclusive.push(Exclusive::Sql(format!(
                             "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
                             qualified(ds, table),
                             stage.qualified(stg)
-                        ));
+                        )));
                     }
                 }
             }
@@ -774,10 +927,16 @@ async fn commit_package(
     super::state::write_package_rows(&tx, pg, m).await?;
 
     // Statements taking exclusive locks come last, so readers wait as briefly as possible.
-    for statement in &exclusive {
-        tx.batch_execute(statement)
-            .await
-            .map_err(|e| sql_error(pg, "replacing table contents", e))?;
+    for step in &exclusive {
+        match step {
+            Exclusive::Sql(statement) => tx
+                .batch_execute(statement)
+                .await
+                .map_err(|e| statement_error(pg, statement, e))?,
+            Exclusive::Copy(job) => {
+                copy_to_final(tx.client(), pg, package, job, false).await?;
+            }
+        }
     }
     // Tables of the staging schema go in this transaction: a crash before it commits leaves none either.
     if let Some(statement) = stage.drop(&made) {

@@ -1,7 +1,8 @@
 //! PostgreSQL destination: binary COPY, one transaction per load package.
 //!
 //! The public API is [`Postgres`] (where to connect: from code, the configuration or the managed local
-//! instance), [`Staging`] (where merges stage their rows), [`local_dir`] and the [`local`] clusters. The rest is
+//! instance), [`Staging`] (where merges stage their rows), [`ReplaceStrategy`] (how replaces reach their tables),
+//! [`local_dir`] and the [`local`] clusters. The rest is
 //! private:
 //!
 //! - `config`: credentials and the `Postgres` type (no network); `managed`: `Postgres` on the managed local
@@ -37,5 +38,5 @@ mod stream;
 mod tls;
 mod version;
 
-pub use config::{Postgres, Staging};
+pub use config::{Postgres, ReplaceStrategy, Staging};
 pub use managed::local_dir;

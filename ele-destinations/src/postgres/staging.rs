@@ -55,7 +55,8 @@ async fn privileges(client: &impl GenericClient, pg: &Postgres, ds: &str) -> Res
 
 /// Checks that the role can create the dataset schema when it is missing; with `stages` (the load merges or
 /// replaces) also decides where it stages: temp tables when asked for (the default) and allowed, else the
-/// staging schema, when the role may create it or create tables in it.
+/// staging schema, when the role may create it or create tables in it. `in_schema` (a staging-optimized
+/// replace, whose new tables move from the staging schema into the dataset) requires the staging schema.
 pub(super) async fn plan(
     client: &impl GenericClient,
     pg: &Postgres,
@@ -63,6 +64,7 @@ pub(super) async fn plan(
     schema_name: &str,
     load_id: &str,
     stages: bool,
+    in_schema: bool,
 ) -> Result<StageTables> {
     let p = privileges(client, pg, ds).await?;
     let (role, db) = (&p.role, &p.database);
@@ -75,12 +77,12 @@ pub(super) async fn plan(
              it (`CREATE SCHEMA {ds_sql} AUTHORIZATION {role_sql}`)"
         )));
     }
-    if !stages || (pg.staging == Staging::Temp && p.temporary) {
+    if !in_schema && (!stages || (pg.staging == Staging::Temp && p.temporary)) {
         return Ok(StageTables::temp());
     }
     let schema = staging_schema(ds);
     let schema_sql = ident(&schema);
-    if pg.staging == Staging::Temp {
+    if pg.staging == Staging::Temp && !in_schema {
         tracing::info!(
             role = %role,
             database = %db,
@@ -92,7 +94,7 @@ pub(super) async fn plan(
         None => p.create,
     };
     if !allowed {
-        let why = if pg.staging == Staging::Temp {
+        let why = if pg.staging == Staging::Temp && !in_schema {
             format!("it has no TEMPORARY privilege on database `{db}` (for temp tables) and ")
         } else {
             String::new()
@@ -104,7 +106,7 @@ pub(super) async fn plan(
             ),
             Some(_) => format!("`GRANT USAGE, CREATE ON SCHEMA {schema_sql} TO {role_sql}`"),
         };
-        let temporary = if pg.staging == Staging::Temp {
+        let temporary = if pg.staging == Staging::Temp && !in_schema {
             format!(", or `GRANT TEMPORARY ON DATABASE {db_sql} TO {role_sql}`")
         } else {
             String::new()

@@ -100,6 +100,13 @@ struct DestinationArgs {
     /// `destination.postgres.staging`.
     #[arg(long, global = true, value_parser = ["temp", "schema"])]
     staging: Option<String>,
+    /// How a replace puts its rows into the tables, all within the load transaction (readers see the old rows
+    /// or the new, never an empty table): `truncate-and-insert` (the default: TRUNCATE, then COPY; readers wait
+    /// for the COPY), `insert-from-staging` (COPY into staging tables, then TRUNCATE and INSERT ... SELECT) or
+    /// `staging-optimized` (new tables built in `<dataset>_staging` swapped in; indexes added by hand are lost).
+    /// Without it: `destination.postgres.replace_strategy`.
+    #[arg(long, global = true, value_parser = ["truncate-and-insert", "insert-from-staging", "staging-optimized"])]
+    replace_strategy: Option<String>,
 }
 
 #[derive(Args)]
@@ -140,6 +147,11 @@ struct LoadArgs {
     /// (`tables`, `columns`, `data_type`; entities left out evolve). Without it, the contract stored with the table.
     #[arg(long, value_name = "MODE|JSON", value_parser = parse_schema_contract)]
     schema_contract: Option<ele::SchemaContract>,
+    /// Before loading, in the load transaction (dlt's `refresh`): `drop_resources` drops the table (and its
+    /// child tables) and its incremental state, `drop_data` empties them and wipes that state, `drop_sources`
+    /// drops every table of the pipeline and all its state.
+    #[arg(long, value_parser = ["drop_sources", "drop_resources", "drop_data"])]
+    refresh: Option<String>,
     /// Cursor of an incremental load: a field, a nested path `a.b`, or a JSONPath `$.a.b`.
     #[arg(long)]
     cursor: Option<String>,
@@ -303,14 +315,17 @@ async fn run(cli: Cli, progress: Progress) -> Result<(), Failure> {
 /// The destination: `--local`, else `destination.postgres.credentials` from `--destination`, the environment,
 /// `.ele/secrets.toml` or `.ele/config.toml`. None of them is an error naming every place looked at.
 async fn destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
-    let pg = configured_destination(args).await?;
-    match &args.staging {
-        Some(staging) => Ok(pg.staging(staging.parse().map_err(usage)?)),
-        None => Ok(pg),
+    let mut pg = configured_destination(args).await?;
+    if let Some(staging) = &args.staging {
+        pg = pg.staging(staging.parse().map_err(usage)?);
     }
+    if let Some(strategy) = &args.replace_strategy {
+        pg = pg.replace_strategy(strategy.parse().map_err(usage)?);
+    }
+    Ok(pg)
 }
 
-/// The destination without `--staging`.
+/// The destination without `--staging` and `--replace-strategy`.
 async fn configured_destination(args: &DestinationArgs) -> Result<Postgres, Failure> {
     if args.local {
         let pg = Postgres::local().await?;
@@ -444,7 +459,11 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     if let Some(contract) = args.schema_contract {
         resource = resource.schema_contract(contract);
     }
-    let info = pipeline.run(resource).await?;
+    let mut run = pipeline.run(resource);
+    if let Some(mode) = &args.refresh {
+        run = run.refresh(mode.parse().map_err(usage)?);
+    }
+    let info = run.await?;
     progress.finish();
     out!("{info}");
     let skipped = skipped

@@ -11,8 +11,9 @@ async fn tweets(
     #[secret]
     token: Secret<String>,
     #[config] name: String,
+    #[config] limit: u32,
 ) -> ele::Result<()> {
-    let _ = (bearer_token, page_size, token, name);
+    let _ = (bearer_token, page_size, token, name, limit);
     out.send(serde_json::json!({"id": 1})).await
 }
 
