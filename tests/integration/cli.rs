@@ -881,3 +881,105 @@ async fn ele_load_reads_standard_input_and_gzip() {
         ["1", "2", "3", "4"]
     );
 }
+
+/// A table stored as a merge table is merged into by a later `ele load` without flags, from a fresh working dir
+/// (the hints come from the schema stored at the destination); a flag given still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_without_flags_keeps_the_stored_merge_hints() {
+    let db = TestDb::new("clistored").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    let a = cwd.join("a.jsonl");
+    let b = cwd.join("b.jsonl");
+    let c = cwd.join("c.jsonl");
+    std::fs::write(&a, "{\"id\": 1, \"v\": \"a\"}\n{\"id\": 2, \"v\": \"b\"}\n").expect("write");
+    std::fs::write(
+        &b,
+        "{\"id\": 2, \"v\": \"b2\"}\n{\"id\": 3, \"v\": \"c\"}\n",
+    )
+    .expect("write");
+    std::fs::write(&c, "{\"id\": 3, \"v\": \"c2\"}\n").expect("write");
+    let first = ok(&ele_in(
+        &db,
+        cwd,
+        &[
+            "load",
+            a.to_str().expect("utf-8"),
+            "--table",
+            "t",
+            "--write-disposition",
+            "merge",
+            "--primary-key",
+            "id",
+        ],
+    ));
+    assert!(!first.contains("as stored"), "{first}");
+
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let fresh_dir = fresh.path().to_str().expect("utf-8");
+    let second = ok(&ele_in(
+        &db,
+        cwd,
+        &[
+            "load",
+            b.to_str().expect("utf-8"),
+            "--table",
+            "t",
+            "--pipelines-dir",
+            fresh_dir,
+        ],
+    ));
+    assert!(
+        second.contains("table t: merge on id, as stored at the destination"),
+        "{second}"
+    );
+    assert_eq!(
+        db.lines("SELECT id, v FROM t_dataset.t ORDER BY id").await,
+        ["1|a", "2|b2", "3|c"]
+    );
+
+    // The working dir now holds the schema: the hints are taken from it.
+    std::fs::write(&b, "{\"id\": 1, \"v\": \"a2\"}\n").expect("write");
+    let third = ok(&ele_in(
+        &db,
+        cwd,
+        &[
+            "load",
+            b.to_str().expect("utf-8"),
+            "--table",
+            "t",
+            "--pipelines-dir",
+            fresh_dir,
+        ],
+    ));
+    assert!(
+        third.contains("table t: merge on id, as stored in the working dir"),
+        "{third}"
+    );
+    assert_eq!(
+        db.lines("SELECT id, v FROM t_dataset.t ORDER BY id").await,
+        ["1|a2", "2|b2", "3|c"]
+    );
+
+    // A flag wins over the stored disposition.
+    let appended = ok(&ele_in(
+        &db,
+        cwd,
+        &[
+            "load",
+            c.to_str().expect("utf-8"),
+            "--table",
+            "t",
+            "--write-disposition",
+            "append",
+            "--pipelines-dir",
+            fresh_dir,
+        ],
+    ));
+    assert!(!appended.contains("as stored"), "{appended}");
+    assert_eq!(
+        db.lines("SELECT id, v FROM t_dataset.t ORDER BY id, v")
+            .await,
+        ["1|a2", "2|b2", "3|c", "3|c2"]
+    );
+}

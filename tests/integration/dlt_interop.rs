@@ -398,3 +398,68 @@ async fn a_schema_older_ele_stored_still_loads_and_is_rewritten_as_dlts() {
         .await;
     assert_eq!(json!(load_hash[0]), doc["version_hash"]);
 }
+
+/// `ele load` without disposition or key flags continues a table dlt made as dlt would: as the merge (here
+/// upsert) on the primary key dlt stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ele_load_without_flags_keeps_the_hints_dlt_stored() {
+    dlt_python();
+    let db = TestDb::new("dlt_hints").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, increment) = write_files(dir.path());
+    let first = dlt_run(
+        &db,
+        &dir.path().join("dlt"),
+        &base,
+        json!({"wd": {"disposition": "merge", "strategy": "upsert"}}),
+    );
+    assert_eq!(first["rows"]["events"], 30, "{first}");
+
+    let out = ele(
+        &db,
+        &[
+            "load",
+            increment.to_str().expect("utf-8"),
+            "--pipeline",
+            PIPELINE,
+            "--dataset",
+            DATASET,
+            "--table",
+            "events",
+            "--cursor",
+            "updated_at",
+            "--initial-value",
+            INITIAL,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ele load failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("table events: merge (upsert) on id, as stored at the destination"),
+        "{stdout}"
+    );
+    // Ids 21..=30 were updated in place, 31..=40 added: no id twice.
+    assert_eq!(count(&db, "events").await, "40");
+    assert_eq!(
+        db.lines(&format!("SELECT count(DISTINCT id) FROM {DATASET}.events"))
+            .await,
+        vec!["40"]
+    );
+    assert_eq!(
+        db.lines(&format!(
+            "SELECT updated_at FROM {DATASET}.events WHERE id = 25"
+        ))
+        .await
+        .len(),
+        1
+    );
+    let (doc, ..) = stored(&db).await;
+    let events = &doc["tables"]["events"];
+    assert_eq!(events["write_disposition"], "merge", "{doc}");
+    assert_eq!(events["x-merge-strategy"], "upsert", "{doc}");
+    assert_eq!(events["columns"]["id"]["primary_key"], true, "{doc}");
+}

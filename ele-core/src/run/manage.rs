@@ -238,6 +238,12 @@ impl Pipeline {
         self.workdir().read_schema(self.schema_name())
     }
 
+    /// The schema a run would start from: the working dir's, or the destination's when that is newer (another
+    /// machine, a lost working dir). Nothing is written.
+    pub async fn current_schema(&self) -> Result<Schema> {
+        Ok(self.restore_current().await?.1)
+    }
+
     /// What the working dir holds: state, schema, packages, tables with rows loaded. No connection is made.
     pub fn info(&self) -> Result<PipelineInfo> {
         let state = self.state()?;

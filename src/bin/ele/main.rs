@@ -30,6 +30,7 @@ macro_rules! outln {
 
 mod deploy;
 mod progress;
+mod stored;
 
 use progress::Progress;
 
@@ -124,7 +125,8 @@ struct LoadArgs {
     /// Merge key column(s), comma-separated.
     #[arg(long)]
     merge_key: Option<String>,
-    /// How rows are written: append (the default), replace, or merge (implied by `--merge-strategy`).
+    /// How rows are written: append, replace, or merge (implied by `--merge-strategy`). Without it a stored table
+    /// keeps its own (and a merge its keys and strategy, where their flags are not given); a new one appends.
     #[arg(long, value_parser = ["append", "replace", "merge"])]
     write_disposition: Option<String>,
     /// How a merge writes rows.
@@ -363,16 +365,32 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     }
     let destination = destination(&args.destination).await?;
     check_files()?;
-    let disposition: WriteDisposition = match (&args.write_disposition, &args.merge_strategy) {
-        (None, Some(_)) => WriteDisposition::Merge,
-        (None, None) => WriteDisposition::Append,
-        (Some(d), _) => d.parse().map_err(usage)?,
+    let stated = stored::Stated {
+        disposition: match (&args.write_disposition, &args.merge_strategy) {
+            (None, Some(_)) => Some(WriteDisposition::Merge),
+            (None, None) => None,
+            (Some(d), _) => Some(d.parse().map_err(usage)?),
+        },
+        strategy: args.merge_strategy.is_some(),
+        primary_key: args.primary_key.is_some(),
+        merge_key: args.merge_key.is_some(),
+        hard_delete: args.hard_delete.is_some(),
+        dedup_sort: args.dedup_sort.is_some(),
     };
-    if args.merge_strategy.is_some() && disposition != WriteDisposition::Merge {
+    if let Some(disposition) = stated.disposition
+        && args.merge_strategy.is_some()
+        && disposition != WriteDisposition::Merge
+    {
         return Err(usage(ele::Error::config(format!(
             "--merge-strategy needs --write-disposition merge, not {disposition}"
         ))));
     }
+    let refresh: Option<ele::RefreshMode> = args
+        .refresh
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(usage)?;
     let table = match &args.table {
         Some(table) => table.clone(),
         None => table_from_file_name(&args.files).map_err(usage)?,
@@ -401,6 +419,24 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         builder = builder.progress(progress.observer());
     }
     let pipeline = builder.build().map_err(usage)?;
+    // Hints no flag states come from the stored table (dlt keeps them), unless the refresh drops the table.
+    let mut taken = stored::Taken::default();
+    if stated.may_take() && matches!(refresh, None | Some(ele::RefreshMode::DropData)) {
+        let local = pipeline.stored_schema()?;
+        let schema = pipeline.current_schema().await?;
+        taken = stored::take(&schema, &table, &stated);
+        if let Some(what) = taken.describe() {
+            let origin = match local {
+                Some(l) if l.version == schema.version => "in the working dir",
+                _ => "at the destination",
+            };
+            outln!("table {table}: {what}, as stored {origin}");
+        }
+    }
+    let disposition = stated
+        .disposition
+        .or(taken.disposition)
+        .unwrap_or(WriteDisposition::Append);
 
     let files = args.files.clone();
     let bad_lines = match args.bad_lines.as_deref() {
@@ -436,15 +472,26 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
     .write_disposition(disposition);
     if let Some(pk) = &args.primary_key {
         resource = resource.primary_key(Key::parse_list(pk));
+    } else if !taken.primary_key.is_empty() {
+        resource = resource.primary_key(taken.primary_key);
     }
     if let Some(mk) = &args.merge_key {
         resource = resource.merge_key(Key::parse_list(mk));
+    } else if !taken.merge_key.is_empty() {
+        resource = resource.merge_key(taken.merge_key);
     }
     if let Some(strategy) = &args.merge_strategy {
         resource = resource.merge_strategy(strategy.parse().map_err(usage)?);
+    } else if let Some(strategy) = taken.strategy {
+        resource = resource.merge_strategy(strategy);
     }
     if let Some(column) = &args.hard_delete {
         resource = resource.hard_delete(column);
+    } else if let Some(column) = &taken.hard_delete {
+        resource = resource.hard_delete(column);
+    }
+    if let Some((column, order)) = &taken.dedup_sort {
+        resource = resource.dedup_sort(column, *order);
     }
     if let Some(spec) = &args.dedup_sort {
         let (column, order) = match spec.rsplit_once(':') {
@@ -460,8 +507,8 @@ async fn load(args: LoadArgs, progress: Progress) -> Result<(), Failure> {
         resource = resource.schema_contract(contract);
     }
     let mut run = pipeline.run(resource);
-    if let Some(mode) = &args.refresh {
-        run = run.refresh(mode.parse().map_err(usage)?);
+    if let Some(mode) = refresh {
+        run = run.refresh(mode);
     }
     let info = run.await?;
     progress.finish();

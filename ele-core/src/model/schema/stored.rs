@@ -143,6 +143,15 @@ impl Schema {
         }
     }
 
+    /// The merge strategy stated for `table` (dlt's `x-merge-strategy`), if any.
+    pub fn merge_strategy(&self, table: &str) -> Option<crate::model::hints::MergeStrategy> {
+        let stated = match self.tables.get(table)?.hints.get("x-merge-strategy") {
+            Some(s) => s,
+            None => self.base_table(table)?.get("x-merge-strategy")?,
+        };
+        stated.as_str()?.parse().ok()
+    }
+
     /// Records how a merge writes root table `table`, with dlt's hints: `x-merge-strategy` for a strategy
     /// other than the default, and for scd2 the validity columns (`x-valid-from`, `x-valid-to`,
     /// `x-active-record-timestamp`) and the row version (`x-row-version`; `_dlt_id`, a hash of the item, is then
