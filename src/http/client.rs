@@ -237,16 +237,14 @@ impl RestClient {
                     source,
                 } => {
                     retries += 1;
-                    let Some(wait) = self.inner.retry.wait_before(retries, retry_after, waited)
-                    else {
-                        let tried = give_up_reason(&self.inner.retry, retries, retry_after, waited);
-                        return Err(Error::Http {
-                            message: self.scrub(format!("{message}{tried}")),
-                            status: status.map(|s| s.as_u16()),
-                            transient: true,
-                            source: source.map(|e| e.without_url().into()),
-                        });
-                    };
+                    let wait = self.wait_or_give_up(
+                        retries,
+                        waited,
+                        &message,
+                        status,
+                        retry_after,
+                        source,
+                    )?;
                     tracing::warn!(
                         url = %shown_url,
                         retry = retries,
@@ -380,22 +378,45 @@ impl RestClient {
                     source,
                 }) => {
                     retries += 1;
-                    let Some(wait) = self.inner.retry.wait_before(retries, retry_after, waited)
-                    else {
-                        let tried = give_up_reason(&self.inner.retry, retries, retry_after, waited);
-                        return Err(Error::Http {
-                            message: self.scrub(format!("{message}{tried}")),
-                            status: status.map(|s| s.as_u16()),
-                            transient: true,
-                            source: source.map(|e| e.without_url().into()),
-                        });
-                    };
+                    let wait = self.wait_or_give_up(
+                        retries,
+                        waited,
+                        &message,
+                        status,
+                        retry_after,
+                        source,
+                    )?;
                     self.inner.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     waited += wait;
                 }
             }
         }
+    }
+
+    /// The wait before retry number `retries` of a retryable failure, or, once the policy's retries or waiting
+    /// budget are spent, the transient error that says why it stopped.
+    fn wait_or_give_up(
+        &self,
+        retries: u32,
+        waited: Duration,
+        message: &str,
+        status: Option<StatusCode>,
+        retry_after: Option<Duration>,
+        source: Option<reqwest::Error>,
+    ) -> Result<Duration> {
+        self.inner
+            .retry
+            .wait_before(retries, retry_after, waited)
+            .ok_or_else(|| {
+                let tried = give_up_reason(&self.inner.retry, retries, retry_after, waited);
+                Error::Http {
+                    message: self.scrub(format!("{message}{tried}")),
+                    status: status.map(|s| s.as_u16()),
+                    transient: true,
+                    source: source.map(|e| e.without_url().into()),
+                }
+            })
     }
 
     fn connection_failure(&self, method: &str, shown_url: &str, error: reqwest::Error) -> Failure {

@@ -163,7 +163,11 @@ impl PipelineState {
     }
 }
 
-fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+/// The object under `key` of `map`, created (or replacing a non-object) when missing.
+pub(crate) fn object_entry<'a>(
+    map: &'a mut Map<String, Value>,
+    key: &str,
+) -> &'a mut Map<String, Value> {
     let entry = map
         .entry(key.to_owned())
         .or_insert_with(|| Value::Object(Map::new()));

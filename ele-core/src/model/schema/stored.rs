@@ -18,6 +18,7 @@ use super::table::{
 };
 use crate::foundation::hash::dumps_sorted;
 use crate::model::hints::WriteDisposition;
+use crate::model::state::object_entry;
 
 /// dlt's schema engine version of the documents ele writes.
 pub const ENGINE_VERSION: u64 = 11;
@@ -325,12 +326,12 @@ impl Schema {
         if propagated.is_empty() {
             return Value::Object(normalizers);
         }
-        let json_normalizer = object_at(&mut normalizers, "json");
-        let config = object_at(json_normalizer, "config");
-        let propagation = object_at(config, "propagation");
-        let tables = object_at(propagation, "tables");
+        let json_normalizer = object_entry(&mut normalizers, "json");
+        let config = object_entry(json_normalizer, "config");
+        let propagation = object_entry(config, "propagation");
+        let tables = object_entry(propagation, "tables");
         for root in propagated {
-            let entry = object_at(tables, root);
+            let entry = object_entry(tables, root);
             if !entry.values().any(|v| v == C_DLT_ROOT_ID) {
                 entry.insert(C_DLT_ID.into(), json!(C_DLT_ROOT_ID));
             }
@@ -349,20 +350,6 @@ pub(crate) struct Scd2Hints<'a> {
     pub(crate) active_to: Option<String>,
     /// The column identifying a version.
     pub(crate) row_version: &'a str,
-}
-
-/// The object under `key` of `map`, created (or replacing a non-object) when missing.
-fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let entry = map
-        .entry(key.to_owned())
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !entry.is_object() {
-        *entry = Value::Object(Map::new());
-    }
-    match entry {
-        Value::Object(m) => m,
-        _ => unreachable!("entry was just made an object"),
-    }
 }
 
 /// dlt's version hash of a document's content (see [`Schema::version_hash`]).
@@ -446,7 +433,7 @@ fn table_document(table: &Table, base: Option<&Map<String, Value>>) -> Map<Strin
     }
     out.extend(table.hints.iter().map(|(k, v)| (k.clone(), v.clone())));
     if table.complete_columns().next().is_some() {
-        object_at(&mut out, "x-normalizer").insert("seen-data".into(), json!(true));
+        object_entry(&mut out, "x-normalizer").insert("seen-data".into(), json!(true));
     }
     out
 }
