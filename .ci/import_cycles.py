@@ -33,6 +33,7 @@ CRATES = [
 LAYERS = {
     "ele-core": [
         ("foundation", 0),
+        ("foundation::doc", 0),  # items as compact JSON documents: below hashing, which renders them
         ("model", 1),
         ("package", 2),
         ("destination", 2),

@@ -3,10 +3,10 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use ele_core::doc::Doc;
 use ele_core::{Emit, FnResource};
 use ele_core::{Error, Result};
 use futures::future::BoxFuture;
-use serde::de;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -64,10 +64,7 @@ pub async fn read_files_with(
     bad_lines: BadLines,
     skipped: std::sync::Arc<std::sync::Mutex<SkippedLines>>,
 ) -> Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Result<Vec<Value>>>(4);
-    // The normalizer hands the pages back: the reader frees them on the thread that allocated them.
-    let (back_tx, back) = std::sync::mpsc::channel();
-    let out = out.return_pages_to(back_tx);
+    let (tx, mut rx) = mpsc::channel::<Result<Vec<Doc>>>(4);
     let reader = tokio::task::spawn_blocking(move || {
         let mut bad = BadLineSink {
             mode: bad_lines,
@@ -75,7 +72,7 @@ pub async fn read_files_with(
             dead_letters: None,
         };
         for path in paths {
-            if let Err(e) = read_file(&path, &tx, &back, &mut bad) {
+            if let Err(e) = read_file(&path, &tx, &mut bad) {
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
@@ -85,7 +82,7 @@ pub async fn read_files_with(
         }
     });
     while let Some(page) = rx.recv().await {
-        out.send(page?).await?;
+        out.send_docs(page?).await?;
     }
     reader
         .await
@@ -149,8 +146,7 @@ impl BadLineSink {
 
 fn read_file(
     path: &Path,
-    tx: &mpsc::Sender<Result<Vec<Value>>>,
-    back: &std::sync::mpsc::Receiver<Vec<Value>>,
+    tx: &mpsc::Sender<Result<Vec<Doc>>>,
     bad: &mut BadLineSink,
 ) -> Result<()> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
@@ -167,7 +163,8 @@ fn read_file(
     let mut reader = BufReader::with_capacity(1 << 20, input);
     // One buffer for every line: parsing from bytes skips a String per line and its UTF-8 check.
     let mut line = Vec::with_capacity(4096);
-    let mut scratch = Scratch::default();
+    // Lines are parsed into one growing document, then copied at their size.
+    let mut scratch = Doc::new();
     let mut number = 0usize;
     loop {
         line.clear();
@@ -186,53 +183,22 @@ fn read_file(
         if blank {
             continue;
         }
-        let value = match parse_line(&line, &mut scratch) {
-            Ok(value) => value,
-            Err(e) => {
-                bad.take(&line, bad_line(path, number, &line, &e))?;
-                continue;
-            }
-        };
-        page.push(value);
+        if let Err(e) = scratch.parse_json(&line) {
+            bad.take(&line, bad_line(path, number, &line, &e))?;
+            continue;
+        }
+        page.push(scratch.clone());
         if page.len() == PAGE {
-            if !send_page(tx, back, std::mem::take(&mut page)) {
+            if tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
                 return Ok(());
             }
             page.reserve(PAGE);
         }
     }
     if !page.is_empty() {
-        send_page(tx, back, page);
+        let _ = tx.blocking_send(Ok(page));
     }
     Ok(())
-}
-
-/// Sends `page`, freeing the pages the normalizer hands back while the pipeline is full, so that they do not
-/// pile up. False when the pipeline stopped.
-fn send_page(
-    tx: &mpsc::Sender<Result<Vec<Value>>>,
-    back: &std::sync::mpsc::Receiver<Vec<Value>>,
-    page: Vec<Value>,
-) -> bool {
-    let mut page = Ok(page);
-    loop {
-        while back.try_recv().is_ok() {}
-        match tx.try_send(page) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(mpsc::error::TrySendError::Full(p)) => {
-                page = p;
-                // Wakes when a page comes back, or to retry the send.
-                let _ = back.recv_timeout(std::time::Duration::from_millis(1));
-            }
-        }
-    }
-}
-
-/// Entry buffers reused across objects, one per nesting depth in use.
-#[derive(Default)]
-struct Scratch {
-    entries: Vec<Vec<(String, Value)>>,
 }
 
 /// What is wrong with line `number` of `path`, placed in the line itself: `events.jsonl line 2: not valid JSON:
@@ -257,149 +223,15 @@ fn bad_line(path: &Path, number: usize, line: &[u8], e: &serde_json::Error) -> S
     format!("{place} line {number}: not valid JSON: {what} {at}")
 }
 
-/// Parses one JSON text into the `Value` `serde_json::from_slice` gives, but builds each object from its
-/// collected entries, so its ordered map is allocated once at its final size instead of growing key by key.
-/// Numbers are kept as [`canonical_json_number`](ele_core::py_decimal::canonical_json_number) says: integers
-/// (the integer `-0` is 0, as Python's `json`, and so dlt, reads it) and floats as `serde_json` reads them
-/// without `arbitrary_precision`, except that a number with more digits than a float holds keeps them all.
-fn parse_line(line: &[u8], scratch: &mut Scratch) -> serde_json::Result<Value> {
-    let mut de = serde_json::Deserializer::from_slice(line);
-    let value = de::DeserializeSeed::deserialize(ValueSeed(scratch), &mut de)?;
-    de.end()?;
-    Ok(value)
-}
-
-/// The key under which `serde_json` (with `arbitrary_precision`) hands a number to a visitor.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
-
-/// An object key, or the token of a number (recognised without allocating).
-enum Key {
-    Number,
-    Name(String),
-}
-
-struct KeySeed;
-
-impl<'de> de::DeserializeSeed<'de> for KeySeed {
-    type Value = Key;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> de::Visitor<'de> for KeySeed {
-    type Value = Key;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
-        Ok(if v == NUMBER_TOKEN {
-            Key::Number
-        } else {
-            Key::Name(v.to_owned())
-        })
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Key, E> {
-        Ok(if v == NUMBER_TOKEN {
-            Key::Number
-        } else {
-            Key::Name(v)
-        })
-    }
-}
-
-/// Deserializes a `Value` as `serde_json`'s own visitor does (same numbers, same last-wins duplicate keys kept at
-/// their first position), with objects collected through [`Scratch`].
-struct ValueSeed<'s>(&'s mut Scratch);
-
-impl<'de> de::DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> de::Visitor<'de> for ValueSeed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any valid JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(ValueSeed(&mut *self.0))? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = self.0.entries.pop().unwrap_or_default();
-        let mut first = true;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let key = match key {
-                Key::Number if first => {
-                    // serde_json's `arbitrary_precision` hands a number over as its text.
-                    let text: String = map.next_value()?;
-                    self.0.entries.push(entries);
-                    return ele_core::py_decimal::canonical_json_number(&text)
-                        .map(Value::Number)
-                        .ok_or_else(|| de::Error::custom("number out of range"));
-                }
-                Key::Number => NUMBER_TOKEN.to_owned(),
-                Key::Name(name) => name,
-            };
-            first = false;
-            let value = map.next_value_seed(ValueSeed(&mut *self.0))?;
-            entries.push((key, value));
-        }
-        let object: serde_json::Map<String, Value> = entries.drain(..).collect();
-        self.0.entries.push(entries);
-        Ok(Value::Object(object))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses `line` into `doc`, as the reader does, and gives the item as a `Value`.
+    fn parse_line(line: &[u8], doc: &mut Doc) -> serde_json::Result<Value> {
+        doc.parse_json(line)?;
+        Ok(doc.to_value())
+    }
 
     /// `value` with its numbers as the reader keeps them.
     fn canonical(value: Value) -> Value {
@@ -425,7 +257,7 @@ mod tests {
             r#""just a string""#,
             r#"{"d": 0.12345678901234567890123, "i": 123456789012345678901234567890, "x": 1.50, "y": 1E2}"#,
         ];
-        let mut scratch = Scratch::default();
+        let mut scratch = Doc::new();
         for line in lines {
             let ours = parse_line(line.as_bytes(), &mut scratch).expect("parses");
             let theirs = canonical(serde_json::from_slice(line.as_bytes()).expect("parses"));
@@ -454,7 +286,7 @@ mod tests {
     #[test]
     fn a_bad_line_is_named_by_file_line_and_column() {
         let message = |line: &str| {
-            let mut scratch = Scratch::default();
+            let mut scratch = Doc::new();
             let e = parse_line(line.as_bytes(), &mut scratch).expect_err("not JSON");
             bad_line(Path::new("data/events.jsonl"), 7, line.as_bytes(), &e)
         };
@@ -474,7 +306,7 @@ mod tests {
 
     #[test]
     fn integer_negative_zero_is_the_integer_zero() {
-        let mut scratch = Scratch::default();
+        let mut scratch = Doc::new();
         let line = r#"{"a": -0, "b": -0.0, "c": "x\"-0", "d": [-0,-0 ], "e": -0E2, "f": -1}"#;
         let value = parse_line(line.as_bytes(), &mut scratch).expect("parses");
         assert_eq!(value["a"].as_u64(), Some(0));

@@ -48,6 +48,9 @@ pub use run::report::{LoadInfo, PackageInfo};
 /// Support for the macros' generated code and compile-time checks; not for direct use.
 #[doc(hidden)]
 pub use extract::item;
+/// Items as compact JSON documents (what the JSON Lines reader parses lines into).
+#[doc(hidden)]
+pub use foundation::doc;
 /// Fault injection points for the workspace's crash tests.
 #[doc(hidden)]
 pub use foundation::fault;

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::extract::incremental::{Cursor, Incremental, IncrementalConfig, Tracker, Verdict};
+use crate::foundation::doc::{Doc, JsonRef};
 use crate::foundation::error::{Error, Result};
 use crate::model::hints::{
     ExtractLimit, Key, MergeStrategy, ResourceHints, Scd2, SortOrder, WriteDisposition,
@@ -485,13 +486,57 @@ impl<T: Serialize> IntoPage<T> for Vec<T> {
     }
 }
 
+/// The items of a batch: JSON values, or documents (JSON Lines lines, typed items).
+#[derive(Debug)]
+pub enum Items {
+    /// Items the resource sent as `Value`s, or that a step needed as `Value`s.
+    Values(Vec<Value>),
+    /// Items as documents.
+    Docs(Vec<Doc>),
+}
+
+impl Items {
+    /// Keeps the first `n` items.
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Items::Values(v) => v.truncate(n),
+            Items::Docs(d) => d.truncate(n),
+        }
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        match self {
+            Items::Values(v) => v.len(),
+            Items::Docs(d) => d.len(),
+        }
+    }
+
+    /// Whether there is no item.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The items, in order.
+    pub fn iter(&self) -> impl Iterator<Item = JsonRef<'_>> {
+        let (values, docs) = match self {
+            Items::Values(v) => (v.as_slice(), &[][..]),
+            Items::Docs(d) => (&[][..], d.as_slice()),
+        };
+        values
+            .iter()
+            .map(JsonRef::Value)
+            .chain(docs.iter().map(Doc::root))
+    }
+}
+
 /// A batch of items on its way from a resource to the normalizer.
 #[derive(Debug)]
 pub struct ExtractedBatch {
     /// Index of the resource in the run.
     pub resource: usize,
     /// The items, as JSON objects (scalars are wrapped as `{"value": x}` by the normalizer).
-    pub items: Vec<Value>,
+    pub items: Items,
     /// The table of each item, when the resource chooses tables per item.
     pub tables: Option<Vec<String>>,
     /// Where the normalizer hands the items back when it is done with them (see [`Emit::return_pages_to`]).
@@ -859,51 +904,102 @@ impl<T: Serialize + Send + 'static> Emit<T> {
         if empty && self.ctx.limit.is_none() {
             return Ok(());
         }
-        if let Some(limit) = &self.ctx.limit
-            && limit.lock().unwrap_or_else(|p| p.into_inner()).exhausted
-        {
+        if self.limit_exhausted() {
             // Items sent after the limit never reach the incrementals, whose state stays at the last item loaded.
             return Err(self.closed());
         }
+        let item_tables: Vec<Option<String>> = match &self.table_name {
+            Some(f) => page.iter().map(|item| Some(f(item))).collect(),
+            None => Vec::new(),
+        };
+        let items = if self.ctx.after_incremental.lock().is_empty() {
+            self.to_items(page, single)?
+        } else {
+            // The steps after the incrementals take `Value`s.
+            Items::Values(self.to_values(page)?)
+        };
+        self.pass(items, item_tables, single, empty, yields).await
+    }
+
+    /// Whether the resource's limit was reached.
+    fn limit_exhausted(&self) -> bool {
+        self.ctx
+            .limit
+            .as_ref()
+            .is_some_and(|limit| limit.lock().unwrap_or_else(|p| p.into_inner()).exhausted)
+    }
+
+    /// Passes items through the incrementals, the steps after them and the limit, and hands the rest to the
+    /// normalizer. `item_tables` has the table of each item when the resource chooses tables per item;
+    /// `single`: the page was sent as one item (an array in it is a page of items).
+    async fn pass(
+        &self,
+        items: Items,
+        item_tables: Vec<Option<String>>,
+        single: bool,
+        empty: bool,
+        yields: Yields,
+    ) -> Result<()> {
         let trackers = self.ctx.trackers();
-        let mut items = Vec::with_capacity(page.len());
         let mut tables = self
             .table_name
             .as_ref()
-            .map(|_| Vec::with_capacity(page.len()));
+            .map(|_| Vec::with_capacity(items.len()));
         let mut close = false;
-        let after = self.ctx.after_incremental.lock().clone();
-        let item_tables: Vec<Option<String>> = page
-            .iter()
-            .map(|item| self.table_name.as_ref().map(|f| f(item)))
-            .collect();
-        for (item, table) in self.to_values(page)?.into_iter().zip(item_tables) {
-            // A JSON array sent as one item is a page, as in dlt; inside a page an array is one item.
-            let values = match item {
-                Value::Array(inner) if single => inner,
-                value => vec![value],
-            };
-            'items: for mut value in values {
-                for tracker in &trackers {
-                    let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
-                    let verdict = tracker.filter(&value)?;
-                    close |= tracker.can_close();
-                    if verdict == Verdict::Drop {
-                        continue 'items;
+        let item_tables = item_tables.into_iter().chain(std::iter::repeat(None));
+        let mut items = match items {
+            Items::Values(values) => {
+                let after = self.ctx.after_incremental.lock().clone();
+                let mut kept = Vec::with_capacity(values.len());
+                for (item, table) in values.into_iter().zip(item_tables) {
+                    // A JSON array sent as one item is a page, as in dlt; inside a page an array is one item.
+                    let values = match item {
+                        Value::Array(inner) if single => inner,
+                        value => vec![value],
+                    };
+                    'items: for mut value in values {
+                        for tracker in &trackers {
+                            let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                            let verdict = tracker.filter(JsonRef::Value(&value))?;
+                            close |= tracker.can_close();
+                            if verdict == Verdict::Drop {
+                                continue 'items;
+                            }
+                        }
+                        for step in &after {
+                            match step(value) {
+                                Some(next) => value = next,
+                                None => continue 'items,
+                            }
+                        }
+                        if let (Some(tables), Some(table)) = (&mut tables, &table) {
+                            tables.push(table.clone());
+                        }
+                        kept.push(value);
                     }
                 }
-                for step in &after {
-                    match step(value) {
-                        Some(next) => value = next,
-                        None => continue 'items,
-                    }
-                }
-                if let (Some(tables), Some(table)) = (&mut tables, &table) {
-                    tables.push(table.clone());
-                }
-                items.push(value);
+                Items::Values(kept)
             }
-        }
+            Items::Docs(docs) => {
+                // (no steps after the incrementals: items that meet one are sent as `Value`s)
+                let mut kept = Vec::with_capacity(docs.len());
+                'docs: for (doc, table) in docs.into_iter().zip(item_tables) {
+                    for tracker in &trackers {
+                        let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                        let verdict = tracker.filter(doc.root())?;
+                        close |= tracker.can_close();
+                        if verdict == Verdict::Drop {
+                            continue 'docs;
+                        }
+                    }
+                    if let (Some(tables), Some(table)) = (&mut tables, table) {
+                        tables.push(table);
+                    }
+                    kept.push(doc);
+                }
+                Items::Docs(kept)
+            }
+        };
         if let Some(limit) = &self.ctx.limit {
             let (keep, done) =
                 limit
@@ -937,6 +1033,15 @@ impl<T: Serialize + Send + 'static> Emit<T> {
         Ok(())
     }
 
+    /// The error of an item that cannot be serialized.
+    fn unserializable(&self, e: serde_json::Error) -> Error {
+        Error::Item {
+            resource: self.ctx.resource_name.clone(),
+            table: String::new(),
+            message: format!("item cannot be serialized: {e}"),
+        }
+    }
+
     /// The items as JSON: moved when they are JSON already, serialized otherwise.
     fn to_values(&self, page: Vec<T>) -> Result<Vec<Value>> {
         let page: Box<dyn Any> = Box::new(page);
@@ -947,14 +1052,31 @@ impl<T: Serialize + Send + 'static> Emit<T> {
                     return Ok(Vec::new());
                 };
                 page.iter()
-                    .map(|item| {
-                        serde_json::to_value(item).map_err(|e| Error::Item {
-                            resource: self.ctx.resource_name.clone(),
-                            table: String::new(),
-                            message: format!("item cannot be serialized: {e}"),
-                        })
-                    })
+                    .map(|item| serde_json::to_value(item).map_err(|e| self.unserializable(e)))
                     .collect()
+            }
+        }
+    }
+
+    /// The items for the incrementals and the normalizer: `Value`s moved as they are, typed items serialized
+    /// into documents (no `Value` built). A typed item sent alone that serializes to an array is a page of
+    /// items: it goes as `Value`s, which split it.
+    fn to_items(&self, page: Vec<T>, single: bool) -> Result<Items> {
+        let page: Box<dyn Any> = Box::new(page);
+        match page.downcast::<Vec<Value>>() {
+            Ok(values) => Ok(Items::Values(*values)),
+            Err(page) => {
+                let Ok(page) = page.downcast::<Vec<T>>() else {
+                    return Ok(Items::Values(Vec::new()));
+                };
+                let docs = page
+                    .iter()
+                    .map(|item| Doc::from_serialize(item).map_err(|e| self.unserializable(e)))
+                    .collect::<Result<Vec<Doc>>>()?;
+                if single && docs.iter().any(|d| d.root().is_array()) {
+                    return Ok(Items::Values(docs.iter().map(Doc::to_value).collect()));
+                }
+                Ok(Items::Docs(docs))
             }
         }
     }
@@ -971,6 +1093,31 @@ impl<T: Serialize + Send + 'static> Emit<T> {
             }
         }
         self.send(page).await
+    }
+}
+
+impl Emit<Value> {
+    /// Sends a page of items parsed into documents (what the JSON Lines reader does): they reach the
+    /// incrementals and the normalizer as they are, or as `Value`s when a transform, a table function or a step
+    /// after the incrementals needs those.
+    #[doc(hidden)]
+    pub async fn send_docs(&self, page: Vec<Doc>) -> Result<()> {
+        let needs_values = self.head.is_some()
+            || self.table_name.is_some()
+            || !self.ctx.after_incremental.lock().is_empty();
+        if needs_values {
+            let values: Vec<Value> = page.iter().map(Doc::to_value).collect();
+            return self.send(values).await;
+        }
+        let empty = page.is_empty();
+        if empty && self.ctx.limit.is_none() {
+            return Ok(());
+        }
+        if self.limit_exhausted() {
+            return Err(self.closed());
+        }
+        self.pass(Items::Docs(page), Vec::new(), false, empty, Yields::Page)
+            .await
     }
 }
 

@@ -9,6 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use rand::RngCore as _;
 use serde_json::Value;
+
+use super::doc::{JsonRef, Kind};
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 use sha3::{Digest as _, Sha3_256, Shake128};
 
@@ -86,10 +88,13 @@ pub fn row_hash(row: &Value) -> String {
 /// The scd2 row version of an item (dlt's `row_hash` row id): [`row_hash`] of the unflattened item without its
 /// top-level `_dlt*` keys, computed without copying the item.
 pub fn item_version_hash(item: &serde_json::Map<String, Value>) -> String {
-    let mut entries: Vec<(&String, &Value)> = item
-        .iter()
-        .filter(|(k, _)| !k.starts_with("_dlt"))
-        .collect();
+    item_version_hash_of(item.iter().map(|(k, v)| (k.as_str(), JsonRef::Value(v))))
+}
+
+/// [`item_version_hash`] of an item given as its top-level entries (of a `Value` or a document).
+pub fn item_version_hash_of<'v>(entries: impl Iterator<Item = (&'v str, JsonRef<'v>)>) -> String {
+    let mut entries: Vec<(&str, JsonRef<'_>)> =
+        entries.filter(|(k, _)| !k.starts_with("_dlt")).collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = String::from("{");
     for (i, (k, v)) in entries.into_iter().enumerate() {
@@ -127,23 +132,28 @@ pub fn has_legacy_dedup_hashes<S: AsRef<str>>(hashes: &[S]) -> bool {
 /// Compact JSON with object keys sorted (recursively) by code point, as `orjson.dumps(.., OPT_SORT_KEYS)`.
 pub fn dumps_sorted(value: &Value) -> String {
     let mut out = String::new();
-    write_json(&mut out, value, true);
+    write_json(&mut out, JsonRef::Value(value), true);
     out
 }
 
 /// Compact JSON in the value's own key order, as `orjson.dumps` (dlt's `json.dumps`).
 pub fn dumps(value: &Value) -> String {
+    dumps_ref(JsonRef::Value(value))
+}
+
+/// [`dumps`] of a value or a document node.
+pub fn dumps_ref(value: JsonRef<'_>) -> String {
     let mut out = String::new();
     write_json(&mut out, value, false);
     out
 }
 
-fn write_json(out: &mut String, value: &Value, sort_keys: bool) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => {
+fn write_json(out: &mut String, value: JsonRef<'_>, sort_keys: bool) {
+    match value.kind() {
+        Kind::Null => out.push_str("null"),
+        Kind::Bool(true) => out.push_str("true"),
+        Kind::Bool(false) => out.push_str("false"),
+        Kind::Number(n) => {
             if let Some(i) = n.as_i64() {
                 out.push_str(&i.to_string());
             } else if let Some(u) = n.as_u64() {
@@ -151,13 +161,13 @@ fn write_json(out: &mut String, value: &Value, sort_keys: bool) {
             } else if let Some(f) = n.as_f64() {
                 out.push_str(&orjson_float(f));
             } else {
-                out.push_str(&n.to_string());
+                out.push_str(n.as_str());
             }
         }
-        Value::String(s) => write_json_string(out, s),
-        Value::Array(items) => {
+        Kind::String(s) => write_json_string(out, s),
+        Kind::Array(items) => {
             out.push('[');
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -165,8 +175,8 @@ fn write_json(out: &mut String, value: &Value, sort_keys: bool) {
             }
             out.push(']');
         }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+        Kind::Object(map) => {
+            let mut entries: Vec<(&str, JsonRef<'_>)> = map.collect();
             if sort_keys {
                 entries.sort_by(|a, b| a.0.cmp(b.0));
             }

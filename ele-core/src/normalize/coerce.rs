@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::foundation::doc::{Elements, JsonRef, Kind};
 use crate::foundation::py_decimal::{number_text_to_decimal, text_to_decimal};
 use crate::foundation::py_number::{python_float_repr, str2bool, text_to_bigint, text_to_double};
 use crate::foundation::py_time::{
@@ -15,19 +16,19 @@ use crate::package::Cell;
 /// What dlt writes into a `text` column for a value (`coerce_value("text", ...)`): strings as they are,
 /// integers in decimal, floats as Python's `repr` (`1.5`, `2.0`, `1e+20`, `1e-05`), bools as `True`/`False`,
 /// objects and arrays as compact JSON in their own key order (`{"k":[1,2.0]}`); `None` for null.
-pub fn coerce_to_text(value: &Value) -> Option<String> {
-    Some(match value {
-        Value::Null => return None,
-        Value::Bool(true) => "True".to_owned(),
-        Value::Bool(false) => "False".to_owned(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+pub fn coerce_to_text(value: JsonRef<'_>) -> Option<String> {
+    Some(match value.kind() {
+        Kind::Null => return None,
+        Kind::Bool(true) => "True".to_owned(),
+        Kind::Bool(false) => "False".to_owned(),
+        Kind::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => i.to_string(),
             (None, Some(u), _) => u.to_string(),
             (None, None, Some(f)) => python_float_repr(f),
-            _ => n.to_string(),
+            _ => n.as_str().to_owned(),
         },
-        Value::String(s) => s.clone(),
-        Value::Array(_) | Value::Object(_) => crate::foundation::hash::dumps(value),
+        Kind::String(s) => s.to_owned(),
+        Kind::Array(_) | Kind::Object(_) => crate::foundation::hash::dumps_ref(value),
     })
 }
 
@@ -47,12 +48,12 @@ pub fn coerce_to_text(value: &Value) -> Option<String> {
 ///
 /// Deliberate differences from dlt, where dlt's normalizer accepts a value its load then rejects: integers
 /// outside `i64` give `None`, and so do non-finite doubles (`"1e400"`, `"nan"`).
-pub fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
-    match (to, value) {
-        (_, Value::Null) => None,
-        (DataType::Text, v) => coerce_to_text(v).map(|s| Cell::Text(s.into())),
+pub fn coerce(value: JsonRef<'_>, to: DataType) -> Option<Cell<'static>> {
+    match (to, value.kind()) {
+        (_, Kind::Null) => None,
+        (DataType::Text, _) => coerce_to_text(value).map(|s| Cell::Text(s.into())),
 
-        (DataType::Bigint, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        (DataType::Bigint, Kind::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Some(Cell::Bigint(i)),
             (None, Some(_), _) => None,
             (None, None, Some(f)) => {
@@ -67,29 +68,29 @@ pub fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
             }
             _ => None,
         },
-        (DataType::Bigint, Value::String(s)) => text_to_bigint(s).map(Cell::Bigint),
+        (DataType::Bigint, Kind::String(s)) => text_to_bigint(s).map(Cell::Bigint),
         (DataType::Bigint, _) => None,
 
-        (DataType::Double, Value::Number(n)) => {
+        (DataType::Double, Kind::Number(n)) => {
             n.as_f64().filter(|f| f.is_finite()).map(Cell::Double)
         }
-        (DataType::Double, Value::String(s)) => text_to_double(s)
+        (DataType::Double, Kind::String(s)) => text_to_double(s)
             .filter(|f| f.is_finite())
             .map(Cell::Double),
         (DataType::Double, _) => None,
 
-        (DataType::Bool, Value::Bool(b)) => Some(Cell::Bool(*b)),
-        (DataType::Bool, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        (DataType::Bool, Kind::Bool(b)) => Some(Cell::Bool(b)),
+        (DataType::Bool, Kind::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Some(Cell::Bool(i != 0)),
             (None, Some(u), _) => Some(Cell::Bool(u != 0)),
             (None, None, Some(f)) => Some(Cell::Bool(f != 0.0)),
             _ => None,
         },
-        (DataType::Bool, Value::String(s)) => str2bool(s).map(Cell::Bool),
+        (DataType::Bool, Kind::String(s)) => str2bool(s).map(Cell::Bool),
         (DataType::Bool, _) => None,
 
-        (DataType::Timestamp, Value::String(s)) => coerce_text_to_timestamp(s).map(Cell::Timestamp),
-        (DataType::Timestamp, Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+        (DataType::Timestamp, Kind::String(s)) => coerce_text_to_timestamp(s).map(Cell::Timestamp),
+        (DataType::Timestamp, Kind::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => timestamp_from_i64(i),
             (None, Some(f)) if !n.is_u64() => timestamp_from_f64(f),
             _ => None,
@@ -97,18 +98,18 @@ pub fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
         .map(Cell::Timestamp),
         (DataType::Timestamp, _) => None,
 
-        (DataType::Json, Value::Array(_) | Value::Object(_)) => {
-            Some(Cell::Json(Cow::Owned(value.clone())))
+        (DataType::Json, Kind::Array(_) | Kind::Object(_)) => {
+            Some(Cell::Json(Cow::Owned(value.to_value())))
         }
-        (DataType::Json, Value::String(s)) => serde_json::from_str::<Value>(s)
+        (DataType::Json, Kind::String(s)) => serde_json::from_str::<Value>(s)
             .ok()
             .map(|v| Cell::Json(Cow::Owned(v))),
         (DataType::Json, _) => None,
 
-        (DataType::Date, Value::String(s)) => {
+        (DataType::Date, Kind::String(s)) => {
             coerce_text_to_timestamp(s).map(|t| Cell::Date(t.date_naive()))
         }
-        (DataType::Date, Value::Number(_)) => {
+        (DataType::Date, Kind::Number(_)) => {
             coerce(value, DataType::Timestamp).and_then(|c| match c {
                 Cell::Timestamp(t) => Some(Cell::Date(t.date_naive())),
                 _ => None,
@@ -116,41 +117,45 @@ pub fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
         }
         (DataType::Date, _) => None,
 
-        (DataType::Time, Value::String(s)) => coerce_text_to_time(s).map(Cell::Time),
+        (DataType::Time, Kind::String(s)) => coerce_text_to_time(s).map(Cell::Time),
         (DataType::Time, _) => None,
 
-        (DataType::Decimal | DataType::Wei, Value::String(s)) => {
+        (DataType::Decimal | DataType::Wei, Kind::String(s)) => {
             text_to_decimal(s).map(|d| Cell::Numeric(d.into()))
         }
-        (DataType::Decimal | DataType::Wei, Value::Number(n)) => {
-            number_text_to_decimal(&n.to_string()).map(|d| Cell::Numeric(d.into()))
+        (DataType::Decimal | DataType::Wei, Kind::Number(n)) => {
+            number_text_to_decimal(n.as_str()).map(|d| Cell::Numeric(d.into()))
         }
         (DataType::Decimal | DataType::Wei, _) => None,
 
-        (DataType::Binary, Value::String(s)) => text_to_binary(s).map(|b| Cell::Binary(b.into())),
-        (DataType::Binary, Value::Number(n)) => n.as_u64().map(|u| {
+        (DataType::Binary, Kind::String(s)) => text_to_binary(s).map(|b| Cell::Binary(b.into())),
+        (DataType::Binary, Kind::Number(n)) => n.as_u64().map(|u| {
             // Python's `int.to_bytes((bit_length + 7) // 8, "little")`: 0 is no bytes.
             let bytes = u.to_le_bytes();
             let used = (64 - u.leading_zeros() as usize).div_ceil(8);
             Cell::Binary(bytes[..used].to_vec().into())
         }),
-        (DataType::Binary, Value::Array(items)) if is_byte_list(items) => Some(Cell::Binary(
-            items
-                .iter()
-                .filter_map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
-                .collect::<Vec<u8>>()
-                .into(),
-        )),
+        (DataType::Binary, Kind::Array(items)) if is_byte_list(items.clone()) => {
+            Some(Cell::Binary(
+                items
+                    .filter_map(|v| v.as_number().and_then(|n| n.as_u64()))
+                    .filter_map(|b| u8::try_from(b).ok())
+                    .collect::<Vec<u8>>()
+                    .into(),
+            ))
+        }
         (DataType::Binary, _) => None,
     }
 }
 
 /// Whether `items` is a list of integers 0 to 255: serde's form of `Vec<u8>` and `serde_bytes`, which a
 /// binary column takes as its bytes (ele's addition: dlt makes a child table of any list).
-pub(crate) fn is_byte_list(items: &[Value]) -> bool {
-    items
-        .iter()
-        .all(|v| v.as_u64().is_some_and(|b| b <= u64::from(u8::MAX)))
+pub(crate) fn is_byte_list(mut items: Elements<'_>) -> bool {
+    items.all(|v| {
+        v.as_number()
+            .and_then(|n| n.as_u64())
+            .is_some_and(|b| b <= u64::from(u8::MAX))
+    })
 }
 
 /// dlt's `_text_to_binary`: `0x…` as hexadecimal bytes, else strict base64.
@@ -200,6 +205,11 @@ pub(crate) fn fit_to_column<'v>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::coerce`] of a `Value`.
+    fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
+        super::coerce(JsonRef::Value(value), to)
+    }
 
     use crate::foundation::py_time::format_timestamp_iso;
 

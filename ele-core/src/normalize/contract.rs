@@ -14,8 +14,8 @@
 //! A null value never triggers a check (it creates no column), as in dlt.
 
 use indexmap::IndexMap;
-use serde_json::Value;
 
+use crate::foundation::doc::JsonRef;
 use crate::foundation::error::Error;
 use crate::model::contract::{ContractEntity, Discarded, EvolutionMode};
 use crate::model::schema::Table;
@@ -110,7 +110,7 @@ pub(crate) struct NewColumn<'a> {
     /// The type of `source` when `name` is its variant.
     pub(crate) source_type: Option<&'a str>,
     /// The value.
-    pub(crate) value: &'a Value,
+    pub(crate) value: JsonRef<'a>,
 }
 
 /// The `columns` or `data_type` check of a new column (`entity` tells which).
@@ -151,7 +151,7 @@ pub(crate) fn check_new_column(
 }
 
 /// A value as JSON, cut to 80 characters.
-fn shown(value: &Value) -> String {
+fn shown(value: JsonRef<'_>) -> String {
     let text = value.to_string();
     match text.char_indices().nth(80) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
@@ -222,6 +222,11 @@ mod tests {
             trail.locate(Some("x")),
             "item #3, at `orders[1].meta.tags[0].x`"
         );
-        assert_eq!(shown(&Value::String("é".repeat(100))).chars().count(), 83);
+        assert_eq!(
+            shown(JsonRef::Value(&serde_json::Value::String("é".repeat(100))))
+                .chars()
+                .count(),
+            83
+        );
     }
 }

@@ -13,12 +13,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::contract::Discards;
 use super::relational::{KeysSeen, NameCache, Normalizer, RootConfig};
-use crate::extract::resource::{ExtractedBatch, PageReturn};
+use crate::extract::resource::{ExtractedBatch, Items, PageReturn};
 use crate::foundation::error::{Error, Result};
 use crate::model::contract::Discarded;
 use crate::model::hints::WriteDisposition;
@@ -52,13 +51,13 @@ struct Page {
     resource: usize,
     /// Items of the resource before this page (for the item numbers in error messages).
     first_index: u64,
-    items: Vec<Value>,
+    items: Items,
     returns: Option<PageReturn>,
 }
 
 /// Frees `items`, or hands them back to the thread that asked for them.
-fn give_back(items: Vec<Value>, returns: Option<PageReturn>) {
-    if let Some(to) = returns {
+fn give_back(items: Items, returns: Option<PageReturn>) {
+    if let (Some(to), Items::Values(items)) = (returns, items) {
         // A closed receiver returns the items, which are then freed here.
         let _ = to.send(items);
     }
@@ -149,7 +148,7 @@ impl Coordinator<'_, '_> {
     fn normalize_here(
         &mut self,
         resource: usize,
-        items: &[Value],
+        items: &Items,
         tables: Option<&[String]>,
         first_index: u64,
     ) -> Result<()> {
@@ -374,7 +373,7 @@ pub(crate) fn normalize_stream(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::model::state::PipelineState;
@@ -422,7 +421,7 @@ mod tests {
             sent += items.len();
             tx.try_send(ExtractedBatch {
                 resource: 0,
-                items,
+                items: Items::Values(items),
                 tables: None,
                 returns: Some(back_tx.clone()),
             })

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::foundation::doc::{JsonRef, Kind};
+
 use crate::foundation::error::{Error, Result};
 use crate::foundation::hash;
 use crate::model::contract::{ContractEntity, ContractModes, EvolutionMode, SchemaContract};
@@ -97,7 +99,7 @@ impl RootConfig {
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The flattened fields of one row, in dlt's column order.
-type FieldMap<'v> = IndexMap<Arc<str>, &'v Value, foldhash::fast::RandomState>;
+type FieldMap<'v> = IndexMap<Arc<str>, JsonRef<'v>, foldhash::fast::RandomState>;
 
 /// Normalizes items into rows, growing `schema` as new tables and columns appear.
 pub struct Normalizer<'s> {
@@ -156,34 +158,42 @@ impl KeysSeen {
 struct Flattened<'v> {
     row: FieldMap<'v>,
     /// (path of normalized segments below the current table, list).
-    lists: Vec<(Vec<String>, &'v [Value])>,
+    lists: Vec<(Vec<String>, JsonRef<'v>)>,
 }
 
 /// The fields of a dict being flattened: a JSON object, or one synthetic field (`{"value": x}`, `{"list": x}`).
 #[derive(Clone, Copy)]
 enum Fields<'v> {
-    Object(&'v Map<String, Value>),
-    One(&'static str, &'v Value),
+    /// An object (a `JsonRef` that is one).
+    Object(JsonRef<'v>),
+    One(&'static str, JsonRef<'v>),
 }
 
 impl<'v> Fields<'v> {
     fn len(self) -> usize {
         match self {
-            Fields::Object(map) => map.len(),
+            Fields::Object(map) => match map.kind() {
+                Kind::Object(entries) => entries.len(),
+                _ => 0,
+            },
             Fields::One(..) => 1,
         }
     }
 
-    fn get(self, key: &str) -> Option<&'v Value> {
+    fn get(self, key: &str) -> Option<JsonRef<'v>> {
         match self {
             Fields::Object(map) => map.get(key),
             Fields::One(k, v) => (k == key).then_some(v),
         }
     }
 
-    fn for_each(self, mut f: impl FnMut(&'v str, &'v Value)) {
+    fn for_each(self, mut f: impl FnMut(&'v str, JsonRef<'v>)) {
         match self {
-            Fields::Object(map) => map.iter().for_each(|(k, v)| f(k.as_str(), v)),
+            Fields::Object(map) => {
+                if let Kind::Object(entries) = map.kind() {
+                    entries.for_each(|(k, v)| f(k, v));
+                }
+            }
             Fields::One(k, v) => f(k, v),
         }
     }
@@ -355,20 +365,21 @@ impl<'s> Normalizer<'s> {
         }
     }
 
-    /// Normalizes one item of a resource; `index` is its position in the run (for error messages). The item is
-    /// only read: its strings go into the rows borrowed.
+    /// Normalizes one item of a resource (a `Value` or a document); `index` is its position in the run (for
+    /// error messages). The item is only read: its strings go into the rows borrowed.
     pub fn normalize_item(
         &mut self,
         config: &RootConfig,
-        item: &Value,
+        item: JsonRef<'_>,
         index: u64,
         sink: &mut impl RowSink,
     ) -> Result<()> {
-        let fields = match item {
-            Value::Object(map) => Fields::Object(map),
-            other => Fields::One("value", other),
+        let fields = if item.is_object() {
+            Fields::Object(item)
+        } else {
+            Fields::One("value", item)
         };
-        let original_has_id = fields.get(C_DLT_ID).and_then(Value::as_str);
+        let original_has_id = fields.get(C_DLT_ID).and_then(JsonRef::as_str);
         let strategy = config.merge_strategy();
         // scd2 identifies a version by a hash of the whole item, taken before flattening.
         let version_hash = (strategy == Some(MergeStrategy::Scd2)
@@ -379,12 +390,11 @@ impl<'s> Normalizer<'s> {
                 .as_ref()
                 .is_none_or(|s| s.row_version.is_none()))
         .then(|| match fields {
-            Fields::Object(map) => hash::item_version_hash(map),
-            Fields::One(key, value) => {
-                let mut map = Map::new();
-                map.insert(key.to_owned(), value.clone());
-                hash::item_version_hash(&map)
-            }
+            Fields::Object(map) => match map.kind() {
+                Kind::Object(entries) => hash::item_version_hash_of(entries),
+                _ => hash::item_version_hash_of(std::iter::empty()),
+            },
+            Fields::One(key, value) => hash::item_version_hash_of(std::iter::once((key, value))),
         });
         let Flattened { mut row, lists } = flatten(
             self.schema.tables.get(&config.table),
@@ -411,7 +421,7 @@ impl<'s> Normalizer<'s> {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             for key in &config.primary_key {
                 if let Some(value) = row.get(key.as_str()) {
-                    hash_key_value(value, &mut hasher);
+                    hash_key_value(*value, &mut hasher);
                 }
             }
             let hash = std::hash::Hasher::finish(&hasher);
@@ -425,7 +435,7 @@ impl<'s> Normalizer<'s> {
             }
         }
         let load_id = Value::String(self.load_id.clone());
-        row.insert(self.names.system(C_DLT_LOAD_ID), &load_id);
+        row.insert(self.names.system(C_DLT_LOAD_ID), JsonRef::Value(&load_id));
         let row_id = match (original_has_id, version_hash) {
             (Some(id), _) => id.to_owned(),
             (None, Some(version)) => version,
@@ -437,14 +447,14 @@ impl<'s> Normalizer<'s> {
                 let key: Map<String, Value> = config
                     .primary_key
                     .iter()
-                    .filter_map(|k| row.get(k.as_str()).map(|v| (k.clone(), (*v).clone())))
+                    .filter_map(|k| row.get(k.as_str()).map(|v| (k.clone(), v.to_value())))
                     .collect();
                 hash::row_hash(&Value::Object(key))
             }
             (None, None) => hash::random_row_id(),
         };
         let row_id_value = Value::String(row_id);
-        row.insert(self.names.system(C_DLT_ID), &row_id_value);
+        row.insert(self.names.system(C_DLT_ID), JsonRef::Value(&row_id_value));
         self.trail.item = index;
         if !self.write(config, &config.table, None, row, sink)? {
             return Ok(());
@@ -475,7 +485,7 @@ impl<'s> Normalizer<'s> {
         config: &RootConfig,
         parent_path: &[String],
         ident_path: Vec<String>,
-        list: &[Value],
+        list: JsonRef<'_>,
         parent_id: &str,
         root_id: Option<&Value>,
         level: usize,
@@ -491,44 +501,51 @@ impl<'s> Normalizer<'s> {
             let path = full_path[parent_path.len()..].join(".");
             self.trail.steps.push((path, 0));
         }
-        for (idx, element) in list.iter().enumerate() {
+        let elements = match list.kind() {
+            Kind::Array(elements) => elements,
+            _ => crate::foundation::doc::Elements::Value([].iter()),
+        };
+        for (idx, element) in elements.enumerate() {
             if checking && let Some(step) = self.trail.steps.last_mut() {
                 step.1 = idx;
             }
-            let (mut row, lists, child_level) = match element {
-                Value::Object(map) => {
+            let (mut row, lists, child_level) = match element.kind() {
+                Kind::Object(_) => {
                     let f = flatten(
                         self.schema.tables.get(&table),
                         &mut self.names,
-                        Fields::Object(map),
+                        Fields::Object(element),
                         level,
                     );
                     (f.row, f.lists, level)
                 }
-                inner @ Value::Array(_) => {
+                Kind::Array(_) => {
                     let level = level.saturating_sub(1);
                     let f = flatten(
                         self.schema.tables.get(&table),
                         &mut self.names,
-                        Fields::One("list", inner),
+                        Fields::One("list", element),
                         level,
                     );
                     (f.row, f.lists, level)
                 }
-                scalar => {
+                _ => {
                     let mut row = FieldMap::with_capacity_and_hasher(5, Default::default());
-                    row.insert(self.names.system("value"), scalar);
+                    row.insert(self.names.system("value"), element);
                     (row, Vec::new(), level)
                 }
             };
             if let Some(root_id) = root_id {
-                row.insert(self.names.system(C_DLT_ROOT_ID), root_id);
+                row.insert(self.names.system(C_DLT_ROOT_ID), JsonRef::Value(root_id));
             }
             let row_id = Value::String(hash::nested_row_id(parent_id, &table, idx));
             let list_idx = Value::from(idx as u64);
-            row.insert(self.names.system(C_DLT_PARENT_ID), &parent_id_value);
-            row.insert(self.names.system(C_DLT_LIST_IDX), &list_idx);
-            row.insert(self.names.system(C_DLT_ID), &row_id);
+            row.insert(
+                self.names.system(C_DLT_PARENT_ID),
+                JsonRef::Value(&parent_id_value),
+            );
+            row.insert(self.names.system(C_DLT_LIST_IDX), JsonRef::Value(&list_idx));
+            row.insert(self.names.system(C_DLT_ID), JsonRef::Value(&row_id));
             if !self.write(config, &table, Some(&parent_table), row, sink)? {
                 continue;
             }
@@ -708,10 +725,10 @@ impl<'s> Normalizer<'s> {
 
 /// Feeds a primary key value to `hasher` so that values PostgreSQL may store alike hash alike: a string and
 /// the number it spells collide, which only costs a deduplication in SQL.
-fn hash_key_value(value: &Value, hasher: &mut impl std::hash::Hasher) {
-    match value {
-        Value::String(s) => hasher.write(s.as_bytes()),
-        Value::Number(n) => match n.as_i64() {
+fn hash_key_value(value: JsonRef<'_>, hasher: &mut impl std::hash::Hasher) {
+    match value.kind() {
+        Kind::String(s) => hasher.write(s.as_bytes()),
+        Kind::Number(n) => match n.as_i64() {
             Some(i) => {
                 let mut buf = [0u8; 20];
                 let mut pos = buf.len();
@@ -732,10 +749,10 @@ fn hash_key_value(value: &Value, hasher: &mut impl std::hash::Hasher) {
             // A float as the `f64` PostgreSQL stores (the same number written with other digits hashes alike).
             None => match n.as_f64().and_then(serde_json::Number::from_f64) {
                 Some(f) => hasher.write(f.to_string().as_bytes()),
-                None => hasher.write(n.to_string().as_bytes()),
+                None => hasher.write(n.as_str().as_bytes()),
             },
         },
-        other => hasher.write(other.to_string().as_bytes()),
+        _ => hasher.write(value.to_string().as_bytes()),
     }
     // Separates the columns of a compound key.
     hasher.write_u8(0xff);
@@ -832,13 +849,14 @@ fn flatten<'v>(
             let field = names.field(&path, key);
             // (only dicts and lists ask: a scalar goes into the row either way)
             let keep_as_json = || level == 0 || is_json(&field.column);
-            match value {
-                Value::Object(inner) if !keep_as_json() => {
-                    stack.push((Fields::Object(inner), level - 1, field.path));
+            match value.kind() {
+                Kind::Object(_) if !keep_as_json() => {
+                    stack.push((Fields::Object(value), level - 1, field.path));
                 }
-                Value::Array(inner)
+                Kind::Array(inner)
                     if !(keep_as_json()
-                        || is_binary(&field.column) && super::coerce::is_byte_list(inner)) =>
+                        || is_binary(&field.column)
+                            && super::coerce::is_byte_list(inner.clone())) =>
                 {
                     let mut list_path: Vec<String> = if path.is_empty() {
                         Vec::new()
@@ -846,10 +864,10 @@ fn flatten<'v>(
                         path.split("__").map(str::to_owned).collect()
                     };
                     list_path.push(names.table(key));
-                    push_list(&mut lists, list_path, inner.as_slice());
+                    push_list(&mut lists, list_path, value);
                 }
-                other => {
-                    row.insert(field.column, other);
+                _ => {
+                    row.insert(field.column, value);
                 }
             }
         });
@@ -862,9 +880,9 @@ fn flatten<'v>(
 /// tables are compared by their joined path, so `{"a": {"b": []}, "a__b": []}` keeps one list too (dlt keeps
 /// both there and writes duplicate `_dlt_id`s). Objects rarely carry more than a few lists: a linear scan.
 fn push_list<'v>(
-    lists: &mut Vec<(Vec<String>, &'v [Value])>,
+    lists: &mut Vec<(Vec<String>, JsonRef<'v>)>,
     path: Vec<String>,
-    list: &'v [Value],
+    list: JsonRef<'v>,
 ) {
     fn joined(path: &[String]) -> impl Iterator<Item = u8> + '_ {
         path.iter().enumerate().flat_map(|(i, segment)| {
@@ -886,7 +904,7 @@ fn push_list<'v>(
 fn fit_value<'v>(
     table: &mut Table,
     name: Arc<str>,
-    value: &'v Value,
+    value: JsonRef<'v>,
 ) -> std::result::Result<(Arc<str>, Cell<'v>), String> {
     if let Some(column) = table.columns.get(&*name)
         && let Some(column_type) = column.data_type
@@ -905,7 +923,7 @@ fn fit_value<'v>(
 fn fit_slow<'v>(
     table: &mut Table,
     name: Arc<str>,
-    value: &'v Value,
+    value: JsonRef<'v>,
 ) -> std::result::Result<(Arc<str>, Cell<'v>), String> {
     let inferred = infer_type(value);
     let Some(column_type) = table.columns.get(&*name).and_then(|c| c.data_type) else {
@@ -932,7 +950,7 @@ fn fit_slow<'v>(
     };
     // As dlt: the variant is named after the value's own type, and typed by detection (an ISO string sent to a
     // bigint column lands in `<col>__v_text`, typed timestamp).
-    let own_type = crate::model::schema::value_type(value).unwrap_or(DataType::Text);
+    let own_type = value_type(value).unwrap_or(DataType::Text);
     let variant =
         naming::shorten_fragments(&[name.to_string(), format!("v_{}", own_type.as_str())]);
     let variant_type = table
@@ -959,25 +977,26 @@ fn fit_slow<'v>(
 
 /// A value whose own type is `t`, as a cell of that type borrowing its text (no coercion); `None` when it does
 /// not fit as it is.
-fn borrow_cell(value: &Value, t: DataType) -> Option<Cell<'_>> {
-    match (t, value) {
-        (DataType::Text, Value::String(s)) => Some(Cell::Text(Cow::Borrowed(s))),
-        (DataType::Bigint, Value::Number(n)) => n.as_i64().map(Cell::Bigint),
-        (DataType::Double, Value::Number(n)) if !crate::model::schema::is_integer(n) => {
+fn borrow_cell(value: JsonRef<'_>, t: DataType) -> Option<Cell<'_>> {
+    match (t, value.kind()) {
+        (DataType::Text, Kind::String(s)) => Some(Cell::Text(Cow::Borrowed(s))),
+        (DataType::Bigint, Kind::Number(n)) => n.as_i64().map(Cell::Bigint),
+        (DataType::Double, Kind::Number(n)) if !(n.is_i64() || n.is_u64()) => {
             n.as_f64().filter(|f| f.is_finite()).map(Cell::Double)
         }
-        (DataType::Bool, Value::Bool(b)) => Some(Cell::Bool(*b)),
-        (DataType::Json, v @ (Value::Array(_) | Value::Object(_))) => {
-            Some(Cell::Json(Cow::Borrowed(v)))
-        }
+        (DataType::Bool, Kind::Bool(b)) => Some(Cell::Bool(b)),
+        (DataType::Json, Kind::Array(_) | Kind::Object(_)) => Some(Cell::Json(match value {
+            JsonRef::Value(v) => Cow::Borrowed(v),
+            JsonRef::Doc(..) => Cow::Owned(value.to_value()),
+        })),
         _ => None,
     }
 }
 
 /// Why a value cannot be stored in a new column of its own type.
-fn unstorable(value: &Value, name: &str) -> String {
-    match value {
-        Value::Number(n) if n.is_u64() => format!(
+fn unstorable(value: JsonRef<'_>, name: &str) -> String {
+    match value.kind() {
+        Kind::Number(n) if n.is_u64() => format!(
             "integer {n} of column `{name}` is beyond the 64-bit range of PostgreSQL's bigint; send it as a string \
              or a float"
         ),
@@ -992,12 +1011,169 @@ fn is_system_not_null(name: &str) -> bool {
     )
 }
 
-/// The type a new column gets for `value` (not null).
-fn infer_type(value: &Value) -> DataType {
-    crate::model::schema::infer(value).unwrap_or(DataType::Text)
+/// The type a new column gets for `value` (not null): `model::schema::infer` of a `JsonRef`.
+fn infer_type(value: JsonRef<'_>) -> DataType {
+    match value.kind() {
+        Kind::String(s) if crate::foundation::py_time::is_iso_timestamp(s) => DataType::Timestamp,
+        _ => value_type(value).unwrap_or(DataType::Text),
+    }
+}
+
+/// The type of the value itself: `model::schema::value_type` of a `JsonRef`.
+fn value_type(value: JsonRef<'_>) -> Option<DataType> {
+    Some(match value.kind() {
+        Kind::Null => return None,
+        Kind::Bool(_) => DataType::Bool,
+        Kind::Number(n) if n.is_i64() || n.is_u64() => DataType::Bigint,
+        Kind::Number(_) => DataType::Double,
+        Kind::String(_) => DataType::Text,
+        Kind::Array(_) | Kind::Object(_) => DataType::Json,
+    })
 }
 
 /// Converts `value` to a cell of type `to`, or `None` when dlt would not coerce.
-fn coerce(value: &Value, to: DataType) -> Option<Cell<'static>> {
+fn coerce(value: JsonRef<'_>, to: DataType) -> Option<Cell<'static>> {
     super::coerce::coerce(value, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::foundation::doc::Doc;
+    use crate::model::hints::MergeStrategy;
+
+    /// Collects rows as text, leaving out the columns named in `random` (random ids).
+    struct Collect {
+        rows: Vec<String>,
+        random: &'static [&'static str],
+    }
+
+    impl RowSink for Collect {
+        fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()> {
+            let cells: Vec<String> = row
+                .iter()
+                .filter(|(name, _)| !self.random.contains(&&**name))
+                .map(|(name, cell)| format!("{name}={cell:?}"))
+                .collect();
+            self.rows
+                .push(format!("{}: {}", table.name, cells.join(" ")));
+            Ok(())
+        }
+    }
+
+    /// Items whose rows and schema are tricky to get the same: nested dicts in their order, lists of lists,
+    /// repeated keys, big and odd numbers, escapes and non-ASCII, empty objects and lists, null vs missing,
+    /// values changing type (variant columns), a json column, bytes into a binary column.
+    const LINES: &[&str] = &[
+        r#"{"id": 1, "b": {"y": 1, "x": {"q": 2, "p": 3}}, "a": 1, "m": [[1, 2], [3, [4, 5]], []], "j": {"k": [1, {"z": null}]}}"#,
+        r#"{"id": 2, "k": 1, "o": {"z": 1, "z": {"w": [1]}}, "k": {"n": null}, "k": 3, "bin": [1, 2, 255]}"#,
+        r#"{"id": 3, "f": 1e300, "g": -0.0, "big": 12345678901234567890123, "i": -0, "d": 0.12345678901234567890123}"#,
+        r#"{"id": 4, "s": "\u00e9\n\t\"\\ \u0001 \u2713 \ud83d\ude00", "ключ": "значение", "k": "text now"}"#,
+        r#"{"id": 5, "e": {}, "l": [], "n": {"e": {}, "l": [[]]}, "x": null, "t": true, "j": "[1, 2]"}"#,
+        r#"{"id": 6, "a": "2024-01-01T00:00:00Z", "b": {"y": "z"}, "m": [{"id": 1, "m": [{"deep": [1]}]}], "g": 1.5}"#,
+        r#"{"id": 7}"#,
+        r#"{"id": 8, "x": 1, "big": "1e400", "f": 2, "u": 1, "bin": "0x00ff"}"#,
+        r#"{"id": 9, "u": 18446744073709551615}"#,
+    ];
+
+    fn config(write_disposition: WriteDisposition, strategy: MergeStrategy) -> RootConfig {
+        RootConfig {
+            resource: "items".into(),
+            table: "items".into(),
+            write_disposition,
+            primary_key: if write_disposition == WriteDisposition::Merge {
+                vec!["id".into()]
+            } else {
+                Vec::new()
+            },
+            merge_key: Vec::new(),
+            max_nesting: DEFAULT_MAX_NESTING,
+            propagate_root_key: true,
+            merge: MergeSpec {
+                strategy,
+                ..Default::default()
+            },
+            columns: vec![
+                ("j".into(), ColumnHint::json()),
+                ("bin".into(), ColumnHint::binary()),
+            ],
+            schema_contract: None,
+            contract: Default::default(),
+            evolve_columns_once: true,
+        }
+    }
+
+    /// The rows, the schema and the errors of normalizing `items`.
+    fn normalize<'v>(
+        config: &RootConfig,
+        items: impl Iterator<Item = JsonRef<'v>>,
+        random: &'static [&'static str],
+    ) -> (Vec<String>, Schema) {
+        let mut schema = Schema::new("s");
+        let mut sink = Collect {
+            rows: Vec::new(),
+            random,
+        };
+        let mut normalizer = Normalizer::new(&mut schema, "1.5");
+        normalizer.declare_root(config);
+        for (i, item) in items.enumerate() {
+            if let Err(e) = normalizer.normalize_item(config, item, i as u64 + 1, &mut sink) {
+                sink.rows.push(format!("error: {e}"));
+            }
+        }
+        (sink.rows, schema)
+    }
+
+    #[test]
+    fn documents_normalize_as_values_do() {
+        let docs: Vec<Doc> = LINES
+            .iter()
+            .map(|line| {
+                let mut doc = Doc::new();
+                doc.parse_json(line.as_bytes()).expect("parses");
+                doc
+            })
+            .collect();
+        let values: Vec<Value> = docs.iter().map(Doc::to_value).collect();
+        let cases: [(WriteDisposition, MergeStrategy, &[&str]); 3] = [
+            // scd2 and upsert ids derive from the item and the key: every row compares.
+            (WriteDisposition::Merge, MergeStrategy::Scd2, &[]),
+            (WriteDisposition::Merge, MergeStrategy::Upsert, &[]),
+            // Random root ids: compared without them.
+            (
+                WriteDisposition::Append,
+                MergeStrategy::DeleteInsert,
+                &[C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID],
+            ),
+        ];
+        for (disposition, strategy, random) in cases {
+            let config = config(disposition, strategy);
+            let (value_rows, value_schema) =
+                normalize(&config, values.iter().map(JsonRef::Value), random);
+            let (doc_rows, doc_schema) = normalize(&config, docs.iter().map(Doc::root), random);
+            assert_eq!(value_rows, doc_rows, "{disposition:?} {strategy:?}");
+            assert_eq!(value_schema, doc_schema, "{disposition:?} {strategy:?}");
+            assert!(value_rows.len() > LINES.len(), "{value_rows:#?}");
+        }
+        // Scalar items are `{"value": x}`.
+        let scalars = ["5", r#""s""#, "null", "[1, [2]]", "1.25"];
+        let docs: Vec<Doc> = scalars
+            .iter()
+            .map(|line| {
+                let mut doc = Doc::new();
+                doc.parse_json(line.as_bytes()).expect("parses");
+                doc
+            })
+            .collect();
+        let values: Vec<Value> = docs.iter().map(Doc::to_value).collect();
+        let config = config(WriteDisposition::Append, MergeStrategy::DeleteInsert);
+        let random = &[C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID];
+        let (value_rows, value_schema) =
+            normalize(&config, values.iter().map(JsonRef::Value), random);
+        let (doc_rows, doc_schema) = normalize(&config, docs.iter().map(Doc::root), random);
+        assert_eq!(value_rows, doc_rows);
+        assert_eq!(value_schema, doc_schema);
+    }
 }

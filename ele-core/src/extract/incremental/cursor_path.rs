@@ -1,6 +1,6 @@
 //! Cursor paths: `a.b` or JSONPath (`$.a.b`, `$.items[*].ts`, `$`), parsed once and applied to every item.
 
-use serde_json::Value;
+use crate::foundation::doc::{JsonRef, Kind};
 
 /// One step of a cursor path.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,17 +72,17 @@ impl CursorPath {
     }
 
     /// The first value matched (`None` when absent).
-    pub(super) fn find<'v>(&self, value: &'v Value) -> Option<&'v Value> {
-        fn go<'v>(steps: &[Step], value: &'v Value) -> Option<&'v Value> {
+    pub(super) fn find<'v>(&self, value: JsonRef<'v>) -> Option<JsonRef<'v>> {
+        fn go<'v>(steps: &[Step], value: JsonRef<'v>) -> Option<JsonRef<'v>> {
             let Some((step, rest)) = steps.split_first() else {
                 return Some(value);
             };
             match step {
                 Step::Field(name) => go(rest, value.get(name)?),
-                Step::Index(i) => go(rest, value.get(*i)?),
-                Step::Any => match value {
-                    Value::Array(items) => items.iter().find_map(|v| go(rest, v)),
-                    Value::Object(map) => map.values().find_map(|v| go(rest, v)),
+                Step::Index(i) => go(rest, value.index(*i)?),
+                Step::Any => match value.kind() {
+                    Kind::Array(mut items) => items.find_map(|v| go(rest, v)),
+                    Kind::Object(mut map) => map.find_map(|(_, v)| go(rest, v)),
                     _ => None,
                 },
             }
@@ -94,28 +94,22 @@ impl CursorPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// The value `path` finds in `item`.
+    fn found(path: &str, item: &Value) -> Option<Value> {
+        CursorPath::parse(path)
+            .expect("parses")
+            .find(JsonRef::Value(item))
+            .map(JsonRef::to_value)
+    }
 
     #[test]
     fn cursor_paths() {
         let item = json!({"a": {"b": 1}, "items": [{"ts": 5}, {"ts": 6}]});
-        assert_eq!(
-            CursorPath::parse("a.b").expect("parses").find(&item),
-            Some(&json!(1))
-        );
-        assert_eq!(
-            CursorPath::parse("$.a.b").expect("parses").find(&item),
-            Some(&json!(1))
-        );
-        assert_eq!(
-            CursorPath::parse("$.items[*].ts")
-                .expect("parses")
-                .find(&item),
-            Some(&json!(5))
-        );
-        assert_eq!(
-            CursorPath::parse("$").expect("parses").find(&item),
-            Some(&item)
-        );
+        assert_eq!(found("a.b", &item), Some(json!(1)));
+        assert_eq!(found("$.a.b", &item), Some(json!(1)));
+        assert_eq!(found("$.items[*].ts", &item), Some(json!(5)));
+        assert_eq!(found("$", &item), Some(item.clone()));
     }
 }

@@ -327,7 +327,11 @@ mod tests {
         let mut t = t.lock().expect("lock");
         items
             .iter()
-            .filter(|i| t.filter(i).expect("filters") == Verdict::Keep)
+            .filter(|i| {
+                t.filter(crate::foundation::doc::JsonRef::Value(i))
+                    .expect("filters")
+                    == Verdict::Keep
+            })
             .filter_map(|i| i["id"].as_i64())
             .collect()
     }
@@ -409,7 +413,9 @@ mod tests {
         let err = t
             .lock()
             .expect("lock")
-            .filter(&json!({"id": 1, "ts": 5}))
+            .filter(crate::foundation::doc::JsonRef::Value(
+                &json!({"id": 1, "ts": 5}),
+            ))
             .expect_err("fails");
         let text = err.to_string();
         assert!(

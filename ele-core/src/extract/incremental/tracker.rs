@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::config::{LastValueFunc, OnCursorValueMissing, RowOrder};
 use super::cursor_path::CursorPath;
 use super::lag::func_prefers;
+use crate::foundation::doc::JsonRef;
 use crate::foundation::error::{Error, Result};
 use crate::foundation::hash;
 
@@ -124,14 +125,14 @@ impl Tracker {
     }
 
     /// The value deduplication hashes: the key column(s), or the whole row.
-    fn dedup_value(&self, key: &DedupKey, item: &Value) -> Result<Value> {
+    fn dedup_value(&self, key: &DedupKey, item: JsonRef<'_>) -> Result<Value> {
         Ok(match key {
-            DedupKey::WholeRow => item.clone(),
+            DedupKey::WholeRow => item.to_value(),
             DedupKey::Columns(columns) => {
                 let mut values = Vec::with_capacity(columns.len());
                 for column in columns {
                     match item.get(column) {
-                        Some(v) => values.push(v.clone()),
+                        Some(v) => values.push(v.to_value()),
                         None => {
                             return Err(Error::Item {
                                 resource: self.resource.clone(),
@@ -154,13 +155,13 @@ impl Tracker {
         })
     }
 
-    fn dedup_hash(&self, key: &DedupKey, item: &Value) -> Result<String> {
+    fn dedup_hash(&self, key: &DedupKey, item: JsonRef<'_>) -> Result<String> {
         Ok(hash::unique_value_hash(&self.dedup_value(key, item)?))
     }
 
     /// Remembers a row at the last value: its key for later hashing, or at once its hash when the whole row is
     /// the key (keeping the rows would cost more than hashing them).
-    fn remember(&mut self, item: &Value) -> Result<()> {
+    fn remember(&mut self, item: JsonRef<'_>) -> Result<()> {
         match &self.dedup {
             None => {}
             Some(key @ DedupKey::WholeRow) => {
@@ -176,13 +177,18 @@ impl Tracker {
     }
 
     /// dlt's `JsonIncremental.__call__` for one item.
-    pub(crate) fn filter(&mut self, item: &Value) -> Result<Verdict> {
+    pub(crate) fn filter(&mut self, item: JsonRef<'_>) -> Result<Verdict> {
         let row_value = match self.path.find(item) {
             Some(v) if !v.is_null() => {
+                // Only the cursor is needed as a `Value` (borrowed when the item is one).
+                let v = match v {
+                    JsonRef::Value(v) => std::borrow::Cow::Borrowed(v),
+                    doc => std::borrow::Cow::Owned(doc.to_value()),
+                };
                 if self.end_value.is_none() && !matches!(self.func, LastValueFunc::Custom(_)) {
-                    return self.filter_open_ended(item, v);
+                    return self.filter_open_ended(item, &v);
                 }
-                v.clone()
+                v.into_owned()
             }
             found => {
                 return match self.on_missing {
@@ -278,7 +284,7 @@ impl Tracker {
 
     /// [`Tracker::filter`] for `max`/`min` without an end value, the common case: the same decisions, made on
     /// borrowed values (only a new last value is cloned).
-    fn filter_open_ended(&mut self, item: &Value, row_value: &Value) -> Result<Verdict> {
+    fn filter_open_ended(&mut self, item: JsonRef<'_>, row_value: &Value) -> Result<Verdict> {
         let max = matches!(self.func, LastValueFunc::Max);
         let wins = |ordering: Ordering| {
             if max {
@@ -387,7 +393,7 @@ impl Tracker {
     }
 }
 
-fn truncate(item: &Value) -> String {
+fn truncate(item: JsonRef<'_>) -> String {
     let text = item.to_string();
     if text.len() <= 200 {
         return text;
