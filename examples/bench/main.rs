@@ -5,13 +5,16 @@
 //!
 //! ```sh
 //! cargo run --release --example bench -- --n 1000000 [--increment 50000] [--work /tmp/ele-bench] [--floor] [--dlt /tmp/dltvenv/bin/python]
-//!     [--strategy delete-insert|upsert|insert-only|scd2]
+//!     [--strategy delete-insert|upsert|insert-only|scd2] [--typed]
 //! ```
 //! The workload is generated into `--work` (see `workload.rs`) and reused by later runs. `RUST_LOG` shows ele's
 //! logs. Prints seconds, rows/s and peak RSS per stage, and ele's ratios to raw COPY, to the psql `\copy` of the
 //! flattened CSVs and the "stage everything" merge floor of `bench/merge_floor.sh` (with `--floor`) and to dlt
 //! (with `--dlt`). `--strategy` picks the merge strategy (delete-insert by default; scd2 merges on the merge key
-//! `id`), for ele and dlt alike. `--generate-only` writes the two JSON Lines files, prints their paths and stops.
+//! `id`), for ele and dlt alike. `--typed` loads the same events once more, into another dataset, straight from
+//! the `#[derive(Serialize, ele::Item)]` structs the generator makes in the process (no JSON text), and prints
+//! the ratio to the JSON Lines load. `--generate-only` writes the two JSON Lines files, prints their paths and
+//! stops.
 
 mod baselines;
 mod workload;
@@ -31,7 +34,7 @@ use workload::FileSpec;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: bench [--n N] [--increment N] [--work DIR] [--floor] [--dlt PYTHON] [--strategy STRATEGY] [--generate-only]";
+const USAGE: &str = "usage: bench [--n N] [--increment N] [--work DIR] [--floor] [--dlt PYTHON] [--strategy STRATEGY] [--typed] [--generate-only]";
 
 struct Args {
     n: u64,
@@ -40,6 +43,7 @@ struct Args {
     dlt: Option<PathBuf>,
     strategy: MergeStrategy,
     floor: bool,
+    typed: bool,
     generate_only: bool,
 }
 
@@ -57,12 +61,14 @@ fn parse_args() -> Args {
         dlt: None,
         strategy: MergeStrategy::DeleteInsert,
         floor: false,
+        typed: false,
         generate_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--floor" => args.floor = true,
+            "--typed" => args.typed = true,
             "--generate-only" => args.generate_only = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -164,6 +170,109 @@ fn events(file: &Path, strategy: MergeStrategy) -> impl Resource + use<> {
     }
 }
 
+/// How many events the typed resource sends at once.
+const TYPED_PAGE: usize = 1000;
+
+/// The events of `spec` as typed items, generated while they are loaded: the same rows as [`events`] gives from
+/// the JSON Lines file of `spec`, with column types from [`workload::Event`]'s `ele::Item` derive. The merge
+/// settings come from `--strategy`, at the call site.
+#[ele::resource(name = "events")]
+async fn typed_events(
+    out: Emit<workload::Event>,
+    spec: FileSpec,
+    #[incremental(cursor = "created_at", initial_value = "1970-01-01T00:00:00Z")]
+    created_at: Incremental<serde_json::Value>,
+) -> ele::Result<()> {
+    let _ = &created_at;
+    let mut page = Vec::with_capacity(TYPED_PAGE);
+    for event in spec.events() {
+        page.push(event);
+        if page.len() == TYPED_PAGE {
+            out.send(std::mem::replace(&mut page, Vec::with_capacity(TYPED_PAGE)))
+                .await?;
+        }
+    }
+    out.send(page).await
+}
+
+/// [`typed_events`] merged on `id` with `strategy`, as [`events`].
+fn typed(spec: &FileSpec, strategy: MergeStrategy) -> impl Resource + use<> {
+    let resource = typed_events(spec.clone())
+        .write_disposition(Merge)
+        .merge_strategy(strategy);
+    match strategy {
+        MergeStrategy::Scd2 => resource.merge_key("id"),
+        _ => resource.primary_key("id"),
+    }
+}
+
+/// Prints where the tables of `typed` differ from those of `jsonl` in columns, types and row counts (the typed
+/// items' columns are NOT NULL where their fields are not `Option`s).
+async fn compare_columns(
+    client: &tokio_postgres::Client,
+    jsonl: &'static str,
+    typed: &'static str,
+) -> ele::Result<()> {
+    let columns = |schema: &'static str| async move {
+        client
+            .query(
+                "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text \
+                 FROM information_schema.columns WHERE table_schema = $1 AND table_name NOT LIKE '\\_dlt%' \
+                 ORDER BY table_name, column_name",
+                &[&schema],
+            )
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| Error::config(format!("cannot read the columns of {schema}: {e}")))
+    };
+    let (a, b) = (columns(jsonl).await?, columns(typed).await?);
+    let types = |c: &[(String, String, String, String)]| -> Vec<(String, String, String)> {
+        c.iter()
+            .map(|(t, n, ty, _)| (t.clone(), n.clone(), ty.clone()))
+            .collect()
+    };
+    let not_null: Vec<String> = b
+        .iter()
+        .filter(|(t, n, _, nullable)| {
+            nullable == "NO" && !a.iter().any(|x| &x.0 == t && &x.1 == n && x.3 == "NO")
+        })
+        .map(|(t, n, _, _)| format!("{t}.{n}"))
+        .collect();
+    if types(&a) == types(&b) {
+        println!(
+            "typed tables: same tables, columns and types as from JSON Lines; NOT NULL only in the typed ones: {}",
+            not_null.join(", ")
+        );
+    } else {
+        println!(
+            "typed tables differ from JSON Lines ones:\n  json: {:?}\n  typed: {:?}",
+            types(&a),
+            types(&b)
+        );
+    }
+    for table in workload::TABLES {
+        let count = |schema: &str| {
+            let sql = format!("SELECT count(*) FROM {schema}.{table}");
+            async move {
+                client
+                    .query_one(&sql, &[])
+                    .await
+                    .map(|r| r.get::<_, i64>(0))
+                    .map_err(|e| Error::config(format!("cannot count {table}: {e}")))
+            }
+        };
+        let (x, y) = (count(jsonl).await?, count(typed).await?);
+        if x != y {
+            println!("typed tables: {table} has {y} rows, {x} from JSON Lines");
+        }
+    }
+    Ok(())
+}
+
 fn report(stage: &str, info: &LoadInfo, wall: Duration) {
     let rows: u64 = info
         .packages
@@ -253,6 +362,37 @@ async fn main() -> ele::Result<()> {
         "ratios: ele full merge / raw COPY = {:.2}",
         full_wall / copy
     );
+    if args.typed {
+        let started = Instant::now();
+        let generated = base_spec.events().count();
+        println!(
+            "generating the {generated} base events in the process, without loading them: {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        let typed_pipeline = Pipeline::builder("bench_typed")
+            .destination(Postgres::new(&url)?)
+            .dataset_name("ele_bench_typed")
+            .pipelines_dir(&pipelines)
+            .build()?;
+        client
+            .batch_execute("DROP SCHEMA IF EXISTS ele_bench_typed CASCADE; DROP SCHEMA IF EXISTS ele_bench_typed_staging CASCADE")
+            .await
+            .map_err(|e| Error::config(format!("cannot reset the dataset: {e}")))?;
+        let started = Instant::now();
+        let info = typed_pipeline.run(typed(&base_spec, args.strategy)).await?;
+        let typed_full = started.elapsed();
+        report("typed full merge", &info, typed_full);
+        let started = Instant::now();
+        let info = typed_pipeline.run(typed(&incr_spec, args.strategy)).await?;
+        let typed_incr = started.elapsed();
+        report("typed incremental", &info, typed_incr);
+        println!(
+            "ratios: JSON Lines / typed items: full merge = {:.2}, incremental = {:.2}",
+            full_wall / typed_full.as_secs_f64(),
+            incr_wall / typed_incr.as_secs_f64()
+        );
+        compare_columns(&client, "ele_bench", "ele_bench_typed").await?;
+    }
     if args.floor {
         let base_csv = csv_dir(&base_spec, &base)?;
         let incr_csv = csv_dir(&incr_spec, &incr)?;

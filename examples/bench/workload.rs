@@ -97,12 +97,14 @@ impl FileSpec {
     }
 }
 
-/// A GitHub-like event, serialized in field order.
-#[derive(Serialize)]
+/// A GitHub-like event, serialized in field order. As an `ele::Item` its columns are typed at compile time
+/// (`--typed` loads the events straight from these structs); the JSON Lines path infers the same types.
+#[derive(Serialize, ele::Item)]
 pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    #[ele(data_type = "timestamp")]
     pub created_at: String,
     pub actor: Actor,
     pub repo: Repo,
@@ -110,28 +112,28 @@ pub struct Event {
     pub public: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ele::Item)]
 pub struct Actor {
-    pub id: u64,
+    pub id: i64,
     pub login: String,
     pub url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ele::Item)]
 pub struct Repo {
-    pub id: u64,
+    pub id: i64,
     pub name: String,
 }
 
 /// Push events carry `push_id`, `head` and a list of commits; pull request and issue events an action, a
 /// number and a list of labels; all of them a ref and a size.
-#[derive(Serialize)]
+#[derive(Serialize, ele::Item)]
 pub struct Payload {
     #[serde(rename = "ref")]
     pub git_ref: String,
-    pub size: u64,
+    pub size: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub push_id: Option<u64>,
+    pub push_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,12 +141,12 @@ pub struct Payload {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub number: Option<u64>,
+    pub number: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<&'static str>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ele::Item)]
 pub struct Commit {
     pub sha: String,
     pub message: String,
@@ -152,7 +154,7 @@ pub struct Commit {
     pub distinct: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ele::Item)]
 pub struct Author {
     pub name: String,
     pub email: String,
@@ -211,8 +213,9 @@ fn event(spec: &FileSpec, row: u64) -> Event {
     let mut stable = Rng::new(id);
     let mut mutable = Rng::new(mix(id) ^ spec.seed.wrapping_mul(0xD6E8_FEB8_6659_FD93));
     let kind = stable.pick(&TYPES);
-    let actor_id = stable.between(1, 50_000);
-    let repo_id = stable.between(1, 20_000);
+    // Every generated number is far below 2^63: the casts to the columns' i64 are exact.
+    let actor_id = stable.between(1, 50_000) as i64;
+    let repo_id = stable.between(1, 20_000) as i64;
     let login = format!("user{actor_id}");
 
     let branch = match mutable.below(3) {
@@ -235,14 +238,14 @@ fn event(spec: &FileSpec, row: u64) -> Event {
             let commits: Vec<Commit> = (0..mutable.below(6))
                 .map(|_| commit(&mut mutable))
                 .collect();
-            payload.size = commits.len() as u64;
-            payload.push_id = Some(mutable.below(10_000_000_000));
+            payload.size = commits.len() as i64;
+            payload.push_id = Some(mutable.below(10_000_000_000) as i64);
             payload.head = Some(mutable.hex_sha());
             payload.commits = Some(commits);
         }
         "PullRequestEvent" | "IssuesEvent" | "IssueCommentEvent" => {
             payload.action = Some(mutable.pick(&ACTIONS));
-            payload.number = Some(mutable.between(1, 5_000));
+            payload.number = Some(mutable.between(1, 5_000) as i64);
             let mut labels = LABELS;
             let wanted = mutable.below(4) as usize;
             // The first `wanted` of a partial Fisher-Yates shuffle: distinct labels in random order.
@@ -385,7 +388,7 @@ actor__url,_dlt_load_id,_dlt_id,payload__action,payload__number,payload__push_id
                 .text(&c.author.email)
                 .text(&root_id)
                 .text(&root_id)
-                .int(index as u64)
+                .int(index as i64)
                 .text(&row_id(id, 1, index));
             line.finish(&mut commits)?;
         }
@@ -393,7 +396,7 @@ actor__url,_dlt_load_id,_dlt_id,payload__action,payload__number,payload__push_id
             line.text(label)
                 .text(&root_id)
                 .text(&root_id)
-                .int(index as u64)
+                .int(index as i64)
                 .text(&row_id(id, 2, index));
             line.finish(&mut labels)?;
         }
@@ -443,13 +446,13 @@ impl CsvLine {
         }
     }
 
-    fn int(&mut self, value: u64) -> &mut Self {
+    fn int(&mut self, value: i64) -> &mut Self {
         self.separator();
         self.text.push_str(&value.to_string());
         self
     }
 
-    fn opt_int(&mut self, value: Option<u64>) -> &mut Self {
+    fn opt_int(&mut self, value: Option<i64>) -> &mut Self {
         match value {
             Some(value) => self.int(value),
             None => self.null(),

@@ -173,6 +173,57 @@ pub(crate) async fn small_merges_replace_exactly_their_keys() {
     );
 }
 
+/// The same small merges with text keys (one of them not ASCII) and child rows: the replaced rows' list
+/// elements go with them, the new ones come in, nothing else moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub(crate) async fn small_merges_of_text_keys_replace_their_child_rows() {
+    let db = TestDb::new("merge_text_ranges").await;
+    let p = db.pipeline("tagged", "tg");
+    let run = |keys: Vec<String>, version: &'static str| {
+        let page: Vec<Value> = keys
+            .into_iter()
+            .map(|id| json!({"id": id, "v": version, "tags": [format!("{version}-a"), format!("{version}-b")]}))
+            .collect();
+        p.run(items(page))
+            .write_disposition(Merge)
+            .primary_key("id")
+            .table_name("things")
+    };
+    let key = |i: usize| format!("k{i:05}");
+    run((0..3000).map(key).collect(), "old")
+        .await
+        .expect("base");
+    // Ten old keys at the top, forty new ones beyond them, and one that sorts past every ASCII key.
+    let mut tail: Vec<String> = (2990..3030).map(key).collect();
+    tail.push("k\u{e9}t\u{e9}".to_owned());
+    run(tail, "tail").await.expect("increment at the top");
+    run((0..3000).step_by(100).map(key).collect(), "spread")
+        .await
+        .expect("increment spread out");
+    assert_eq!(
+        db.lines("SELECT v, count(*), count(DISTINCT id), min(id), max(id) FROM tg.things GROUP BY v ORDER BY v")
+            .await,
+        [
+            "old|2960|2960|k00001|k02989",
+            "spread|30|30|k00000|k02900",
+            "tail|41|41|k02990|k\u{e9}t\u{e9}"
+        ]
+    );
+    // Two list elements per root row, each of its root row's version.
+    assert_eq!(
+        db.lines(
+            "SELECT t.v, count(*), bool_and(c.value LIKE t.v || '-%') FROM tg.things__tags AS c \
+             JOIN tg.things AS t ON t._dlt_id = c._dlt_root_id GROUP BY t.v ORDER BY t.v"
+        )
+        .await,
+        ["old|5920|t", "spread|60|t", "tail|82|t"]
+    );
+    assert_eq!(
+        db.lines("SELECT count(*) FROM tg.things__tags").await,
+        ["6062"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_in_one_run_collapse_to_the_first_one() {
     let db = TestDb::new("dedup").await;

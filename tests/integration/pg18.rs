@@ -75,6 +75,11 @@ fn small_merges_through_the_key_index() {
 }
 
 #[test]
+fn small_merges_of_text_keys_through_the_key_index() {
+    on_pg18(dispositions::small_merges_of_text_keys_replace_their_child_rows);
+}
+
+#[test]
 fn state_and_loads_rows_commit_with_the_data() {
     on_pg18(dispositions::state_and_loads_rows_are_committed_with_the_data);
 }

@@ -219,30 +219,68 @@ fn patch_length(out: &mut [u8], at: usize) {
 
 /// Splits binary COPY tuples (as job files hold them) into rows of fields, `None` for NULL; `None` when the
 /// bytes are not well-formed tuples.
-pub fn decode_binary_tuples(mut bytes: &[u8]) -> Option<Vec<Vec<Option<&[u8]>>>> {
+pub fn decode_binary_tuples(bytes: &[u8]) -> Option<Vec<Vec<Option<&[u8]>>>> {
+    let mut rows = Vec::new();
+    for_each_tuple(
+        bytes,
+        Vec::with_capacity,
+        |row, field| row.push(field),
+        |row| rows.push(row),
+    )?;
+    Some(rows)
+}
+
+/// The field at `position` of every binary COPY tuple in `bytes` (`None` for NULL or a shorter tuple); `None`
+/// when the bytes are not well-formed tuples.
+pub fn binary_column(bytes: &[u8], position: usize) -> Option<Vec<Option<&[u8]>>> {
+    let mut column = Vec::new();
+    for_each_tuple(
+        bytes,
+        |_| (0usize, None),
+        |(index, found), field| {
+            if *index == position {
+                *found = field;
+            }
+            *index += 1;
+        },
+        |(_, found)| column.push(found),
+    )?;
+    Some(column)
+}
+
+/// Walks binary COPY tuples: `start` makes a row's accumulator from its field count, `field` takes each field
+/// in order (`None` for NULL), `end` takes the finished accumulator.
+fn for_each_tuple<'b, R>(
+    mut bytes: &'b [u8],
+    mut start: impl FnMut(usize) -> R,
+    mut field: impl FnMut(&mut R, Option<&'b [u8]>),
+    mut end: impl FnMut(R),
+) -> Option<()> {
     fn take<'b>(bytes: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
         let (head, rest) = (bytes.get(..n)?, bytes.get(n..)?);
         *bytes = rest;
         Some(head)
     }
-    let mut rows = Vec::new();
     while !bytes.is_empty() {
         let count = i16::from_be_bytes(take(&mut bytes, 2)?.try_into().ok()?);
-        let mut row = Vec::with_capacity(usize::try_from(count).ok()?);
+        let mut row = start(usize::try_from(count).ok()?);
         for _ in 0..count {
             let len = i32::from_be_bytes(take(&mut bytes, 4)?.try_into().ok()?);
-            row.push(match usize::try_from(len) {
+            let value = match usize::try_from(len) {
                 Ok(len) => Some(take(&mut bytes, len)?),
                 Err(_) => None,
-            });
+            };
+            field(&mut row, value);
         }
-        rows.push(row);
+        end(row);
     }
-    Some(rows)
+    Some(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn encoded(cell: Cell) -> Vec<u8> {
@@ -274,6 +312,32 @@ mod tests {
             std::str::from_utf8(&json[5..]).expect("utf-8"),
             "[0.12345678901234568,1.2345678901234568e+22,7,1.5]"
         );
+    }
+
+    #[test]
+    fn one_column_is_read_back_from_tuples() {
+        let columns = ["id".to_owned(), "name".to_owned(), "n".to_owned()];
+        let positions = positions(&columns);
+        let mut out = Vec::new();
+        let mut order = Vec::new();
+        let row = |id: &'static str, n: Option<i64>| -> Row<'static> {
+            let mut row: Row<'static> = vec![(Arc::from("id"), Cell::Text(id.into()))];
+            if let Some(n) = n {
+                row.push((Arc::from("n"), Cell::Bigint(n)));
+            }
+            row
+        };
+        encode_row(&mut out, &mut order, 3, &positions, &row("a", Some(7)));
+        encode_row(&mut out, &mut order, 3, &positions, &row("bé", None));
+        assert_eq!(
+            binary_column(&out, 0),
+            Some(vec![Some(&b"a"[..]), Some("bé".as_bytes())])
+        );
+        let seven = 7i64.to_be_bytes();
+        assert_eq!(binary_column(&out, 2), Some(vec![Some(&seven[..]), None]));
+        assert_eq!(binary_column(&out, 1), Some(vec![None, None]));
+        assert_eq!(decode_binary_tuples(&out).map(|rows| rows.len()), Some(2));
+        assert_eq!(binary_column(&out[..out.len() - 1], 0), None);
     }
 
     #[test]

@@ -23,7 +23,9 @@ use crate::foundation::files::write_json_atomically;
 use crate::model::hints::{MergeStrategy, SortOrder, WriteDisposition};
 use crate::model::schema::{Schema, Table};
 use crate::model::state::{PipelineState, StateRow};
-pub use binary_copy::{BINARY_COPY_HEADER, BINARY_COPY_TRAILER, decode_binary_tuples};
+pub use binary_copy::{
+    BINARY_COPY_HEADER, BINARY_COPY_TRAILER, binary_column, decode_binary_tuples,
+};
 use binary_copy::{Positions, encode_row, positions};
 pub use row::{Cell, Row, RowSink};
 

@@ -2,7 +2,7 @@
 //! load.
 
 use bytes::{Bytes, BytesMut};
-use ele_core::package::{BINARY_COPY_HEADER, BINARY_COPY_TRAILER, Job, JobFormat};
+use ele_core::package::{BINARY_COPY_HEADER, BINARY_COPY_TRAILER, Job, JobFormat, LoadPackage};
 use ele_core::{Error, Result};
 use futures::{SinkExt, pin_mut};
 use tokio::io::AsyncReadExt;
@@ -73,4 +73,25 @@ pub(super) async fn copy_job(
     let rows = sink.finish().await.map_err(|e| sql_error(pg, &what, e))?;
     ele_core::fault::point("after_copy");
     Ok(rows)
+}
+
+/// COPYs a job of `package` into its own table in the package's dataset.
+pub(super) async fn copy_to_final(
+    client: &tokio_postgres::Client,
+    pg: &Postgres,
+    package: &LoadPackage,
+    job: &Job,
+    freeze: bool,
+) -> Result<u64> {
+    let ds = package.manifest.dataset_name.as_str();
+    copy_job(
+        client,
+        pg,
+        &package.job_path(job),
+        job,
+        ds,
+        &job.table,
+        freeze,
+    )
+    .await
 }

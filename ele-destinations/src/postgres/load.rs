@@ -18,7 +18,8 @@ use super::catalog::{
 use super::classify::{sql_error, statement_error};
 use super::config::{Postgres, ReplaceStrategy};
 use super::connect::connect;
-use super::copy::copy_job;
+use super::copy::{copy_job, copy_to_final};
+use super::keyed;
 use super::sql::{self, ChainTable, StageTables, ident, qualified};
 use super::staging;
 
@@ -144,27 +145,6 @@ async fn apply_schema(
         .await
         .map_err(|e| sql_error(pg, "committing schema changes", e))?;
     Ok((existing, deferred))
-}
-
-/// COPYs a job of `package` into its own table in the package's dataset.
-async fn copy_to_final(
-    client: &tokio_postgres::Client,
-    pg: &Postgres,
-    package: &LoadPackage,
-    job: &Job,
-    freeze: bool,
-) -> Result<u64> {
-    let ds = package.manifest.dataset_name.as_str();
-    copy_job(
-        client,
-        pg,
-        &package.job_path(job),
-        job,
-        ds,
-        &job.table,
-        freeze,
-    )
-    .await
 }
 
 /// Loads `package`: its schema changes, then its rows and system rows in one transaction, tried again when
@@ -721,6 +701,48 @@ async fn commit_package(
                     && merge.strategy == MergeStrategy::DeleteInsert
                     && hard_delete.is_none()
                     && (chain.unique_keys || root_table.primary_key().is_empty());
+                // A small load of distinct keys into a big table: deleted by its key list, COPYed straight in.
+                let primary_key = root_table.primary_key();
+                if direct_children
+                    && chain.unique_keys
+                    && root_table.merge_key().is_empty()
+                    && let [key] = primary_key.as_slice()
+                    && root_columns.contains(key)
+                {
+                    let root_jobs = jobs_of(&tables[..1]);
+                    let rows: u64 = root_jobs.iter().map(|j| j.rows).sum();
+                    let mut links = Some(Vec::new());
+                    for child in tables.iter().skip(1) {
+                        let Some(columns) = in_db(&child.name) else {
+                            continue;
+                        };
+                        let parent_is_root =
+                            child.parent.as_deref() == Some(root_table.name.as_str());
+                        match (sql::root_link(child, parent_is_root, &columns), &mut links) {
+                            (Some(link), Some(links)) => links.push((child.name.as_str(), link)),
+                            _ => links = None,
+                        }
+                    }
+                    if let Some(children) = links
+                        && rows > 0
+                        && rows <= keyed::MAX_KEYED_ROWS
+                        && is_small_beside(&tx, pg, ds, &root_table.name, rows).await?
+                    {
+                        let keyed_chain = keyed::KeyedChain {
+                            dataset: ds,
+                            root: root_table,
+                            key,
+                            children,
+                            root_jobs,
+                            child_jobs: jobs_of(&tables[1..]),
+                            stage,
+                            tag: chain_index,
+                        };
+                        if keyed::delete_insert(&tx, pg, package, &keyed_chain, &mut made).await? {
+                            continue;
+                        }
+                    }
+                }
                 let staging = match staging.take() {
                     Some(temp) => temp,
                     None => {

@@ -28,6 +28,7 @@ mod connect;
 mod conninfo;
 mod copy;
 mod destination;
+mod keyed;
 mod load;
 pub mod local;
 mod managed;

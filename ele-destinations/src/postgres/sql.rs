@@ -695,6 +695,71 @@ impl ChainMerge<'_> {
     }
 }
 
+/// The delete of a keyed delete-insert: the rows of `root` whose single-column key `key` is in the array `$1`
+/// go, their `_dlt_id`s into `id_list` (for their child rows). With `in_range` the index is read from the
+/// smallest to the largest key of the list and the list is a hashed filter (the key wrapped so the planner
+/// cannot look each key up: the "C" collation compares text for equality as the column's own does); without,
+/// one index lookup per key.
+pub(super) fn delete_by_key_list(
+    dataset: &str,
+    root: &str,
+    key: &str,
+    integer: bool,
+    id_list: &str,
+    in_range: bool,
+) -> String {
+    let id = ident(C_DLT_ID);
+    let k = format!("d.{}", ident(key));
+    let condition = if in_range {
+        let unindexed = if integer {
+            format!("({k} + 0)")
+        } else {
+            format!("({k} COLLATE \"C\")")
+        };
+        format!(
+            "{k} BETWEEN (SELECT min(k) FROM unnest($1) AS k) AND (SELECT max(k) FROM unnest($1) AS k) AND \
+             {unindexed} = ANY($1)"
+        )
+    } else {
+        format!("{k} = ANY($1)")
+    };
+    format!(
+        "WITH _ele_deleted AS (DELETE FROM {} AS d WHERE {condition} RETURNING d.{id}) INSERT INTO {id_list} \
+         SELECT {id} FROM _ele_deleted",
+        qualified(dataset, root),
+    )
+}
+
+/// Counts the rows of `root` whose key `key` lies between the smallest and the largest key of the array `$1`,
+/// stopping at `$2`: few rows there make [`delete_by_key_list`]'s range read cheap.
+pub(super) fn count_key_range(dataset: &str, root: &str, key: &str) -> String {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {} AS d WHERE d.{} BETWEEN (SELECT min(k) FROM unnest($1) AS k) AND \
+         (SELECT max(k) FROM unnest($1) AS k) LIMIT $2) AS within",
+        qualified(dataset, root),
+        ident(key)
+    )
+}
+
+/// Deletes the rows of the child table `child` (linked to its root row by `link`) whose root row id is in
+/// `id_list`, one index lookup per id: the planner's estimates would hash the whole table.
+pub(super) fn delete_children_of(
+    dataset: &str,
+    child: &str,
+    link: &str,
+    id_list: &str,
+) -> [String; 3] {
+    [
+        "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off".to_owned(),
+        format!(
+            "DELETE FROM {} WHERE {}",
+            qualified(dataset, child),
+            root_link_in(link, &format!("SELECT {} FROM {id_list}", ident(C_DLT_ID)))
+        ),
+        "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT".to_owned(),
+    ]
+}
+
 /// `MERGE INTO target USING source ON ...`: flagged rows delete, matches update every non-key column,
 /// others are inserted.
 fn merge_statement(
