@@ -1069,9 +1069,16 @@ impl<T: Serialize + Send + 'static> Emit<T> {
                 let Ok(page) = page.downcast::<Vec<T>>() else {
                     return Ok(Items::Values(Vec::new()));
                 };
+                // Serialized into one growing document, then copied at their size.
+                let mut scratch = Doc::new();
                 let docs = page
                     .iter()
-                    .map(|item| Doc::from_serialize(item).map_err(|e| self.unserializable(e)))
+                    .map(|item| {
+                        scratch
+                            .serialize_from(item)
+                            .map_err(|e| self.unserializable(e))?;
+                        Ok(scratch.clone())
+                    })
                     .collect::<Result<Vec<Doc>>>()?;
                 if single && docs.iter().any(|d| d.root().is_array()) {
                     return Ok(Items::Values(docs.iter().map(Doc::to_value).collect()));

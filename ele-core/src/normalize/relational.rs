@@ -104,7 +104,8 @@ type FieldMap<'v> = IndexMap<Arc<str>, JsonRef<'v>, foldhash::fast::RandomState>
 /// Normalizes items into rows, growing `schema` as new tables and columns appear.
 pub struct Normalizer<'s> {
     schema: &'s mut Schema,
-    load_id: String,
+    /// The load id, shared by every root row.
+    load_id: Arc<str>,
     names: NameCache,
     /// Per merge table: key hashes seen, and whether one came twice.
     keys_seen: HashMap<String, KeysSeen>,
@@ -204,7 +205,7 @@ impl<'s> Normalizer<'s> {
     pub fn new(schema: &'s mut Schema, load_id: impl Into<String>) -> Self {
         Normalizer {
             schema,
-            load_id: load_id.into(),
+            load_id: Arc::from(load_id.into()),
             names: NameCache::default(),
             keys_seen: HashMap::new(),
             trail: Trail::default(),
@@ -434,8 +435,8 @@ impl<'s> Normalizer<'s> {
                     .insert(hash),
             }
         }
-        let load_id = Value::String(self.load_id.clone());
-        row.insert(self.names.system(C_DLT_LOAD_ID), JsonRef::Value(&load_id));
+        let load_id = Arc::clone(&self.load_id);
+        row.insert(self.names.system(C_DLT_LOAD_ID), JsonRef::Str(&load_id));
         let row_id = match (original_has_id, version_hash) {
             (Some(id), _) => id.to_owned(),
             (None, Some(version)) => version,
@@ -453,16 +454,12 @@ impl<'s> Normalizer<'s> {
             }
             (None, None) => hash::random_row_id(),
         };
-        let row_id_value = Value::String(row_id);
-        row.insert(self.names.system(C_DLT_ID), JsonRef::Value(&row_id_value));
+        row.insert(self.names.system(C_DLT_ID), JsonRef::Str(&row_id));
         self.trail.item = index;
         if !self.write(config, &config.table, None, row, sink)? {
             return Ok(());
         }
-        let Value::String(row_id) = &row_id_value else {
-            return Ok(());
-        };
-        let root_id = config.propagate_root_key.then(|| row_id_value.clone());
+        let root_id = config.propagate_root_key.then_some(row_id.as_str());
         let parent_path = vec![config.table.clone()];
         for (path, list) in lists {
             self.normalize_list(
@@ -470,8 +467,8 @@ impl<'s> Normalizer<'s> {
                 &parent_path,
                 path,
                 list,
-                row_id,
-                root_id.as_ref(),
+                &row_id,
+                root_id,
                 config.max_nesting.saturating_sub(1),
                 sink,
             )?;
@@ -487,7 +484,7 @@ impl<'s> Normalizer<'s> {
         ident_path: Vec<String>,
         list: JsonRef<'_>,
         parent_id: &str,
-        root_id: Option<&Value>,
+        root_id: Option<&str>,
         level: usize,
         sink: &mut impl RowSink,
     ) -> Result<()> {
@@ -495,7 +492,6 @@ impl<'s> Normalizer<'s> {
         full_path.extend(ident_path);
         let table = naming::shorten_fragments(&full_path);
         let parent_table = naming::shorten_fragments(parent_path);
-        let parent_id_value = Value::String(parent_id.to_owned());
         let checking = !config.contract.is_evolve();
         if checking {
             let path = full_path[parent_path.len()..].join(".");
@@ -536,29 +532,26 @@ impl<'s> Normalizer<'s> {
                 }
             };
             if let Some(root_id) = root_id {
-                row.insert(self.names.system(C_DLT_ROOT_ID), JsonRef::Value(root_id));
+                row.insert(self.names.system(C_DLT_ROOT_ID), JsonRef::Str(root_id));
             }
-            let row_id = Value::String(hash::nested_row_id(parent_id, &table, idx));
-            let list_idx = Value::from(idx as u64);
+            let row_id = hash::nested_row_id(parent_id, &table, idx);
+            let list_idx = ListIndex::new(idx);
+            row.insert(self.names.system(C_DLT_PARENT_ID), JsonRef::Str(parent_id));
             row.insert(
-                self.names.system(C_DLT_PARENT_ID),
-                JsonRef::Value(&parent_id_value),
+                self.names.system(C_DLT_LIST_IDX),
+                JsonRef::Int(list_idx.text()),
             );
-            row.insert(self.names.system(C_DLT_LIST_IDX), JsonRef::Value(&list_idx));
-            row.insert(self.names.system(C_DLT_ID), JsonRef::Value(&row_id));
+            row.insert(self.names.system(C_DLT_ID), JsonRef::Str(&row_id));
             if !self.write(config, &table, Some(&parent_table), row, sink)? {
                 continue;
             }
-            let Value::String(row_id) = &row_id else {
-                continue;
-            };
             for (path, inner) in lists {
                 self.normalize_list(
                     config,
                     &full_path,
                     path,
                     inner,
-                    row_id,
+                    &row_id,
                     root_id,
                     child_level.saturating_sub(1),
                     sink,
@@ -720,6 +713,33 @@ impl<'s> Normalizer<'s> {
         self.discards.values(table_name, dropped_values);
         sink.write_row(table, out)?;
         Ok(true)
+    }
+}
+
+/// A list index as its decimal text, without allocating.
+struct ListIndex {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl ListIndex {
+    fn new(idx: usize) -> Self {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        let mut n = idx;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        ListIndex { digits, start }
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0")
     }
 }
 
@@ -987,7 +1007,7 @@ fn borrow_cell(value: JsonRef<'_>, t: DataType) -> Option<Cell<'_>> {
         (DataType::Bool, Kind::Bool(b)) => Some(Cell::Bool(b)),
         (DataType::Json, Kind::Array(_) | Kind::Object(_)) => Some(Cell::Json(match value {
             JsonRef::Value(v) => Cow::Borrowed(v),
-            JsonRef::Doc(..) => Cow::Owned(value.to_value()),
+            _ => Cow::Owned(value.to_value()),
         })),
         _ => None,
     }

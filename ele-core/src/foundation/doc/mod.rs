@@ -139,7 +139,7 @@ impl Doc {
         let len32 = self.u32_of(len);
         let size = self.u32_of(self.nodes.len() - mark);
         self.nodes[mark] = Node::Object { len: len32, size };
-        if len > 1 && self.has_repeated_key(mark) {
+        if len > 1 && self.has_repeated_key(mark, len) {
             self.keep_last_values(mark);
         }
     }
@@ -152,14 +152,20 @@ impl Doc {
         };
         let mut pos = mark + 1;
         for _ in 0..*len {
-            let value = pos + 1;
-            let end = value + self.nodes.get(value).map_or(1, |n| n.size());
-            out.push((pos, value, end));
+            let end = self.next_entry(pos);
+            out.push((pos, pos + 1, end));
             pos = end;
         }
         out
     }
 
+    /// The position of the entry after the one whose key is at `pos`.
+    #[inline]
+    fn next_entry(&self, pos: usize) -> usize {
+        pos + 1 + self.nodes.get(pos + 1).map_or(1, |n| n.size())
+    }
+
+    #[inline]
     fn key_at(&self, pos: usize) -> &str {
         match self.nodes.get(pos) {
             Some(Node::Key(start, len)) => self.slice(*start, *len),
@@ -167,26 +173,37 @@ impl Doc {
         }
     }
 
+    #[inline]
     fn slice(&self, start: u32, len: u32) -> &str {
         let start = start as usize;
         self.text.get(start..start + len as usize).unwrap_or("")
     }
 
-    fn has_repeated_key(&self, mark: usize) -> bool {
-        let keys: Vec<&str> = self
-            .entries_at(mark)
-            .into_iter()
-            .map(|(k, _, _)| self.key_at(k))
-            .collect();
-        if keys.len() <= 16 {
-            keys.iter()
-                .enumerate()
-                .any(|(i, k)| keys[..i].iter().any(|other| other == k))
-        } else {
+    /// Whether the object at `mark` (with `len` entries) repeats a key: pairwise without allocating for
+    /// the usual small objects.
+    fn has_repeated_key(&self, mark: usize, len: usize) -> bool {
+        if len > 32 {
             let mut seen: std::collections::HashSet<&str, foldhash::fast::RandomState> =
-                std::collections::HashSet::with_capacity_and_hasher(keys.len(), Default::default());
-            keys.iter().any(|k| !seen.insert(k))
+                std::collections::HashSet::with_capacity_and_hasher(len, Default::default());
+            return self
+                .entries_at(mark)
+                .into_iter()
+                .any(|(k, _, _)| !seen.insert(self.key_at(k)));
         }
+        let first = mark + 1;
+        let mut pos = first;
+        for i in 0..len {
+            let key = self.key_at(pos);
+            let mut other = first;
+            for _ in 0..i {
+                if self.key_at(other) == key {
+                    return true;
+                }
+                other = self.next_entry(other);
+            }
+            pos = self.next_entry(pos);
+        }
+        false
     }
 
     /// Rewrites the object at `mark` (the last subtree of the tape) with one entry per key.
@@ -222,11 +239,18 @@ impl Doc {
     /// Serializes `item` into a document: the item `serde_json::to_value` makes of it, without building it.
     pub fn from_serialize<T: Serialize + ?Sized>(item: &T) -> serde_json::Result<Doc> {
         let mut doc = Doc::default();
-        item.serialize(&mut doc)?;
-        if doc.overflow {
+        doc.serialize_from(item)?;
+        Ok(doc)
+    }
+
+    /// [`Doc::from_serialize`] into this document, replacing its content (its buffers are reused).
+    pub fn serialize_from<T: Serialize + ?Sized>(&mut self, item: &T) -> serde_json::Result<()> {
+        self.clear();
+        item.serialize(&mut *self)?;
+        if self.overflow {
             return Err(ser::Error::custom(TOO_LARGE));
         }
-        Ok(doc)
+        Ok(())
     }
 }
 
@@ -237,6 +261,10 @@ pub enum JsonRef<'v> {
     Value(&'v Value),
     /// The node at this position of a document.
     Doc(&'v Doc, usize),
+    /// A string made by the normalizer (an id, the load id).
+    Str(&'v str),
+    /// An integer made by the normalizer (a list index), as its text.
+    Int(&'v str),
 }
 
 /// What a [`JsonRef`] holds.
@@ -309,6 +337,7 @@ pub enum Elements<'v> {
 impl<'v> Iterator for Elements<'v> {
     type Item = JsonRef<'v>;
 
+    #[inline]
     fn next(&mut self) -> Option<JsonRef<'v>> {
         match self {
             Elements::Value(it) => it.next().map(JsonRef::Value),
@@ -351,6 +380,7 @@ pub enum Entries<'v> {
 impl<'v> Iterator for Entries<'v> {
     type Item = (&'v str, JsonRef<'v>);
 
+    #[inline]
     fn next(&mut self) -> Option<(&'v str, JsonRef<'v>)> {
         match self {
             Entries::Value(it) => it.next().map(|(k, v)| (k.as_str(), JsonRef::Value(v))),
@@ -384,6 +414,7 @@ impl ExactSizeIterator for Entries<'_> {
 
 impl<'v> JsonRef<'v> {
     /// What the value holds.
+    #[inline]
     pub fn kind(self) -> Kind<'v> {
         match self {
             JsonRef::Value(v) => match v {
@@ -394,6 +425,8 @@ impl<'v> JsonRef<'v> {
                 Value::Array(items) => Kind::Array(Elements::Value(items.iter())),
                 Value::Object(map) => Kind::Object(Entries::Value(map.iter())),
             },
+            JsonRef::Str(s) => Kind::String(s),
+            JsonRef::Int(n) => Kind::Number(Num(n)),
             JsonRef::Doc(doc, at) => match doc.nodes.get(at) {
                 None | Some(Node::Null) => Kind::Null,
                 Some(Node::Bool(b)) => Kind::Bool(*b),
@@ -446,7 +479,7 @@ impl<'v> JsonRef<'v> {
     pub fn get(self, key: &str) -> Option<JsonRef<'v>> {
         match self {
             JsonRef::Value(v) => v.get(key).map(JsonRef::Value),
-            JsonRef::Doc(..) => match self.kind() {
+            _ => match self.kind() {
                 Kind::Object(mut entries) => entries.find(|(k, _)| *k == key).map(|(_, v)| v),
                 _ => None,
             },
@@ -465,7 +498,7 @@ impl<'v> JsonRef<'v> {
     pub fn to_value(self) -> Value {
         match self {
             JsonRef::Value(v) => v.clone(),
-            JsonRef::Doc(..) => match self.kind() {
+            _ => match self.kind() {
                 Kind::Null => Value::Null,
                 Kind::Bool(b) => Value::Bool(b),
                 Kind::Number(n) => Number::from_str(n.0).map_or(Value::Null, Value::Number),
@@ -520,7 +553,7 @@ impl fmt::Display for JsonRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JsonRef::Value(v) => fmt::Display::fmt(v, f),
-            JsonRef::Doc(..) => {
+            _ => {
                 let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
                 f.write_str(&text)
             }
@@ -1006,6 +1039,15 @@ mod tests {
             let value: Value = serde_json::from_str(line).expect("parses");
             assert_same(&doc, &value, line);
         }
+        // A large object repeating keys (found through a set, not pairwise).
+        let entries: Vec<String> = (0..40)
+            .map(|i| format!(r#""k{}": {{"i": {i}, "i": [{i}]}}"#, i % 37))
+            .collect();
+        let line = format!("{{{}}}", entries.join(", "));
+        doc.parse_json(line.as_bytes()).expect("parses");
+        let value: Value = serde_json::from_str(&line).expect("parses");
+        assert_same(&doc, &value, &line);
+        assert_eq!(value.as_object().map(|m| m.len()), Some(37));
         // Numbers as the reader keeps them: `-0` is 0, `1.50` and `1E2` are floats as serde_json writes them.
         doc.parse_json(br#"{"a": -0, "b": 1.50, "c": 1E2, "d": -0E2, "e": 1e22}"#)
             .expect("parses");
