@@ -65,14 +65,22 @@ pub async fn read_files_with(
     skipped: std::sync::Arc<std::sync::Mutex<SkippedLines>>,
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Doc>>>(4);
+    // The normalizer hands the pages back: the reader parses the next lines into their documents.
+    let (back_tx, back) = std::sync::mpsc::channel();
+    let out = out.return_docs_to(back_tx);
     let reader = tokio::task::spawn_blocking(move || {
+        let mut pool = DocPool {
+            back,
+            spare: Vec::new(),
+            pages: Vec::new(),
+        };
         let mut bad = BadLineSink {
             mode: bad_lines,
             skipped,
             dead_letters: None,
         };
         for path in paths {
-            if let Err(e) = read_file(&path, &tx, &mut bad) {
+            if let Err(e) = read_file(&path, &tx, &mut pool, &mut bad) {
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
@@ -87,6 +95,44 @@ pub async fn read_files_with(
     reader
         .await
         .map_err(|e| Error::internal(format!("the file reader stopped: {e}")))
+}
+
+/// A document above this size (of its buffers) is not reused: one huge line does not keep its memory.
+const MAX_REUSED_DOC: usize = 1 << 16;
+
+/// The documents and pages the normalizer handed back, reused for the next lines: once the pipeline is full,
+/// reading allocates nothing.
+struct DocPool {
+    back: std::sync::mpsc::Receiver<Vec<Doc>>,
+    spare: Vec<Doc>,
+    pages: Vec<Vec<Doc>>,
+}
+
+impl DocPool {
+    /// Takes back the pages the normalizer is done with.
+    fn collect(&mut self) {
+        for mut page in self.back.try_iter() {
+            self.spare.extend(
+                page.drain(..)
+                    .filter(|doc| doc.heap_size() <= MAX_REUSED_DOC),
+            );
+            self.pages.push(page);
+        }
+    }
+
+    /// A document to parse a line into.
+    fn doc(&mut self) -> Doc {
+        if self.spare.is_empty() {
+            self.collect();
+        }
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// An empty page.
+    fn page(&mut self) -> Vec<Doc> {
+        self.collect();
+        self.pages.pop().unwrap_or_else(|| Vec::with_capacity(PAGE))
+    }
 }
 
 /// Where the lines that are not JSON go.
@@ -147,6 +193,7 @@ impl BadLineSink {
 fn read_file(
     path: &Path,
     tx: &mpsc::Sender<Result<Vec<Doc>>>,
+    pool: &mut DocPool,
     bad: &mut BadLineSink,
 ) -> Result<()> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
@@ -159,12 +206,10 @@ fn read_file(
     } else {
         raw
     };
-    let mut page = Vec::with_capacity(PAGE);
+    let mut page = pool.page();
     let mut reader = BufReader::with_capacity(1 << 20, input);
     // One buffer for every line: parsing from bytes skips a String per line and its UTF-8 check.
     let mut line = Vec::with_capacity(4096);
-    // Lines are parsed into one growing document, then copied at their size.
-    let mut scratch = Doc::new();
     let mut number = 0usize;
     loop {
         line.clear();
@@ -183,16 +228,21 @@ fn read_file(
         if blank {
             continue;
         }
-        if let Err(e) = scratch.parse_json(&line) {
+        let mut doc = pool.doc();
+        if let Err(e) = doc.parse_json(&line) {
+            pool.spare.push(doc);
             bad.take(&line, bad_line(path, number, &line, &e))?;
             continue;
         }
-        page.push(scratch.clone());
+        page.push(doc);
         if page.len() == PAGE {
-            if tx.blocking_send(Ok(std::mem::take(&mut page))).is_err() {
+            let next = pool.page();
+            if tx
+                .blocking_send(Ok(std::mem::replace(&mut page, next)))
+                .is_err()
+            {
                 return Ok(());
             }
-            page.reserve(PAGE);
         }
     }
     if !page.is_empty() {

@@ -540,11 +540,40 @@ pub struct ExtractedBatch {
     /// The table of each item, when the resource chooses tables per item.
     pub tables: Option<Vec<String>>,
     /// Where the normalizer hands the items back when it is done with them (see [`Emit::return_pages_to`]).
-    pub returns: Option<PageReturn>,
+    pub returns: Returns,
 }
 
 /// The channel of [`Emit::return_pages_to`].
 pub type PageReturn = std::sync::mpsc::Sender<Vec<Value>>;
+
+/// Where the normalizer hands pages back when it is done with them: pages of `Value`s
+/// ([`Emit::return_pages_to`]) and of documents ([`Emit::return_docs_to`]); without a channel a page is freed.
+#[derive(Debug, Clone, Default)]
+pub struct Returns {
+    /// Pages of `Value`s.
+    pub values: Option<PageReturn>,
+    /// Pages of documents.
+    pub docs: Option<std::sync::mpsc::Sender<Vec<Doc>>>,
+}
+
+impl Returns {
+    /// Hands `items` back through their channel, or frees them.
+    pub fn give_back(&self, items: Items) {
+        // A closed receiver returns the items, which are then freed here.
+        match items {
+            Items::Values(values) => {
+                if let Some(to) = &self.values {
+                    let _ = to.send(values);
+                }
+            }
+            Items::Docs(docs) => {
+                if let Some(to) = &self.docs {
+                    let _ = to.send(docs);
+                }
+            }
+        }
+    }
+}
 
 /// Shared per-resource context of an [`Emit`]: state and incrementals of one resource in one run.
 #[derive(Debug)]
@@ -674,7 +703,7 @@ pub struct Emit<T> {
     tx: mpsc::Sender<ExtractedBatch>,
     ctx: Arc<EmitContext>,
     table_name: Option<TableNameFn<T>>,
-    returns: Option<PageReturn>,
+    returns: Returns,
     /// The transforms items pass before the incrementals, when the resource has any.
     head: Option<Arc<dyn PageSink<T>>>,
 }
@@ -843,7 +872,7 @@ impl<T: Serialize + Send + 'static> Emit<T> {
             tx,
             ctx,
             table_name,
-            returns: None,
+            returns: Returns::default(),
             head: None,
         }
     }
@@ -877,7 +906,15 @@ impl<T: Serialize + Send + 'static> Emit<T> {
     /// the thread reading `to` (the one that built them) frees them: freeing on another thread costs the
     /// allocator more. Items whose receiver is gone are freed where they are.
     pub fn return_pages_to(mut self, to: PageReturn) -> Self {
-        self.returns = Some(to);
+        self.returns.values = Some(to);
+        self
+    }
+
+    /// As [`Emit::return_pages_to`], for the pages of documents [`Emit::send_docs`] sends: the reader reuses
+    /// their buffers.
+    #[doc(hidden)]
+    pub fn return_docs_to(mut self, to: std::sync::mpsc::Sender<Vec<Doc>>) -> Self {
+        self.returns.docs = Some(to);
         self
     }
 
@@ -1114,6 +1151,7 @@ impl Emit<Value> {
             || !self.ctx.after_incremental.lock().is_empty();
         if needs_values {
             let values: Vec<Value> = page.iter().map(Doc::to_value).collect();
+            self.returns.give_back(Items::Docs(page));
             return self.send(values).await;
         }
         let empty = page.is_empty();

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::contract::Discards;
 use super::relational::{KeysSeen, NameCache, Normalizer, RootConfig};
-use crate::extract::resource::{ExtractedBatch, Items, PageReturn};
+use crate::extract::resource::{ExtractedBatch, Items, Returns};
 use crate::foundation::error::{Error, Result};
 use crate::model::contract::Discarded;
 use crate::model::hints::WriteDisposition;
@@ -52,15 +52,12 @@ struct Page {
     /// Items of the resource before this page (for the item numbers in error messages).
     first_index: u64,
     items: Items,
-    returns: Option<PageReturn>,
+    returns: Returns,
 }
 
 /// Frees `items`, or hands them back to the thread that asked for them.
-fn give_back(items: Items, returns: Option<PageReturn>) {
-    if let (Some(to), Items::Values(items)) = (returns, items) {
-        // A closed receiver returns the items, which are then freed here.
-        let _ = to.send(items);
-    }
+fn give_back(items: Items, returns: Returns) {
+    returns.give_back(items);
 }
 
 /// What a worker made of a page: its rows, or nothing when the coordinator must normalize it again.
@@ -423,7 +420,10 @@ mod tests {
                 resource: 0,
                 items: Items::Values(items),
                 tables: None,
-                returns: Some(back_tx.clone()),
+                returns: Returns {
+                    values: Some(back_tx.clone()),
+                    docs: None,
+                },
             })
             .expect("queue");
         }

@@ -66,6 +66,11 @@ impl Doc {
         self.overflow = false;
     }
 
+    /// The bytes its buffers hold (their capacity).
+    pub fn heap_size(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.text.capacity()
+    }
+
     /// The item (its root node): `null` for an empty document.
     pub fn root(&self) -> JsonRef<'_> {
         JsonRef::Doc(self, 0)
