@@ -343,3 +343,95 @@ async fn a_step_after_the_incremental_sees_only_what_it_kept() {
     assert_eq!(last_updated(&memory, "behind"), json!(6));
     assert_eq!(sent.load(Ordering::SeqCst), 3);
 }
+
+/// [`paged`] without the counter, its pages sent as `Value`s or, as the JSON Lines reader does, as documents.
+fn paged_as(pages: i64, per_page: i64, docs: bool) -> impl Resource<Item = Value> {
+    FnResource::new("pages", move |out: Emit<Value>| async move {
+        let _updated: Incremental<i64> = out.bind_incremental(
+            IncrementalConfig::new()
+                .cursor_path("updated")
+                .initial_value(0),
+            None,
+        )?;
+        for page in 0..pages {
+            let rows: Vec<Value> = (1..=per_page)
+                .map(|i| {
+                    let id = page * per_page + i;
+                    json!({"id": id, "updated": id, "nested": {"tags": [id, "x"]}})
+                })
+                .collect();
+            if docs {
+                let mut parsed = Vec::new();
+                for row in &rows {
+                    let mut doc = ele_core::doc::Doc::new();
+                    doc.parse_json(row.to_string().as_bytes())
+                        .map_err(|e| Error::input(e.to_string()))?;
+                    parsed.push(doc);
+                }
+                out.send_docs(parsed).await?;
+            } else {
+                out.send(rows).await?;
+            }
+        }
+        Ok(())
+    })
+    .primary_key("id")
+    .write_disposition(WriteDisposition::Merge)
+}
+
+#[tokio::test]
+async fn documents_pass_the_incrementals_limits_and_transforms_as_values_do() {
+    let mut outcomes = Vec::new();
+    for docs in [false, true] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let memory = MemoryDestination::new();
+        let mut outcome = Vec::new();
+        // Read by the incremental and the limit as they are.
+        let p = pipeline("limited", &dir, &memory);
+        p.run(paged_as(3, 2, docs).limit_rows(3))
+            .await
+            .expect("run loads");
+        outcome.push((
+            ids(&memory.rows(DATASET, "pages"), "id"),
+            ids(&memory.rows(DATASET, "pages__nested__tags"), "value"),
+            last_updated(&memory, "limited"),
+        ));
+        // A step after the incremental, a map and a table per item take `Value`s.
+        let memory = MemoryDestination::new();
+        let p = pipeline("behind", &dir, &memory);
+        let behind = paged_as(2, 2, docs).after_incremental(|v: Value| {
+            (v["id"].as_i64().unwrap_or_default() % 2 == 0).then_some(v)
+        });
+        p.run(behind).await.expect("run loads");
+        outcome.push((
+            ids(&memory.rows(DATASET, "pages"), "id"),
+            Vec::new(),
+            last_updated(&memory, "behind"),
+        ));
+        let memory = MemoryDestination::new();
+        let p = pipeline("mapped", &dir, &memory);
+        let mapped = paged_as(1, 3, docs)
+            .map(|mut v: Value| {
+                let id = v["id"].as_i64().unwrap_or_default();
+                v["updated"] = json!(100 + id);
+                v
+            })
+            .table_name_fn(|v: &Value| format!("t{}", v["id"].as_i64().unwrap_or_default() % 2));
+        p.run(mapped).await.expect("run loads");
+        outcome.push((
+            ids(&memory.rows(DATASET, "t1"), "id"),
+            ids(&memory.rows(DATASET, "t0"), "id"),
+            last_updated(&memory, "mapped"),
+        ));
+        outcomes.push(outcome);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(
+        outcomes[1],
+        [
+            (vec![1, 2, 3, 4], vec![1, 2, 3, 4], json!(4)),
+            (vec![2, 4], Vec::new(), json!(4)),
+            (vec![1, 3], vec![2], json!(103)),
+        ]
+    );
+}
