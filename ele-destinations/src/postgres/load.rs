@@ -783,9 +783,28 @@ async fn commit_package(
                         boolean: data_type == Some(DataType::Bool),
                     })
                 });
+                // An upsert of unique keys without hard deletes leaves the staged keys with exactly the staged
+                // rows, and their root rows with exactly the staged child rows (matched by ids derived from the
+                // key, the rest deleted): what delete-insert on the primary key does, by index lookups and
+                // appends instead of a join over the tables.
+                let replaces_keys = match merge.strategy {
+                    MergeStrategy::DeleteInsert => true,
+                    MergeStrategy::Upsert => {
+                        chain.unique_keys
+                            && hard_delete.is_none()
+                            && !root_table.primary_key().is_empty()
+                    }
+                    MergeStrategy::InsertOnly | MergeStrategy::Scd2 => false,
+                };
+                // upsert and insert-only match on the primary key alone.
+                let merge_key = if merge.strategy.needs_primary_key() {
+                    Vec::new()
+                } else {
+                    root_table.merge_key()
+                };
                 // Nothing to deduplicate or filter: child rows need no staging.
                 let direct_children = staging.is_none()
-                    && merge.strategy == MergeStrategy::DeleteInsert
+                    && replaces_keys
                     && hard_delete.is_none()
                     && (chain.unique_keys || root_table.primary_key().is_empty());
                 let staging = match staging.take() {
@@ -854,9 +873,7 @@ async fn commit_package(
                     .sum();
                 let index_deletes = is_small_beside(&tx, pg, ds, &root_table.name, staged).await?;
                 let key_range = match (root_table.primary_key().as_slice(), &root.staging) {
-                    ([key], Some(staged_rows))
-                        if index_deletes && root_table.merge_key().is_empty() =>
-                    {
+                    ([key], Some(staged_rows)) if index_deletes && merge_key.is_empty() => {
                         narrow_key_range(
                             &tx,
                             pg,
@@ -878,7 +895,7 @@ async fn commit_package(
                     root,
                     children,
                     primary_key: root_table.primary_key(),
-                    merge_key: root_table.merge_key(),
+                    merge_key,
                     unique_keys: chain.unique_keys,
                     tag: chain_index.to_string(),
                     hard_delete,
@@ -899,7 +916,9 @@ async fn commit_package(
                             ));
                         }
                         check_unique_keys(&tx, pg, &plan).await?;
-                        if merge.strategy == MergeStrategy::Upsert {
+                        if replaces_keys {
+                            plan.delete_insert()
+                        } else if merge.strategy == MergeStrategy::Upsert {
                             plan.upsert()
                         } else {
                             plan.insert_only()

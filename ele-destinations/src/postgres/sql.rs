@@ -523,7 +523,8 @@ impl ChainMerge<'_> {
     /// inserted, flagged rows delete their key. The root `_dlt_id` is a hash of the key, so child rows are
     /// matched by `_dlt_id`; list elements that disappeared are deleted. Unlike dlt, duplicates of a key in one
     /// load are resolved (the last sent wins, or the `dedup_sort` winner) and a flagged row of a new key is
-    /// not inserted.
+    /// not inserted. (The loader merges unique keys without hard deletes with [`ChainMerge::delete_insert`]
+    /// on the primary key, which gives the same rows.)
     pub(super) fn upsert(&self) -> Vec<String> {
         let Some(root_staging) = &self.root.staging else {
             return Vec::new();
