@@ -373,3 +373,99 @@ async fn streamed_upsert_falls_back_when_a_key_repeats() {
         ["again"]
     );
 }
+
+/// scd2 with its own validity column names, an "active" timestamp and a row version column, first loaded
+/// straight into new tables inside the load transaction (a small load): active versions carry the active
+/// timestamp and the given boundary, no default is left on the columns, the next load retires as usual. Two
+/// items of one version in a first load keep the first, as the usual merge does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_first_scd2_with_an_active_timestamp_and_a_row_version_column() {
+    use ele::prelude::*;
+    use serde_json::{Value, json};
+    let db = TestDb::new("first_scd2_active").await;
+    let day = |y: i32, m: u32, d: u32| {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+            .expect("valid date")
+    };
+    let spec = |d: u32| {
+        Scd2::default()
+            .validity_columns("valid_from", "valid_to")
+            .active_record_timestamp(day(9999, 12, 31))
+            .boundary_timestamp(day(2024, 1, d))
+            .row_version_column("version")
+    };
+    let products = |rows: Vec<Value>, d: u32| {
+        ele::items(rows)
+            .name("products")
+            .merge_strategy(MergeStrategy::Scd2)
+            .scd2(spec(d))
+    };
+    let p = db.pipeline("shop", "shop");
+    p.run(products(
+        vec![
+            json!({"sku": "a", "version": "1", "colors": ["red"]}),
+            json!({"sku": "b", "version": "2"}),
+        ],
+        1,
+    ))
+    .await
+    .expect("day 1");
+    let rows = "SELECT sku, version, valid_from::date, valid_to::date FROM shop.products ORDER BY sku, valid_from";
+    assert_eq!(
+        db.lines(rows).await,
+        ["a|1|2024-01-01|9999-12-31", "b|2|2024-01-01|9999-12-31"]
+    );
+    assert_eq!(
+        db.lines(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+             WHERE table_schema = 'shop' AND table_name = 'products' AND column_default IS NULL \
+             AND column_name LIKE 'valid%' ORDER BY ordinal_position"
+        )
+        .await,
+        [
+            "valid_from|timestamp with time zone|YES",
+            "valid_to|timestamp with time zone|YES"
+        ]
+    );
+    assert_eq!(
+        db.lines("SELECT value FROM shop.products__colors").await,
+        ["red"]
+    );
+    p.run(products(vec![json!({"sku": "a", "version": "3"})], 2))
+        .await
+        .expect("day 2");
+    assert_eq!(
+        db.lines(rows).await,
+        [
+            "a|1|2024-01-01|2024-01-02",
+            "a|3|2024-01-02|9999-12-31",
+            "b|2|2024-01-01|2024-01-02"
+        ]
+    );
+
+    let p = db.pipeline("shop2", "shop2");
+    p.run(products(
+        vec![
+            json!({"sku": "a", "version": "1"}),
+            json!({"sku": "b", "version": "1"}),
+        ],
+        1,
+    ))
+    .await
+    .expect("repeated version");
+    assert_eq!(
+        db.lines("SELECT sku, valid_to::date FROM shop2.products")
+            .await,
+        ["a|9999-12-31"]
+    );
+    assert_eq!(
+        db.lines(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'shop2' \
+             AND column_default IS NOT NULL"
+        )
+        .await,
+        ["0"]
+    );
+}
