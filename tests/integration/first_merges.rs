@@ -322,8 +322,11 @@ async fn streamed_scd2_falls_back_when_a_version_repeats() {
         ["3000|3000|0"]
     );
     assert_eq!(
-        db.lines("SELECT count(*) FROM events_dataset.events__tags WHERE _dlt_parent_id IN (SELECT _dlt_id FROM events_dataset.events WHERE id = 6)")
-            .await,
+        db.lines(
+            "SELECT count(*) FROM events_dataset.events__tags WHERE _dlt_parent_id IN \
+             (SELECT _dlt_id FROM events_dataset.events WHERE id = 6)"
+        )
+        .await,
         ["2"]
     );
     assert_eq!(

@@ -382,9 +382,9 @@ async fn narrow_key_range(
 /// (returns `None`), else into staging tables of this transaction, returned for the usual merge. The chain's
 /// deferred `indexes` are created after the rows are in. With `unchecked` keys (more than the normalizer could
 /// track) a direct load is undone when its keys turn out not unique. An scd2 chain (`scd2`) COPYs its root rows
-/// with defaults filling the validity columns (dropped after), and is undone when a version occurs twice. The tables of a `fresh` chain (created by
-/// this load's schema change) are locked and truncated first, so the rows are COPYed frozen: already visible to
-/// all, nothing is left for the first reader or vacuum to rewrite.
+/// with defaults filling the validity columns (dropped after), and is undone when a version occurs twice. The
+/// tables of a `fresh` chain (created by this load's schema change) are locked and truncated first, so the rows
+/// are COPYed frozen: already visible to all, nothing is left for the first reader or vacuum to rewrite.
 #[allow(clippy::too_many_arguments)]
 async fn load_direct<'m>(
     tx: &tokio_postgres::Transaction<'_>,

@@ -285,7 +285,8 @@ impl PgLoadStream {
 }
 
 /// Whether every chain of `m` goes straight into its (new) tables: appends, replaces (of tables that did not
-/// exist), and merges into empty tables that amount to inserting every row (see [`super::load::first_merge_is_insert`]).
+/// exist), and merges into empty tables that amount to inserting every row
+/// ([`super::load::first_merge_is_insert`]).
 fn streamable(m: &Manifest) -> bool {
     m.chains.iter().all(|c| match c.write_disposition {
         WriteDisposition::Append | WriteDisposition::Replace => true,
