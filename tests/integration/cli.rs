@@ -15,7 +15,12 @@ pub(crate) fn ele(db: &TestDb, args: &[&str]) -> std::process::Output {
 
 /// `ele load FILE --table TABLE ARGS...` with 4 KB job files, so that a first load is COPYed while it is still
 /// being normalized; returns its standard error after checking that it succeeded and loaded that way.
-fn ele_load_streaming(db: &TestDb, file: &std::path::Path, table: &str, args: &[&str]) -> String {
+pub(crate) fn ele_load_streaming(
+    db: &TestDb,
+    file: &std::path::Path,
+    table: &str,
+    args: &[&str],
+) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ele"))
         .args(["load", file.to_str().expect("utf-8"), "--table", table])
         .args(args)

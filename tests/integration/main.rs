@@ -17,6 +17,7 @@ mod errors;
 mod examples;
 mod faults;
 mod finding_data;
+mod first_merges;
 mod http;
 mod incremental;
 mod macros;

@@ -80,6 +80,9 @@ pub struct LoadPlan {
     pub load_id: String,
     /// The root tables (normalized names) of the run's resources.
     pub roots: Vec<String>,
+    /// The scd2 settings of the roots merged with scd2, with the boundary the manifest will carry: a stream
+    /// gives their validity columns these values as it COPYs.
+    pub scd2: Vec<(String, crate::package::Scd2Spec)>,
 }
 
 /// A load begun while its package is still being written: it COPYs the job files the writer finished, in one

@@ -363,15 +363,16 @@ async fn execute(run: Run<'_>) -> Result<LoadInfo> {
         "extracted and normalized"
     );
     crate::foundation::fault::point("after_extract");
-    let normalized = dir.normalized_packages().join(&manifest.load_id);
-    create_dir(&dir.normalized_packages())?;
-    std::fs::rename(dir.new_packages().join(&manifest.load_id), &normalized)
-        .map_err(|e| Error::io("cannot move load package to", &normalized, e))?;
-    // The jobs the writer finished early are COPYed by now (or the stream gave up): it takes the rest.
+    // The stream COPYs the jobs the writer finished early from where they were written: the package moves once
+    // it has taken them all (or gave up), and it takes the rest from the moved package.
     let stream = match copier {
         Some(copier) => copier.await.ok().flatten(),
         None => None,
     };
+    let normalized = dir.normalized_packages().join(&manifest.load_id);
+    create_dir(&dir.normalized_packages())?;
+    std::fs::rename(dir.new_packages().join(&manifest.load_id), &normalized)
+        .map_err(|e| Error::io("cannot move load package to", &normalized, e))?;
     packages.push(load_package(p, &normalized, stream).await?);
     Ok(load_info(p, packages, discarded, extract_elapsed, started))
 }

@@ -532,9 +532,9 @@ fn stream_idle() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_secs)
 }
 
-/// Loads while normalizing when every resource writes straight into new tables (appends, replaces, delete-insert
-/// merges without hard deletes): from the first finished job file on (a run too small to finish one loads once
-/// complete), if the destination takes the package that way (its tables are all new).
+/// Loads while normalizing when every resource writes straight into new tables (appends, replaces, merges
+/// without hard deletes; scd2 ignores them): from the first finished job file on (a run too small to finish one
+/// loads once complete), if the destination takes the package that way (its tables are all new).
 fn begin_load(
     p: &PipelineContext,
     configs: &[RootConfig],
@@ -549,9 +549,13 @@ fn begin_load(
         && !configs.is_empty()
         && configs.iter().all(|c| match c.write_disposition {
             WriteDisposition::Append | WriteDisposition::Replace => true,
-            WriteDisposition::Merge => {
-                c.merge.strategy == MergeStrategy::DeleteInsert && c.merge.hard_delete.is_none()
-            }
+            WriteDisposition::Merge => match c.merge.strategy {
+                MergeStrategy::DeleteInsert => c.merge.hard_delete.is_none(),
+                MergeStrategy::Upsert | MergeStrategy::InsertOnly => {
+                    c.merge.hard_delete.is_none() && !c.primary_key.is_empty()
+                }
+                MergeStrategy::Scd2 => c.merge.scd2.is_some(),
+            },
         });
     if !direct {
         return None;
@@ -560,6 +564,18 @@ fn begin_load(
         dataset: p.dataset_name.clone(),
         load_id: load_id.to_owned(),
         roots: configs.iter().map(|c| c.table.clone()).collect(),
+        scd2: configs
+            .iter()
+            .filter(|c| {
+                c.write_disposition == WriteDisposition::Merge
+                    && c.merge.strategy == MergeStrategy::Scd2
+            })
+            .filter_map(|c| {
+                let mut spec = c.merge.scd2.clone()?;
+                spec.boundary = spec.boundary.or_else(|| load_id_time(load_id));
+                Some((c.table.clone(), spec))
+            })
+            .collect(),
     };
     let destination = Arc::clone(&p.destination);
     let idle = stream_idle();

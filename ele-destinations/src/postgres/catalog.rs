@@ -122,6 +122,48 @@ pub(super) async fn keys_are_unique(
     }
 }
 
+/// Whether no value of `column` occurs twice in `dataset.table` (nulls aside).
+pub(super) async fn column_is_unique(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    dataset: &str,
+    table: &str,
+    column: &str,
+) -> Result<bool> {
+    let c = ident(column);
+    let row = client
+        .query_typed_one(
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)",
+                qualified(dataset, table)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| sql_error(pg, &format!("checking `{column}` of `{table}` for repeats"), e))?;
+    Ok(!row.get::<_, bool>(0))
+}
+
+/// Whether the rows of scd2's first load of `root` (just COPYed, every row a new version) hold each version
+/// once, as its merge would insert them: no version occurs twice, nor (when another column identifies versions)
+/// a `_dlt_id`, from which the ids of the child rows derive.
+pub(super) async fn versions_are_unique(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    dataset: &str,
+    root: &str,
+    spec: &ele_core::package::Scd2Spec,
+) -> Result<bool> {
+    let version = spec.version_column();
+    if !column_is_unique(client, pg, dataset, root, version).await? {
+        return Ok(false);
+    }
+    if version == ele_core::schema::C_DLT_ID {
+        return Ok(true);
+    }
+    column_is_unique(client, pg, dataset, root, ele_core::schema::C_DLT_ID).await
+}
+
 /// Whether `rows` staged rows are few beside what `table` holds (under a tenth), judged from the planner's row
 /// estimate or, before the table was first analyzed, from its size at a generous 100 bytes a row.
 pub(super) async fn is_small_beside(

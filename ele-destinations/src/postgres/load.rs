@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tokio_postgres::types::Type;
 
 use ele_core::destination::LoadOutcome;
-use ele_core::package::{Job, LoadPackage, Manifest};
+use ele_core::package::{ChainLoad, Job, LoadPackage, Manifest, Scd2Spec};
 use ele_core::schema::{DataType, Table};
 use ele_core::{Error, Result};
 use ele_core::{MergeStrategy, WriteDisposition};
@@ -14,11 +14,12 @@ use tokio_postgres::GenericClient;
 
 use super::catalog::{
     Existing, chain_is_empty, existing_columns, is_small_beside, keys_are_unique,
+    versions_are_unique,
 };
 use super::classify::{sql_error, statement_error};
 use super::config::{Postgres, ReplaceStrategy};
 use super::connect::connect;
-use super::copy::{copy_job, copy_to_final};
+use super::copy::{copy_job, copy_job_omitting, copy_to_final};
 use super::keyed;
 use super::sql::{self, ChainTable, StageTables, ident, qualified};
 use super::staging;
@@ -155,24 +156,24 @@ pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOut
     let mut client = connect(pg).await?;
     super::version::require_merge_support(&client, pg, m).await?;
 
-    // A plain delete-insert merge into tables that are all empty (or new), of rows whose keys are unique, has
-    // nothing to delete or deduplicate: its rows are COPYed straight into the final tables inside the load
-    // transaction.
-    let direct_candidate = |c: &&ele_core::package::ChainLoad| {
-        c.write_disposition == WriteDisposition::Merge
-            && (c.unique_keys || c.unchecked_keys)
-            && c.merge.strategy == MergeStrategy::DeleteInsert
-            && c.merge.hard_delete.is_none()
-    };
+    // A merge into tables that are all empty (or new) that amounts to inserting its rows has nothing to delete,
+    // update or deduplicate: its rows are COPYed straight into the final tables inside the load transaction.
+    let direct_candidate = |c: &&ChainLoad| first_merge_is_insert(m, c);
     let mut direct: HashSet<&str> = HashSet::new();
     let mut fresh: HashSet<&str> = HashSet::new();
     if m.chains.iter().any(|c| direct_candidate(&c)) {
         let before = existing_columns(&client, pg, ds).await?;
         for chain in m.chains.iter().filter(direct_candidate) {
             if chain_is_empty(&client, pg, m, &before, &chain.root).await? {
-                direct.insert(chain.root.as_str());
                 let chain_tables = m.schema.chain(&chain.root);
-                if chain_tables.iter().all(|t| !before.contains_key(&t.name)) {
+                let is_fresh = chain_tables.iter().all(|t| !before.contains_key(&t.name));
+                // scd2 gives the root table column defaults for the COPY, which takes it exclusively: only
+                // when this load creates it.
+                if chain.merge.strategy == MergeStrategy::Scd2 && !is_fresh {
+                    continue;
+                }
+                direct.insert(chain.root.as_str());
+                if is_fresh {
                     fresh.insert(chain.root.as_str());
                 }
             }
@@ -238,6 +239,40 @@ pub(super) async fn load(pg: &Postgres, package: &LoadPackage) -> Result<LoadOut
             }
             other => break other,
         }
+    }
+}
+
+/// Whether merging `chain` into empty tables amounts to inserting every row of the load, so that a first load
+/// can COPY them straight into the final tables: delete-insert, upsert and insert-only without hard deletes (a
+/// flagged row of a new key is not inserted) whose primary keys are unique (or are checked after the COPY,
+/// `unchecked_keys`), as then none is deduplicated, updated or skipped; upsert and insert-only need a primary
+/// key. And scd2, whose rows become versions valid from the boundary (their validity columns are left out of
+/// the COPY and filled by defaults); identical items are one version, which the loader checks after the COPY.
+pub(super) fn first_merge_is_insert(m: &Manifest, chain: &ChainLoad) -> bool {
+    if chain.write_disposition != WriteDisposition::Merge {
+        return false;
+    }
+    let has_primary_key = m
+        .schema
+        .tables
+        .get(&chain.root)
+        .is_some_and(|t| !t.primary_key().is_empty());
+    let keys = chain.unique_keys || chain.unchecked_keys;
+    match chain.merge.strategy {
+        MergeStrategy::DeleteInsert => keys && chain.merge.hard_delete.is_none(),
+        MergeStrategy::Upsert | MergeStrategy::InsertOnly => {
+            keys && has_primary_key && chain.merge.hard_delete.is_none()
+        }
+        // The validity columns are left out of the COPY, which binary job files allow.
+        MergeStrategy::Scd2 => chain.merge.scd2.as_ref().is_some_and(|spec| {
+            !m.jobs.iter().any(|j| {
+                j.table == chain.root
+                    && j.format != ele_core::package::JobFormat::Binary
+                    && j.columns
+                        .iter()
+                        .any(|c| *c == spec.valid_from || *c == spec.valid_to)
+            })
+        }),
     }
 }
 
@@ -326,9 +361,10 @@ async fn narrow_key_range(
 /// The rows of a chain planned for a direct load: COPYed into its final tables when they are still empty
 /// (returns `None`), else into staging tables of this transaction, returned for the usual merge. The chain's
 /// deferred `indexes` are created after the rows are in. With `unchecked` keys (more than the normalizer could
-/// track) a direct load is undone when its keys turn out not unique. The tables of a `fresh` chain (created by
-/// this load's schema change) are locked and truncated first, so the rows are COPYed frozen: already visible to
-/// all, nothing is left for the first reader or vacuum to rewrite.
+/// track) a direct load is undone when its keys turn out not unique. An scd2 chain (`scd2`) COPYs its root rows
+/// with defaults filling the validity columns (dropped after), and is undone when a version occurs twice. The
+/// tables of a `fresh` chain (created by this load's schema change) are locked and truncated first, so the rows
+/// are COPYed frozen: already visible to all, nothing is left for the first reader or vacuum to rewrite.
 #[allow(clippy::too_many_arguments)]
 async fn load_direct<'m>(
     tx: &tokio_postgres::Transaction<'_>,
@@ -339,6 +375,7 @@ async fn load_direct<'m>(
     chain_index: usize,
     indexes: &[String],
     unchecked: bool,
+    scd2: Option<&Scd2Spec>,
     fresh: bool,
     stage: &StageTables,
     made: &mut Vec<String>,
@@ -370,23 +407,48 @@ async fn load_direct<'m>(
         .await?;
     }
     if chain_is_empty(tx, pg, m, existing, root).await? {
-        if unchecked {
+        if unchecked || scd2.is_some() {
             run("SAVEPOINT ele_direct".to_owned()).await?;
         }
         let freeze = fresh && !present.is_empty();
         if freeze {
             run(format!("TRUNCATE TABLE {}", present.join(", "))).await?;
         }
+        let defaults = scd2.map(|spec| sql::scd2_defaults(ds, root, spec));
+        if let Some([set_defaults, _]) = &defaults {
+            run(set_defaults.clone()).await?;
+        }
+        let omit: Vec<&str> = scd2
+            .map(|spec| vec![spec.valid_from.as_str(), spec.valid_to.as_str()])
+            .unwrap_or_default();
         for job in &jobs {
-            copy_to_final(tx.client(), pg, package, job, freeze).await?;
+            let omit = if job.table == root { &omit[..] } else { &[] };
+            copy_job_omitting(
+                tx.client(),
+                pg,
+                &package.job_path(job),
+                job,
+                ds,
+                &job.table,
+                freeze,
+                omit,
+            )
+            .await?;
         }
         for statement in indexes {
             run(statement.clone()).await?;
         }
-        if !unchecked || keys_are_unique(tx, pg, m, root).await? {
+        let unique = match scd2 {
+            Some(spec) => versions_are_unique(tx, pg, ds, root, spec).await?,
+            None => !unchecked || keys_are_unique(tx, pg, m, root).await?,
+        };
+        if unique {
+            if let Some([_, drop_defaults]) = defaults {
+                run(drop_defaults).await?;
+            }
             return Ok(None);
         }
-        tracing::info!(table = %root, "a primary key occurs twice: merging with deduplication instead");
+        tracing::info!(table = %root, "a primary key or version occurs twice: merging with deduplication instead");
         run("ROLLBACK TO SAVEPOINT ele_direct".to_owned()).await?;
     }
     let temp = stage_rows(tx, pg, package, &jobs, chain_index, stage, made).await?;
@@ -656,6 +718,11 @@ async fn commit_package(
                 chain_index,
                 indexes,
                 chain.unchecked_keys,
+                chain
+                    .merge
+                    .scd2
+                    .as_ref()
+                    .filter(|_| chain.merge.strategy == MergeStrategy::Scd2),
                 fresh.contains(chain.root.as_str()),
                 stage,
                 &mut made,
@@ -696,16 +763,35 @@ async fn commit_package(
                         boolean: data_type == Some(DataType::Bool),
                     })
                 });
+                // An upsert of unique keys without hard deletes leaves the staged keys with exactly the staged
+                // rows, and their root rows with exactly the staged child rows (matched by ids derived from the
+                // key, the rest deleted): what delete-insert on the primary key does, by index lookups and
+                // appends instead of a join over the tables.
+                let replaces_keys = match merge.strategy {
+                    MergeStrategy::DeleteInsert => true,
+                    MergeStrategy::Upsert => {
+                        chain.unique_keys
+                            && hard_delete.is_none()
+                            && !root_table.primary_key().is_empty()
+                    }
+                    MergeStrategy::InsertOnly | MergeStrategy::Scd2 => false,
+                };
+                // upsert and insert-only match on the primary key alone.
+                let merge_key = if merge.strategy.needs_primary_key() {
+                    Vec::new()
+                } else {
+                    root_table.merge_key()
+                };
                 // Nothing to deduplicate or filter: child rows need no staging.
                 let direct_children = staging.is_none()
-                    && merge.strategy == MergeStrategy::DeleteInsert
+                    && replaces_keys
                     && hard_delete.is_none()
                     && (chain.unique_keys || root_table.primary_key().is_empty());
                 // A small load of distinct keys into a big table: deleted by its key list, COPYed straight in.
                 let primary_key = root_table.primary_key();
                 if direct_children
                     && chain.unique_keys
-                    && root_table.merge_key().is_empty()
+                    && merge_key.is_empty()
                     && let [key] = primary_key.as_slice()
                     && root_columns.contains(key)
                 {
@@ -809,9 +895,7 @@ async fn commit_package(
                     .sum();
                 let index_deletes = is_small_beside(&tx, pg, ds, &root_table.name, staged).await?;
                 let key_range = match (root_table.primary_key().as_slice(), &root.staging) {
-                    ([key], Some(staged_rows))
-                        if index_deletes && root_table.merge_key().is_empty() =>
-                    {
+                    ([key], Some(staged_rows)) if index_deletes && merge_key.is_empty() => {
                         narrow_key_range(
                             &tx,
                             pg,
@@ -833,7 +917,7 @@ async fn commit_package(
                     root,
                     children,
                     primary_key: root_table.primary_key(),
-                    merge_key: root_table.merge_key(),
+                    merge_key,
                     unique_keys: chain.unique_keys,
                     tag: chain_index.to_string(),
                     hard_delete,
@@ -854,7 +938,9 @@ async fn commit_package(
                             ));
                         }
                         check_unique_keys(&tx, pg, &plan).await?;
-                        if merge.strategy == MergeStrategy::Upsert {
+                        if replaces_keys {
+                            plan.delete_insert()
+                        } else if merge.strategy == MergeStrategy::Upsert {
                             plan.upsert()
                         } else {
                             plan.insert_only()

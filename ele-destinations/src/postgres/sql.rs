@@ -523,7 +523,8 @@ impl ChainMerge<'_> {
     /// inserted, flagged rows delete their key. The root `_dlt_id` is a hash of the key, so child rows are
     /// matched by `_dlt_id`; list elements that disappeared are deleted. Unlike dlt, duplicates of a key in one
     /// load are resolved (the last sent wins, or the `dedup_sort` winner) and a flagged row of a new key is
-    /// not inserted.
+    /// not inserted. (The loader merges unique keys without hard deletes with [`ChainMerge::delete_insert`]
+    /// on the primary key, which gives the same rows.)
     pub(super) fn upsert(&self) -> Vec<String> {
         let Some(root_staging) = &self.root.staging else {
             return Vec::new();
@@ -631,15 +632,10 @@ impl ChainMerge<'_> {
         let version = ident(spec.version_column());
         let from = ident(&spec.valid_from);
         let to = ident(&spec.valid_to);
-        let boundary = spec
-            .boundary
-            .map_or_else(|| "now()".to_owned(), timestamp_literal);
-        let (active_value, active) = match spec.active_to {
-            None => ("NULL".to_owned(), format!("{to} IS NULL")),
-            Some(t) => {
-                let literal = timestamp_literal(t);
-                (literal.clone(), format!("{to} = {literal}"))
-            }
+        let (boundary, active_value) = scd2_values(spec);
+        let active = match spec.active_to {
+            None => format!("{to} IS NULL"),
+            Some(_) => format!("{to} = {active_value}"),
         };
         let mut retire = format!(
             "UPDATE {d} SET {to} = {boundary} WHERE {active} AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE s.{version} = {d}.{version})"
@@ -757,6 +753,35 @@ pub(super) fn delete_children_of(
             root_link_in(link, &format!("SELECT {} FROM {id_list}", ident(C_DLT_ID)))
         ),
         "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT".to_owned(),
+    ]
+}
+
+/// The values scd2 gives the validity columns of a new version: the boundary (`valid_from`; the load
+/// transaction's `now()` without one) and the "valid to" of active versions (`NULL`, or `active_to`).
+fn scd2_values(spec: &Scd2Spec) -> (String, String) {
+    let boundary = spec
+        .boundary
+        .map_or_else(|| "now()".to_owned(), timestamp_literal);
+    let active_value = spec
+        .active_to
+        .map_or_else(|| "NULL".to_owned(), timestamp_literal);
+    (boundary, active_value)
+}
+
+/// The statements that let a first scd2 load COPY its root rows straight into the empty root `table`: the
+/// first gives the validity columns defaults of what [`ChainMerge::scd2`] would insert (the boundary, and the
+/// "valid to" of active versions), so COPYs that leave them out fill them in; the second drops those defaults
+/// again, leaving the columns as [`create_table`] made them.
+pub(super) fn scd2_defaults(schema: &str, table: &str, spec: &Scd2Spec) -> [String; 2] {
+    let t = qualified(schema, table);
+    let (from, to) = (ident(&spec.valid_from), ident(&spec.valid_to));
+    let (boundary, active_value) = scd2_values(spec);
+    [
+        format!(
+            "ALTER TABLE {t} ALTER COLUMN {from} SET DEFAULT {boundary}, ALTER COLUMN {to} SET DEFAULT \
+             {active_value}"
+        ),
+        format!("ALTER TABLE {t} ALTER COLUMN {from} DROP DEFAULT, ALTER COLUMN {to} DROP DEFAULT"),
     ]
 }
 

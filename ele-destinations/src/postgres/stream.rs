@@ -7,18 +7,18 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use tokio_postgres::types::Type;
 
 use ele_core::destination::{LoadOutcome, LoadPlan, LoadStream};
-use ele_core::package::{FinishedJob, Job, LoadPackage, Manifest};
+use ele_core::package::{FinishedJob, Job, LoadPackage, Manifest, Scd2Spec};
 use ele_core::schema::Table;
 use ele_core::{Error, Result};
 use ele_core::{MergeStrategy, WriteDisposition};
 use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::catalog::{existing_columns, keys_are_unique};
+use super::catalog::{existing_columns, keys_are_unique, versions_are_unique};
 use super::classify::{sql_error, statement_error};
 use super::config::Postgres;
 use super::connect::connect;
-use super::copy::copy_job;
+use super::copy::copy_job_omitting;
 use super::sql::{self, merge_indexes};
 
 /// An open load transaction taking the job files of a package being written.
@@ -31,6 +31,9 @@ struct PgLoadStream {
     created: HashMap<String, Vec<String>>,
     /// Job files COPYed so far.
     copied: HashSet<String>,
+    /// The scd2 settings of the plan's scd2 roots: their tables are created with defaults giving the validity
+    /// columns the values of new versions, dropped again before the commit.
+    scd2: HashMap<String, Scd2Spec>,
     /// Set after the first failure: the transaction is aborted, the package goes to the usual load.
     failed: Option<Error>,
 }
@@ -103,6 +106,7 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
         client,
         created: HashMap::new(),
         copied: HashSet::new(),
+        scd2: plan.scd2.iter().cloned().collect(),
         failed: None,
     })))
 }
@@ -121,6 +125,10 @@ impl PgLoadStream {
         match self.created.get(&table.name) {
             None => {
                 self.run(&sql::create_table(&ds, table)).await?;
+                if let Some(spec) = self.scd2_root(table) {
+                    let [set_defaults, _] = sql::scd2_defaults(&ds, &table.name, spec);
+                    self.run(&set_defaults).await?;
+                }
                 let names = table
                     .columns
                     .values()
@@ -154,10 +162,22 @@ impl PgLoadStream {
         Ok(())
     }
 
+    /// The scd2 settings of `table` when it is the root of an scd2 chain.
+    fn scd2_root(&self, table: &Table) -> Option<&Scd2Spec> {
+        self.scd2
+            .get(&table.name)
+            .filter(|_| table.parent.is_none())
+    }
+
     async fn copy_one(&mut self, job: &Job, path: &std::path::Path, table: &Table) -> Result<()> {
         self.ensure_table(table, &job.columns).await?;
+        // scd2's validity columns take their defaults, whatever the rows hold (its merge overwrites them too).
+        let omit: Vec<&str> = self
+            .scd2_root(table)
+            .map(|spec| vec![spec.valid_from.as_str(), spec.valid_to.as_str()])
+            .unwrap_or_default();
         // The table was created in this transaction: its rows go in frozen.
-        copy_job(
+        copy_job_omitting(
             &self.client,
             &self.pg,
             path,
@@ -165,6 +185,7 @@ impl PgLoadStream {
             &self.dataset,
             &job.table,
             true,
+            &omit,
         )
         .await?;
         self.copied.insert(job.file.clone());
@@ -175,6 +196,24 @@ impl PgLoadStream {
     async fn complete(&mut self, package: &LoadPackage) -> Result<Option<LoadOutcome>> {
         let m = &package.manifest;
         if m.dataset_name != self.dataset || m.load_id != self.load_id || !streamable(m) {
+            return Ok(None);
+        }
+        // The validity values given while COPYing must be the ones the package asks for.
+        let scd2_roots: HashMap<&str, &Scd2Spec> = m
+            .chains
+            .iter()
+            .filter(|c| {
+                c.write_disposition == WriteDisposition::Merge
+                    && c.merge.strategy == MergeStrategy::Scd2
+            })
+            .filter_map(|c| Some((c.root.as_str(), c.merge.scd2.as_ref()?)))
+            .collect();
+        let planned_as = |root: &str| self.scd2.get(root);
+        if scd2_roots.len() != self.scd2.len()
+            || scd2_roots
+                .iter()
+                .any(|(root, spec)| planned_as(root) != Some(*spec))
+        {
             return Ok(None);
         }
         let chain_tables: Vec<&Table> = m
@@ -209,7 +248,16 @@ impl PgLoadStream {
             }
         }
         for chain in &m.chains {
-            if chain.unchecked_keys
+            if let Some(spec) = scd2_roots.get(chain.root.as_str()) {
+                if !versions_are_unique(&self.client, &self.pg, &self.dataset, &chain.root, spec)
+                    .await?
+                {
+                    tracing::info!(table = %chain.root, "a version occurs twice: loading with deduplication instead");
+                    return Ok(None);
+                }
+                let [_, drop_defaults] = sql::scd2_defaults(&self.dataset, &chain.root, spec);
+                self.run(&drop_defaults).await?;
+            } else if chain.unchecked_keys
                 && !keys_are_unique(&self.client, &self.pg, m, &chain.root).await?
             {
                 tracing::info!(table = %chain.root, "a primary key occurs twice: loading with deduplication instead");
@@ -237,15 +285,12 @@ impl PgLoadStream {
 }
 
 /// Whether every chain of `m` goes straight into its (new) tables: appends, replaces (of tables that did not
-/// exist) and delete-insert merges without hard deletes whose keys need no deduplication (or are checked here).
+/// exist), and merges into empty tables that amount to inserting every row
+/// ([`super::load::first_merge_is_insert`]).
 fn streamable(m: &Manifest) -> bool {
     m.chains.iter().all(|c| match c.write_disposition {
         WriteDisposition::Append | WriteDisposition::Replace => true,
-        WriteDisposition::Merge => {
-            c.merge.strategy == MergeStrategy::DeleteInsert
-                && c.merge.hard_delete.is_none()
-                && (c.unique_keys || c.unchecked_keys)
-        }
+        WriteDisposition::Merge => super::load::first_merge_is_insert(m, c),
     })
 }
 
