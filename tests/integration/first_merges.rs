@@ -124,11 +124,8 @@ async fn streamed_first_merge_equals_the_staged_one(strategy: &str) {
     let indexes = db
         .lines("SELECT indexname FROM pg_indexes WHERE schemaname = 'streamed' ORDER BY 1")
         .await;
-    let mut expected = vec!["events__primary_key", "events__tags__root_key"];
-    if strategy == "upsert" {
-        expected.push("events__tags__row_key");
-    }
-    assert_eq!(indexes, expected);
+    // upsert's child tables get their `_dlt_id` index from the first upsert that MERGEs.
+    assert_eq!(indexes, ["events__primary_key", "events__tags__root_key"]);
 
     // The next load merges into the streamed tables as into any others.
     load(&db, &increment, "streamed", &args);

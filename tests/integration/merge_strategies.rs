@@ -59,6 +59,12 @@ pub(crate) async fn upsert_updates_in_place_deletes_flagged_keys_and_drops_vanis
         db.lines("SELECT count(*) FROM crm.customers__tags").await,
         ["2"]
     );
+    // The first load only inserted; this MERGE (flagged rows) looked the list elements up by their ids.
+    assert_eq!(
+        db.lines("SELECT indexname FROM pg_indexes WHERE schemaname = 'crm' AND tablename LIKE 'customers%' ORDER BY 1")
+            .await,
+        ["customers__primary_key", "customers__tags__root_key", "customers__tags__row_key"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

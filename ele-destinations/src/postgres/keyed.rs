@@ -1,6 +1,6 @@
-//! delete-insert of a small load into a big table without staging its root rows. When the load's primary keys
-//! are distinct and a single text or integer column, staging the root rows only serves to find the rows they
-//! replace, and the `INSERT ... SELECT` out of staging costs more than a `COPY` of the same rows. So the key
+//! delete-insert without staging its root rows. When the load's primary keys are distinct and a single text or
+//! integer column, staging the root rows only serves to find the rows they replace, and the `INSERT ... SELECT`
+//! out of staging costs more than a `COPY` of the same rows. So the key
 //! column is read back from the root's job files and sent as one array: the rows it names are deleted with their
 //! child rows through the indexes, and every job is then COPYed into its final table.
 
@@ -80,6 +80,9 @@ pub(super) struct KeyedChain<'a> {
     pub(super) root: &'a Table,
     /// Its single primary key column.
     pub(super) key: &'a str,
+    /// The load is small beside the root table (see [`super::catalog::is_small_beside`]): its keys are looked
+    /// up through the key's index, whatever the planner's estimates of a table without statistics say.
+    pub(super) small: bool,
     /// The child tables and the column linking each to its root row.
     pub(super) children: Vec<(&'a str, &'a str)>,
     /// The root's jobs.
@@ -142,17 +145,23 @@ pub(super) async fn delete_insert(
     }
     // New keys beyond the old ones (growing ids): the index range between the smallest and largest key holds
     // few other rows, and reading it beats a lookup per key.
-    let count = sql::count_key_range(chain.dataset, &chain.root.name, chain.key);
-    let bound = i64::try_from(keys.len().saturating_mul(2)).unwrap_or(i64::MAX);
-    let within: i64 = tx
-        .query_typed_one(&count, &[keys.param(), (&bound, Type::INT8)])
-        .await
-        .map_err(|e| statement_error(pg, &count, e))?
-        .get(0);
+    let in_range = if chain.small {
+        let count = sql::count_key_range(chain.dataset, &chain.root.name, chain.key);
+        let bound = i64::try_from(keys.len().saturating_mul(2)).unwrap_or(i64::MAX);
+        let within: i64 = tx
+            .query_typed_one(&count, &[keys.param(), (&bound, Type::INT8)])
+            .await
+            .map_err(|e| statement_error(pg, &count, e))?
+            .get(0);
+        within < bound
+    } else {
+        false
+    };
     tracing::debug!(
         table = %chain.root.name,
         keys = keys.len(),
-        in_range = within < bound,
+        small = chain.small,
+        in_range,
         "deleting the replaced rows by their keys, then COPYing the new ones in"
     );
     let delete = sql::delete_by_key_list(
@@ -161,14 +170,20 @@ pub(super) async fn delete_insert(
         chain.key,
         matches!(keys, Keys::Integer(_)),
         &id_list,
-        within < bound,
+        in_range,
     );
-    // Without statistics on a table its first load just filled, the planner would scan all of it.
-    run("SET LOCAL enable_seqscan = off".to_owned()).await?;
+    // Without statistics on a table its first load just filled, the planner would scan all of it for a few
+    // keys. A load that is not small leaves the choice to the planner: a scan of the table against the hashed
+    // key list, or a lookup per key.
+    if chain.small {
+        run("SET LOCAL enable_seqscan = off".to_owned()).await?;
+    }
     tx.query_typed(&delete, &[keys.param()])
         .await
         .map_err(|e| statement_error(pg, &delete, e))?;
-    run("SET LOCAL enable_seqscan TO DEFAULT".to_owned()).await?;
+    if chain.small {
+        run("SET LOCAL enable_seqscan TO DEFAULT".to_owned()).await?;
+    }
     for (child, link) in &chain.children {
         for statement in sql::delete_children_of(chain.dataset, child, link, &id_list) {
             run(statement).await?;

@@ -7,7 +7,7 @@ use tokio_postgres::types::Type;
 
 use ele_core::destination::LoadOutcome;
 use ele_core::package::{ChainLoad, Job, LoadPackage, Manifest, Scd2Spec};
-use ele_core::schema::{DataType, Table};
+use ele_core::schema::{C_DLT_ID, DataType, Table};
 use ele_core::{Error, Result};
 use ele_core::{MergeStrategy, WriteDisposition};
 use tokio_postgres::GenericClient;
@@ -686,6 +686,14 @@ async fn commit_package(
     }
     lock_tables(&tx, pg, m, existing).await?;
     refresh_tables(&tx, pg, m, existing).await?;
+    if m.chains
+        .iter()
+        .any(|c| c.write_disposition == WriteDisposition::Merge)
+    {
+        tx.batch_execute(sql::MERGE_WORK_MEM)
+            .await
+            .map_err(|e| sql_error(pg, "raising work_mem for the merge", e))?;
+    }
 
     // Appends go straight into the final tables; they take only row locks.
     for job in &m.jobs {
@@ -787,7 +795,7 @@ async fn commit_package(
                     && replaces_keys
                     && hard_delete.is_none()
                     && (chain.unique_keys || root_table.primary_key().is_empty());
-                // A small load of distinct keys into a big table: deleted by its key list, COPYed straight in.
+                // A load of distinct keys: deleted by its key list, COPYed straight in.
                 let primary_key = root_table.primary_key();
                 if direct_children
                     && chain.unique_keys
@@ -812,9 +820,9 @@ async fn commit_package(
                     if let Some(children) = links
                         && rows > 0
                         && rows <= keyed::MAX_KEYED_ROWS
-                        && is_small_beside(&tx, pg, ds, &root_table.name, rows).await?
                     {
                         let keyed_chain = keyed::KeyedChain {
+                            small: is_small_beside(&tx, pg, ds, &root_table.name, rows).await?,
                             dataset: ds,
                             root: root_table,
                             key,
@@ -941,7 +949,14 @@ async fn commit_package(
                         if replaces_keys {
                             plan.delete_insert()
                         } else if merge.strategy == MergeStrategy::Upsert {
-                            plan.upsert()
+                            let mut statements: Vec<String> = plan
+                                .children
+                                .iter()
+                                .filter(|c| c.columns.contains(&C_DLT_ID))
+                                .map(|c| sql::row_key_index(ds, &c.table.name))
+                                .collect();
+                            statements.extend(plan.upsert());
+                            statements
                         } else {
                             plan.insert_only()
                         }

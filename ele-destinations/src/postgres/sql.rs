@@ -756,6 +756,11 @@ pub(super) fn delete_children_of(
     ]
 }
 
+/// Raises `work_mem` to 64 MB for the rest of the load transaction (never lowers it): the merges sort and hash
+/// the staged rows, which spill to disk at PostgreSQL's default of 4 MB from a few ten thousand rows on.
+pub(super) const MERGE_WORK_MEM: &str = "SELECT set_config('work_mem', '64MB', true) \
+     WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('64MB')";
+
 /// The values scd2 gives the validity columns of a new version: the boundary (`valid_from`; the load
 /// transaction's `now()` without one) and the "valid to" of active versions (`NULL`, or `active_to`).
 fn scd2_values(spec: &Scd2Spec) -> (String, String) {
@@ -847,6 +852,12 @@ pub(super) fn root_link<'a>(
     None
 }
 
+/// The index on the `_dlt_id` of the child table `table` that a MERGE of its rows (upsert) looks rows up by;
+/// [`merge_indexes`] leaves it out for upsert, whose loads mostly replace their keys' rows without a MERGE.
+pub(super) fn row_key_index(schema: &str, table: &str) -> String {
+    create_index(schema, table, "row_key", &[C_DLT_ID])
+}
+
 /// The indexes a merge needs on `table` (suffix of the index name and columns): the root's primary key, the
 /// children's `_dlt_root_id`, and the ids upsert and scd2 match on; none for other dispositions.
 pub(super) fn merge_indexes<'t>(
@@ -880,11 +891,9 @@ pub(super) fn merge_indexes<'t>(
         if complete(C_DLT_ROOT_ID) {
             indexes.push(("root_key", vec![C_DLT_ROOT_ID]));
         }
-        // upsert and scd2 match child rows by their (deterministic) ids.
-        if strategy
-            .is_some_and(|m| matches!(m.strategy, MergeStrategy::Upsert | MergeStrategy::Scd2))
-            && complete(C_DLT_ID)
-        {
+        // scd2 matches child rows by their (deterministic) ids. So does an upsert that MERGEs, which creates
+        // the index when it first needs it ([`row_key_index`]): most upserts replace their keys' rows instead.
+        if strategy.is_some_and(|m| m.strategy == MergeStrategy::Scd2) && complete(C_DLT_ID) {
             indexes.push(("row_key", vec![C_DLT_ID]));
         }
     }
