@@ -120,6 +120,26 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The CPU time (user + system) the process used so far, in seconds (Linux: `/proc/self/stat`, in clock ticks
+/// of 1/100 s).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces), from the third field (state) on.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are the 14th and 15th fields, the 12th and 13th after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Starts the peak RSS over (Linux: writing 5 to `clear_refs` resets `VmHWM`), so that a later stage reports
 /// its own peak and not that of the raw COPY baseline, which holds the exported tables in memory.
 fn reset_peak_rss() {
@@ -279,7 +299,7 @@ async fn compare_columns(
     Ok(())
 }
 
-fn report(stage: &str, info: &LoadInfo, wall: Duration) {
+fn report(stage: &str, info: &LoadInfo, wall: Duration, cpu_before: f64) {
     let rows: u64 = info
         .packages
         .iter()
@@ -292,11 +312,12 @@ fn report(stage: &str, info: &LoadInfo, wall: Duration) {
         .map(|p| p.load_elapsed.as_secs_f64())
         .sum();
     println!(
-        "{stage:<18} rows {rows:>9}  extract+normalize {:>6.2} s  load {load:>6.2} s  total {:>6.2} s  {:>9.0} rows/s  peak RSS {:.0} MB",
+        "{stage:<18} rows {rows:>9}  extract+normalize {:>6.2} s  load {load:>6.2} s  total {:>6.2} s  {:>9.0} rows/s  peak RSS {:.0} MB  process CPU {:.2} s",
         info.extract_elapsed.as_secs_f64(),
         wall.as_secs_f64(),
         rows as f64 / wall.as_secs_f64(),
-        peak_rss_mb()
+        peak_rss_mb(),
+        process_cpu_seconds() - cpu_before
     );
 }
 
@@ -349,15 +370,17 @@ async fn main() -> ele::Result<()> {
         args.work.display(),
         args.strategy
     );
+    let cpu = process_cpu_seconds();
     let started = Instant::now();
     let info = pipeline.run(events(&base, args.strategy)).await?;
     let full_wall = started.elapsed();
-    report("ele full merge", &info, full_wall);
+    report("ele full merge", &info, full_wall, cpu);
     let full_wall = full_wall.as_secs_f64();
+    let cpu = process_cpu_seconds();
     let started = Instant::now();
     let info = pipeline.run(events(&incr, args.strategy)).await?;
     let incr_wall = started.elapsed();
-    report("ele incremental", &info, incr_wall);
+    report("ele incremental", &info, incr_wall, cpu);
     let incr_wall = incr_wall.as_secs_f64();
 
     let copy = baselines::raw_copy(&client, "ele_bench")
@@ -385,14 +408,16 @@ async fn main() -> ele::Result<()> {
             .batch_execute("DROP SCHEMA IF EXISTS ele_bench_typed CASCADE; DROP SCHEMA IF EXISTS ele_bench_typed_staging CASCADE")
             .await
             .map_err(|e| Error::config(format!("cannot reset the dataset: {e}")))?;
+        let cpu = process_cpu_seconds();
         let started = Instant::now();
         let info = typed_pipeline.run(typed(&base_spec, args.strategy)).await?;
         let typed_full = started.elapsed();
-        report("typed full merge", &info, typed_full);
+        report("typed full merge", &info, typed_full, cpu);
+        let cpu = process_cpu_seconds();
         let started = Instant::now();
         let info = typed_pipeline.run(typed(&incr_spec, args.strategy)).await?;
         let typed_incr = started.elapsed();
-        report("typed incremental", &info, typed_incr);
+        report("typed incremental", &info, typed_incr, cpu);
         println!(
             "ratios: JSON Lines / typed items: full merge = {:.2}, incremental = {:.2}",
             full_wall / typed_full.as_secs_f64(),

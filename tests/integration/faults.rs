@@ -308,16 +308,29 @@ async fn assert_before_or_after(db: &TestDb, reference: &Reference, what: &str) 
 /// Step 1 clean, step 2 aborted at `point` (after `skip` passes), step 2 again without the fault: the result must
 /// be the clean run's.
 async fn crash_at(point: &str, skip: u32) {
+    crash_in_merge(point, skip, false).await;
+}
+
+/// [`crash_at`], with step 2 merged into the existing tables while it is normalized when `streamed` (tiny job
+/// files).
+async fn crash_in_merge(point: &str, skip: u32, streamed: bool) {
     let reference = reference().await;
     let fixture = Fixture::write();
-    let db = TestDb::new(&format!("fault_{point}")).await;
+    let name = if streamed { "fault_streamed" } else { "fault" };
+    let db = TestDb::new(&format!("{name}_{point}")).await;
     assert_success(&output(&mut ele_load(&db, &fixture.base)), "step 1");
 
-    let crashed = output(
-        ele_load(&db, &fixture.grown)
-            .env(FAULT, point)
-            .env(FAULT_SKIP, skip.to_string()),
-    );
+    let mut step2 = ele_load(&db, &fixture.grown);
+    if streamed {
+        step2
+            .env("ELE_JOB_FILE_BYTES", "4096")
+            .env("RUST_LOG", "ele_destinations=debug");
+    }
+    let crashed = output(step2.env(FAULT, point).env(FAULT_SKIP, skip.to_string()));
+    if streamed {
+        let stderr = String::from_utf8_lossy(&crashed.stderr);
+        assert!(stderr.contains("merging while normalizing"), "{stderr}");
+    }
     let stderr = String::from_utf8_lossy(&crashed.stderr);
     assert_eq!(
         crashed.status.signal(),
@@ -391,6 +404,16 @@ pub(crate) async fn crash_before_commit_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_commit_loses_and_doubles_nothing() {
     crash_at("after_commit", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_a_streamed_merge_copy_loses_and_doubles_nothing() {
+    crash_in_merge("after_copy", 1, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_before_committing_a_streamed_merge_loses_and_doubles_nothing() {
+    crash_in_merge("before_commit", 0, true).await;
 }
 
 /// Step 1 into a new dataset goes straight into the empty tables inside the load transaction (indexes after the

@@ -9,7 +9,7 @@ use crate::support::TestDb;
 
 /// Events `ids` with a name made of `tag`, every third (every sixth when `tag` is `changed`) with a nested list
 /// (a child table).
-fn write_events(path: &Path, ids: std::ops::Range<i64>, tag: &str) {
+pub(crate) fn write_events(path: &Path, ids: std::ops::Range<i64>, tag: &str) {
     let every = if tag == "changed" { 6 } else { 3 };
     let mut text = String::new();
     for id in ids {
@@ -25,7 +25,7 @@ fn write_events(path: &Path, ids: std::ops::Range<i64>, tag: &str) {
 
 /// `ele load FILE --table events ARGS --dataset DATASET --pipeline DATASET` the usual way (the package loads once
 /// complete).
-fn load(db: &TestDb, file: &Path, dataset: &str, args: &[&str]) {
+pub(crate) fn load(db: &TestDb, file: &Path, dataset: &str, args: &[&str]) {
     let mut all = vec![
         "load",
         file.to_str().expect("utf-8"),
@@ -47,7 +47,7 @@ fn load(db: &TestDb, file: &Path, dataset: &str, args: &[&str]) {
 
 /// The tables of `dataset` as a user inspects them: per column its type (with length and precision), `NOT NULL`
 /// and whether it has a default; per index its definition.
-async fn catalog(db: &TestDb, dataset: &str) -> Vec<String> {
+pub(crate) async fn catalog(db: &TestDb, dataset: &str) -> Vec<String> {
     let mut lines = db
         .lines(&format!(
             "SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
@@ -67,7 +67,7 @@ async fn catalog(db: &TestDb, dataset: &str) -> Vec<String> {
 }
 
 /// The rows of both datasets' data tables differ in nothing.
-async fn same_rows(db: &TestDb, streamed: &str, merged: &str) {
+pub(crate) async fn same_rows(db: &TestDb, streamed: &str, merged: &str) {
     let a = db.dump_dataset(streamed).await;
     let mut b = db.dump_dataset(merged).await;
     b.completed_loads = a.completed_loads;

@@ -30,6 +30,7 @@ mod refresh;
 mod relational;
 mod replace_strategies;
 mod staging;
+mod streamed_merges;
 mod tls;
 mod transforms;
 mod typed_items;

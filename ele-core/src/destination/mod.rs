@@ -83,6 +83,10 @@ pub struct LoadPlan {
     /// The scd2 settings of the roots merged with scd2, with the boundary the manifest will carry: a stream
     /// gives their validity columns these values as it COPYs.
     pub scd2: Vec<(String, crate::package::Scd2Spec)>,
+    /// The roots' tables were loaded before and every root is a delete-insert merge on one primary key column:
+    /// a stream may COPY the new rows into the existing tables and delete the rows they replace once the
+    /// package is complete. Otherwise the roots are new tables.
+    pub merges_into_existing: bool,
 }
 
 /// A load begun while its package is still being written: it COPYs the job files the writer finished, in one

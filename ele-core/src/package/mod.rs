@@ -239,11 +239,17 @@ pub struct FinishedJob {
 }
 
 /// Size at which a job file is finished and the next one started, when finished jobs are reported: a load that
-/// runs beside the normalizer COPYs the finished ones while later rows are still being written.
-/// `ELE_JOB_FILE_BYTES` sets another size.
+/// runs beside the normalizer COPYs the finished ones while later rows are still being written. A table's first
+/// file is finished at [`FIRST_REPORTED_JOB_BYTES`], each next one at twice the size, up to this one, so that
+/// the load starts early in a small run and takes few large files in a big one. `ELE_JOB_FILE_BYTES` sets one
+/// size for all files.
 const REPORTED_JOB_BYTES: u64 = 16 << 20;
 
-/// The environment variable setting the size (bytes) at which reported job files are finished (16 MB).
+/// Size at which a table's first reported job file is finished (see [`REPORTED_JOB_BYTES`]).
+const FIRST_REPORTED_JOB_BYTES: u64 = 1 << 20;
+
+/// The environment variable setting the size (bytes) at which reported job files are finished (1 MB growing to
+/// 16 MB).
 pub const JOB_FILE_BYTES_ENV: &str = "ELE_JOB_FILE_BYTES";
 
 /// Rows of one table in the binary COPY encoding for a fixed column list, encoded off the writer's thread (by a
@@ -335,7 +341,10 @@ pub struct PackageWriter {
     line: Vec<u8>,
     order: Vec<Option<usize>>,
     report_to: Option<tokio::sync::mpsc::UnboundedSender<FinishedJob>>,
-    report_bytes: u64,
+    /// The size at which a table's reported job files are finished: (first, largest).
+    report_bytes: (u64, u64),
+    /// Reported job files finished per table.
+    reported: HashMap<String, u32>,
 }
 
 impl PackageWriter {
@@ -351,19 +360,23 @@ impl PackageWriter {
             line: Vec::with_capacity(1024),
             order: Vec::new(),
             report_to: None,
-            report_bytes: REPORTED_JOB_BYTES,
+            report_bytes: (FIRST_REPORTED_JOB_BYTES, REPORTED_JOB_BYTES),
+            reported: HashMap::new(),
         })
     }
 
-    /// Reports every job file finished from now on (flushed, complete) to `to`, and finishes job files at about
-    /// 16 MB (or `ELE_JOB_FILE_BYTES`), so that a load can COPY them while the package is still being written. The jobs open when the
-    /// package is finished are not reported: they are in its manifest.
+    /// Reports every job file finished from now on (flushed, complete) to `to`, and finishes job files at 1 MB,
+    /// then twice the size for each next file of a table up to 16 MB (or all at `ELE_JOB_FILE_BYTES`), so that a
+    /// load can COPY them while the package is still being written. The jobs open when the package is finished
+    /// are not reported: they are in its manifest.
     pub fn report_finished_jobs(&mut self, to: tokio::sync::mpsc::UnboundedSender<FinishedJob>) {
         self.report_to = Some(to);
-        self.report_bytes = std::env::var(JOB_FILE_BYTES_ENV)
+        if let Some(bytes) = std::env::var(JOB_FILE_BYTES_ENV)
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(REPORTED_JOB_BYTES);
+        {
+            self.report_bytes = (bytes, bytes);
+        }
     }
 
     fn open_job(&mut self, definition: &Table, columns: Vec<String>) -> Result<OpenJob> {
@@ -471,14 +484,20 @@ impl PackageWriter {
 
     /// Finishes the open job of `table` once it reached the reporting size.
     fn finish_if_large(&mut self, table: &str) -> Result<()> {
-        if self.report_to.is_none()
-            || self
-                .open
-                .get(table)
-                .is_none_or(|j| j.bytes < self.report_bytes)
-        {
+        if self.report_to.is_none() {
             return Ok(());
         }
+        let (first, largest) = self.report_bytes;
+        let earlier = self.reported.get(table).copied().unwrap_or(0);
+        let size = if earlier >= 32 {
+            largest
+        } else {
+            first.saturating_mul(1 << earlier).min(largest)
+        };
+        if self.open.get(table).is_none_or(|j| j.bytes < size) {
+            return Ok(());
+        }
+        *self.reported.entry(table.to_owned()).or_default() += 1;
         match self.open.remove(table) {
             Some(job) => self.finish_job(job),
             None => Ok(()),

@@ -533,7 +533,8 @@ fn stream_idle() -> Duration {
 }
 
 /// Loads while normalizing when every resource writes straight into new tables (appends, replaces, merges
-/// without hard deletes; scd2 ignores them): from the first finished job file on (a run too small to finish one
+/// without hard deletes; scd2 ignores them), or merges with delete-insert on one key into tables loaded
+/// before: from the first finished job file on (a run too small to finish one
 /// loads once complete), if the destination takes the package that way (its tables are all new).
 fn begin_load(
     p: &PipelineContext,
@@ -542,21 +543,32 @@ fn begin_load(
     load_id: &str,
     writer: &mut PackageWriter,
 ) -> Option<Copier> {
-    // Tables the pipeline loaded before exist: no need to ask the destination. Under a schema contract a row
-    // may still fail the run, which must not have begun loading.
-    let direct = !configs.iter().any(|c| schema.tables.contains_key(&c.table))
-        && configs.iter().all(|c| c.contract.is_evolve())
-        && !configs.is_empty()
-        && configs.iter().all(|c| match c.write_disposition {
-            WriteDisposition::Append | WriteDisposition::Replace => true,
-            WriteDisposition::Merge => match c.merge.strategy {
-                MergeStrategy::DeleteInsert => c.merge.hard_delete.is_none(),
-                MergeStrategy::Upsert | MergeStrategy::InsertOnly => {
-                    c.merge.hard_delete.is_none() && !c.primary_key.is_empty()
-                }
-                MergeStrategy::Scd2 => c.merge.scd2.is_some(),
-            },
-        });
+    // Under a schema contract a row may still fail the run, which must not have begun loading.
+    if configs.is_empty() || !configs.iter().all(|c| c.contract.is_evolve()) {
+        return None;
+    }
+    // Tables the pipeline loaded before exist: only delete-insert merges on one key column go into them while
+    // normalizing (their replaced rows are deleted once the package is complete).
+    let merges_into_existing = configs.iter().all(|c| {
+        schema.tables.contains_key(&c.table)
+            && c.write_disposition == WriteDisposition::Merge
+            && c.merge.strategy == MergeStrategy::DeleteInsert
+            && c.merge.hard_delete.is_none()
+            && c.primary_key.len() == 1
+            && c.merge_key.is_empty()
+    });
+    let direct = merges_into_existing
+        || !configs.iter().any(|c| schema.tables.contains_key(&c.table))
+            && configs.iter().all(|c| match c.write_disposition {
+                WriteDisposition::Append | WriteDisposition::Replace => true,
+                WriteDisposition::Merge => match c.merge.strategy {
+                    MergeStrategy::DeleteInsert => c.merge.hard_delete.is_none(),
+                    MergeStrategy::Upsert | MergeStrategy::InsertOnly => {
+                        c.merge.hard_delete.is_none() && !c.primary_key.is_empty()
+                    }
+                    MergeStrategy::Scd2 => c.merge.scd2.is_some(),
+                },
+            });
     if !direct {
         return None;
     }
@@ -576,6 +588,7 @@ fn begin_load(
                 Some((c.table.clone(), spec))
             })
             .collect(),
+        merges_into_existing,
     };
     let destination = Arc::clone(&p.destination);
     let idle = stream_idle();

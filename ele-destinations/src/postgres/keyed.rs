@@ -7,7 +7,7 @@
 use tokio_postgres::types::{ToSql, Type};
 
 use ele_core::package::{Job, JobFormat, LoadPackage, binary_column};
-use ele_core::schema::{DataType, Table};
+use ele_core::schema::{C_DLT_ID, DataType, Table};
 use ele_core::{Error, Result};
 
 use super::classify::statement_error;
@@ -104,30 +104,93 @@ pub(super) async fn delete_insert(
     chain: &KeyedChain<'_>,
     made: &mut Vec<String>,
 ) -> Result<bool> {
-    let Some(data_type) = chain.root.columns.get(chain.key).and_then(|c| c.data_type) else {
+    let Some(keys) = read_keys(package, chain, chain.key).await? else {
         return Ok(false);
+    };
+    delete_replaced(tx.client(), pg, chain, &keys, None, made).await?;
+    for job in chain.root_jobs.iter().chain(&chain.child_jobs) {
+        super::copy::copy_to_final(tx.client(), pg, package, job, false).await?;
+    }
+    Ok(true)
+}
+
+/// Completes `chain` in a load transaction that already COPYed the load's rows (of load `load_id`) into the
+/// final tables: deletes the rows of earlier loads that they replace, with their child rows. `Ok(false)` when
+/// the keys cannot be read back from the job files, or when a replaced root row has the id of a new one (items
+/// that bring their own `_dlt_id`), whose child rows could not be told apart: the transaction must then be
+/// rolled back and the package loaded the usual way.
+pub(super) async fn delete_replaced_after_copy(
+    client: &tokio_postgres::Client,
+    pg: &Postgres,
+    package: &LoadPackage,
+    chain: &KeyedChain<'_>,
+    load_id: &str,
+) -> Result<bool> {
+    let Some(keys) = read_keys(package, chain, chain.key).await? else {
+        return Ok(false);
+    };
+    let Some(Keys::Text(new_ids)) = read_keys(package, chain, C_DLT_ID).await? else {
+        return Ok(false);
+    };
+    let id_list = delete_replaced(client, pg, chain, &keys, Some(load_id), &mut Vec::new()).await?;
+    let clash = format!(
+        "SELECT EXISTS (SELECT 1 FROM {id_list} WHERE {} = ANY($1))",
+        sql::ident(C_DLT_ID)
+    );
+    let clashes: bool = client
+        .query_typed_one(&clash, &[(&new_ids, Type::TEXT_ARRAY)])
+        .await
+        .map_err(|e| statement_error(pg, &clash, e))?
+        .get(0);
+    Ok(!clashes)
+}
+
+/// The values of column `column` of the root rows of `chain`, read back from its job files; `None` when a job
+/// is not in the binary format, or a value is missing or of a type the path does not take.
+async fn read_keys(
+    package: &LoadPackage,
+    chain: &KeyedChain<'_>,
+    column: &str,
+) -> Result<Option<Keys>> {
+    let Some(data_type) = chain.root.columns.get(column).and_then(|c| c.data_type) else {
+        return Ok(None);
     };
     let mut keys = match data_type {
         DataType::Text => Keys::Text(Vec::new()),
         DataType::Bigint => Keys::Integer(Vec::new()),
-        _ => return Ok(false),
+        _ => return Ok(None),
     };
     for job in &chain.root_jobs {
         if job.format != JobFormat::Binary {
-            return Ok(false);
+            return Ok(None);
         }
         let path = package.job_path(job);
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|e| Error::io("cannot read job file", &path, e))?;
-        if keys_of(&bytes, &job.columns, chain.key, data_type, &mut keys).is_none() {
-            return Ok(false);
+        if keys_of(&bytes, &job.columns, column, data_type, &mut keys).is_none() {
+            return Ok(None);
         }
     }
+    Ok(Some(keys))
+}
+
+/// Deletes the root rows of `chain` whose key is one of `keys` (but those of load `except_load`), and their
+/// child rows; returns the (qualified) table listing the deleted root rows' ids, added to `made` when it is in
+/// the staging schema.
+async fn delete_replaced(
+    client: &tokio_postgres::Client,
+    pg: &Postgres,
+    chain: &KeyedChain<'_>,
+    keys: &Keys,
+    except_load: Option<&str>,
+    made: &mut Vec<String>,
+) -> Result<String> {
     let id_list_name = chain.stage.name(&format!("_ele_delete_{}", chain.tag));
     let id_list = chain.stage.qualified(&id_list_name);
     let run = |statement: String| async move {
-        tx.batch_execute(&statement)
+        client
+            .batch_execute(&statement)
             .await
             .map_err(|e| statement_error(pg, &statement, e))
     };
@@ -136,7 +199,7 @@ pub(super) async fn delete_insert(
         &format!(
             "SELECT d.{id} FROM {} AS d WITH NO DATA",
             qualified(chain.dataset, &chain.root.name),
-            id = sql::ident(ele_core::schema::C_DLT_ID)
+            id = sql::ident(C_DLT_ID)
         ),
     ))
     .await?;
@@ -144,11 +207,13 @@ pub(super) async fn delete_insert(
         made.push(id_list_name);
     }
     // New keys beyond the old ones (growing ids): the index range between the smallest and largest key holds
-    // few other rows, and reading it beats a lookup per key.
+    // few other rows (beside the new rows, when they are in the table already), and reading it beats a lookup
+    // per key.
     let in_range = if chain.small {
         let count = sql::count_key_range(chain.dataset, &chain.root.name, chain.key);
-        let bound = i64::try_from(keys.len().saturating_mul(2)).unwrap_or(i64::MAX);
-        let within: i64 = tx
+        let factor = if except_load.is_some() { 3 } else { 2 };
+        let bound = i64::try_from(keys.len().saturating_mul(factor)).unwrap_or(i64::MAX);
+        let within: i64 = client
             .query_typed_one(&count, &[keys.param(), (&bound, Type::INT8)])
             .await
             .map_err(|e| statement_error(pg, &count, e))?
@@ -162,7 +227,7 @@ pub(super) async fn delete_insert(
         keys = keys.len(),
         small = chain.small,
         in_range,
-        "deleting the replaced rows by their keys, then COPYing the new ones in"
+        "deleting the replaced rows by their keys"
     );
     let delete = sql::delete_by_key_list(
         chain.dataset,
@@ -171,6 +236,7 @@ pub(super) async fn delete_insert(
         matches!(keys, Keys::Integer(_)),
         &id_list,
         in_range,
+        except_load.is_some(),
     );
     // Without statistics on a table its first load just filled, the planner would scan all of it for a few
     // keys. A load that is not small leaves the choice to the planner: a scan of the table against the hashed
@@ -178,7 +244,13 @@ pub(super) async fn delete_insert(
     if chain.small {
         run("SET LOCAL enable_seqscan = off".to_owned()).await?;
     }
-    tx.query_typed(&delete, &[keys.param()])
+    let load = except_load.unwrap_or_default();
+    let params: Vec<(&(dyn ToSql + Sync), Type)> = match except_load {
+        Some(_) => vec![keys.param(), (&load, Type::TEXT)],
+        None => vec![keys.param()],
+    };
+    client
+        .query_typed(&delete, &params)
         .await
         .map_err(|e| statement_error(pg, &delete, e))?;
     if chain.small {
@@ -189,10 +261,7 @@ pub(super) async fn delete_insert(
             run(statement).await?;
         }
     }
-    for job in chain.root_jobs.iter().chain(&chain.child_jobs) {
-        super::copy::copy_to_final(tx.client(), pg, package, job, false).await?;
-    }
-    Ok(true)
+    Ok(id_list)
 }
 
 #[cfg(test)]

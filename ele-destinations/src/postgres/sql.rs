@@ -3,7 +3,7 @@
 
 use ele_core::package::{Manifest, Scd2Spec};
 use ele_core::schema::DataType;
-use ele_core::schema::{C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Table};
+use ele_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID, Column, Table};
 use ele_core::{MergeStrategy, SortOrder, WriteDisposition};
 
 /// Quotes an identifier: `"na""me"`.
@@ -695,7 +695,7 @@ impl ChainMerge<'_> {
 /// go, their `_dlt_id`s into `id_list` (for their child rows). With `in_range` the index is read from the
 /// smallest to the largest key of the list and the list is a hashed filter (the key wrapped so the planner
 /// cannot look each key up: the "C" collation compares text for equality as the column's own does); without,
-/// one index lookup per key.
+/// one index lookup per key. With `except_load` the rows of the load `$2` stay.
 pub(super) fn delete_by_key_list(
     dataset: &str,
     root: &str,
@@ -703,6 +703,7 @@ pub(super) fn delete_by_key_list(
     integer: bool,
     id_list: &str,
     in_range: bool,
+    except_load: bool,
 ) -> String {
     let id = ident(C_DLT_ID);
     let k = format!("d.{}", ident(key));
@@ -718,6 +719,11 @@ pub(super) fn delete_by_key_list(
         )
     } else {
         format!("{k} = ANY($1)")
+    };
+    let condition = if except_load {
+        format!("{condition} AND d.{} <> $2", ident(C_DLT_LOAD_ID))
+    } else {
+        condition
     };
     format!(
         "WITH _ele_deleted AS (DELETE FROM {} AS d WHERE {condition} RETURNING d.{id}) INSERT INTO {id_list} \

@@ -2,12 +2,16 @@
 //! the writer finishes them, into tables this transaction creates (and so COPYs frozen), and the package
 //! commits as soon as it is complete. Whatever the stream cannot take (a table that exists after all, duplicate
 //! keys, a failed COPY) rolls it back and leaves the package to the usual load.
+//!
+//! A delete-insert merge on one key column into tables loaded before streams too: its rows are COPYed into the
+//! existing tables, whose merge locks the stream holds, and once the package is complete the rows of earlier
+//! loads with the same keys are deleted with their child rows (the keyed path of [`super::keyed`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use tokio_postgres::types::Type;
 
 use ele_core::destination::{LoadOutcome, LoadPlan, LoadStream};
-use ele_core::package::{FinishedJob, Job, LoadPackage, Manifest, Scd2Spec};
+use ele_core::package::{ChainLoad, FinishedJob, Job, LoadPackage, Manifest, Scd2Spec};
 use ele_core::schema::Table;
 use ele_core::{Error, Result};
 use ele_core::{MergeStrategy, WriteDisposition};
@@ -19,6 +23,7 @@ use super::classify::{sql_error, statement_error};
 use super::config::Postgres;
 use super::connect::connect;
 use super::copy::copy_job_omitting;
+use super::keyed;
 use super::sql::{self, merge_indexes};
 
 /// An open load transaction taking the job files of a package being written.
@@ -36,6 +41,8 @@ struct PgLoadStream {
     scd2: HashMap<String, Scd2Spec>,
     /// Set after the first failure: the transaction is aborted, the package goes to the usual load.
     failed: Option<Error>,
+    /// The tables exist (`created` holds their columns): a delete-insert merge into them.
+    merging: bool,
 }
 
 /// Whether a table of `existing` is one of `roots` or named like one of their children.
@@ -59,7 +66,13 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
     let ds = plan.dataset.as_str();
     let client = connect(pg).await?;
     let existing = existing_columns(&client, pg, ds).await?;
-    if taken(&existing, &plan.roots) || plan.roots.is_empty() {
+    if plan.roots.is_empty() {
+        return Ok(None);
+    }
+    if plan.merges_into_existing {
+        return begin_merge(pg, plan, client, &existing).await;
+    }
+    if taken(&existing, &plan.roots) {
         return Ok(None);
     }
     client
@@ -108,6 +121,84 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
         copied: HashSet::new(),
         scd2: plan.scd2.iter().cloned().collect(),
         failed: None,
+        merging: false,
+    })))
+}
+
+/// The tables of `existing` that belong to the chain of one of `roots`.
+fn chain_tables<'e>(existing: &'e super::catalog::Existing, roots: &[String]) -> BTreeSet<&'e str> {
+    existing
+        .keys()
+        .filter(|table| {
+            roots.iter().any(|root| {
+                *table == root
+                    || table
+                        .strip_prefix(root.as_str())
+                        .is_some_and(|rest| rest.starts_with("__"))
+            })
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// Starts a stream of delete-insert merges into the existing root tables of `plan` (and their child tables),
+/// when their merge locks are free at once: the stream holds them until it ends, as the usual load's
+/// transaction would, so concurrent merges into the same tables wait for it.
+async fn begin_merge(
+    pg: &Postgres,
+    plan: &LoadPlan,
+    client: Client,
+    existing: &super::catalog::Existing,
+) -> Result<Option<Box<dyn LoadStream>>> {
+    let ds = plan.dataset.as_str();
+    let system_tables_exist = ["_dlt_loads", "_dlt_pipeline_state", "_dlt_version"]
+        .iter()
+        .all(|t| existing.contains_key(*t));
+    if !system_tables_exist || !plan.roots.iter().all(|r| existing.contains_key(r)) {
+        return Ok(None);
+    }
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
+    client
+        .query_typed(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[(&format!("ele-load:{ds}:{}", plan.load_id), Type::TEXT)],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "locking the load", e))?;
+    // In name order, as the usual load locks them; without waiting: a stream never waits for another load.
+    let tables: Vec<String> = chain_tables(existing, &plan.roots)
+        .into_iter()
+        .map(|t| sql::qualified(ds, t))
+        .collect();
+    let lock = format!(
+        "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE NOWAIT",
+        tables.join(", ")
+    );
+    if let Err(e) = client.batch_execute(&lock).await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        tracing::debug!(error = %e, "another load holds these tables: not loading while normalizing");
+        return Ok(None);
+    }
+    // Columns a schema change committed before the locks were taken.
+    let existing = existing_columns(&client, pg, ds).await?;
+    let created = chain_tables(&existing, &plan.roots)
+        .into_iter()
+        .filter_map(|t| Some((t.to_owned(), existing.get(t)?.clone())))
+        .collect();
+    tracing::debug!(load_id = %plan.load_id, "merging while normalizing");
+    Ok(Some(Box::new(PgLoadStream {
+        pg: pg.clone(),
+        dataset: ds.to_owned(),
+        load_id: plan.load_id.clone(),
+        client,
+        created,
+        copied: HashSet::new(),
+        scd2: HashMap::new(),
+        failed: None,
+        merging: true,
     })))
 }
 
@@ -170,6 +261,32 @@ impl PgLoadStream {
     }
 
     async fn copy_one(&mut self, job: &Job, path: &std::path::Path, table: &Table) -> Result<()> {
+        if self.merging {
+            // Into a table as it is: a new table or column is left to the usual load's schema change.
+            let have = self.created.get(&table.name);
+            if !have.is_some_and(|have| job.columns.iter().all(|c| have.contains(c))) {
+                return Err(Error::destination(
+                    format!(
+                        "`{}` is new or has new columns: the merge waits for the complete package",
+                        table.name
+                    ),
+                    None,
+                ));
+            }
+            copy_job_omitting(
+                &self.client,
+                &self.pg,
+                path,
+                job,
+                &self.dataset,
+                &job.table,
+                false,
+                &[],
+            )
+            .await?;
+            self.copied.insert(job.file.clone());
+            return Ok(());
+        }
         self.ensure_table(table, &job.columns).await?;
         // scd2's validity columns take their defaults, whatever the rows hold (its merge overwrites them too).
         let omit: Vec<&str> = self
@@ -195,6 +312,9 @@ impl PgLoadStream {
     /// Everything after the streamed COPYs; an error leaves the transaction to be rolled back.
     async fn complete(&mut self, package: &LoadPackage) -> Result<Option<LoadOutcome>> {
         let m = &package.manifest;
+        if self.merging {
+            return self.complete_merge(package).await;
+        }
         if m.dataset_name != self.dataset || m.load_id != self.load_id || !streamable(m) {
             return Ok(None);
         }
@@ -282,6 +402,157 @@ impl PgLoadStream {
         ele_core::fault::point("after_commit");
         Ok(Some(LoadOutcome::Committed))
     }
+}
+
+impl PgLoadStream {
+    /// Completes a stream of merges into existing tables: COPYs the rest, deletes the rows the new ones replace
+    /// and commits; `None` (to be rolled back) when the package turns out to need the usual load: duplicate
+    /// keys, a new table, column or index, more rows than the key list takes.
+    async fn complete_merge(&mut self, package: &LoadPackage) -> Result<Option<LoadOutcome>> {
+        let m = &package.manifest;
+        if m.dataset_name != self.dataset
+            || m.load_id != self.load_id
+            || !m.drop_tables.is_empty()
+            || !m.truncate_tables.is_empty()
+            || !m.chains.iter().all(merges_by_key_list)
+        {
+            return Ok(None);
+        }
+        for job in &m.jobs {
+            if self.copied.contains(&job.file) {
+                continue;
+            }
+            let table = m.schema.tables.get(&job.table).ok_or_else(|| {
+                Error::internal(format!("job table `{}` is not in the schema", job.table))
+            })?;
+            self.copy_one(job, &package.job_path(job), table).await?;
+        }
+        let (pg, ds) = (&self.pg, self.dataset.as_str());
+        let indexes: HashSet<String> = self
+            .client
+            .query_typed(
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1",
+                &[(&ds, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| sql_error(pg, "reading the dataset's indexes", e))?
+            .into_iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        let stage = sql::StageTables::temp();
+        for (tag, chain) in m.chains.iter().enumerate() {
+            let Some(keyed) = self.keyed_chain(m, chain, &indexes, &stage, tag).await? else {
+                tracing::debug!(table = %chain.root, "the merge needs a schema change or staging: loading it the usual way");
+                return Ok(None);
+            };
+            if !keyed::delete_replaced_after_copy(&self.client, pg, package, &keyed, &self.load_id)
+                .await?
+            {
+                tracing::debug!(table = %chain.root, "the merge cannot go by its key list: loading it the usual way");
+                return Ok(None);
+            }
+        }
+        super::state::write_schema_version(
+            &self.client,
+            pg,
+            ds,
+            &m.schema,
+            super::state::KnownSchema::Anywhere,
+        )
+        .await?;
+        super::state::write_package_rows(&self.client, pg, m).await?;
+        ele_core::fault::point("before_commit");
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| sql_error(pg, "committing the load", e))?;
+        ele_core::fault::point("after_commit");
+        Ok(Some(LoadOutcome::Committed))
+    }
+
+    /// The keyed view of `chain`, when its tables, columns and merge indexes all exist as the final schema
+    /// wants them and every child table links to its root row.
+    async fn keyed_chain<'a>(
+        &'a self,
+        m: &'a Manifest,
+        chain: &'a ChainLoad,
+        indexes: &HashSet<String>,
+        stage: &'a sql::StageTables,
+        tag: usize,
+    ) -> Result<Option<keyed::KeyedChain<'a>>> {
+        let tables = m.schema.chain(&chain.root);
+        let Some(root) = tables.first().copied() else {
+            return Ok(None);
+        };
+        let primary_key = root.primary_key();
+        let [key] = primary_key.as_slice() else {
+            return Ok(None);
+        };
+        if !root.merge_key().is_empty() {
+            return Ok(None);
+        }
+        let mut children = Vec::new();
+        for table in &tables {
+            if table.complete_columns().next().is_none() {
+                continue;
+            }
+            let Some(have) = self.created.get(&table.name) else {
+                return Ok(None);
+            };
+            if !table.complete_columns().all(|c| have.contains(&c.name)) {
+                return Ok(None);
+            }
+            let wanted = merge_indexes(m, table);
+            if !wanted
+                .iter()
+                .all(|(suffix, _)| indexes.contains(&sql::index_name(&table.name, suffix)))
+            {
+                return Ok(None);
+            }
+            if table.parent.is_some() {
+                let columns: Vec<&str> = have.iter().map(String::as_str).collect();
+                let parent_is_root = table.parent.as_deref() == Some(root.name.as_str());
+                let Some(link) = sql::root_link(table, parent_is_root, &columns) else {
+                    return Ok(None);
+                };
+                children.push((table.name.as_str(), link));
+            }
+        }
+        let root_jobs: Vec<&Job> = m.jobs.iter().filter(|j| j.table == root.name).collect();
+        let rows: u64 = root_jobs.iter().map(|j| j.rows).sum();
+        if rows > keyed::MAX_KEYED_ROWS {
+            return Ok(None);
+        }
+        // The new rows are in the table already: the table without them is what the load is small beside.
+        let small = super::catalog::is_small_beside(
+            &self.client,
+            &self.pg,
+            &self.dataset,
+            &root.name,
+            rows.saturating_mul(2),
+        )
+        .await?;
+        Ok(Some(keyed::KeyedChain {
+            dataset: &self.dataset,
+            root,
+            key,
+            small,
+            children,
+            root_jobs,
+            child_jobs: Vec::new(),
+            stage,
+            tag,
+        }))
+    }
+}
+
+/// Whether `chain` is a delete-insert merge whose rows can replace their keys' rows by a key list: distinct
+/// keys (known to the normalizer), no hard deletes.
+fn merges_by_key_list(chain: &ChainLoad) -> bool {
+    chain.write_disposition == WriteDisposition::Merge
+        && chain.merge.strategy == MergeStrategy::DeleteInsert
+        && chain.merge.hard_delete.is_none()
+        && chain.unique_keys
 }
 
 /// Whether every chain of `m` goes straight into its (new) tables: appends, replaces (of tables that did not
