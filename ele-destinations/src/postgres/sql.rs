@@ -662,11 +662,23 @@ impl ChainMerge<'_> {
             .collect();
         let cols = column_list(&data);
         let picked: Vec<String> = data.iter().map(|c| format!("s.{}", ident(c))).collect();
+        // Versions are only grouped: text sorts byte-wise ("C"), several times faster than by a locale.
+        let text_version = self
+            .root
+            .table
+            .columns
+            .get(spec.version_column())
+            .is_some_and(|c| c.data_type == Some(DataType::Text));
+        let by_version = if text_version {
+            format!("s.{version} COLLATE \"C\"")
+        } else {
+            format!("s.{version}")
+        };
         // One row per version: identical items sent twice are one version.
         out.push(format!(
-            "INSERT INTO {d} ({cols}, {from}, {to}) SELECT DISTINCT ON (s.{version}) {}, {boundary}, {active_value} \
+            "INSERT INTO {d} ({cols}, {from}, {to}) SELECT DISTINCT ON ({by_version}) {}, {boundary}, {active_value} \
              FROM {s} AS s WHERE NOT EXISTS (SELECT 1 FROM {d} AS d WHERE d.{version} = s.{version} AND d.{active}) \
-             ORDER BY s.{version}, s.ctid",
+             ORDER BY {by_version}, s.ctid",
             picked.join(", ")
         ));
         let id = ident(C_DLT_ID);
@@ -680,8 +692,8 @@ impl ChainMerge<'_> {
                     .map(|c| format!("s.{}", ident(c)))
                     .collect();
                 out.push(format!(
-                    "INSERT INTO {n} ({ccols}) SELECT DISTINCT ON (s.{id}) {} FROM {} AS s WHERE NOT EXISTS \
-                     (SELECT 1 FROM {n} AS d WHERE d.{id} = s.{id}) ORDER BY s.{id}, s.ctid",
+                    "INSERT INTO {n} ({ccols}) SELECT DISTINCT ON (s.{id} COLLATE \"C\") {} FROM {} AS s WHERE NOT \
+                     EXISTS (SELECT 1 FROM {n} AS d WHERE d.{id} = s.{id}) ORDER BY s.{id} COLLATE \"C\", s.ctid",
                     picked.join(", "),
                     self.stage.qualified(stg)
                 ));
