@@ -331,6 +331,16 @@ async fn main() -> ele::Result<()> {
     }
     let args = parse_args();
     std::fs::create_dir_all(&args.work).map_err(|e| Error::io("cannot create", &args.work, e))?;
+    // Two benches in one work dir would remove each other's pipelines and share one server: one at a time.
+    let lock_path = args.work.join(".bench.lock");
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| Error::io("cannot create", &lock_path, e))?;
+    if lock.try_lock().is_err() {
+        return Err(Error::config(format!(
+            "another benchmark is running in {}; wait for it or pass another --work",
+            args.work.display()
+        )));
+    }
     let base_spec = FileSpec::base(args.n);
     let incr_spec = FileSpec::increment(args.n, args.increment);
     let base = jsonl_file(&base_spec, "base", &args.work)?;

@@ -47,14 +47,7 @@ struct PgLoadStream {
 
 /// Whether a table of `existing` is one of `roots` or named like one of their children.
 fn taken(existing: &super::catalog::Existing, roots: &[String]) -> bool {
-    existing.keys().any(|table| {
-        roots.iter().any(|root| {
-            table == root
-                || table
-                    .strip_prefix(root.as_str())
-                    .is_some_and(|rest| rest.starts_with("__"))
-        })
-    })
+    !chain_tables(existing, roots).is_empty()
 }
 
 /// Starts a stream when none of `plan`'s root tables (nor a table named like one of their children) exists and
@@ -125,7 +118,7 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
     })))
 }
 
-/// The tables of `existing` that belong to the chain of one of `roots`.
+/// The tables of `existing` that are one of `roots` or named like one of their children.
 fn chain_tables<'e>(existing: &'e super::catalog::Existing, roots: &[String]) -> BTreeSet<&'e str> {
     existing
         .keys()
