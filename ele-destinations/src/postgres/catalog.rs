@@ -40,6 +40,24 @@ pub(super) async fn existing_columns(
     Ok(existing)
 }
 
+/// The names of the indexes in `dataset`.
+pub(super) async fn index_names(
+    client: &impl GenericClient,
+    pg: &Postgres,
+    dataset: &str,
+) -> Result<std::collections::HashSet<String>> {
+    Ok(client
+        .query_typed(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1",
+            &[(&dataset, Type::TEXT)],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "reading the dataset's indexes", e))?
+        .into_iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect())
+}
+
 /// Whether `dataset.table` exists.
 pub(super) async fn table_exists(
     client: &impl GenericClient,

@@ -71,16 +71,7 @@ async fn apply_schema(
     }
     // Only missing indexes are created: `CREATE INDEX IF NOT EXISTS` would lock the tables on every load and
     // deadlock with a concurrent merge that locks them in another order.
-    let indexes: std::collections::HashSet<String> = tx
-        .query_typed(
-            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1",
-            &[(&ds, Type::TEXT)],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "reading the dataset's indexes", e))?
-        .into_iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect();
+    let indexes = super::catalog::index_names(&tx, pg, ds).await?;
     let mut deferred = DeferredIndexes::new();
     let mut create_index =
         |statements: &mut Vec<(String, String)>, table: &str, suffix: &str, columns: &[&str]| {

@@ -18,7 +18,7 @@ use ele_core::{MergeStrategy, WriteDisposition};
 use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::catalog::{existing_columns, keys_are_unique, versions_are_unique};
+use super::catalog::{existing_columns, index_names, keys_are_unique, versions_are_unique};
 use super::classify::{sql_error, statement_error};
 use super::config::Postgres;
 use super::connect::connect;
@@ -68,18 +68,7 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
     if taken(&existing, &plan.roots) {
         return Ok(None);
     }
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
-    // As in the usual load: a second process finishing the same package waits for this one.
-    client
-        .query_typed(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[(&format!("ele-load:{ds}:{}", plan.load_id), Type::TEXT)],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "locking the load", e))?;
+    begin_transaction(&client, pg, plan).await?;
     let roots: BTreeSet<&str> = plan.roots.iter().map(String::as_str).collect();
     let system_tables_exist = ["_dlt_loads", "_dlt_pipeline_state", "_dlt_version"]
         .iter()
@@ -118,6 +107,26 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
     })))
 }
 
+/// Starts the load transaction of `plan` on `client`; as in the usual load, a second process finishing the same
+/// package waits for this one.
+async fn begin_transaction(client: &Client, pg: &Postgres, plan: &LoadPlan) -> Result<()> {
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
+    client
+        .query_typed(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[(
+                &format!("ele-load:{}:{}", plan.dataset, plan.load_id),
+                Type::TEXT,
+            )],
+        )
+        .await
+        .map_err(|e| sql_error(pg, "locking the load", e))?;
+    Ok(())
+}
+
 /// The tables of `existing` that are one of `roots` or named like one of their children.
 fn chain_tables<'e>(existing: &'e super::catalog::Existing, roots: &[String]) -> BTreeSet<&'e str> {
     existing
@@ -150,17 +159,7 @@ async fn begin_merge(
     if !system_tables_exist || !plan.roots.iter().all(|r| existing.contains_key(r)) {
         return Ok(None);
     }
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| sql_error(pg, "starting the load transaction", e))?;
-    client
-        .query_typed(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[(&format!("ele-load:{ds}:{}", plan.load_id), Type::TEXT)],
-        )
-        .await
-        .map_err(|e| sql_error(pg, "locking the load", e))?;
+    begin_transaction(&client, pg, plan).await?;
     // In name order, as the usual load locks them; without waiting: a stream never waits for another load.
     let tables: Vec<String> = chain_tables(existing, &plan.roots)
         .into_iter()
@@ -254,7 +253,7 @@ impl PgLoadStream {
     }
 
     async fn copy_one(&mut self, job: &Job, path: &std::path::Path, table: &Table) -> Result<()> {
-        if self.merging {
+        let omit: Vec<&str> = if self.merging {
             // Into a table as it is: a new table or column is left to the usual load's schema change.
             let have = self.created.get(&table.name);
             if !have.is_some_and(|have| job.columns.iter().all(|c| have.contains(c))) {
@@ -266,27 +265,16 @@ impl PgLoadStream {
                     None,
                 ));
             }
-            copy_job_omitting(
-                &self.client,
-                &self.pg,
-                path,
-                job,
-                &self.dataset,
-                &job.table,
-                false,
-                &[],
-            )
-            .await?;
-            self.copied.insert(job.file.clone());
-            return Ok(());
-        }
-        self.ensure_table(table, &job.columns).await?;
-        // scd2's validity columns take their defaults, whatever the rows hold (its merge overwrites them too).
-        let omit: Vec<&str> = self
-            .scd2_root(table)
-            .map(|spec| vec![spec.valid_from.as_str(), spec.valid_to.as_str()])
-            .unwrap_or_default();
-        // The table was created in this transaction: its rows go in frozen.
+            Vec::new()
+        } else {
+            self.ensure_table(table, &job.columns).await?;
+            // scd2's validity columns take their defaults, whatever the rows hold (its merge overwrites them
+            // too).
+            self.scd2_root(table)
+                .map(|spec| vec![spec.valid_from.as_str(), spec.valid_to.as_str()])
+                .unwrap_or_default()
+        };
+        // A table created in this transaction takes its rows frozen.
         copy_job_omitting(
             &self.client,
             &self.pg,
@@ -294,7 +282,7 @@ impl PgLoadStream {
             job,
             &self.dataset,
             &job.table,
-            true,
+            !self.merging,
             &omit,
         )
         .await?;
@@ -335,15 +323,7 @@ impl PgLoadStream {
             .flat_map(|c| m.schema.chain(&c.root))
             .filter(|t| t.complete_columns().next().is_some())
             .collect();
-        for job in &m.jobs {
-            if self.copied.contains(&job.file) {
-                continue;
-            }
-            let table = m.schema.tables.get(&job.table).ok_or_else(|| {
-                Error::internal(format!("job table `{}` is not in the schema", job.table))
-            })?;
-            self.copy_one(job, &package.job_path(job), table).await?;
-        }
+        self.copy_rest(package).await?;
         // Tables and columns of the final schema that no job brought.
         for table in &chain_tables {
             let columns: Vec<String> = table.complete_columns().map(|c| c.name.clone()).collect();
@@ -377,23 +357,7 @@ impl PgLoadStream {
                 return Ok(None);
             }
         }
-        let (pg, ds) = (&self.pg, self.dataset.as_str());
-        super::state::write_schema_version(
-            &self.client,
-            pg,
-            ds,
-            &m.schema,
-            super::state::KnownSchema::Anywhere,
-        )
-        .await?;
-        super::state::write_package_rows(&self.client, pg, m).await?;
-        ele_core::fault::point("before_commit");
-        self.client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(|e| sql_error(pg, "committing the load", e))?;
-        ele_core::fault::point("after_commit");
-        Ok(Some(LoadOutcome::Committed))
+        self.commit(m).await
     }
 }
 
@@ -411,27 +375,9 @@ impl PgLoadStream {
         {
             return Ok(None);
         }
-        for job in &m.jobs {
-            if self.copied.contains(&job.file) {
-                continue;
-            }
-            let table = m.schema.tables.get(&job.table).ok_or_else(|| {
-                Error::internal(format!("job table `{}` is not in the schema", job.table))
-            })?;
-            self.copy_one(job, &package.job_path(job), table).await?;
-        }
+        self.copy_rest(package).await?;
         let (pg, ds) = (&self.pg, self.dataset.as_str());
-        let indexes: HashSet<String> = self
-            .client
-            .query_typed(
-                "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1",
-                &[(&ds, Type::TEXT)],
-            )
-            .await
-            .map_err(|e| sql_error(pg, "reading the dataset's indexes", e))?
-            .into_iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
+        let indexes = index_names(&self.client, pg, ds).await?;
         let stage = sql::StageTables::temp();
         for (tag, chain) in m.chains.iter().enumerate() {
             let Some(keyed) = self.keyed_chain(m, chain, &indexes, &stage, tag).await? else {
@@ -445,6 +391,27 @@ impl PgLoadStream {
                 return Ok(None);
             }
         }
+        self.commit(m).await
+    }
+
+    /// COPYs the jobs of `package` that were not streamed.
+    async fn copy_rest(&mut self, package: &LoadPackage) -> Result<()> {
+        let m = &package.manifest;
+        for job in &m.jobs {
+            if self.copied.contains(&job.file) {
+                continue;
+            }
+            let table = m.schema.tables.get(&job.table).ok_or_else(|| {
+                Error::internal(format!("job table `{}` is not in the schema", job.table))
+            })?;
+            self.copy_one(job, &package.job_path(job), table).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the schema of `m` (when new), its state and load rows, and commits.
+    async fn commit(&self, m: &Manifest) -> Result<Option<LoadOutcome>> {
+        let (pg, ds) = (&self.pg, self.dataset.as_str());
         super::state::write_schema_version(
             &self.client,
             pg,
