@@ -534,8 +534,8 @@ fn stream_idle() -> Duration {
 
 /// Loads while normalizing when every resource writes straight into new tables (appends, replaces, merges
 /// without hard deletes; scd2 ignores them), or merges with delete-insert on one key into tables loaded
-/// before: from the first finished job file on (a run too small to finish one
-/// loads once complete), if the destination takes the package that way (its tables are all new).
+/// before: from the first finished job file on (a run too small to finish one loads once complete), if the
+/// destination takes the package that way.
 fn begin_load(
     p: &PipelineContext,
     configs: &[RootConfig],

@@ -80,8 +80,9 @@ pub(super) struct KeyedChain<'a> {
     pub(super) root: &'a Table,
     /// Its single primary key column.
     pub(super) key: &'a str,
-    /// The load is small beside the root table (see [`super::catalog::is_small_beside`]): its keys are looked
-    /// up through the key's index, whatever the planner's estimates of a table without statistics say.
+    /// The load is small beside the root table (see [`super::catalog::is_small_beside`]): its keys and their
+    /// child rows are found through the indexes (a range of the key's index, or a lookup per key), whatever the
+    /// planner's estimates of a table without statistics say.
     pub(super) small: bool,
     /// The child tables and the column linking each to its root row.
     pub(super) children: Vec<(&'a str, &'a str)>,
@@ -257,7 +258,8 @@ async fn delete_replaced(
         run("SET LOCAL enable_seqscan TO DEFAULT".to_owned()).await?;
     }
     for (child, link) in &chain.children {
-        for statement in sql::delete_children_of(chain.dataset, child, link, &id_list) {
+        for statement in sql::delete_children_of(chain.dataset, child, link, &id_list, chain.small)
+        {
             run(statement).await?;
         }
     }

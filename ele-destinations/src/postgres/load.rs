@@ -940,10 +940,15 @@ async fn commit_package(
                         if replaces_keys {
                             plan.delete_insert()
                         } else if merge.strategy == MergeStrategy::Upsert {
+                            // Only missing indexes are created (see `apply_schema`).
+                            let indexes = super::catalog::index_names(&tx, pg, ds).await?;
                             let mut statements: Vec<String> = plan
                                 .children
                                 .iter()
-                                .filter(|c| c.columns.contains(&C_DLT_ID))
+                                .filter(|c| c.staging.is_some() && c.columns.contains(&C_DLT_ID))
+                                .filter(|c| {
+                                    !indexes.contains(&sql::index_name(&c.table.name, "row_key"))
+                                })
                                 .map(|c| sql::row_key_index(ds, &c.table.name))
                                 .collect();
                             statements.extend(plan.upsert());

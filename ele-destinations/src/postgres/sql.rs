@@ -733,7 +733,10 @@ pub(super) fn delete_by_key_list(
         format!("{k} = ANY($1)")
     };
     let condition = if except_load {
-        format!("{condition} AND d.{} <> $2", ident(C_DLT_LOAD_ID))
+        format!(
+            "{condition} AND d.{} IS DISTINCT FROM $2",
+            ident(C_DLT_LOAD_ID)
+        )
     } else {
         condition
     };
@@ -756,20 +759,26 @@ pub(super) fn count_key_range(dataset: &str, root: &str, key: &str) -> String {
 }
 
 /// Deletes the rows of the child table `child` (linked to its root row by `link`) whose root row id is in
-/// `id_list`, one index lookup per id: the planner's estimates would hash the whole table.
+/// `id_list`. With `by_lookups` (few ids beside a big table) one index lookup per id: the planner's estimates of
+/// a table without statistics would hash all of it.
 pub(super) fn delete_children_of(
     dataset: &str,
     child: &str,
     link: &str,
     id_list: &str,
-) -> [String; 3] {
-    [
+    by_lookups: bool,
+) -> Vec<String> {
+    let delete = format!(
+        "DELETE FROM {} WHERE {}",
+        qualified(dataset, child),
+        root_link_in(link, &format!("SELECT {} FROM {id_list}", ident(C_DLT_ID)))
+    );
+    if !by_lookups {
+        return vec![delete];
+    }
+    vec![
         "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off".to_owned(),
-        format!(
-            "DELETE FROM {} WHERE {}",
-            qualified(dataset, child),
-            root_link_in(link, &format!("SELECT {} FROM {id_list}", ident(C_DLT_ID)))
-        ),
+        delete,
         "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT".to_owned(),
     ]
 }

@@ -12,7 +12,7 @@ use tokio_postgres::types::Type;
 
 use ele_core::destination::{LoadOutcome, LoadPlan, LoadStream};
 use ele_core::package::{ChainLoad, FinishedJob, Job, LoadPackage, Manifest, Scd2Spec};
-use ele_core::schema::Table;
+use ele_core::schema::{DataType, Table};
 use ele_core::{Error, Result};
 use ele_core::{MergeStrategy, WriteDisposition};
 use futures::future::BoxFuture;
@@ -32,7 +32,8 @@ struct PgLoadStream {
     dataset: String,
     load_id: String,
     client: Client,
-    /// Tables created in this transaction, with their columns.
+    /// The tables the stream writes, with their columns: those created in this transaction, or, merging, the
+    /// existing tables it locked.
     created: HashMap<String, Vec<String>>,
     /// Job files COPYed so far.
     copied: HashSet<String>,
@@ -43,6 +44,8 @@ struct PgLoadStream {
     failed: Option<Error>,
     /// The tables exist (`created` holds their columns): a delete-insert merge into them.
     merging: bool,
+    /// Root rows COPYed so far (merging).
+    root_rows: u64,
 }
 
 /// Whether a table of `existing` is one of `roots` or named like one of their children.
@@ -54,19 +57,22 @@ fn taken(existing: &super::catalog::Existing, roots: &[String]) -> bool {
 /// no other load is creating them: the stream holds their creation locks (see
 /// [`super::state::lock_table_creation`]) until it ends, so it creates every table it COPYs into itself, and a
 /// concurrent load waits for it rather than creating the same tables. When the dataset is new too, the stream
-/// holds the dataset's schema-change lock as well and creates the dataset in its transaction.
+/// holds the dataset's schema-change lock as well and creates the dataset in its transaction. A plan of merges
+/// into existing tables (`merges_into_existing`) whose tables exist starts a merge stream instead
+/// ([`begin_merge`]).
 pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<dyn LoadStream>>> {
     let ds = plan.dataset.as_str();
-    let client = connect(pg).await?;
-    let existing = existing_columns(&client, pg, ds).await?;
     if plan.roots.is_empty() {
         return Ok(None);
     }
-    if plan.merges_into_existing {
-        return begin_merge(pg, plan, client, &existing).await;
-    }
+    let client = connect(pg).await?;
+    let existing = existing_columns(&client, pg, ds).await?;
     if taken(&existing, &plan.roots) {
-        return Ok(None);
+        return if plan.merges_into_existing {
+            begin_merge(pg, plan, client, &existing).await
+        } else {
+            Ok(None)
+        };
     }
     begin_transaction(&client, pg, plan).await?;
     let roots: BTreeSet<&str> = plan.roots.iter().map(String::as_str).collect();
@@ -104,6 +110,7 @@ pub(super) async fn begin(pg: &Postgres, plan: &LoadPlan) -> Result<Option<Box<d
         scd2: plan.scd2.iter().cloned().collect(),
         failed: None,
         merging: false,
+        root_rows: 0,
     })))
 }
 
@@ -156,29 +163,40 @@ async fn begin_merge(
     let system_tables_exist = ["_dlt_loads", "_dlt_pipeline_state", "_dlt_version"]
         .iter()
         .all(|t| existing.contains_key(*t));
-    if !system_tables_exist || !plan.roots.iter().all(|r| existing.contains_key(r)) {
+    // The id list of the replaced rows is a temp table: not where the destination stages in its schema.
+    if !system_tables_exist
+        || !plan.roots.iter().all(|r| existing.contains_key(r))
+        || pg.staging == super::config::Staging::Schema
+    {
         return Ok(None);
     }
     begin_transaction(&client, pg, plan).await?;
     // In name order, as the usual load locks them; without waiting: a stream never waits for another load.
-    let tables: Vec<String> = chain_tables(existing, &plan.roots)
-        .into_iter()
-        .map(|t| sql::qualified(ds, t))
-        .collect();
+    let locked = chain_tables(existing, &plan.roots);
+    let tables: Vec<String> = locked.iter().map(|t| sql::qualified(ds, t)).collect();
     let lock = format!(
         "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE NOWAIT",
         tables.join(", ")
     );
     if let Err(e) = client.batch_execute(&lock).await {
         let _ = client.batch_execute("ROLLBACK").await;
-        tracing::debug!(error = %e, "another load holds these tables: not loading while normalizing");
+        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            tracing::debug!("another load holds these tables: not loading while normalizing");
+        } else {
+            tracing::warn!(error = %super::classify::sql_error(pg, "locking the tables of the load", e), "not loading while normalizing");
+        }
         return Ok(None);
     }
-    // Columns a schema change committed before the locks were taken.
+    // Columns a schema change committed before the locks were taken; a table created meanwhile is not locked,
+    // so the stream leaves the package to the usual load.
     let existing = existing_columns(&client, pg, ds).await?;
-    let created = chain_tables(&existing, &plan.roots)
-        .into_iter()
-        .filter_map(|t| Some((t.to_owned(), existing.get(t)?.clone())))
+    if chain_tables(&existing, &plan.roots) != locked {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Ok(None);
+    }
+    let created = locked
+        .iter()
+        .filter_map(|t| Some(((*t).to_owned(), existing.get(*t)?.clone())))
         .collect();
     tracing::debug!(load_id = %plan.load_id, "merging while normalizing");
     Ok(Some(Box::new(PgLoadStream {
@@ -191,6 +209,7 @@ async fn begin_merge(
         scd2: HashMap::new(),
         failed: None,
         merging: true,
+        root_rows: 0,
     })))
 }
 
@@ -264,6 +283,25 @@ impl PgLoadStream {
                     ),
                     None,
                 ));
+            }
+            // What the key list cannot take is known from the root rows already.
+            if table.parent.is_none() {
+                self.root_rows += job.rows;
+                let key_type = match table.primary_key().as_slice() {
+                    [key] => table.columns.get(*key).and_then(|c| c.data_type),
+                    _ => None,
+                };
+                if !matches!(key_type, Some(DataType::Text | DataType::Bigint))
+                    || self.root_rows > keyed::MAX_KEYED_ROWS
+                {
+                    return Err(Error::destination(
+                        format!(
+                            "`{}` has more rows or another key than a merge by key list takes",
+                            table.name
+                        ),
+                        None,
+                    ));
+                }
             }
             Vec::new()
         } else {
@@ -453,11 +491,11 @@ impl PgLoadStream {
         }
         let mut children = Vec::new();
         for table in &tables {
-            if table.complete_columns().next().is_none() {
-                continue;
-            }
             let Some(have) = self.created.get(&table.name) else {
-                return Ok(None);
+                if table.complete_columns().next().is_some() {
+                    return Ok(None);
+                }
+                continue;
             };
             if !table.complete_columns().all(|c| have.contains(&c.name)) {
                 return Ok(None);
@@ -483,7 +521,7 @@ impl PgLoadStream {
         if rows > keyed::MAX_KEYED_ROWS {
             return Ok(None);
         }
-        // The new rows are in the table already: the table without them is what the load is small beside.
+        // The table's size may count the new rows already (a table never analyzed is sized by its pages).
         let small = super::catalog::is_small_beside(
             &self.client,
             &self.pg,
@@ -532,6 +570,8 @@ impl LoadStream for PgLoadStream {
                 return;
             }
             if let Err(e) = self.copy_one(&job.job, &job.path, &job.table).await {
+                // Ends the transaction at once: its locks must not outlive the stream's use.
+                let _ = self.client.batch_execute("ROLLBACK").await;
                 self.failed = Some(e);
             }
         })
