@@ -96,17 +96,35 @@ pub fn item_version_hash_of<'v>(entries: impl Iterator<Item = (&'v str, JsonRef<
     let mut entries: Vec<(&str, JsonRef<'_>)> =
         entries.filter(|(k, _)| !k.starts_with("_dlt")).collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = String::from("{");
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    with_text(|out| {
+        out.push('{');
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_string(out, k);
+            out.push(':');
+            write_json(out, v, true);
         }
-        write_json_string(&mut out, k);
-        out.push(':');
-        write_json(&mut out, v, true);
+        out.push('}');
+        digest128(out, DLT_ID_LENGTH_BYTES)
+    })
+}
+
+/// Runs `f` with an empty buffer of this thread (items are hashed by the million: the buffer is reused).
+fn with_text<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    thread_local! {
+        static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    out.push('}');
-    digest128(&out, DLT_ID_LENGTH_BYTES)
+    TEXT.with_borrow_mut(|out| {
+        out.clear();
+        let result = f(out);
+        if out.capacity() > 1 << 20 {
+            // A huge item's buffer is not kept.
+            *out = String::new();
+        }
+        result
+    })
 }
 
 /// The incremental dedup hash of dlt 1.31 (`digest_dedup_value`): compact key-sorted JSON of `value`, then
@@ -114,6 +132,14 @@ pub fn item_version_hash_of<'v>(entries: impl Iterator<Item = (&'v str, JsonRef<
 /// compound key) or the whole row when the key is `None`.
 pub fn unique_value_hash(value: &Value) -> String {
     digest128(&dumps_sorted(value), DEDUP_HASH_BYTES)
+}
+
+/// [`unique_value_hash`] of a value or a document node, without copying it.
+pub fn unique_value_hash_ref(value: JsonRef<'_>) -> String {
+    with_text(|out| {
+        write_json(out, value, true);
+        digest128(out, DEDUP_HASH_BYTES)
+    })
 }
 
 /// The dedup hash written before dlt 1.29 (`digest_dedup_value(legacy=True)`): the same JSON, 15 bytes
@@ -154,7 +180,10 @@ fn write_json(out: &mut String, value: JsonRef<'_>, sort_keys: bool) {
         Kind::Bool(true) => out.push_str("true"),
         Kind::Bool(false) => out.push_str("false"),
         Kind::Number(n) => {
-            if let Some(i) = n.as_i64() {
+            if is_plain_integer(n.as_str()) {
+                // Already as `i64` prints it (no sign but `-`, no leading zero, not `-0`, at most 18 digits).
+                out.push_str(n.as_str());
+            } else if let Some(i) = n.as_i64() {
                 out.push_str(&i.to_string());
             } else if let Some(u) = n.as_u64() {
                 out.push_str(&u.to_string());
@@ -197,20 +226,67 @@ fn write_json(out: &mut String, value: JsonRef<'_>, sort_keys: bool) {
 /// A JSON string literal escaped like orjson: `"`, `\`, and control characters below U+0020 only.
 fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs of characters written as they are go in one piece; only ASCII bytes are ever escaped, so every
+    // split falls on a character boundary.
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    // Eight bytes at a time up to the first that may need escaping.
+    let mut from = 0;
+    while let Some(chunk) = bytes.get(from..from + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if needs_escape(u64::from_le_bytes(word)) {
+            break;
+        }
+        from += 8;
+    }
+    for (i, &b) in bytes.iter().enumerate().skip(from) {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            0x0c => "\\f",
+            b'\r' => "\\r",
+            b if b < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escaped.is_empty() {
+            out.push_str(&format!("\\u{:04x}", b));
+        } else {
+            out.push_str(escaped);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Whether one of the eight bytes of `word` is `"`, `\` or below 0x20 (the classic "has a zero byte" test:
+/// exact about whether any byte is one).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
+    below_space
+        || has_zero(word ^ (ONES * u64::from(b'"')))
+        || has_zero(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// Whether `text` is an integer written as `i64`'s `Display` writes it: optional `-`, digits without a
+/// leading zero (`0` alone is one), not `-0`, and short enough (18 digits) to be in range.
+fn is_plain_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    match digits {
+        [] => false,
+        [b'0'] => digits.len() == text.len(),
+        [first, ..] => {
+            *first != b'0' && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit)
         }
     }
-    out.push('"');
 }
 
 /// Shortest round-trip digits of a finite `f` and its decimal exponent (`f = d.ddd × 10^exp`), ties between
@@ -384,6 +460,15 @@ mod tests {
         for (value, rendered, hash, legacy) in cases {
             assert_eq!(dumps_sorted(&value), rendered, "{value}");
             assert_eq!(unique_value_hash(&value), hash, "{value}");
+            assert_eq!(
+                unique_value_hash_ref(JsonRef::Value(&value)),
+                hash,
+                "{value}"
+            );
+            let mut doc = crate::foundation::doc::Doc::new();
+            doc.parse_json(value.to_string().as_bytes())
+                .expect("parses");
+            assert_eq!(unique_value_hash_ref(doc.root()), hash, "{value}");
             assert_eq!(unique_value_hash_legacy(&value), legacy, "{value}");
         }
         assert!(has_legacy_dedup_hashes(&["IaQQNTUlOel1YQT7g3u0"]));
@@ -437,6 +522,55 @@ mod tests {
             "{\"Z\":3,\"e\":2,\"é\":1,\"\u{ffff}\":5,\"\u{1F600}\":4}"
         );
         assert_eq!(dumps(&json!({"b": 1, "a": 2})), "{\"b\":1,\"a\":2}");
+    }
+
+    #[test]
+    fn strings_are_escaped_wherever_the_character_is() {
+        for special in ['"', '\\', '\u{0}', '\u{1f}', '\n', 'é', '\u{7f}', ' '] {
+            for at in 0..20 {
+                let text: String = (0..20)
+                    .map(|i| if i == at { special } else { 'a' })
+                    .collect();
+                let mut out = String::new();
+                write_json_string(&mut out, &text);
+                assert_eq!(
+                    out,
+                    serde_json::to_string(&text).expect("serializes"),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_i64_writes_them() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "007",
+            "-",
+            "",
+            "1e5",
+            "1.0",
+            "123456789012345678",
+        ] {
+            let plain = is_plain_integer(text);
+            let expected = text.parse::<i64>().is_ok_and(|i| i.to_string() == text);
+            assert_eq!(plain, expected && text.len() <= 19, "{text}");
+        }
+        assert!(!is_plain_integer("9223372036854775807"));
+        let doc = |text: &str| {
+            let mut doc = crate::foundation::doc::Doc::new();
+            doc.parse_json(text.as_bytes()).expect("parses");
+            doc
+        };
+        let d = doc(r#"{"b": -0, "a": [0, -5, 12345678901234567890, 9223372036854775807, 1.0]}"#);
+        assert_eq!(
+            dumps_ref(d.root()),
+            "{\"b\":0,\"a\":[0,-5,12345678901234567890,9223372036854775807,1.0]}"
+        );
     }
 
     #[test]

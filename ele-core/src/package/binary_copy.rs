@@ -1,6 +1,7 @@
 //! The binary job format: rows as the tuples of PostgreSQL's binary `COPY`, so the server skips text parsing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::row::{Cell, Row};
 
@@ -22,29 +23,71 @@ pub const BINARY_COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The trailer of a binary `COPY` stream: a field count of -1.
 pub const BINARY_COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
+/// Places rows into the tuples of one job: per position in the row, the column seen there last (held, so the
+/// same allocation is the same name) and its position in the tuple. Rows of a table mostly carry the same
+/// columns in the same order, with their names shared by the normalizer: a cell is placed by comparing
+/// pointers, and looked up by name only when it differs.
+#[derive(Default)]
+pub(super) struct Layout {
+    seen: Vec<Option<(Arc<str>, usize)>>,
+    /// Per position in the tuple: the cell of the row last placed, `None` for NULL.
+    order: Vec<Option<usize>>,
+}
+
+impl Layout {
+    /// Places the cells of `row` among a tuple of `width` columns at `positions`; `false` when some column is
+    /// not among them (its cell is left out).
+    pub(super) fn place(&mut self, positions: &Positions, width: usize, row: &Row<'_>) -> bool {
+        self.order.clear();
+        self.order.resize(width, None);
+        let mut all = true;
+        for (i, (column, _)) in row.iter().enumerate() {
+            let known = match self.seen.get(i) {
+                Some(Some((name, pos))) if Arc::ptr_eq(name, column) => Some(*pos),
+                _ => None,
+            };
+            let pos = match known {
+                Some(pos) => pos,
+                None => match positions.get(&**column) {
+                    Some(&pos) => {
+                        if self.seen.len() <= i {
+                            self.seen.resize(i + 1, None);
+                        }
+                        self.seen[i] = Some((Arc::clone(column), pos));
+                        pos
+                    }
+                    None => {
+                        all = false;
+                        continue;
+                    }
+                },
+            };
+            if let Some(slot) = self.order.get_mut(pos) {
+                *slot = Some(i);
+            }
+        }
+        all
+    }
+
+    /// Appends the tuple of `row`, as last placed: its cells at their columns' positions, NULL for the others.
+    pub(super) fn encode(&self, out: &mut Vec<u8>, row: &Row<'_>) {
+        // PostgreSQL tables have at most 1,600 columns.
+        out.extend_from_slice(&(self.order.len().min(i16::MAX as usize) as i16).to_be_bytes());
+        for cell in &self.order {
+            match cell.and_then(|i| row.get(i)) {
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some((_, cell)) => encode_cell(out, cell),
+            }
+        }
+    }
+}
+
 /// Appends one tuple of binary COPY: the row's cells at their columns' positions, NULL for the others.
-pub(super) fn encode_row(
-    out: &mut Vec<u8>,
-    order: &mut Vec<Option<usize>>,
-    width: usize,
-    positions: &Positions,
-    row: &Row<'_>,
-) {
-    order.clear();
-    order.resize(width, None);
-    for (i, (column, _)) in row.iter().enumerate() {
-        if let Some(&pos) = positions.get(&**column) {
-            order[pos] = Some(i);
-        }
-    }
-    // PostgreSQL tables have at most 1,600 columns.
-    out.extend_from_slice(&(width.min(i16::MAX as usize) as i16).to_be_bytes());
-    for cell in order.iter() {
-        match cell.and_then(|i| row.get(i)) {
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some((_, cell)) => encode_cell(out, cell),
-        }
-    }
+#[cfg(test)]
+pub(super) fn encode_row(out: &mut Vec<u8>, width: usize, positions: &Positions, row: &Row<'_>) {
+    let mut layout = Layout::default();
+    layout.place(positions, width, row);
+    layout.encode(out, row);
 }
 
 /// Microseconds from the Unix epoch to PostgreSQL's epoch, 2000-01-01 00:00:00 UTC.
@@ -319,7 +362,6 @@ mod tests {
         let columns = ["id".to_owned(), "name".to_owned(), "n".to_owned()];
         let positions = positions(&columns);
         let mut out = Vec::new();
-        let mut order = Vec::new();
         let row = |id: &'static str, n: Option<i64>| -> Row<'static> {
             let mut row: Row<'static> = vec![(Arc::from("id"), Cell::Text(id.into()))];
             if let Some(n) = n {
@@ -327,8 +369,8 @@ mod tests {
             }
             row
         };
-        encode_row(&mut out, &mut order, 3, &positions, &row("a", Some(7)));
-        encode_row(&mut out, &mut order, 3, &positions, &row("bé", None));
+        encode_row(&mut out, 3, &positions, &row("a", Some(7)));
+        encode_row(&mut out, 3, &positions, &row("bé", None));
         assert_eq!(
             binary_column(&out, 0),
             Some(vec![Some(&b"a"[..]), Some("bé".as_bytes())])
@@ -404,8 +446,8 @@ mod tests {
         positions.insert("b".to_owned(), 1);
         let row: Row = vec![(std::sync::Arc::from("b"), Cell::Bigint(7))];
         let mut out = Vec::new();
-        encode_row(&mut out, &mut Vec::new(), 2, &positions, &row);
-        encode_row(&mut out, &mut Vec::new(), 2, &positions, &row);
+        encode_row(&mut out, 2, &positions, &row);
+        encode_row(&mut out, 2, &positions, &row);
         let rows = decode_binary_tuples(&out).expect("well-formed");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], vec![None, Some(&7i64.to_be_bytes()[..])]);

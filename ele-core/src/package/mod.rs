@@ -26,7 +26,7 @@ use crate::model::state::{PipelineState, StateRow};
 pub use binary_copy::{
     BINARY_COPY_HEADER, BINARY_COPY_TRAILER, binary_column, decode_binary_tuples,
 };
-use binary_copy::{Positions, encode_row, positions};
+use binary_copy::{Layout, Positions, positions};
 pub use row::{Cell, Row, RowSink};
 
 const MANIFEST: &str = "package.json";
@@ -223,6 +223,7 @@ struct OpenJob {
     /// Bytes written so far.
     bytes: u64,
     positions: Positions,
+    layout: Layout,
     out: BufWriter<File>,
 }
 
@@ -271,6 +272,7 @@ pub struct Segment {
 struct OpenSegment {
     index: usize,
     positions: Positions,
+    layout: Layout,
 }
 
 /// Encodes rows into in-memory [`Segment`]s, a new one per table whenever a row brings a column the current one
@@ -278,8 +280,7 @@ struct OpenSegment {
 #[derive(Default)]
 pub struct SegmentWriter {
     segments: Vec<Segment>,
-    open: HashMap<String, OpenSegment>,
-    order: Vec<Option<usize>>,
+    open: HashMap<String, OpenSegment, foldhash::fast::RandomState>,
 }
 
 impl SegmentWriter {
@@ -292,41 +293,39 @@ impl SegmentWriter {
 
 impl RowSink for SegmentWriter {
     fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()> {
-        let current = self
-            .open
-            .get(&table.name)
-            .filter(|s| row.iter().all(|(c, _)| s.positions.contains_key(&**c)));
-        let index = match current {
-            Some(open) => open.index,
-            None => {
-                let columns: Vec<String> =
-                    table.complete_columns().map(|c| c.name.clone()).collect();
-                let positions = positions(&columns);
-                self.segments.push(Segment {
-                    table: table.name.clone(),
-                    definition: table.clone(),
-                    columns,
-                    bytes: Vec::with_capacity(64 * 1024),
-                    rows: 0,
-                });
-                let index = self.segments.len() - 1;
-                self.open
-                    .insert(table.name.clone(), OpenSegment { index, positions });
-                index
-            }
-        };
-        let (Some(open), Some(segment)) =
-            (self.open.get(&table.name), self.segments.get_mut(index))
-        else {
+        let fits = self.open.get_mut(&table.name).is_some_and(|open| {
+            let width = self.segments.get(open.index).map_or(0, |s| s.columns.len());
+            open.layout.place(&open.positions, width, &row)
+        });
+        if !fits {
+            let columns: Vec<String> = table.complete_columns().map(|c| c.name.clone()).collect();
+            let positions = positions(&columns);
+            let mut layout = Layout::default();
+            layout.place(&positions, columns.len(), &row);
+            self.segments.push(Segment {
+                table: table.name.clone(),
+                definition: table.clone(),
+                columns,
+                bytes: Vec::with_capacity(64 * 1024),
+                rows: 0,
+            });
+            let index = self.segments.len() - 1;
+            self.open.insert(
+                table.name.clone(),
+                OpenSegment {
+                    index,
+                    positions,
+                    layout,
+                },
+            );
+        }
+        let Some(open) = self.open.get(&table.name) else {
             return Ok(());
         };
-        encode_row(
-            &mut segment.bytes,
-            &mut self.order,
-            segment.columns.len(),
-            &open.positions,
-            &row,
-        );
+        let Some(segment) = self.segments.get_mut(open.index) else {
+            return Ok(());
+        };
+        open.layout.encode(&mut segment.bytes, &row);
         segment.rows += 1;
         Ok(())
     }
@@ -335,11 +334,10 @@ impl RowSink for SegmentWriter {
 /// Writes the rows of a new package; implements [`RowSink`].
 pub struct PackageWriter {
     dir: PathBuf,
-    open: HashMap<String, OpenJob>,
+    open: HashMap<String, OpenJob, foldhash::fast::RandomState>,
     finished: Vec<Job>,
     file_seq: u64,
     line: Vec<u8>,
-    order: Vec<Option<usize>>,
     report_to: Option<tokio::sync::mpsc::UnboundedSender<FinishedJob>>,
     /// The size at which a table's reported job files are finished: (first, largest).
     report_bytes: (u64, u64),
@@ -354,11 +352,10 @@ impl PackageWriter {
         fs::create_dir_all(&jobs).map_err(|e| Error::io("cannot create load package", &jobs, e))?;
         Ok(PackageWriter {
             dir: dir.to_owned(),
-            open: HashMap::new(),
+            open: HashMap::default(),
             finished: Vec::new(),
             file_seq: 0,
             line: Vec::with_capacity(1024),
-            order: Vec::new(),
             report_to: None,
             report_bytes: (FIRST_REPORTED_JOB_BYTES, REPORTED_JOB_BYTES),
             reported: HashMap::new(),
@@ -397,6 +394,7 @@ impl PackageWriter {
             definition: definition.clone(),
             bytes: 0,
             positions,
+            layout: Layout::default(),
             out: BufWriter::with_capacity(256 * 1024, f),
         })
     }
@@ -531,25 +529,23 @@ impl PackageWriter {
 
 impl RowSink for PackageWriter {
     fn write_row(&mut self, table: &Table, row: Row<'_>) -> Result<()> {
-        let needs_new = match self.open.get(&table.name) {
-            Some(job) => row.iter().any(|(c, _)| !job.positions.contains_key(&**c)),
-            None => true,
-        };
-        if needs_new {
+        let fits = self.open.get_mut(&table.name).is_some_and(|job| {
+            job.layout
+                .place(&job.positions, job.job.columns.len(), &row)
+        });
+        if !fits {
             let columns = table.complete_columns().map(|c| c.name.clone()).collect();
             self.start_job(table, columns)?;
+            if let Some(job) = self.open.get_mut(&table.name) {
+                job.layout
+                    .place(&job.positions, job.job.columns.len(), &row);
+            }
         }
         let Some(job) = self.open.get_mut(&table.name) else {
             return Ok(());
         };
         self.line.clear();
-        encode_row(
-            &mut self.line,
-            &mut self.order,
-            job.job.columns.len(),
-            &job.positions,
-            &row,
-        );
+        job.layout.encode(&mut self.line, &row);
         let path = &job.job.file;
         job.out
             .write_all(&self.line)

@@ -156,7 +156,11 @@ impl Tracker {
     }
 
     fn dedup_hash(&self, key: &DedupKey, item: JsonRef<'_>) -> Result<String> {
-        Ok(hash::unique_value_hash(&self.dedup_value(key, item)?))
+        Ok(match key {
+            // (the whole item hashed as it is, not copied first)
+            DedupKey::WholeRow => hash::unique_value_hash_ref(item),
+            DedupKey::Columns(_) => hash::unique_value_hash(&self.dedup_value(key, item)?),
+        })
     }
 
     /// Remembers a row at the last value: its key for later hashing, or at once its hash when the whole row is
