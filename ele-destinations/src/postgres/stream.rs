@@ -521,13 +521,14 @@ impl PgLoadStream {
         if rows > keyed::MAX_KEYED_ROWS {
             return Ok(None);
         }
-        // The table's size may count the new rows already (a table never analyzed is sized by its pages).
+        // Sized by its statistics, which the new rows are not in yet (autovacuum cannot analyze a table this
+        // transaction holds), or, never analyzed, by its pages, which they are (and the table looks bigger).
         let small = super::catalog::is_small_beside(
             &self.client,
             &self.pg,
             &self.dataset,
             &root.name,
-            rows.saturating_mul(2),
+            rows,
         )
         .await?;
         Ok(Some(keyed::KeyedChain {
